@@ -1,0 +1,83 @@
+package ocifilter
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/ocireg/ociregistry"
+)
+
+// Immutable returns a registry over r in which a tag, once pushed,
+// cannot be moved to another manifest or deleted: PushManifest with a
+// tag that points elsewhere, DeleteTag, and DeleteManifest of a tagged
+// manifest answer an error that Is [ociregistry.ErrDenied]. Pushing the
+// same manifest again under its tag succeeds. Everything else passes
+// through.
+//
+// The check and the change are made under one lock, so they are atomic
+// for every user of the returned value; writers that reach r by another
+// path are not seen.
+func Immutable(r ociregistry.Interface) ociregistry.Interface {
+	return &immutable{forward: forward{r: r}}
+}
+
+type immutable struct {
+	forward
+
+	// mu serializes the tag checks with the writes they guard.
+	mu sync.Mutex
+}
+
+func (r *immutable) PushManifest(ctx context.Context, repo string, tag string, contents []byte, mediaType string) (ociregistry.Descriptor, error) {
+	if tag == "" {
+		return r.r.PushManifest(ctx, repo, tag, contents, mediaType)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	desc, err := r.r.ResolveTag(ctx, repo, tag)
+	switch {
+	case err == nil:
+		if desc.Digest != digest.Canonical.FromBytes(contents) && desc.Digest != digest.SHA512.FromBytes(contents) {
+			return ociregistry.Descriptor{}, denied("push manifest to", repo, "tag "+tag+" is immutable")
+		}
+	case !isUnknown(err):
+		return ociregistry.Descriptor{}, err
+	}
+	return r.r.PushManifest(ctx, repo, tag, contents, mediaType)
+}
+
+func (r *immutable) DeleteTag(ctx context.Context, repo string, name string) error {
+	return denied("delete tag in", repo, "tag "+name+" is immutable")
+}
+
+func (r *immutable) DeleteManifest(ctx context.Context, repo string, dg ociregistry.Digest) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for tag, err := range r.r.Tags(ctx, repo, "") {
+		if err != nil {
+			if isUnknown(err) {
+				break
+			}
+			return err
+		}
+		desc, err := r.r.ResolveTag(ctx, repo, tag)
+		if err != nil {
+			if isUnknown(err) {
+				continue
+			}
+			return err
+		}
+		if desc.Digest == dg {
+			return denied("delete manifest in", repo, "it is tagged "+tag+" and tags are immutable")
+		}
+	}
+	return r.r.DeleteManifest(ctx, repo, dg)
+}
+
+// isUnknown reports whether err says that something is not there.
+func isUnknown(err error) bool {
+	return errors.Is(err, ociregistry.ErrManifestUnknown) || errors.Is(err, ociregistry.ErrNameUnknown)
+}

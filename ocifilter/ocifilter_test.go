@@ -1,0 +1,267 @@
+package ocifilter_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/go-quicktest/qt"
+
+	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/ocifilter"
+	"github.com/ocireg/ociregistry/ocimem"
+	"github.com/ocireg/ociregistry/ocitest"
+)
+
+func allowAll(string, ocifilter.Access) error { return nil }
+
+func noDeletes(repo string, a ocifilter.Access) error {
+	if a == ocifilter.AccessDelete {
+		return fmt.Errorf("no deletes: %w", ociregistry.ErrDenied)
+	}
+	return nil
+}
+
+// TestSuite runs the behavioural suite against every wrapper that can
+// hold content written through it.
+func TestSuite(t *testing.T) {
+	tests := []struct {
+		name  string
+		suite ocitest.Suite
+	}{{
+		name: "Select",
+		suite: ocitest.Suite{New: func(t *testing.T) ociregistry.Interface {
+			return ocifilter.Select(ocimem.New(), func(string) bool { return true })
+		}},
+	}, {
+		name: "Sub",
+		suite: ocitest.Suite{New: func(t *testing.T) ociregistry.Interface {
+			return ocifilter.Sub(ocimem.New(), "some/prefix")
+		}},
+	}, {
+		name: "AccessChecker",
+		suite: ocitest.Suite{New: func(t *testing.T) ociregistry.Interface {
+			return ocifilter.AccessChecker(ocimem.New(), allowAll)
+		}},
+	}, {
+		// Immutable allows deleting untagged content, which the suite
+		// cannot express, so deletes are refused beneath it and
+		// Immutable's own deletes are tested in TestImmutable.
+		name: "Immutable",
+		suite: ocitest.Suite{
+			New: func(t *testing.T) ociregistry.Interface {
+				return ocifilter.Immutable(ocifilter.AccessChecker(ocimem.New(), noDeletes))
+			},
+			ImmutableTags: true,
+			NoDelete:      true,
+		},
+	}}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			t.Parallel()
+			ocitest.Run(t, test.suite)
+		})
+	}
+}
+
+func TestReadOnly(t *testing.T) {
+	mem := ocimem.New()
+	p := ocitest.PushRandomImage(t, mem, "a/b", "v1")
+	r := ocifilter.ReadOnly(mem)
+	ctx := t.Context()
+
+	rd, err := r.GetTag(ctx, "a/b", "v1")
+	qt.Assert(t, qt.IsNil(err))
+	got, err := io.ReadAll(rd)
+	rd.Close()
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.DeepEquals(got, p.Content))
+	tags, err := ociregistry.All(r.Tags(ctx, "a/b", ""))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.DeepEquals(tags, []string{"v1"}))
+
+	blob := []byte("hello")
+	desc := ociregistry.Descriptor{Digest: ocitest.Digest(blob), Size: int64(len(blob))}
+	writes := map[string]func() error{
+		"PushBlob": func() error {
+			_, err := r.PushBlob(ctx, "a/b", desc, bytes.NewReader(blob))
+			return err
+		},
+		"PushBlobChunked": func() error {
+			_, err := r.PushBlobChunked(ctx, "a/b", 0)
+			return err
+		},
+		"PushBlobChunkedResume": func() error {
+			_, err := r.PushBlobChunkedResume(ctx, "a/b", "x", -1, 0)
+			return err
+		},
+		"MountBlob": func() error {
+			_, err := r.MountBlob(ctx, "a/b", "c/d", p.Blobs[0].Digest)
+			return err
+		},
+		"PushManifest": func() error {
+			_, err := r.PushManifest(ctx, "a/b", "v2", p.Content, p.Manifest.MediaType)
+			return err
+		},
+		"DeleteBlob":     func() error { return r.DeleteBlob(ctx, "a/b", p.Blobs[0].Digest) },
+		"DeleteManifest": func() error { return r.DeleteManifest(ctx, "a/b", p.Manifest.Digest) },
+		"DeleteTag":      func() error { return r.DeleteTag(ctx, "a/b", "v1") },
+	}
+	for name, write := range writes {
+		t.Run(name, func(t *testing.T) {
+			qt.Assert(t, qt.ErrorIs(write(), ociregistry.ErrDenied))
+		})
+	}
+	// Nothing changed underneath.
+	_, err = mem.ResolveTag(ctx, "a/b", "v1")
+	qt.Assert(t, qt.IsNil(err))
+	_, err = mem.ResolveTag(ctx, "a/b", "v2")
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
+	_, err = mem.ResolveBlob(ctx, "c/d", p.Blobs[0].Digest)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown))
+	_, err = mem.ResolveBlob(ctx, "a/b", desc.Digest)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown))
+}
+
+func TestImmutable(t *testing.T) {
+	ctx := t.Context()
+	mem := ocimem.New()
+	r := ocifilter.Immutable(mem)
+	p1 := ocitest.PushRandomImage(t, r, "a/b", "v1")
+	p2 := ocitest.PushRandomImage(t, r, "a/b", "")
+
+	// Pushing the same manifest under its tag again is fine.
+	_, err := r.PushManifest(ctx, "a/b", "v1", p1.Content, p1.Manifest.MediaType)
+	qt.Assert(t, qt.IsNil(err))
+
+	// Moving the tag is not.
+	_, err = r.PushManifest(ctx, "a/b", "v1", p2.Content, p2.Manifest.MediaType)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrDenied))
+	desc, err := r.ResolveTag(ctx, "a/b", "v1")
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(desc.Digest, p1.Manifest.Digest))
+
+	// Nor deleting it, directly or through its manifest.
+	qt.Assert(t, qt.ErrorIs(r.DeleteTag(ctx, "a/b", "v1"), ociregistry.ErrDenied))
+	qt.Assert(t, qt.ErrorIs(r.DeleteManifest(ctx, "a/b", p1.Manifest.Digest), ociregistry.ErrDenied))
+	_, err = r.ResolveManifest(ctx, "a/b", p1.Manifest.Digest)
+	qt.Assert(t, qt.IsNil(err))
+
+	// Untagged content can go, and new tags can be made.
+	qt.Assert(t, qt.IsNil(r.DeleteManifest(ctx, "a/b", p2.Manifest.Digest)))
+	_, err = r.ResolveManifest(ctx, "a/b", p2.Manifest.Digest)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
+	qt.Assert(t, qt.IsNil(r.DeleteBlob(ctx, "a/b", p2.Blobs[1].Digest)))
+	_, err = r.PushManifest(ctx, "a/b", "v2", p1.Content, p1.Manifest.MediaType)
+	qt.Assert(t, qt.IsNil(err))
+}
+
+func TestSelect(t *testing.T) {
+	ctx := t.Context()
+	mem := ocimem.New()
+	pub := ocitest.PushRandomImage(t, mem, "public/x", "v1")
+	priv := ocitest.PushRandomImage(t, mem, "private/y", "v1")
+	r := ocifilter.Select(mem, func(repo string) bool { return strings.HasPrefix(repo, "public/") })
+
+	repos, err := ociregistry.All(r.Repositories(ctx, ""))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.DeepEquals(repos, []string{"public/x"}))
+
+	_, err = r.ResolveTag(ctx, "public/x", "v1")
+	qt.Assert(t, qt.IsNil(err))
+	_, err = r.ResolveTag(ctx, "private/y", "v1")
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
+	_, err = r.GetBlob(ctx, "private/y", priv.Blobs[0].Digest)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown))
+	_, err = ociregistry.All(r.Tags(ctx, "private/y", ""))
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrNameUnknown))
+	refs, err := ociregistry.All(r.Referrers(ctx, "private/y", priv.Manifest.Digest, ""))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.HasLen(refs, 0))
+
+	// A hidden repository can't be mounted from, written or deleted.
+	_, err = r.MountBlob(ctx, "private/y", "public/x", priv.Blobs[0].Digest)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown))
+	_, err = r.MountBlob(ctx, "public/x", "private/y", pub.Blobs[0].Digest)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrDenied))
+	_, err = r.PushManifest(ctx, "private/y", "v2", priv.Content, priv.Manifest.MediaType)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrDenied))
+	qt.Assert(t, qt.ErrorIs(r.DeleteTag(ctx, "private/y", "v1"), ociregistry.ErrManifestUnknown))
+	_, err = mem.ResolveTag(ctx, "private/y", "v1")
+	qt.Assert(t, qt.IsNil(err))
+}
+
+func TestSub(t *testing.T) {
+	ctx := t.Context()
+	mem := ocimem.New()
+	for _, repo := range []string{"a", "p", "p/x", "p/y/z", "pa/b", "q/r"} {
+		ocitest.PushRandomImage(t, mem, repo, "v1")
+	}
+	r := ocifilter.Sub(mem, "p")
+	tests := []struct {
+		startAfter string
+		want       []string
+	}{
+		{"", []string{"x", "y/z"}},
+		{"x", []string{"y/z"}},
+		{"y/z", nil},
+	}
+	for _, test := range tests {
+		got, err := ociregistry.All(r.Repositories(ctx, test.startAfter))
+		qt.Assert(t, qt.IsNil(err))
+		qt.Assert(t, qt.DeepEquals(got, test.want), qt.Commentf("startAfter %q", test.startAfter))
+	}
+	_, err := r.ResolveTag(ctx, "x", "v1")
+	qt.Assert(t, qt.IsNil(err))
+	_, err = r.ResolveTag(ctx, "a", "v1")
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
+
+	// What is pushed through the view lands under the prefix.
+	ocitest.PushRandomImage(t, r, "new", "v1")
+	_, err = mem.ResolveTag(ctx, "p/new", "v1")
+	qt.Assert(t, qt.IsNil(err))
+}
+
+func TestAccessChecker(t *testing.T) {
+	ctx := t.Context()
+	mem := ocimem.New()
+	p := ocitest.PushRandomImage(t, mem, "team/app", "v1")
+	ocitest.PushRandomImage(t, mem, "other/app", "v1")
+	errNope := errors.New("nope")
+	type call struct {
+		Repo   string
+		Access ocifilter.Access
+	}
+	var calls []call
+	r := ocifilter.AccessChecker(mem, func(repo string, a ocifilter.Access) error {
+		calls = append(calls, call{repo, a})
+		if repo == "team/app" && a != ocifilter.AccessDelete {
+			return nil
+		}
+		return errNope
+	})
+
+	_, err := r.ResolveTag(ctx, "team/app", "v1")
+	qt.Assert(t, qt.IsNil(err))
+	_, err = r.ResolveTag(ctx, "other/app", "v1")
+	qt.Assert(t, qt.Equals(err, errNope))
+	qt.Assert(t, qt.Equals(r.DeleteTag(ctx, "team/app", "v1"), errNope))
+	_, err = r.MountBlob(ctx, "team/app", "other/app", p.Blobs[0].Digest)
+	qt.Assert(t, qt.Equals(err, errNope))
+	repos, err := ociregistry.All(r.Repositories(ctx, ""))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.DeepEquals(repos, []string{"team/app"}))
+
+	qt.Assert(t, qt.DeepEquals(calls[:5], []call{
+		{"team/app", ocifilter.AccessRead},
+		{"other/app", ocifilter.AccessRead},
+		{"team/app", ocifilter.AccessDelete},
+		{"team/app", ocifilter.AccessRead},
+		{"other/app", ocifilter.AccessWrite},
+	}))
+	_, err = mem.ResolveTag(ctx, "team/app", "v1")
+	qt.Assert(t, qt.IsNil(err))
+}

@@ -1,0 +1,80 @@
+package ocimem
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"slices"
+	"strings"
+
+	"github.com/ocireg/ociregistry"
+)
+
+// Repositories yields, in lexical order, the names of the repositories
+// that hold a blob, a manifest or a tag and sort after startAfter.
+func (r *Registry) Repositories(ctx context.Context, startAfter string) iter.Seq2[string, error] {
+	r.mu.Lock()
+	names := make([]string, 0, len(r.repos))
+	for name := range r.repos {
+		if name > startAfter {
+			names = append(names, name)
+		}
+	}
+	r.mu.Unlock()
+	slices.Sort(names)
+	return ociregistry.SliceSeq(names)
+}
+
+// Tags yields, in lexical order, the tags in repo that sort after
+// startAfter. It yields an error that Is ociregistry.ErrNameInvalid for a
+// bad repository name and ociregistry.ErrNameUnknown when repo does not
+// exist.
+func (r *Registry) Tags(ctx context.Context, repo, startAfter string) iter.Seq2[string, error] {
+	if err := ociregistry.CheckRepository(repo); err != nil {
+		return ociregistry.ErrorSeq[string](err)
+	}
+	r.mu.Lock()
+	rp := r.repo(repo)
+	if rp == nil {
+		r.mu.Unlock()
+		return ociregistry.ErrorSeq[string](fmt.Errorf("listing tags of %s: %w", repo, ociregistry.ErrNameUnknown))
+	}
+	tags := make([]string, 0, len(rp.tags))
+	for tag := range rp.tags {
+		if tag > startAfter {
+			tags = append(tags, tag)
+		}
+	}
+	r.mu.Unlock()
+	slices.Sort(tags)
+	return ociregistry.SliceSeq(tags)
+}
+
+// Referrers yields, ordered by digest, the descriptors of the manifests
+// in repo whose subject is dig and, when artifactType is not empty, whose
+// artifact type is artifactType. An image manifest without an
+// artifactType field has its config's media type as artifact type. Each
+// descriptor carries the manifest's media type, digest, size, artifact
+// type and annotations. A digest that nothing refers to, in a repository
+// that may not exist, yields nothing. It yields an error that Is
+// ociregistry.ErrNameInvalid or ociregistry.ErrDigestInvalid for a bad
+// repository name or digest.
+func (r *Registry) Referrers(ctx context.Context, repo string, dig ociregistry.Digest, artifactType string) iter.Seq2[ociregistry.Descriptor, error] {
+	if err := checkRepoDigest(repo, dig); err != nil {
+		return ociregistry.ErrorSeq[ociregistry.Descriptor](err)
+	}
+	var descs []ociregistry.Descriptor
+	r.mu.Lock()
+	if rp := r.repo(repo); rp != nil {
+		for _, m := range rp.referrers[dig] {
+			if artifactType == "" || m.artifactType == artifactType {
+				descs = append(descs, m.referrerDescriptor())
+			}
+		}
+	}
+	r.mu.Unlock()
+	slices.SortFunc(descs, func(a, b ociregistry.Descriptor) int {
+		return strings.Compare(string(a.Digest), string(b.Digest))
+	})
+	return ociregistry.SliceSeq(descs)
+}

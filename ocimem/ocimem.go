@@ -1,0 +1,196 @@
+// Package ocimem is an in-memory OCI registry: an ociregistry.Interface
+// that keeps everything in maps, meant as the fake that tests use and as
+// the reference against which other implementations are compared.
+//
+// It checks what a real registry checks: the digest and size of every
+// blob, that a manifest parses as its media type and that the blobs and
+// child manifests it refers to exist in the same repository (see
+// Config.LaxChildReferences), and the syntax of repository names, tags and
+// digests. Blobs belong to repositories: a blob is visible only in the
+// repositories it was pushed to or mounted into.
+//
+// Manifests can be found by both their sha256 and their sha512 digest.
+// Since PushManifest is not told the digest a client pushed a manifest
+// by, the descriptors that PushManifest, the tags and Referrers hand out
+// use the algorithm of the digests inside the manifest (those of its
+// config, else its first layer or child manifest, else its subject), and
+// sha256 when it has none: a client that pushes sha512 content gets
+// sha512 digests back. ResolveManifest and GetManifest answer with the
+// digest they were asked for.
+//
+// Errors for unknown content: blob operations answer an error that Is
+// ociregistry.ErrBlobUnknown and manifest and tag operations one that Is
+// ociregistry.ErrManifestUnknown, even when the repository does not exist
+// at all, because that is what clients and conformance suites expect of a
+// registry. Only Tags answers ociregistry.ErrNameUnknown for a repository
+// that does not exist.
+//
+// A Registry is safe for concurrent use. Its lock is never held while it
+// reads from a caller's io.Reader or while a caller consumes one of its
+// iterators.
+package ocimem
+
+import (
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/ocireg/ociregistry"
+	"github.com/opencontainers/go-digest"
+)
+
+// DefaultUploadIdleTimeout is the Config.UploadIdleTimeout used when the
+// configured one is zero.
+const DefaultUploadIdleTimeout = time.Hour
+
+// Config holds the settings of a Registry. The zero value is the default.
+type Config struct {
+	// LaxChildReferences, when true, lets manifests be pushed whose
+	// config, layers or child manifests are not in the repository. It
+	// is meant for tests that push manifests without their content.
+	LaxChildReferences bool
+
+	// UploadIdleTimeout is how long a chunked upload may go untouched
+	// before it is abandoned and its memory freed. Zero means
+	// DefaultUploadIdleTimeout.
+	UploadIdleTimeout time.Duration
+}
+
+// Registry is an in-memory registry. Its methods are those of
+// ociregistry.Interface; the embedded *ociregistry.Funcs is always nil
+// and only there so that Registry satisfies the Interface.
+type Registry struct {
+	*ociregistry.Funcs
+
+	cfg Config
+
+	mu      sync.Mutex
+	repos   map[string]*repository
+	uploads map[string]*upload
+}
+
+var _ ociregistry.Interface = (*Registry)(nil)
+
+// repository holds the content of one repository. An empty repository is
+// removed from Registry.repos, so that a repository exists exactly when
+// it holds something.
+type repository struct {
+	// blobs maps a blob's digest to its content.
+	blobs map[digest.Digest]*blob
+
+	// manifests maps each of a manifest's digests (sha256 and sha512) to
+	// the manifest.
+	manifests map[digest.Digest]*manifest
+
+	// tags maps a tag to the sha256 digest of its manifest.
+	tags map[string]digest.Digest
+
+	// referrers maps a subject digest to the manifests that refer to it,
+	// keyed by their sha256 digest.
+	referrers map[digest.Digest]map[digest.Digest]*manifest
+}
+
+// blob is stored content. Its data is never modified once stored, so a
+// mount shares it and readers read it without the lock.
+type blob struct {
+	mediaType string
+	data      []byte
+}
+
+// manifest is a stored manifest.
+type manifest struct {
+	data      []byte
+	mediaType string
+
+	// digest is the digest that descriptors use, of the algorithm the
+	// manifest's own references use (see parsedManifest.algorithm);
+	// other is the digest of the other algorithm, by which the
+	// manifest can be found too.
+	digest digest.Digest
+	other  digest.Digest
+
+	// subject is the digest of the manifest's subject, if it has one.
+	subject digest.Digest
+
+	// artifactType and annotations are reported by Referrers.
+	artifactType string
+	annotations  map[string]string
+}
+
+// New returns an empty Registry with the default Config.
+func New() *Registry {
+	return NewWithConfig(nil)
+}
+
+// NewWithConfig returns an empty Registry with the given Config; a nil
+// cfg means the default.
+func NewWithConfig(cfg *Config) *Registry {
+	r := &Registry{
+		repos:   make(map[string]*repository),
+		uploads: make(map[string]*upload),
+	}
+	if cfg != nil {
+		r.cfg = *cfg
+	}
+	if r.cfg.UploadIdleTimeout <= 0 {
+		r.cfg.UploadIdleTimeout = DefaultUploadIdleTimeout
+	}
+	return r
+}
+
+// repo returns the repository with the given name, or nil. It must be
+// called with r.mu held.
+func (r *Registry) repo(name string) *repository {
+	return r.repos[name]
+}
+
+// makeRepo returns the repository with the given name, creating it when
+// it does not exist. It must be called with r.mu held.
+func (r *Registry) makeRepo(name string) *repository {
+	if rp := r.repos[name]; rp != nil {
+		return rp
+	}
+	rp := &repository{
+		blobs:     make(map[digest.Digest]*blob),
+		manifests: make(map[digest.Digest]*manifest),
+		tags:      make(map[string]digest.Digest),
+		referrers: make(map[digest.Digest]map[digest.Digest]*manifest),
+	}
+	r.repos[name] = rp
+	return rp
+}
+
+// dropIfEmpty removes the named repository when it holds nothing any
+// more. It must be called with r.mu held.
+func (r *Registry) dropIfEmpty(name string) {
+	rp := r.repos[name]
+	if rp != nil && len(rp.blobs) == 0 && len(rp.manifests) == 0 && len(rp.tags) == 0 {
+		delete(r.repos, name)
+	}
+}
+
+func (b *blob) descriptor(d digest.Digest) ociregistry.Descriptor {
+	return ociregistry.Descriptor{
+		MediaType: b.mediaType,
+		Digest:    d,
+		Size:      int64(len(b.data)),
+	}
+}
+
+// descriptor returns the manifest's descriptor with the digest d, which is
+// one of the manifest's own digests.
+func (m *manifest) descriptor(d digest.Digest) ociregistry.Descriptor {
+	return ociregistry.Descriptor{
+		MediaType: m.mediaType,
+		Digest:    d,
+		Size:      int64(len(m.data)),
+	}
+}
+
+// referrerDescriptor returns the descriptor that Referrers yields for m.
+func (m *manifest) referrerDescriptor() ociregistry.Descriptor {
+	desc := m.descriptor(m.digest)
+	desc.ArtifactType = m.artifactType
+	desc.Annotations = maps.Clone(m.annotations)
+	return desc
+}

@@ -1,0 +1,437 @@
+package ocimem
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ocireg/ociregistry"
+	"github.com/opencontainers/go-digest"
+)
+
+// defaultChunkSize is the ChunkSize of a BlobWriter when the caller gives
+// no hint. Any size suits memory; this one keeps HTTP requests few.
+const defaultChunkSize = 1 << 20
+
+// octetStream is the media type of blobs pushed without one.
+const octetStream = "application/octet-stream"
+
+// PushBlob stores a blob in repo, reading its content from rd, and
+// returns its descriptor. A negative desc.Size means the size is not
+// known in advance. It returns an error that Is
+// ociregistry.ErrNameInvalid for a bad repository name,
+// ociregistry.ErrDigestInvalid for a bad digest or content that does not
+// match it, and ociregistry.ErrSizeInvalid for content whose length is
+// not desc.Size. Nothing is stored when it fails.
+func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.Descriptor, rd io.Reader) (ociregistry.Descriptor, error) {
+	if err := checkRepoDigest(repo, desc.Digest); err != nil {
+		return ociregistry.Descriptor{}, err
+	}
+	// Read and check the content before taking the lock, since rd may
+	// be slow.
+	var buf bytes.Buffer
+	src := rd
+	if desc.Size >= 0 {
+		// One byte more than expected is enough to see that there
+		// are too many.
+		src = io.LimitReader(rd, desc.Size+1)
+		if desc.Size < 64<<20 {
+			buf.Grow(int(desc.Size) + 1)
+		}
+	}
+	h := desc.Digest.Algorithm().Hash()
+	if _, err := io.Copy(io.MultiWriter(&buf, h), src); err != nil {
+		return ociregistry.Descriptor{}, fmt.Errorf("reading blob %s: %w", desc.Digest, err)
+	}
+	if desc.Size >= 0 && int64(buf.Len()) != desc.Size {
+		if int64(buf.Len()) > desc.Size {
+			return ociregistry.Descriptor{}, fmt.Errorf("blob %s has more than the %d bytes declared: %w", desc.Digest, desc.Size, ociregistry.ErrSizeInvalid)
+		}
+		return ociregistry.Descriptor{}, fmt.Errorf("blob %s has %d bytes, not the %d declared: %w", desc.Digest, buf.Len(), desc.Size, ociregistry.ErrSizeInvalid)
+	}
+	if got := digest.NewDigest(desc.Digest.Algorithm(), h); got != desc.Digest {
+		return ociregistry.Descriptor{}, fmt.Errorf("blob content has digest %s, not %s: %w", got, desc.Digest, ociregistry.ErrDigestInvalid)
+	}
+	mediaType := desc.MediaType
+	if mediaType == "" {
+		mediaType = octetStream
+	}
+	b := &blob{mediaType: mediaType, data: buf.Bytes()}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rp := r.makeRepo(repo)
+	if old := rp.blobs[desc.Digest]; old != nil {
+		// Keep the content that is already there: readers may hold
+		// it, and it is the same.
+		b = old
+	} else {
+		rp.blobs[desc.Digest] = b
+	}
+	return b.descriptor(desc.Digest), nil
+}
+
+// MountBlob makes a blob of fromRepo available in toRepo and returns its
+// descriptor. The content is shared, not copied. It returns an error that
+// Is ociregistry.ErrNameInvalid or ociregistry.ErrDigestInvalid for bad
+// names or digests, and ociregistry.ErrBlobUnknown when fromRepo does not
+// hold the blob.
+func (r *Registry) MountBlob(ctx context.Context, fromRepo, toRepo string, dig ociregistry.Digest) (ociregistry.Descriptor, error) {
+	if err := checkRepoDigest(fromRepo, dig); err != nil {
+		return ociregistry.Descriptor{}, err
+	}
+	if err := ociregistry.CheckRepository(toRepo); err != nil {
+		return ociregistry.Descriptor{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	from := r.repo(fromRepo)
+	if from == nil || from.blobs[dig] == nil {
+		return ociregistry.Descriptor{}, fmt.Errorf("mounting blob %s from %s: %w", dig, fromRepo, ociregistry.ErrBlobUnknown)
+	}
+	b := from.blobs[dig]
+	to := r.makeRepo(toRepo)
+	if old := to.blobs[dig]; old != nil {
+		b = old
+	} else {
+		to.blobs[dig] = b
+	}
+	return b.descriptor(dig), nil
+}
+
+// PushManifest stores a manifest in repo and points tag at it when tag
+// is not empty, moving the tag if it pointed elsewhere. It returns the
+// manifest's descriptor, whose digest's algorithm is that of the digests
+// in the manifest (see the package documentation). When mediaType is empty
+// the content's mediaType field gives it.
+//
+// OCI and Docker image manifests and indexes are checked: they must
+// parse, a mediaType field in the content must equal mediaType, and the
+// config, the layers (except non-distributable ones and those with URLs)
+// and the child manifests must be in repo unless
+// Config.LaxChildReferences is set. The subject need not exist. Other
+// media types are stored unchecked.
+//
+// It returns an error that Is ociregistry.ErrNameInvalid for a bad
+// repository name, ociregistry.ErrManifestInvalid for a bad tag or
+// content, and ociregistry.ErrManifestBlobUnknown when a referenced blob
+// or manifest is missing.
+func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, contents []byte, mediaType string) (ociregistry.Descriptor, error) {
+	if err := ociregistry.CheckRepository(repo); err != nil {
+		return ociregistry.Descriptor{}, err
+	}
+	if tag != "" {
+		if err := ociregistry.CheckTag(tag); err != nil {
+			return ociregistry.Descriptor{}, err
+		}
+	}
+	pm, err := parseManifest(contents, mediaType)
+	if err != nil {
+		return ociregistry.Descriptor{}, err
+	}
+	data := bytes.Clone(contents)
+	if data == nil {
+		data = []byte{}
+	}
+	m := &manifest{
+		data:         data,
+		mediaType:    pm.mediaType,
+		digest:       pm.algorithm.FromBytes(data),
+		other:        otherAlgorithm(pm.algorithm).FromBytes(data),
+		artifactType: pm.artifactType,
+		annotations:  pm.annotations,
+	}
+	if pm.subject != nil {
+		m.subject = pm.subject.Digest
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rp := r.repo(repo)
+	if !r.cfg.LaxChildReferences {
+		if err := checkReferences(rp, pm); err != nil {
+			return ociregistry.Descriptor{}, fmt.Errorf("manifest %s in repository %s: %w", m.digest, repo, err)
+		}
+	}
+	rp = r.makeRepo(repo)
+	if old := rp.manifests[m.digest]; old != nil {
+		// The same content, perhaps pushed as another media type:
+		// the latest push says what it is.
+		rp.removeReferrer(old)
+	}
+	rp.manifests[m.digest] = m
+	rp.manifests[m.other] = m
+	if m.subject != "" {
+		refs := rp.referrers[m.subject]
+		if refs == nil {
+			refs = make(map[digest.Digest]*manifest)
+			rp.referrers[m.subject] = refs
+		}
+		refs[m.digest] = m
+	}
+	if tag != "" {
+		rp.tags[tag] = m.digest
+	}
+	return m.descriptor(m.digest), nil
+}
+
+func otherAlgorithm(alg digest.Algorithm) digest.Algorithm {
+	if alg == digest.SHA512 {
+		return digest.SHA256
+	}
+	return digest.SHA512
+}
+
+// checkReferences checks that repo holds what pm refers to. It must be
+// called with the registry's lock held. rp may be nil.
+func checkReferences(rp *repository, pm *parsedManifest) error {
+	for _, desc := range pm.blobs {
+		if rp == nil || rp.blobs[desc.Digest] == nil {
+			return fmt.Errorf("blob %s not in repository: %w", desc.Digest, ociregistry.ErrManifestBlobUnknown)
+		}
+	}
+	for _, desc := range pm.children {
+		if rp == nil || rp.manifests[desc.Digest] == nil {
+			return fmt.Errorf("child manifest %s not in repository: %w", desc.Digest, ociregistry.ErrManifestBlobUnknown)
+		}
+	}
+	return nil
+}
+
+// removeReferrer removes m from the referrers index. It must be called
+// with the registry's lock held.
+func (rp *repository) removeReferrer(m *manifest) {
+	if m.subject == "" {
+		return
+	}
+	refs := rp.referrers[m.subject]
+	delete(refs, m.digest)
+	if len(refs) == 0 {
+		delete(rp.referrers, m.subject)
+	}
+}
+
+// PushBlobChunked starts a chunked upload to repo. chunkSize is the size
+// the returned writer's ChunkSize reports; zero or less means 1 MiB. It
+// returns an error that Is ociregistry.ErrNameInvalid for a bad
+// repository name.
+func (r *Registry) PushBlobChunked(ctx context.Context, repo string, chunkSize int) (ociregistry.BlobWriter, error) {
+	if err := ociregistry.CheckRepository(repo); err != nil {
+		return nil, err
+	}
+	id := rand.Text()
+	u := &upload{id: id, repo: repo}
+	u.touch()
+	r.mu.Lock()
+	r.sweepUploads()
+	r.uploads[id] = u
+	r.mu.Unlock()
+	return &writer{r: r, u: u, chunkSize: chunkSizeOr(chunkSize)}, nil
+}
+
+// PushBlobChunkedResume carries on the upload with the given ID in repo.
+// A non-negative offset must equal the number of bytes written so far.
+// Resuming an upload makes any earlier writer for it fail. It returns an
+// error that Is ociregistry.ErrBlobUploadUnknown when repo has no such
+// upload (it may have been committed, cancelled, or abandoned for longer
+// than Config.UploadIdleTimeout), and ociregistry.ErrRangeInvalid when
+// offset is wrong.
+func (r *Registry) PushBlobChunkedResume(ctx context.Context, repo, id string, offset int64, chunkSize int) (ociregistry.BlobWriter, error) {
+	if err := ociregistry.CheckRepository(repo); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.sweepUploads()
+	u := r.uploads[id]
+	r.mu.Unlock()
+	if u == nil || u.repo != repo {
+		return nil, fmt.Errorf("upload %q in repository %s: %w", id, repo, ociregistry.ErrBlobUploadUnknown)
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.done.Load() {
+		return nil, fmt.Errorf("upload %q in repository %s: %w", id, repo, ociregistry.ErrBlobUploadUnknown)
+	}
+	if offset >= 0 && offset != int64(len(u.buf)) {
+		return nil, fmt.Errorf("resuming upload %q at offset %d when it holds %d bytes: %w", id, offset, len(u.buf), ociregistry.ErrRangeInvalid)
+	}
+	u.gen++
+	u.touch()
+	return &writer{r: r, u: u, gen: u.gen, chunkSize: chunkSizeOr(chunkSize)}, nil
+}
+
+func chunkSizeOr(n int) int {
+	if n <= 0 {
+		return defaultChunkSize
+	}
+	return n
+}
+
+// upload is a chunked upload in progress.
+//
+// Lock order: an upload's mu may be held when taking the registry's lock,
+// never the other way round; the registry only reads the atomic fields.
+type upload struct {
+	id   string
+	repo string
+
+	// lastUsed holds the time of the last operation, in Unix nanoseconds.
+	lastUsed atomic.Int64
+
+	// done is set when the upload is committed, cancelled or abandoned.
+	done atomic.Bool
+
+	mu  sync.Mutex
+	buf []byte
+
+	// gen counts the writers made for the upload; only the latest may
+	// be used.
+	gen int
+}
+
+func (u *upload) touch() {
+	u.lastUsed.Store(time.Now().UnixNano())
+}
+
+// sweepUploads frees the uploads that have not been used for longer than
+// the idle timeout. It must be called with r.mu held. Sweeping when
+// uploads are started or resumed is enough to bound what abandoned
+// uploads hold, and needs no goroutine.
+func (r *Registry) sweepUploads() {
+	deadline := time.Now().Add(-r.cfg.UploadIdleTimeout).UnixNano()
+	for id, u := range r.uploads {
+		if u.lastUsed.Load() < deadline {
+			u.done.Store(true)
+			delete(r.uploads, id)
+		}
+	}
+}
+
+// writer is a BlobWriter for an upload.
+type writer struct {
+	r         *Registry
+	u         *upload
+	gen       int
+	chunkSize int
+	closed    bool // guarded by u.mu
+}
+
+// errWriterClosed is returned by a writer after Close or Commit.
+var errWriterClosed = errors.New("blob writer is closed")
+
+// usable checks that w may be used. It must be called with w.u.mu held.
+func (w *writer) usable() error {
+	switch {
+	case w.closed:
+		return fmt.Errorf("upload %q: %w", w.u.id, errWriterClosed)
+	case w.u.done.Load():
+		return fmt.Errorf("upload %q: %w", w.u.id, ociregistry.ErrBlobUploadUnknown)
+	case w.gen != w.u.gen:
+		return fmt.Errorf("upload %q was resumed by another writer: %w", w.u.id, ociregistry.ErrBlobUploadInvalid)
+	}
+	return nil
+}
+
+// Write appends p to the upload.
+func (w *writer) Write(p []byte) (int, error) {
+	w.u.mu.Lock()
+	defer w.u.mu.Unlock()
+	if err := w.usable(); err != nil {
+		return 0, err
+	}
+	w.u.buf = append(w.u.buf, p...)
+	w.u.touch()
+	return len(p), nil
+}
+
+// Close releases the writer and keeps the upload, so that it can be
+// resumed.
+func (w *writer) Close() error {
+	w.u.mu.Lock()
+	defer w.u.mu.Unlock()
+	w.closed = true
+	return nil
+}
+
+// Size returns the number of bytes in the upload.
+func (w *writer) Size() int64 {
+	w.u.mu.Lock()
+	defer w.u.mu.Unlock()
+	return int64(len(w.u.buf))
+}
+
+// ChunkSize returns the chunk size asked for, or 1 MiB.
+func (w *writer) ChunkSize() int { return w.chunkSize }
+
+// ID returns the upload's ID.
+func (w *writer) ID() string { return w.u.id }
+
+// Commit checks the upload's content against dig and stores it as a blob
+// of the upload's repository. It returns an error that Is
+// ociregistry.ErrDigestInvalid for a bad digest or content that does not
+// match it, in which case the upload stays and may be resumed, and
+// ociregistry.ErrBlobUploadUnknown when the upload is gone.
+func (w *writer) Commit(dig ociregistry.Digest) (ociregistry.Descriptor, error) {
+	if err := ociregistry.CheckDigest(dig); err != nil {
+		return ociregistry.Descriptor{}, err
+	}
+	u := w.u
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if err := w.usable(); err != nil {
+		return ociregistry.Descriptor{}, err
+	}
+	u.touch()
+	if got := dig.Algorithm().FromBytes(u.buf); got != dig {
+		return ociregistry.Descriptor{}, fmt.Errorf("upload %q has digest %s, not %s: %w", u.id, got, dig, ociregistry.ErrDigestInvalid)
+	}
+	data := u.buf
+	if data == nil {
+		data = []byte{}
+	}
+	b := &blob{mediaType: octetStream, data: data}
+
+	r := w.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.uploads[u.id] != u {
+		return ociregistry.Descriptor{}, fmt.Errorf("upload %q: %w", u.id, ociregistry.ErrBlobUploadUnknown)
+	}
+	delete(r.uploads, u.id)
+	u.done.Store(true)
+	w.closed = true
+	rp := r.makeRepo(u.repo)
+	if old := rp.blobs[dig]; old != nil {
+		b = old
+	} else {
+		rp.blobs[dig] = b
+	}
+	return b.descriptor(dig), nil
+}
+
+// Cancel abandons the upload and frees its content. It does nothing
+// after Commit or when the upload is already gone.
+func (w *writer) Cancel() error {
+	u := w.u
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	w.closed = true
+	if u.done.Load() {
+		return nil
+	}
+	r := w.r
+	r.mu.Lock()
+	if r.uploads[u.id] == u {
+		delete(r.uploads, u.id)
+	}
+	r.mu.Unlock()
+	u.done.Store(true)
+	u.buf = nil
+	return nil
+}

@@ -1,0 +1,38 @@
+package ociserver
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/ocireg/ociregistry"
+)
+
+// writeError answers err in the specification's JSON form with the status
+// that goes with it (see ociregistry.MarshalError). A HEAD response has no
+// body, so it gets the status and headers only.
+func (s *server) writeError(w http.ResponseWriter, req *http.Request, err error) {
+	if errors.Is(err, context.Canceled) && req.Context().Err() != nil {
+		// The client went away: nobody reads the answer, and it is not
+		// the server's fault.
+		s.logger.Debug("request canceled", "method", req.Method, "path", req.URL.Path, "err", err)
+		return
+	}
+	body, status := ociregistry.MarshalError(err)
+	level := slog.LevelDebug
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	s.logger.Log(req.Context(), level, "request failed", "method", req.Method, "path", req.URL.Path, "status", status, "err", err)
+	h := w.Header()
+	if req.Method == http.MethodHead {
+		w.WriteHeader(status)
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
+}

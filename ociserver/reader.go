@@ -1,0 +1,289 @@
+package ociserver
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/ocireg/ociregistry"
+)
+
+// getBlob answers GET and HEAD of /v2/<name>/blobs/<digest>, with a Range
+// header or without.
+func (s *server) getBlob(w http.ResponseWriter, req *http.Request, rt route) error {
+	ctx := req.Context()
+	d := ociregistry.Digest(rt.ref)
+	if err := ociregistry.CheckDigest(d); err != nil {
+		return err
+	}
+	if req.Method == http.MethodHead {
+		desc, err := s.resolve(func() (ociregistry.Descriptor, error) {
+			return s.backend.ResolveBlob(ctx, rt.repo, d)
+		}, func() (ociregistry.BlobReader, error) {
+			return s.backend.GetBlob(ctx, rt.repo, d)
+		})
+		if err != nil {
+			return err
+		}
+		if len(desc.URLs) > 0 {
+			redirect(w, desc.URLs[0])
+			return nil
+		}
+		setBlobHeaders(w, desc, desc.Size)
+		w.Header().Set("Accept-Ranges", "bytes")
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	if h := req.Header.Get("Range"); h != "" {
+		br, ignore, err := parseRange(h)
+		if err != nil {
+			return err
+		}
+		if !ignore {
+			return s.getBlobRange(w, req, rt.repo, d, br)
+		}
+	}
+	rd, err := s.backend.GetBlob(ctx, rt.repo, d)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	desc := rd.Descriptor()
+	if len(desc.URLs) > 0 {
+		redirect(w, desc.URLs[0])
+		return nil
+	}
+	setBlobHeaders(w, desc, desc.Size)
+	w.Header().Set("Accept-Ranges", "bytes")
+	w.WriteHeader(http.StatusOK)
+	// io.Copy lets a reader that is an *os.File, or that implements
+	// io.WriterTo, reach the connection directly (sendfile).
+	s.copyBody(w, req, rd)
+	return nil
+}
+
+// getBlobRange answers a GET of a blob with a satisfiable or unsatisfiable
+// single range.
+func (s *server) getBlobRange(w http.ResponseWriter, req *http.Request, repo string, d ociregistry.Digest, br byteRange) error {
+	ctx := req.Context()
+	start, end := br.start, br.end
+	if br.suffix {
+		// The start of a suffix range depends on the blob's size.
+		desc, err := s.backend.ResolveBlob(ctx, repo, d)
+		if err != nil {
+			return err
+		}
+		if len(desc.URLs) > 0 {
+			redirect(w, desc.URLs[0])
+			return nil
+		}
+		if br.end == 0 || desc.Size == 0 {
+			return rangeNotSatisfiable(w, desc.Size, "empty suffix range")
+		}
+		start, end = max(desc.Size-br.end, 0), desc.Size-1
+	}
+	offset1 := int64(-1)
+	if end >= 0 {
+		offset1 = end + 1
+	}
+	rd, err := s.backend.GetBlobRange(ctx, repo, d, start, offset1)
+	if err != nil {
+		if isRangeInvalid(err) {
+			size := int64(-1)
+			if desc, rerr := s.backend.ResolveBlob(ctx, repo, d); rerr == nil {
+				size = desc.Size
+			}
+			return rangeNotSatisfiable(w, size, err.Error())
+		}
+		return err
+	}
+	defer rd.Close()
+	desc := rd.Descriptor()
+	if len(desc.URLs) > 0 {
+		redirect(w, desc.URLs[0])
+		return nil
+	}
+	if start >= desc.Size {
+		return rangeNotSatisfiable(w, desc.Size, fmt.Sprintf("range starts at %d, past the end of a blob of %d bytes", start, desc.Size))
+	}
+	if end < 0 || end >= desc.Size {
+		end = desc.Size - 1
+	}
+	setBlobHeaders(w, desc, end-start+1)
+	w.Header().Set("Accept-Ranges", "bytes")
+	w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end, desc.Size))
+	w.WriteHeader(http.StatusPartialContent)
+	s.copyBody(w, req, io.LimitReader(rd, end-start+1))
+	return nil
+}
+
+// copyBody copies a response body once the status has been sent, when
+// nothing but a log record can report a failure.
+func (s *server) copyBody(w http.ResponseWriter, req *http.Request, r io.Reader) {
+	if _, err := io.Copy(w, r); err != nil && req.Context().Err() == nil {
+		s.logger.Error("cannot send body", "method", req.Method, "path", req.URL.Path, "err", err)
+	}
+}
+
+// setBlobHeaders sets the headers of a successful blob response with a
+// body of length bytes.
+func setBlobHeaders(w http.ResponseWriter, desc ociregistry.Descriptor, length int64) {
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Length", strconv.FormatInt(length, 10))
+	h.Set("Docker-Content-Digest", string(desc.Digest))
+}
+
+// redirect sends the client to url, where the content is served.
+func redirect(w http.ResponseWriter, url string) {
+	w.Header().Set("Location", url)
+	w.WriteHeader(http.StatusTemporaryRedirect)
+}
+
+// rangeNotSatisfiable returns the 416 error for a range that a blob of
+// the given size (or of unknown size, when negative) cannot satisfy, and
+// sets the Content-Range header that RFC 9110 asks for.
+func rangeNotSatisfiable(w http.ResponseWriter, size int64, msg string) error {
+	if size >= 0 {
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", size))
+	}
+	return fmt.Errorf("%s: %w", msg, ociregistry.ErrRangeInvalid)
+}
+
+// isRangeInvalid reports whether err is the backend's answer to a range
+// out of bounds.
+func isRangeInvalid(err error) bool {
+	return ociregistry.HTTPStatus(err) == http.StatusRequestedRangeNotSatisfiable
+}
+
+// byteRange is one range of a Range header: bytes start to end
+// inclusive, end being -1 when open; or, when suffix is set, the last end
+// bytes.
+type byteRange struct {
+	start, end int64
+	suffix     bool
+}
+
+// parseRange parses a Range header of one byte range. It reports
+// ignore for a header that is absent, of another unit than bytes, or that
+// asks for several ranges, which RFC 9110 lets a server ignore and answer
+// with the whole content; and an error that Is ErrRangeInvalid for a
+// malformed byte range, answered 416 as net/http's ServeContent does.
+func parseRange(h string) (br byteRange, ignore bool, err error) {
+	spec, ok := strings.CutPrefix(strings.TrimSpace(h), "bytes=")
+	if !ok || strings.Contains(spec, ",") {
+		return byteRange{}, true, nil
+	}
+	bad := func() (byteRange, bool, error) {
+		return byteRange{}, false, fmt.Errorf("malformed range %q: %w", h, ociregistry.ErrRangeInvalid)
+	}
+	first, last, ok := strings.Cut(strings.TrimSpace(spec), "-")
+	if !ok {
+		return bad()
+	}
+	if first == "" {
+		n, ok := parseUint(last)
+		if !ok {
+			return bad()
+		}
+		return byteRange{end: n, suffix: true}, false, nil
+	}
+	start, ok := parseUint(first)
+	if !ok {
+		return bad()
+	}
+	if last == "" {
+		return byteRange{start: start, end: -1}, false, nil
+	}
+	end, ok := parseUint(last)
+	if !ok || end < start {
+		return bad()
+	}
+	return byteRange{start: start, end: end}, false, nil
+}
+
+// parseUint parses a non-negative decimal integer of digits only.
+func parseUint(s string) (int64, bool) {
+	if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
+// getManifest answers GET and HEAD of /v2/<name>/manifests/<reference>.
+// The manifest is served as stored, whatever the Accept header says.
+func (s *server) getManifest(w http.ResponseWriter, req *http.Request, rt route) error {
+	ctx := req.Context()
+	d, err := checkRef(rt.ref)
+	if err != nil {
+		return err
+	}
+	if req.Method == http.MethodHead {
+		var desc ociregistry.Descriptor
+		if d != "" {
+			desc, err = s.resolve(func() (ociregistry.Descriptor, error) {
+				return s.backend.ResolveManifest(ctx, rt.repo, d)
+			}, func() (ociregistry.BlobReader, error) {
+				return s.backend.GetManifest(ctx, rt.repo, d)
+			})
+		} else {
+			desc, err = s.resolve(func() (ociregistry.Descriptor, error) {
+				return s.backend.ResolveTag(ctx, rt.repo, rt.ref)
+			}, func() (ociregistry.BlobReader, error) {
+				return s.backend.GetTag(ctx, rt.repo, rt.ref)
+			})
+		}
+		if err != nil {
+			return err
+		}
+		setManifestHeaders(w, desc)
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	var rd ociregistry.BlobReader
+	if d != "" {
+		rd, err = s.backend.GetManifest(ctx, rt.repo, d)
+	} else {
+		rd, err = s.backend.GetTag(ctx, rt.repo, rt.ref)
+	}
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	setManifestHeaders(w, rd.Descriptor())
+	w.WriteHeader(http.StatusOK)
+	s.copyBody(w, req, rd)
+	return nil
+}
+
+// setManifestHeaders sets the headers of a successful manifest response.
+func setManifestHeaders(w http.ResponseWriter, desc ociregistry.Descriptor) {
+	h := w.Header()
+	h.Set("Content-Type", desc.MediaType)
+	h.Set("Content-Length", strconv.FormatInt(desc.Size, 10))
+	h.Set("Docker-Content-Digest", string(desc.Digest))
+	h.Set("ETag", `"`+string(desc.Digest)+`"`)
+}
+
+// resolve returns the descriptor that resolveFn answers, or, when the
+// backend cannot resolve without reading, the descriptor of the reader
+// that getFn opens, closed unread.
+func (s *server) resolve(resolveFn func() (ociregistry.Descriptor, error), getFn func() (ociregistry.BlobReader, error)) (ociregistry.Descriptor, error) {
+	desc, err := resolveFn()
+	if err == nil || !isUnsupported(err) {
+		return desc, err
+	}
+	rd, gerr := getFn()
+	if gerr != nil {
+		if isUnsupported(gerr) {
+			return ociregistry.Descriptor{}, err
+		}
+		return ociregistry.Descriptor{}, gerr
+	}
+	desc = rd.Descriptor()
+	rd.Close()
+	return desc, nil
+}

@@ -1,0 +1,333 @@
+// Package ociserver serves the OCI distribution API (version 1.1 of the
+// specification) over HTTP for any ociregistry.Interface.
+//
+// The server does not know what it serves: memory, disk, a wrapper or a
+// remote registry through a client all look the same to it. It checks
+// repository names, tags and digests before it calls the backend, bounds
+// the memory any one request can make it hold (manifests are read up to
+// Options.MaxManifestSize, blobs are streamed), and answers errors in the
+// specification's JSON form with the status that goes with their code
+// (see ociregistry.MarshalError).
+//
+// A manifest is stored in one form only, so a GET of a manifest answers
+// the stored manifest with its own media type as Content-Type whatever the
+// Accept header lists: the client decides what to do with a type it did
+// not ask for, as most registries expect.
+package ociserver
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/ocireg/ociregistry"
+)
+
+// DefaultMaxManifestSize is the largest manifest accepted when
+// Options.MaxManifestSize is zero: the specification asks registries to
+// accept at least 4 MiB.
+const DefaultMaxManifestSize = 4 << 20
+
+// DefaultReferrersPageSize is the number of descriptors in one page of a
+// referrers response when Options.ReferrersPageSize is zero.
+const DefaultReferrersPageSize = 1000
+
+// DefaultListPageSize is the most tags or repositories answered in one
+// page when Options.ListPageSize is zero. A client that asks for more with
+// the n parameter gets this many and a Link header to the rest.
+const DefaultListPageSize = 10000
+
+// Options holds the optional settings of a server. The zero value, like a
+// nil *Options, gives the defaults.
+type Options struct {
+	// MaxManifestSize is the largest manifest body accepted by a PUT, in
+	// bytes; a bigger one is answered with 413. Zero means
+	// DefaultMaxManifestSize.
+	MaxManifestSize int64
+
+	// DisableReferrersAPI makes the referrers endpoint answer 404, as a
+	// registry without the API does, so that clients fall back to the
+	// referrers tag schema. It also stops the OCI-Subject header being
+	// sent when a manifest with a subject is pushed.
+	DisableReferrersAPI bool
+
+	// DisableSinglePostUpload makes a POST with a digest start an upload
+	// session (202) instead of storing the blob from the POST's body.
+	DisableSinglePostUpload bool
+
+	// Logger, when not nil, receives a record of every request that
+	// failed: at level Error for a 5xx status, at level Debug otherwise.
+	Logger *slog.Logger
+
+	// ReferrersPageSize is the most descriptors in one page of a
+	// referrers response. Zero means DefaultReferrersPageSize.
+	ReferrersPageSize int
+
+	// ListPageSize is the most tags or repositories in one page of a
+	// listing. Zero means DefaultListPageSize.
+	ListPageSize int
+}
+
+// server is the http.Handler returned by New.
+type server struct {
+	backend ociregistry.Interface
+	opts    Options
+	logger  *slog.Logger
+}
+
+// New returns an http.Handler that serves the OCI distribution API under
+// /v2/ with r as its storage. A nil opts is the same as &Options{}.
+//
+// Every response carries the header Docker-Distribution-API-Version:
+// registry/2.0. Requests for paths the API does not define are answered
+// 404 with code UNSUPPORTED, and requests with a method an endpoint does
+// not support 405 with code UNSUPPORTED.
+func New(r ociregistry.Interface, opts *Options) http.Handler {
+	s := &server{backend: r}
+	if opts != nil {
+		s.opts = *opts
+	}
+	if s.opts.MaxManifestSize <= 0 {
+		s.opts.MaxManifestSize = DefaultMaxManifestSize
+	}
+	if s.opts.ReferrersPageSize <= 0 {
+		s.opts.ReferrersPageSize = DefaultReferrersPageSize
+	}
+	if s.opts.ListPageSize <= 0 {
+		s.opts.ListPageSize = DefaultListPageSize
+	}
+	s.logger = s.opts.Logger
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	return s
+}
+
+// routeKind says which endpoint a request is for.
+type routeKind int
+
+const (
+	routeUnknown routeKind = iota
+	routePing
+	routeCatalog
+	routeBlob
+	routeUploadStart
+	routeUpload
+	routeManifest
+	routeTags
+	routeReferrers
+)
+
+// route is a parsed request path.
+type route struct {
+	kind routeKind
+	repo string
+	// ref holds the digest, the tag-or-digest or the upload ID,
+	// unescaped, according to kind.
+	ref string
+}
+
+// parsePath parses the escaped path of a request. Repository names hold
+// slashes and may hold path elements such as "blobs" or "manifests", so
+// the endpoint is found from the end of the path.
+func parsePath(escaped string) route {
+	rest, ok := strings.CutPrefix(escaped, "/v2")
+	if !ok {
+		return route{}
+	}
+	if rest == "" || rest == "/" {
+		return route{kind: routePing}
+	}
+	rest, ok = strings.CutPrefix(rest, "/")
+	if !ok {
+		return route{}
+	}
+	if rest == "_catalog" {
+		return route{kind: routeCatalog}
+	}
+	elems := strings.Split(rest, "/")
+	for i, e := range elems {
+		u, err := url.PathUnescape(e)
+		if err != nil {
+			return route{}
+		}
+		elems[i] = u
+	}
+	n := len(elems)
+	at := func(i int) string {
+		if n-i < 0 {
+			return ""
+		}
+		return elems[n-i]
+	}
+	repoUpTo := func(drop int) string {
+		if n-drop <= 0 {
+			return ""
+		}
+		return strings.Join(elems[:n-drop], "/")
+	}
+	var rt route
+	switch {
+	case n >= 3 && at(2) == "tags" && at(1) == "list":
+		rt = route{kind: routeTags, repo: repoUpTo(2)}
+	case n >= 3 && at(2) == "blobs" && at(1) == "uploads":
+		rt = route{kind: routeUploadStart, repo: repoUpTo(2)}
+	case n >= 4 && at(3) == "blobs" && at(2) == "uploads":
+		if at(1) == "" {
+			rt = route{kind: routeUploadStart, repo: repoUpTo(3)}
+		} else {
+			rt = route{kind: routeUpload, repo: repoUpTo(3), ref: at(1)}
+		}
+	case n >= 3 && at(2) == "blobs":
+		rt = route{kind: routeBlob, repo: repoUpTo(2), ref: at(1)}
+	case n >= 3 && at(2) == "manifests":
+		rt = route{kind: routeManifest, repo: repoUpTo(2), ref: at(1)}
+	case n >= 3 && at(2) == "referrers":
+		rt = route{kind: routeReferrers, repo: repoUpTo(2), ref: at(1)}
+	default:
+		return route{}
+	}
+	if rt.repo == "" {
+		return route{}
+	}
+	return rt
+}
+
+// methods holds the methods each endpoint answers, for the Allow header.
+var methods = map[routeKind][]string{
+	routePing:        {"GET", "HEAD"},
+	routeCatalog:     {"GET"},
+	routeBlob:        {"GET", "HEAD", "DELETE"},
+	routeUploadStart: {"POST"},
+	routeUpload:      {"GET", "PATCH", "PUT", "DELETE"},
+	routeManifest:    {"GET", "HEAD", "PUT", "DELETE"},
+	routeTags:        {"GET"},
+	routeReferrers:   {"GET"},
+}
+
+// errNotFound answers a path that is not part of the API.
+var errNotFound = ociregistry.NewHTTPError(fmt.Errorf("no such endpoint: %w", ociregistry.ErrUnsupported), http.StatusNotFound)
+
+func (s *server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	rt := parsePath(req.URL.EscapedPath())
+	if rt.kind == routeUnknown {
+		s.writeError(w, req, errNotFound)
+		return
+	}
+	allowed := methods[rt.kind]
+	ok := false
+	for _, m := range allowed {
+		if req.Method == m {
+			ok = true
+			break
+		}
+	}
+	if !ok {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		s.writeError(w, req, ociregistry.NewHTTPError(
+			fmt.Errorf("method %s not allowed here: %w", req.Method, ociregistry.ErrUnsupported),
+			http.StatusMethodNotAllowed))
+		return
+	}
+	if rt.repo != "" {
+		if err := ociregistry.CheckRepository(rt.repo); err != nil {
+			s.writeError(w, req, err)
+			return
+		}
+	}
+	var err error
+	switch rt.kind {
+	case routePing:
+		err = s.ping(w, req)
+	case routeCatalog:
+		err = s.catalog(w, req)
+	case routeBlob:
+		switch req.Method {
+		case "DELETE":
+			err = s.deleteBlob(w, req, rt)
+		default:
+			err = s.getBlob(w, req, rt)
+		}
+	case routeUploadStart:
+		err = s.startUpload(w, req, rt)
+	case routeUpload:
+		switch req.Method {
+		case "GET":
+			err = s.uploadStatus(w, req, rt)
+		case "PATCH":
+			err = s.patchUpload(w, req, rt)
+		case "PUT":
+			err = s.putUpload(w, req, rt)
+		case "DELETE":
+			err = s.cancelUpload(w, req, rt)
+		}
+	case routeManifest:
+		switch req.Method {
+		case "PUT":
+			err = s.putManifest(w, req, rt)
+		case "DELETE":
+			err = s.deleteManifest(w, req, rt)
+		default:
+			err = s.getManifest(w, req, rt)
+		}
+	case routeTags:
+		err = s.tags(w, req, rt)
+	case routeReferrers:
+		err = s.referrers(w, req, rt)
+	}
+	if err != nil {
+		s.writeError(w, req, err)
+	}
+}
+
+// ping answers GET /v2/.
+func (s *server) ping(w http.ResponseWriter, req *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", "2")
+	w.WriteHeader(http.StatusOK)
+	if req.Method != "HEAD" {
+		w.Write([]byte("{}"))
+	}
+	return nil
+}
+
+// blobPath returns the path of a blob in repo.
+func blobPath(repo string, d ociregistry.Digest) string {
+	return "/v2/" + repo + "/blobs/" + string(d)
+}
+
+// manifestPath returns the path of a manifest in repo.
+func manifestPath(repo string, ref string) string {
+	return "/v2/" + repo + "/manifests/" + ref
+}
+
+// uploadPath returns the path of the upload with the given ID in repo.
+func uploadPath(repo, id string) string {
+	return "/v2/" + repo + "/blobs/uploads/" + url.PathEscape(id)
+}
+
+// checkRef returns the digest that ref holds, or "" when ref is a tag.
+// It returns an error that Is ErrDigestInvalid or ErrManifestInvalid
+// when ref is neither.
+func checkRef(ref string) (ociregistry.Digest, error) {
+	if strings.Contains(ref, ":") {
+		d := ociregistry.Digest(ref)
+		if err := ociregistry.CheckDigest(d); err != nil {
+			return "", err
+		}
+		return d, nil
+	}
+	if err := ociregistry.CheckTag(ref); err != nil {
+		return "", err
+	}
+	return "", nil
+}
+
+// isUnsupported reports whether err says that the backend lacks a method.
+func isUnsupported(err error) bool {
+	return errors.Is(err, ociregistry.ErrUnsupported)
+}

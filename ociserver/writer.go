@@ -1,0 +1,445 @@
+package ociserver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/ocireg/ociregistry"
+)
+
+// startUpload answers POST /v2/<name>/blobs/uploads/: a mount (with
+// ?mount=), a single-request upload (with ?digest=) or the start of an
+// upload session.
+func (s *server) startUpload(w http.ResponseWriter, req *http.Request, rt route) error {
+	ctx := req.Context()
+	q := req.URL.Query()
+	if m := q.Get("mount"); m != "" {
+		d := ociregistry.Digest(m)
+		if err := ociregistry.CheckDigest(d); err != nil {
+			return err
+		}
+		from := q.Get("from")
+		if from != "" {
+			if err := ociregistry.CheckRepository(from); err != nil {
+				return fmt.Errorf("invalid from parameter: %w", err)
+			}
+		}
+		if desc, ok := s.mount(ctx, from, rt.repo, d); ok {
+			blobCreated(w, rt.repo, desc.Digest)
+			return nil
+		}
+		// The specification asks for an upload session when the blob
+		// cannot be mounted, so that the client can push it instead.
+	}
+	if ds := q.Get("digest"); ds != "" && !s.opts.DisableSinglePostUpload {
+		d := ociregistry.Digest(ds)
+		if err := ociregistry.CheckDigest(d); err != nil {
+			return err
+		}
+		if _, err := s.pushBlob(ctx, rt.repo, d, req); err != nil {
+			return err
+		}
+		blobCreated(w, rt.repo, d)
+		return nil
+	}
+	bw, err := s.backend.PushBlobChunked(ctx, rt.repo, 0)
+	if err != nil {
+		return err
+	}
+	id, size := bw.ID(), bw.Size()
+	if err := bw.Close(); err != nil {
+		return err
+	}
+	setUploadHeaders(w, rt.repo, id, size)
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// mount makes the blob d available in repo, from fromRepo when that is
+// not empty, and reports whether it could. Without fromRepo, the blob is
+// found only when repo holds it already: the specification lets a
+// registry look for it, and the Interface has no way to look elsewhere.
+func (s *server) mount(ctx context.Context, fromRepo, repo string, d ociregistry.Digest) (ociregistry.Descriptor, bool) {
+	var desc ociregistry.Descriptor
+	var err error
+	if fromRepo != "" {
+		desc, err = s.backend.MountBlob(ctx, fromRepo, repo, d)
+	} else {
+		desc, err = s.backend.ResolveBlob(ctx, repo, d)
+	}
+	if err != nil {
+		s.logger.Debug("cannot mount blob; starting an upload", "repo", repo, "from", fromRepo, "digest", d, "err", err)
+		return ociregistry.Descriptor{}, false
+	}
+	if desc.Digest == "" {
+		desc.Digest = d
+	}
+	return desc, true
+}
+
+// pushBlob stores the body of req as the blob d in repo. A body of known
+// length goes to PushBlob; one sent without a length (chunked transfer
+// encoding) is streamed through a BlobWriter, since PushBlob wants the
+// size up front.
+func (s *server) pushBlob(ctx context.Context, repo string, d ociregistry.Digest, req *http.Request) (ociregistry.Descriptor, error) {
+	body := &bodyReader{r: req.Body}
+	if req.ContentLength >= 0 {
+		desc, err := s.backend.PushBlob(ctx, repo, ociregistry.Descriptor{
+			MediaType: "application/octet-stream",
+			Digest:    d,
+			Size:      req.ContentLength,
+		}, body)
+		return desc, body.check(err)
+	}
+	bw, err := s.backend.PushBlobChunked(ctx, repo, 0)
+	if err != nil {
+		return ociregistry.Descriptor{}, err
+	}
+	if _, err := io.Copy(bw, body); err != nil {
+		bw.Cancel()
+		return ociregistry.Descriptor{}, body.check(err)
+	}
+	desc, err := bw.Commit(d)
+	if err != nil {
+		bw.Cancel()
+		return ociregistry.Descriptor{}, err
+	}
+	return desc, nil
+}
+
+// bodyReader reads a request body and remembers whether reading it
+// failed, so that a failure of the client's is told apart from one of the
+// backend's.
+type bodyReader struct {
+	r   io.Reader
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}
+
+// check returns err, or an error that Is ErrBlobUploadInvalid when the
+// request body could not be read: the client's fault, not the backend's.
+func (b *bodyReader) check(err error) error {
+	if err != nil && b.err != nil {
+		return fmt.Errorf("cannot read request body: %v: %w", b.err, ociregistry.ErrBlobUploadInvalid)
+	}
+	return err
+}
+
+// blobCreated answers 201 for a blob that is now in repo.
+func blobCreated(w http.ResponseWriter, repo string, d ociregistry.Digest) {
+	h := w.Header()
+	h.Set("Location", blobPath(repo, d))
+	h.Set("Docker-Content-Digest", string(d))
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusCreated)
+}
+
+// setUploadHeaders sets the headers that describe an upload session with
+// size bytes so far.
+func setUploadHeaders(w http.ResponseWriter, repo, id string, size int64) {
+	h := w.Header()
+	h.Set("Location", uploadPath(repo, id))
+	h.Set("Docker-Upload-UUID", id)
+	// The specification's Range is inclusive, so it cannot say that no
+	// bytes have been received; "0-0" is what registries send then.
+	h.Set("Range", fmt.Sprintf("0-%d", max(size-1, 0)))
+}
+
+// parseContentRange parses the Content-Range header of an upload: "a-b",
+// inclusive, as the specification has it, with the prefix "bytes " or
+// "bytes=" and a "/size" suffix tolerated since some clients send the
+// RFC 9110 form.
+func parseContentRange(h string) (start, end int64, ok bool) {
+	h = strings.TrimSpace(h)
+	if rest, cut := strings.CutPrefix(h, "bytes"); cut {
+		h = strings.TrimLeft(rest, " =")
+	}
+	h, _, _ = strings.Cut(h, "/")
+	a, b, cut := strings.Cut(h, "-")
+	if !cut {
+		return 0, 0, false
+	}
+	start, ok1 := parseUint(a)
+	end, ok2 := parseUint(b)
+	if !ok1 || !ok2 || end < start {
+		return 0, 0, false
+	}
+	return start, end, true
+}
+
+// resumeUpload resumes the upload of rt for a request with an optional
+// Content-Range header, and returns the writer and the number of bytes
+// the request's body must hold (-1 when not known). The writer is at the
+// start of the range.
+func (s *server) resumeUpload(w http.ResponseWriter, req *http.Request, rt route) (ociregistry.BlobWriter, int64, error) {
+	ctx := req.Context()
+	offset, length := int64(-1), int64(-1)
+	if cr := req.Header.Get("Content-Range"); cr != "" {
+		start, end, ok := parseContentRange(cr)
+		if !ok {
+			return nil, 0, fmt.Errorf("malformed Content-Range %q: %w", cr, ociregistry.ErrBlobUploadInvalid)
+		}
+		offset = start
+		// A range is inclusive, so "0-0" cannot say "nothing"; a body
+		// of length zero says it.
+		if req.ContentLength != 0 {
+			length = end - start + 1
+			if req.ContentLength > 0 && req.ContentLength != length {
+				return nil, 0, fmt.Errorf("Content-Range %q holds %d bytes but Content-Length is %d: %w", cr, length, req.ContentLength, ociregistry.ErrSizeInvalid)
+			}
+		}
+	}
+	bw, err := s.backend.PushBlobChunkedResume(ctx, rt.repo, rt.ref, offset, 0)
+	if err != nil {
+		if isRangeInvalid(err) {
+			s.setUploadStatus(w, req, rt)
+		}
+		return nil, 0, err
+	}
+	if offset >= 0 && bw.Size() != offset {
+		size := bw.Size()
+		bw.Close()
+		setUploadHeaders(w, rt.repo, rt.ref, size)
+		return nil, 0, fmt.Errorf("chunk starts at %d but the upload holds %d bytes: %w", offset, size, ociregistry.ErrRangeInvalid)
+	}
+	return bw, length, nil
+}
+
+// setUploadStatus sets the headers that describe the upload of rt, when
+// it can be found, so that a client told 416 learns where to carry on.
+func (s *server) setUploadStatus(w http.ResponseWriter, req *http.Request, rt route) {
+	bw, err := s.backend.PushBlobChunkedResume(req.Context(), rt.repo, rt.ref, -1, 0)
+	if err != nil {
+		return
+	}
+	size := bw.Size()
+	if bw.Close() == nil {
+		setUploadHeaders(w, rt.repo, rt.ref, size)
+	}
+}
+
+// writeChunk copies the body of req, of length bytes when that is not
+// negative, to bw.
+func writeChunk(bw ociregistry.BlobWriter, req *http.Request, length int64) error {
+	body := &bodyReader{r: req.Body}
+	var r io.Reader = body
+	if length >= 0 {
+		r = io.LimitReader(body, length)
+	}
+	n, err := io.Copy(bw, r)
+	if err != nil {
+		return body.check(err)
+	}
+	if length >= 0 && n != length {
+		return fmt.Errorf("body holds %d bytes, less than its Content-Range: %w", n, ociregistry.ErrSizeInvalid)
+	}
+	return nil
+}
+
+// patchUpload answers PATCH of an upload session: one more chunk.
+func (s *server) patchUpload(w http.ResponseWriter, req *http.Request, rt route) error {
+	bw, length, err := s.resumeUpload(w, req, rt)
+	if err != nil {
+		return err
+	}
+	if err := writeChunk(bw, req, length); err != nil {
+		bw.Close()
+		return err
+	}
+	size := bw.Size()
+	if err := bw.Close(); err != nil {
+		return err
+	}
+	setUploadHeaders(w, rt.repo, rt.ref, size)
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// putUpload answers PUT of an upload session: an optional last chunk and
+// the end of the upload.
+func (s *server) putUpload(w http.ResponseWriter, req *http.Request, rt route) error {
+	ds := req.URL.Query().Get("digest")
+	if ds == "" {
+		return fmt.Errorf("no digest parameter: %w", ociregistry.ErrDigestInvalid)
+	}
+	d := ociregistry.Digest(ds)
+	if err := ociregistry.CheckDigest(d); err != nil {
+		return err
+	}
+	bw, length, err := s.resumeUpload(w, req, rt)
+	if err != nil {
+		return err
+	}
+	if req.ContentLength != 0 {
+		if err := writeChunk(bw, req, length); err != nil {
+			bw.Close()
+			return err
+		}
+	}
+	if _, err := bw.Commit(d); err != nil {
+		bw.Close()
+		return err
+	}
+	blobCreated(w, rt.repo, d)
+	return nil
+}
+
+// uploadStatus answers GET of an upload session.
+func (s *server) uploadStatus(w http.ResponseWriter, req *http.Request, rt route) error {
+	bw, err := s.backend.PushBlobChunkedResume(req.Context(), rt.repo, rt.ref, -1, 0)
+	if err != nil {
+		return err
+	}
+	size := bw.Size()
+	if err := bw.Close(); err != nil {
+		return err
+	}
+	setUploadHeaders(w, rt.repo, rt.ref, size)
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// cancelUpload answers DELETE of an upload session.
+func (s *server) cancelUpload(w http.ResponseWriter, req *http.Request, rt route) error {
+	bw, err := s.backend.PushBlobChunkedResume(req.Context(), rt.repo, rt.ref, -1, 0)
+	if err != nil {
+		return err
+	}
+	if err := bw.Cancel(); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// maxTagsPerPut bounds the tag parameters of one manifest PUT, each of
+// which costs a backend call.
+const maxTagsPerPut = 100
+
+// putManifest answers PUT /v2/<name>/manifests/<reference>, with
+// optional tag parameters.
+func (s *server) putManifest(w http.ResponseWriter, req *http.Request, rt route) error {
+	ctx := req.Context()
+	d, err := checkRef(rt.ref)
+	if err != nil {
+		return err
+	}
+	var tags []string
+	if d == "" {
+		tags = append(tags, rt.ref)
+	}
+	qtags := req.URL.Query()["tag"]
+	if len(qtags) > maxTagsPerPut {
+		return ociregistry.NewHTTPError(fmt.Errorf("%d tag parameters, more than %d: %w", len(qtags), maxTagsPerPut, ociregistry.ErrManifestInvalid), http.StatusRequestURITooLong)
+	}
+	for _, t := range qtags {
+		if err := ociregistry.CheckTag(t); err != nil {
+			return err
+		}
+		tags = append(tags, t)
+	}
+	ct := req.Header.Get("Content-Type")
+	if ct == "" {
+		return fmt.Errorf("no Content-Type header: %w", ociregistry.ErrManifestInvalid)
+	}
+	mediaType, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return fmt.Errorf("invalid Content-Type %q: %w", ct, ociregistry.ErrManifestInvalid)
+	}
+	contents, err := s.readManifest(req)
+	if err != nil {
+		return err
+	}
+	if d != "" {
+		if !d.Algorithm().Available() || d.Algorithm().FromBytes(contents) != d {
+			return fmt.Errorf("manifest does not have digest %s: %w", d, ociregistry.ErrDigestInvalid)
+		}
+	}
+	var desc ociregistry.Descriptor
+	if len(tags) == 0 {
+		desc, err = s.backend.PushManifest(ctx, rt.repo, "", contents, mediaType)
+		if err != nil {
+			return err
+		}
+	}
+	for _, t := range tags {
+		desc, err = s.backend.PushManifest(ctx, rt.repo, t, contents, mediaType)
+		if err != nil {
+			return err
+		}
+	}
+	if d != "" {
+		// The specification wants the client's digest back, which
+		// may be of another algorithm than the backend's.
+		desc.Digest = d
+	}
+	h := w.Header()
+	h.Set("Location", manifestPath(rt.repo, string(desc.Digest)))
+	h.Set("Docker-Content-Digest", string(desc.Digest))
+	if len(qtags) > 0 {
+		h.Set("OCI-Tag", strings.Join(qtags, ", "))
+	}
+	if !s.opts.DisableReferrersAPI {
+		if subject := subjectOf(contents); subject != "" {
+			h.Set("OCI-Subject", string(subject))
+		}
+	}
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+// errManifestTooBig is answered for a manifest bigger than the limit.
+func errManifestTooBig(limit int64) error {
+	return ociregistry.NewHTTPError(
+		fmt.Errorf("manifest is bigger than the limit of %d bytes: %w", limit, ociregistry.ErrManifestInvalid),
+		http.StatusRequestEntityTooLarge)
+}
+
+// readManifest reads the body of a manifest PUT, reading no more than one
+// byte past the limit so that a huge body costs nothing.
+func (s *server) readManifest(req *http.Request) ([]byte, error) {
+	limit := s.opts.MaxManifestSize
+	if req.ContentLength > limit {
+		return nil, errManifestTooBig(limit)
+	}
+	body := &bodyReader{r: io.LimitReader(req.Body, limit+1)}
+	contents, err := io.ReadAll(body)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read manifest: %v: %w", err, ociregistry.ErrManifestInvalid)
+	}
+	if int64(len(contents)) > limit {
+		return nil, errManifestTooBig(limit)
+	}
+	return contents, nil
+}
+
+// subjectOf returns the digest of the subject of a manifest or index, or
+// "" when it has none or does not parse.
+func subjectOf(contents []byte) ociregistry.Digest {
+	var m struct {
+		Subject *ociregistry.Descriptor `json:"subject"`
+	}
+	if json.Unmarshal(contents, &m) != nil || m.Subject == nil {
+		return ""
+	}
+	if err := ociregistry.CheckDigest(m.Subject.Digest); err != nil {
+		return ""
+	}
+	return m.Subject.Digest
+}

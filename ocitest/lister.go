@@ -1,0 +1,171 @@
+package ocitest
+
+import (
+	"fmt"
+	mathrand "math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/go-quicktest/qt"
+	"github.com/ocireg/ociregistry"
+)
+
+var listerTests = []test{
+	{"Tags", testListerTags},
+	{"TagsNone", testListerTagsNone},
+	{"TagsUnknownRepository", testListerTagsUnknownRepository},
+	{"TagsBreakEarly", testListerTagsBreakEarly},
+	{"Repositories", testListerRepositories},
+	{"RepositoriesBreakEarly", testListerRepositoriesBreakEarly},
+}
+
+// manyTags returns 100 distinct tags, in no particular order, that mix
+// the characters a tag may hold so that lexical order is tested: upper
+// case sorts before lower case, "-" and "." before digits, "_" between.
+func manyTags() []string {
+	patterns := []string{"v%d", "V%d", "%d", "rc-%d", "release_%d", "a.%d", "_x%d", "latest%d", "Z%d", "z-%d"}
+	var tags []string
+	for i := range 100 {
+		tags = append(tags, fmt.Sprintf(patterns[i%len(patterns)], i*7%100))
+	}
+	mathrand.Shuffle(len(tags), func(i, j int) { tags[i], tags[j] = tags[j], tags[i] })
+	return tags
+}
+
+// after returns the elements of sorted that sort after s.
+func after(sorted []string, s string) []string {
+	i, found := slices.BinarySearch(sorted, s)
+	if found {
+		i++
+	}
+	if i == len(sorted) {
+		return nil
+	}
+	return sorted[i:]
+}
+
+// pushTags pushes p's manifest again under each of tags.
+func pushTags(t *testing.T, r ociregistry.Interface, repo string, p Pushed, tags []string) {
+	t.Helper()
+	for _, tag := range tags {
+		_, err := r.PushManifest(t.Context(), repo, tag, p.Content, p.Manifest.MediaType)
+		qt.Assert(t, qt.IsNil(err), qt.Commentf("tag %q", tag))
+	}
+}
+
+func testListerTags(t *testing.T, s Suite) {
+	r := s.newRegistry(t)
+	tags := manyTags()
+	p := PushRandomImage(t, r, "test/tags", "")
+	pushTags(t, r, "test/tags", p, tags)
+	// Tags of another repository are not listed.
+	PushRandomImage(t, r, "test/other", "elsewhere")
+	sorted := slices.Sorted(slices.Values(tags))
+
+	tests := []struct {
+		name       string
+		startAfter string
+		want       []string
+	}{
+		{"All", "", sorted},
+		{"AfterTag", sorted[41], sorted[42:]},
+		{"AfterFirst", sorted[0], sorted[1:]},
+		{"AfterLast", sorted[len(sorted)-1], nil},
+		{"NotATag", "m", after(sorted, "m")},
+		{"PrefixOfTags", "v", after(sorted, "v")},
+		{"BeforeAll", "-", sorted},
+		{"AfterAll", "zzzz", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := collect(t, r.Tags(t.Context(), "test/tags", tc.startAfter))
+			qt.Assert(t, qt.DeepEquals(got, tc.want))
+		})
+	}
+}
+
+func testListerTagsNone(t *testing.T, s Suite) {
+	r := s.newRegistry(t)
+	PushRandomImage(t, r, "test/tags", "")
+	got := collect(t, r.Tags(t.Context(), "test/tags", ""))
+	qt.Assert(t, qt.HasLen(got, 0))
+}
+
+func testListerTagsUnknownRepository(t *testing.T, s Suite) {
+	r := s.newRegistry(t)
+	PushRandomImage(t, r, "test/tags", "v1")
+	_, err := ociregistry.All(r.Tags(t.Context(), "test/nothing", ""))
+	assertErrorIs(t, err, ociregistry.ErrNameUnknown)
+}
+
+func testListerTagsBreakEarly(t *testing.T, s Suite) {
+	r := s.newRegistry(t)
+	tags := manyTags()[:10]
+	p := PushRandomImage(t, r, "test/tags", "")
+	pushTags(t, r, "test/tags", p, tags)
+	sorted := slices.Sorted(slices.Values(tags))
+	var got []string
+	for tag, err := range r.Tags(t.Context(), "test/tags", "") {
+		qt.Assert(t, qt.IsNil(err))
+		got = append(got, tag)
+		if len(got) == 3 {
+			break
+		}
+	}
+	qt.Assert(t, qt.DeepEquals(got, sorted[:3]))
+	// The registry still answers after an iteration was abandoned.
+	qt.Assert(t, qt.DeepEquals(collect(t, r.Tags(t.Context(), "test/tags", "")), sorted))
+}
+
+// repoNames are the repositories the catalog tests push to, in no
+// particular order. "-" sorts before "/", which sorts before letters.
+var repoNames = []string{"test/b", "a", "test/a/x", "test-a", "test/a", "c/d/e", "test/a-b", "z"}
+
+func testListerRepositories(t *testing.T, s Suite) {
+	if s.NoRepositories {
+		t.Skip("Suite.NoRepositories")
+	}
+	r := s.newRegistry(t)
+	for _, repo := range repoNames {
+		PushRandomImage(t, r, repo, "v1")
+	}
+	sorted := slices.Sorted(slices.Values(repoNames))
+	tests := []struct {
+		name       string
+		startAfter string
+		want       []string
+	}{
+		{"All", "", sorted},
+		{"AfterRepository", "test/a", sorted[slices.Index(sorted, "test/a")+1:]},
+		{"NotARepository", "b", after(sorted, "b")},
+		{"PrefixOfRepositories", "test", after(sorted, "test")},
+		{"AfterLast", "z", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := collect(t, r.Repositories(t.Context(), tc.startAfter))
+			qt.Assert(t, qt.DeepEquals(got, tc.want))
+		})
+	}
+}
+
+func testListerRepositoriesBreakEarly(t *testing.T, s Suite) {
+	if s.NoRepositories {
+		t.Skip("Suite.NoRepositories")
+	}
+	r := s.newRegistry(t)
+	for _, repo := range repoNames {
+		PushRandomImage(t, r, repo, "v1")
+	}
+	sorted := slices.Sorted(slices.Values(repoNames))
+	var got []string
+	for repo, err := range r.Repositories(t.Context(), "") {
+		qt.Assert(t, qt.IsNil(err))
+		got = append(got, repo)
+		if len(got) == 2 {
+			break
+		}
+	}
+	qt.Assert(t, qt.DeepEquals(got, sorted[:2]))
+	qt.Assert(t, qt.DeepEquals(collect(t, r.Repositories(t.Context(), "")), sorted))
+}

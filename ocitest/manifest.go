@@ -1,0 +1,194 @@
+package ocitest
+
+import (
+	"testing"
+
+	"github.com/go-quicktest/qt"
+	"github.com/ocireg/ociregistry"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+var manifestTests = []test{
+	{"Image", testManifestImage},
+	{"Untagged", testManifestUntagged},
+	{"ZeroLayers", testManifestZeroLayers},
+	{"PushTwice", testManifestPushTwice},
+	{"MissingBlob", testManifestMissingBlob},
+	{"Invalid", testManifestInvalid},
+	{"Index", testManifestIndex},
+	{"IndexMissingChild", testManifestIndexMissingChild},
+	{"SubjectNotPushed", testManifestSubjectNotPushed},
+	{"TagMoves", testManifestTagMoves},
+	{"Unknown", testManifestUnknown},
+}
+
+func testManifestImage(t *testing.T, s Suite) {
+	r := s.newRegistry(t)
+	p := PushRandomImage(t, r, "test/image", "v1")
+	qt.Assert(t, qt.Equals(p.Manifest.MediaType, ocispec.MediaTypeImageManifest))
+	assertManifest(t, r, "test/image", "v1", p.Manifest, p.Content)
+	for _, desc := range p.Blobs {
+		assertBlob(t, r, "test/image", desc.Digest, p.BlobContent[desc.Digest])
+	}
+}
+
+func testManifestUntagged(t *testing.T, s Suite) {
+	r := s.newRegistry(t)
+	p := PushRandomImage(t, r, "test/image", "")
+	assertManifest(t, r, "test/image", "", p.Manifest, p.Content)
+}
+
+func testManifestZeroLayers(t *testing.T, s Suite) {
+	r := s.newRegistry(t)
+	config := pushBlob(t, r, "test/image", ocispec.MediaTypeImageConfig, []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`))
+	content := mustMarshal(t, newManifest(config, nil))
+	desc := pushManifest(t, r, "test/image", "empty", content, ocispec.MediaTypeImageManifest)
+	assertManifest(t, r, "test/image", "empty", desc, content)
+}
+
+func testManifestPushTwice(t *testing.T, s Suite) {
+	r := s.newRegistry(t)
+	p := PushRandomImage(t, r, "test/image", "v1")
+	desc, err := r.PushManifest(t.Context(), "test/image", "v1", p.Content, p.Manifest.MediaType)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(desc.Digest, p.Manifest.Digest))
+	assertManifest(t, r, "test/image", "v1", p.Manifest, p.Content)
+}
+
+func testManifestMissingBlob(t *testing.T, s Suite) {
+	if s.LaxReferences {
+		t.Skip("Suite.LaxReferences")
+	}
+	r := s.newRegistry(t)
+	PushBlob(t, r, "test/image", []byte("keeps the repository in existence"))
+	present := pushBlob(t, r, "test/image", ocispec.MediaTypeImageLayer, randomBytes(100))
+	config := pushBlob(t, r, "test/image", ocispec.MediaTypeImageConfig, []byte(`{}`))
+	missing := ociregistry.Descriptor{
+		MediaType: ocispec.MediaTypeImageLayer,
+		Digest:    Digest([]byte("never pushed")),
+		Size:      int64(len("never pushed")),
+	}
+	missingConfig := missing
+	missingConfig.MediaType = ocispec.MediaTypeImageConfig
+	tests := []struct {
+		name     string
+		manifest ociregistry.Manifest
+	}{
+		{"Layer", newManifest(config, []ociregistry.Descriptor{present, missing})},
+		{"Config", newManifest(missingConfig, []ociregistry.Descriptor{present})},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			content := mustMarshal(t, tc.manifest)
+			_, err := r.PushManifest(t.Context(), "test/image", "tag"+tc.name, content, ocispec.MediaTypeImageManifest)
+			assertErrorIs(t, err, ociregistry.ErrManifestBlobUnknown)
+			assertNoManifest(t, r, "test/image", Digest(content))
+			assertNoTag(t, r, "test/image", "tag"+tc.name)
+		})
+	}
+}
+
+func testManifestInvalid(t *testing.T, s Suite) {
+	r := s.newRegistry(t)
+	PushRandomImage(t, r, "test/image", "v1")
+	tests := []struct {
+		name      string
+		content   string
+		mediaType string
+	}{
+		{"NotJSON", "not a manifest", ocispec.MediaTypeImageManifest},
+		{"Truncated", `{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": {`, ocispec.MediaTypeImageManifest},
+		{"Array", `[]`, ocispec.MediaTypeImageManifest},
+		{"IndexNotJSON", "not an index", ocispec.MediaTypeImageIndex},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := r.PushManifest(t.Context(), "test/image", "bad", []byte(tc.content), tc.mediaType)
+			assertErrorIs(t, err, ociregistry.ErrManifestInvalid)
+			assertNoManifest(t, r, "test/image", Digest([]byte(tc.content)))
+			assertNoTag(t, r, "test/image", "bad")
+		})
+	}
+}
+
+func testManifestIndex(t *testing.T, s Suite) {
+	r := s.newRegistry(t)
+	p := PushRandomIndex(t, r, "test/index", "multi")
+	qt.Assert(t, qt.Equals(p.Manifest.MediaType, ocispec.MediaTypeImageIndex))
+	qt.Assert(t, qt.HasLen(p.Children, 2))
+	assertManifest(t, r, "test/index", "multi", p.Manifest, p.Content)
+	for _, child := range p.Children {
+		assertManifest(t, r, "test/index", "", child.Manifest, child.Content)
+	}
+}
+
+func testManifestIndexMissingChild(t *testing.T, s Suite) {
+	if s.LaxReferences {
+		t.Skip("Suite.LaxReferences")
+	}
+	r := s.newRegistry(t)
+	present := PushRandomImage(t, r, "test/index", "")
+	// other is pushed to another repository, so that it exists but
+	// not where the index is.
+	other := PushRandomImage(t, r, "test/other", "")
+	idx := ociregistry.Index{
+		MediaType: ocispec.MediaTypeImageIndex,
+		Manifests: []ociregistry.Descriptor{present.Manifest, other.Manifest},
+	}
+	idx.SchemaVersion = 2
+	content := mustMarshal(t, idx)
+	_, err := r.PushManifest(t.Context(), "test/index", "multi", content, ocispec.MediaTypeImageIndex)
+	assertErrorIs(t, err, ociregistry.ErrManifestBlobUnknown)
+	assertNoManifest(t, r, "test/index", Digest(content))
+	assertNoTag(t, r, "test/index", "multi")
+}
+
+func testManifestSubjectNotPushed(t *testing.T, s Suite) {
+	r := s.newRegistry(t)
+	subject := ociregistry.Descriptor{
+		MediaType: ocispec.MediaTypeImageManifest,
+		Digest:    Digest([]byte("a manifest that is not there")),
+		Size:      int64(len("a manifest that is not there")),
+	}
+	p := PushRandomArtifact(t, r, "test/artifact", subject, "application/vnd.example.sbom")
+	assertManifest(t, r, "test/artifact", "", p.Manifest, p.Content)
+}
+
+func testManifestTagMoves(t *testing.T, s Suite) {
+	r := s.newRegistry(t)
+	first := PushRandomImage(t, r, "test/image", "latest")
+	second := PushRandomImage(t, r, "test/image", "")
+	_, err := r.PushManifest(t.Context(), "test/image", "latest", second.Content, second.Manifest.MediaType)
+	if s.ImmutableTags {
+		qt.Assert(t, qt.IsNotNil(err))
+		assertManifest(t, r, "test/image", "latest", first.Manifest, first.Content)
+		return
+	}
+	qt.Assert(t, qt.IsNil(err))
+	assertManifest(t, r, "test/image", "latest", second.Manifest, second.Content)
+	// The manifest the tag left is still there by digest.
+	assertManifest(t, r, "test/image", "", first.Manifest, first.Content)
+}
+
+func testManifestUnknown(t *testing.T, s Suite) {
+	r := s.newRegistry(t)
+	PushRandomImage(t, r, "test/image", "v1")
+	assertNoTag(t, r, "test/image", "v2")
+	absent := Digest([]byte("never pushed"))
+	assertNoManifest(t, r, "test/image", absent)
+
+	// A blob is not a manifest.
+	blob := PushBlob(t, r, "test/image", []byte("a blob")).Digest
+	assertNoManifest(t, r, "test/image", blob)
+
+	// The Interface allows either error for a repository that does
+	// not exist.
+	_, err := r.GetTag(t.Context(), "test/nothing", "v1")
+	assertErrorIs(t, err, ociregistry.ErrManifestUnknown, ociregistry.ErrNameUnknown)
+	_, err = r.ResolveTag(t.Context(), "test/nothing", "v1")
+	assertErrorIs(t, err, ociregistry.ErrManifestUnknown, ociregistry.ErrNameUnknown)
+	_, err = r.GetManifest(t.Context(), "test/nothing", absent)
+	assertErrorIs(t, err, ociregistry.ErrManifestUnknown, ociregistry.ErrNameUnknown)
+	_, err = r.ResolveManifest(t.Context(), "test/nothing", absent)
+	assertErrorIs(t, err, ociregistry.ErrManifestUnknown, ociregistry.ErrNameUnknown)
+}
