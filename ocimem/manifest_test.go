@@ -80,7 +80,7 @@ func TestPushManifestChecks(t *testing.T) {
 	foreign := missing
 	foreign.MediaType = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
 	nonDist := missing
-	nonDist.MediaType = ocispec.MediaTypeImageLayerNonDistributableGzip //nolint:staticcheck // still found in the wild
+	nonDist.MediaType = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip" // deprecated but still found in the wild
 	badDigest := layer
 	badDigest.Digest = "sha256:nothex"
 
@@ -286,7 +286,7 @@ func dockerList(t *testing.T, children ...ociregistry.Descriptor) []byte {
 	return []byte(`{"schemaVersion":2,"mediaType":"` + dockerManifestList + `","manifests":` + jsonOf(t, children) + `}`)
 }
 
-func jsonOf(t *testing.T, x any) string {
+func jsonOf(t testing.TB, x any) string {
 	data, err := json.Marshal(x)
 	qt.Assert(t, qt.IsNil(err))
 	return string(data)

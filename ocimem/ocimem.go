@@ -58,7 +58,8 @@ type Config struct {
 
 // Registry is an in-memory registry. Its methods are those of
 // ociregistry.Interface; the embedded *ociregistry.Funcs is always nil
-// and only there so that Registry satisfies the Interface.
+// and only there so that Registry satisfies the Interface. The zero
+// value is an empty registry with the default Config.
 type Registry struct {
 	*ociregistry.Funcs
 
@@ -125,17 +126,19 @@ func New() *Registry {
 // NewWithConfig returns an empty Registry with the given Config; a nil
 // cfg means the default.
 func NewWithConfig(cfg *Config) *Registry {
-	r := &Registry{
-		repos:   make(map[string]*repository),
-		uploads: make(map[string]*upload),
-	}
+	r := &Registry{}
 	if cfg != nil {
 		r.cfg = *cfg
 	}
-	if r.cfg.UploadIdleTimeout <= 0 {
-		r.cfg.UploadIdleTimeout = DefaultUploadIdleTimeout
-	}
 	return r
+}
+
+// uploadIdleTimeout returns the configured idle timeout or its default.
+func (r *Registry) uploadIdleTimeout() time.Duration {
+	if r.cfg.UploadIdleTimeout <= 0 {
+		return DefaultUploadIdleTimeout
+	}
+	return r.cfg.UploadIdleTimeout
 }
 
 // repo returns the repository with the given name, or nil. It must be
@@ -149,6 +152,9 @@ func (r *Registry) repo(name string) *repository {
 func (r *Registry) makeRepo(name string) *repository {
 	if rp := r.repos[name]; rp != nil {
 		return rp
+	}
+	if r.repos == nil {
+		r.repos = make(map[string]*repository)
 	}
 	rp := &repository{
 		blobs:     make(map[digest.Digest]*blob),

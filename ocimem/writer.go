@@ -230,6 +230,9 @@ func (r *Registry) PushBlobChunked(ctx context.Context, repo string, chunkSize i
 	u.touch()
 	r.mu.Lock()
 	r.sweepUploads()
+	if r.uploads == nil {
+		r.uploads = make(map[string]*upload)
+	}
 	r.uploads[id] = u
 	r.mu.Unlock()
 	return &writer{r: r, u: u, chunkSize: chunkSizeOr(chunkSize)}, nil
@@ -304,7 +307,7 @@ func (u *upload) touch() {
 // uploads are started or resumed is enough to bound what abandoned
 // uploads hold, and needs no goroutine.
 func (r *Registry) sweepUploads() {
-	deadline := time.Now().Add(-r.cfg.UploadIdleTimeout).UnixNano()
+	deadline := time.Now().Add(-r.uploadIdleTimeout()).UnixNano()
 	for id, u := range r.uploads {
 		if u.lastUsed.Load() < deadline {
 			u.done.Store(true)

@@ -358,3 +358,17 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	qt.Assert(t, qt.DeepEquals(mustAll(t, r.Repositories(ctx, "")), []string{"repoa", "repob", "repoc"}))
 }
+
+func TestZeroRegistry(t *testing.T) {
+	var r ocimem.Registry
+	qt.Assert(t, qt.HasLen(mustAll(t, r.Repositories(ctx, "")), 0))
+	_, err := r.GetBlob(ctx, "repo", digest.FromString("x"))
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown))
+	pushImage(t, &r, "repo", "latest", "zero")
+	w, err := r.PushBlobChunked(ctx, "repo", 0)
+	qt.Assert(t, qt.IsNil(err))
+	// The default idle timeout applies: the upload is not swept at
+	// once.
+	_, err = r.PushBlobChunkedResume(ctx, "repo", w.ID(), 0, 0)
+	qt.Assert(t, qt.IsNil(err))
+}

@@ -12,6 +12,10 @@ import (
 	"github.com/ocireg/ociregistry"
 )
 
+// uploadAlgorithms holds the digest algorithms that uploads accept, as
+// ociregistry.CheckDigest does.
+var uploadAlgorithms = map[string]bool{"sha256": true, "sha512": true}
+
 // startUpload answers POST /v2/<name>/blobs/uploads/: a mount (with
 // ?mount=), a single-request upload (with ?digest=) or the start of an
 // upload session.
@@ -46,6 +50,14 @@ func (s *server) startUpload(w http.ResponseWriter, req *http.Request, rt route)
 		}
 		blobCreated(w, rt.repo, d)
 		return nil
+	}
+	if alg := q.Get("digest-algorithm"); alg != "" {
+		// Uploads are checked against whatever digest the final PUT
+		// names, so the parameter only has to name an algorithm that
+		// digests may use.
+		if !uploadAlgorithms[alg] {
+			return fmt.Errorf("unsupported digest-algorithm %q: %w", alg, ociregistry.ErrDigestInvalid)
+		}
 	}
 	bw, err := s.backend.PushBlobChunked(ctx, rt.repo, 0)
 	if err != nil {

@@ -411,3 +411,34 @@ func TestPatchContentRangeForms(t *testing.T) {
 		})
 	}
 }
+
+func TestDigestAlgorithm(t *testing.T) {
+	base := newServer(t, ocimem.New(), nil)
+	tests := []struct {
+		alg    string
+		status int
+	}{
+		{"sha256", 202},
+		{"sha512", 202},
+		{"md5", 400},
+		{"SHA512", 400},
+	}
+	for _, test := range tests {
+		t.Run(test.alg, func(t *testing.T) {
+			resp := do(t, base, request{method: "POST", path: "/v2/foo/blobs/uploads/?digest-algorithm=" + test.alg})
+			if test.status != 202 {
+				checkError(t, resp, test.status, "DIGEST_INVALID")
+				return
+			}
+			qt.Assert(t, qt.Equals(resp.status, test.status))
+			const content = "digest algorithm"
+			d := digest.SHA512.FromString(content)
+			if test.alg == "sha256" {
+				d = digest.FromString(content)
+			}
+			resp = do(t, base, request{method: "PUT", path: locationPath(t, resp) + "?digest=" + string(d), body: content})
+			qt.Assert(t, qt.Equals(resp.status, 201), qt.Commentf("body %s", resp.body))
+			qt.Assert(t, qt.Equals(resp.header.Get("Docker-Content-Digest"), string(d)))
+		})
+	}
+}
