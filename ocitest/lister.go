@@ -1,9 +1,11 @@
 package ocitest
 
 import (
+	"bytes"
 	"fmt"
 	mathrand "math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/go-quicktest/qt"
@@ -15,6 +17,7 @@ var listerTests = []test{
 	{"TagsNone", testListerTagsNone},
 	{"TagsUnknownRepository", testListerTagsUnknownRepository},
 	{"TagsBreakEarly", testListerTagsBreakEarly},
+	{"TagsPushedConcurrently", testListerTagsPushedConcurrently},
 	{"Repositories", testListerRepositories},
 	{"RepositoriesBreakEarly", testListerRepositoriesBreakEarly},
 }
@@ -115,6 +118,32 @@ func testListerTagsBreakEarly(t *testing.T, s Suite) {
 	qt.Assert(t, qt.DeepEquals(got, sorted[:3]))
 	// The registry still answers after an iteration was abandoned.
 	qt.Assert(t, qt.DeepEquals(collect(t, r.Tags(t.Context(), "test/tags", "")), sorted))
+}
+
+func testListerTagsPushedConcurrently(t *testing.T, s Suite) {
+	r := s.newRegistry(t)
+	p := PushRandomImage(t, r, "test/tags", "")
+	tags := manyTags()[:20]
+	errs := make(chan error, len(tags))
+	var wg sync.WaitGroup
+	for _, tag := range tags {
+		wg.Go(func() {
+			// Each goroutine pushes the same blob as well, which
+			// must be as harmless as pushing it twice in a row.
+			_, err := r.PushBlob(t.Context(), "test/tags", p.Blobs[1], bytes.NewReader(p.BlobContent[p.Blobs[1].Digest]))
+			if err == nil {
+				_, err = r.PushManifest(t.Context(), "test/tags", tag, p.Content, p.Manifest.MediaType)
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		qt.Assert(t, qt.IsNil(err))
+	}
+	qt.Assert(t, qt.DeepEquals(collect(t, r.Tags(t.Context(), "test/tags", "")), slices.Sorted(slices.Values(tags))))
+	assertBlob(t, r, "test/tags", p.Blobs[1].Digest, p.BlobContent[p.Blobs[1].Digest])
 }
 
 // repoNames are the repositories the catalog tests push to, in no

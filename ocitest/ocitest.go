@@ -78,9 +78,10 @@ type test struct {
 }
 
 // Run runs the suite against the implementation that s describes, as
-// subtests of t grouped by the part of the Interface they exercise. It
-// returns when every subtest has finished. It calls t.Fatal when s.New
-// is nil.
+// subtests of t grouped by the part of the Interface they exercise.
+// The subtests of a group run in parallel, each with its own registry
+// from s.New. Run returns when every subtest has finished. It calls
+// t.Fatal when s.New is nil.
 func Run(t *testing.T, s Suite) {
 	if s.New == nil {
 		t.Fatal("ocitest.Suite.New is nil")

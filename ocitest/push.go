@@ -174,8 +174,8 @@ func pushManifest(t testing.TB, r ociregistry.Interface, repo, tag string, conte
 	if err != nil {
 		t.Fatalf("pushing manifest %s to %s (tag %q): %v", want.Digest, repo, tag, err)
 	}
-	if got.Digest != want.Digest || got.Size != want.Size {
-		t.Fatalf("pushing manifest to %s: got descriptor %s size %d, want %s size %d", repo, got.Digest, got.Size, want.Digest, want.Size)
+	if got.Digest != want.Digest || got.Size != want.Size || got.MediaType != want.MediaType {
+		t.Fatalf("pushing manifest to %s: got descriptor %s size %d type %q, want %s size %d type %q", repo, got.Digest, got.Size, got.MediaType, want.Digest, want.Size, want.MediaType)
 	}
 	return want
 }
