@@ -1,0 +1,279 @@
+// Package ociauth finds registry credentials where docker and podman keep
+// them, and authenticates HTTP requests to registries: an
+// http.RoundTripper that answers 401 challenges with Basic credentials or
+// with the Bearer token flow, caching tokens per host and scope.
+//
+// Credentials come from docker's config.json ($DOCKER_CONFIG/config.json,
+// else ~/.docker/config.json) and from the containers auth.json of podman
+// and friends ($REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json):
+// "auths" entries with "auth" (base64 user:password) or "identitytoken",
+// and credential helpers named by "credHelpers" and "credsStore", run as
+// docker-credential-NAME.
+package ociauth
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Credentials are what a client presents to a registry.
+type Credentials struct {
+	// Username and Password are sent with Basic authentication, to the
+	// registry or to its token server.
+	Username string
+	Password string
+
+	// RefreshToken (docker's "identitytoken") is exchanged for access
+	// tokens at the token server with an OAuth2 POST.
+	RefreshToken string
+
+	// AccessToken (docker's "registrytoken") is sent to the registry
+	// as a Bearer token as it is.
+	AccessToken string
+}
+
+// IsZero reports whether c holds no credentials at all.
+func (c Credentials) IsZero() bool { return c == Credentials{} }
+
+// CredentialsSource gives the credentials for a registry host.
+type CredentialsSource interface {
+	// Credentials returns the credentials for host (such as
+	// "ghcr.io" or "localhost:5000"), or zero Credentials and a nil
+	// error when there are none.
+	Credentials(ctx context.Context, host string) (Credentials, error)
+}
+
+// StaticCredentials is a CredentialsSource that holds the credentials of
+// each host.
+type StaticCredentials map[string]Credentials
+
+// Credentials returns s[host].
+func (s StaticCredentials) Credentials(ctx context.Context, host string) (Credentials, error) {
+	return s[host], nil
+}
+
+// Config holds the credentials of one or more docker or containers
+// configuration files. The first file with an entry for a host wins.
+type Config struct {
+	files []*configFile
+}
+
+// configFile is the part of a config.json or auth.json that holds
+// credentials.
+type configFile struct {
+	path        string
+	Auths       map[string]authEntry `json:"auths"`
+	CredHelpers map[string]string    `json:"credHelpers"`
+	CredsStore  string               `json:"credsStore"`
+}
+
+type authEntry struct {
+	Auth          string `json:"auth"`
+	Username      string `json:"username"`
+	Password      string `json:"password"`
+	IdentityToken string `json:"identitytoken"`
+	RegistryToken string `json:"registrytoken"`
+}
+
+// ConfigPaths returns the paths of the configuration files that Load
+// reads, in order, whether or not they exist: $DOCKER_CONFIG/config.json
+// (else ~/.docker/config.json), then $REGISTRY_AUTH_FILE, then
+// $XDG_RUNTIME_DIR/containers/auth.json.
+func ConfigPaths() []string {
+	var paths []string
+	if dir := os.Getenv("DOCKER_CONFIG"); dir != "" {
+		paths = append(paths, filepath.Join(dir, "config.json"))
+	} else if home, err := os.UserHomeDir(); err == nil {
+		paths = append(paths, filepath.Join(home, ".docker", "config.json"))
+	}
+	if f := os.Getenv("REGISTRY_AUTH_FILE"); f != "" {
+		paths = append(paths, f)
+	}
+	if dir := os.Getenv("XDG_RUNTIME_DIR"); dir != "" {
+		paths = append(paths, filepath.Join(dir, "containers", "auth.json"))
+	}
+	return paths
+}
+
+// Load reads the configuration files that ConfigPaths names, skipping
+// those that do not exist. It returns an error when a file exists but
+// cannot be read or parsed.
+func Load() (*Config, error) {
+	return LoadFiles(ConfigPaths()...)
+}
+
+// LoadFiles reads the given configuration files, skipping those that do
+// not exist. It returns an error when a file exists but cannot be read or
+// parsed.
+func LoadFiles(paths ...string) (*Config, error) {
+	c := &Config{}
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("ociauth: %w", err)
+		}
+		f := &configFile{path: p}
+		if err := json.Unmarshal(data, f); err != nil {
+			return nil, fmt.Errorf("ociauth: cannot parse %s: %v", p, err)
+		}
+		c.files = append(c.files, f)
+	}
+	return c, nil
+}
+
+// Credentials returns the credentials for host from the first file that
+// has any: from the credential helper that "credHelpers" names for the
+// host, else from the "credsStore" helper, else from the "auths" entry.
+// Docker Hub's names (docker.io, index.docker.io, registry-1.docker.io
+// and https://index.docker.io/v1/) are taken as one. It returns zero
+// Credentials when no file has any, and an error when a helper fails or
+// an entry is malformed.
+func (c *Config) Credentials(ctx context.Context, host string) (Credentials, error) {
+	for _, f := range c.files {
+		creds, err := f.credentials(ctx, host)
+		if err != nil || !creds.IsZero() {
+			return creds, err
+		}
+	}
+	return Credentials{}, nil
+}
+
+// dockerHubKey is the key under which docker stores Docker Hub's
+// credentials.
+const dockerHubKey = "https://index.docker.io/v1/"
+
+func isDockerHub(host string) bool {
+	switch host {
+	case "docker.io", "index.docker.io", "registry-1.docker.io":
+		return true
+	}
+	return false
+}
+
+// normalizeKey turns a key of "auths" or "credHelpers", which may be a
+// URL, into a host.
+func normalizeKey(key string) string {
+	if key == dockerHubKey {
+		return "docker.io"
+	}
+	key = strings.TrimPrefix(key, "https://")
+	key = strings.TrimPrefix(key, "http://")
+	host, _, _ := strings.Cut(key, "/")
+	if isDockerHub(host) {
+		return "docker.io"
+	}
+	return host
+}
+
+func (f *configFile) credentials(ctx context.Context, host string) (Credentials, error) {
+	want := host
+	if isDockerHub(host) {
+		want = "docker.io"
+	}
+	helperHost := host
+	if want == "docker.io" {
+		helperHost = dockerHubKey
+	}
+	for _, key := range sortedKeys(f.CredHelpers) {
+		if normalizeKey(key) == want {
+			return runHelper(ctx, f.CredHelpers[key], helperHost)
+		}
+	}
+	if f.CredsStore != "" {
+		creds, err := runHelper(ctx, f.CredsStore, helperHost)
+		if err != nil || !creds.IsZero() {
+			return creds, err
+		}
+	}
+	for _, key := range sortedKeys(f.Auths) {
+		if normalizeKey(key) != want {
+			continue
+		}
+		e := f.Auths[key]
+		creds := Credentials{
+			Username:     e.Username,
+			Password:     e.Password,
+			RefreshToken: e.IdentityToken,
+			AccessToken:  e.RegistryToken,
+		}
+		if e.Auth != "" {
+			data, err := base64.StdEncoding.DecodeString(e.Auth)
+			if err != nil {
+				return Credentials{}, fmt.Errorf("ociauth: %s: bad auth for %s: %v", f.path, key, err)
+			}
+			user, pass, ok := strings.Cut(string(data), ":")
+			if !ok {
+				return Credentials{}, fmt.Errorf("ociauth: %s: auth for %s is not user:password", f.path, key)
+			}
+			creds.Username, creds.Password = user, pass
+		}
+		if !creds.IsZero() {
+			return creds, nil
+		}
+	}
+	return Credentials{}, nil
+}
+
+// runHelper runs docker-credential-NAME get with the server's URL on
+// standard input, as the credential helper protocol says. A helper that
+// has no credentials for the server answers "credentials not found".
+func runHelper(ctx context.Context, name, server string) (Credentials, error) {
+	prog := "docker-credential-" + name
+	cmd := exec.CommandContext(ctx, prog, "get")
+	cmd.Stdin = strings.NewReader(server)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		out := strings.TrimSpace(stdout.String() + " " + stderr.String())
+		if strings.Contains(strings.ToLower(out), "credentials not found") {
+			return Credentials{}, nil
+		}
+		if out != "" {
+			return Credentials{}, fmt.Errorf("ociauth: %s get: %v: %s", prog, err, out)
+		}
+		return Credentials{}, fmt.Errorf("ociauth: %s get: %v", prog, err)
+	}
+	var resp struct {
+		ServerURL string `json:"ServerURL"`
+		Username  string `json:"Username"`
+		Secret    string `json:"Secret"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &resp); err != nil {
+		return Credentials{}, fmt.Errorf("ociauth: %s get: bad output: %v", prog, err)
+	}
+	if resp.Username == "<token>" {
+		// The helper's way of holding an identity token.
+		return Credentials{RefreshToken: resp.Secret}, nil
+	}
+	return Credentials{Username: resp.Username, Password: resp.Secret}, nil
+}
+
+// sortedKeys returns the keys of m, the bare host names first, so that
+// the same entry wins every time when several keys name one host.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := slices.Collect(maps.Keys(m))
+	slices.SortFunc(keys, func(a, b string) int {
+		if ua, ub := strings.Contains(a, "://"), strings.Contains(b, "://"); ua != ub {
+			if ua {
+				return 1
+			}
+			return -1
+		}
+		return strings.Compare(a, b)
+	})
+	return keys
+}

@@ -1,0 +1,397 @@
+package ociauth
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// defaultTokenLifetime is how long a token without expires_in lasts, as
+// the token specification says.
+const defaultTokenLifetime = 60 * time.Second
+
+// maxTokenBody bounds a token server's response.
+const maxTokenBody = 1 << 20
+
+// Transport is an http.RoundTripper that authenticates requests to
+// registries. It sends a request as it is, or with the token or Basic
+// credentials that the host asked for before, and answers a 401 by
+// getting what the challenge asks for and sending the request again.
+//
+// Credentials for a host go only to that host and to the token server it
+// names; a redirect to another host (blob storage, say) reaches it
+// without them.
+type Transport struct {
+	base  http.RoundTripper
+	creds CredentialsSource
+
+	mu     sync.Mutex
+	hosts  map[string]*hostAuth
+	tokens map[string][]*token // by host
+}
+
+// hostAuth records how a host asked to be authenticated.
+type hostAuth struct {
+	scheme  string // "basic", "bearer", or "none" when it asked for nothing
+	realm   string
+	service string
+	secure  bool // the host was reached over HTTPS
+}
+
+type token struct {
+	value   string
+	scopes  scopeSet
+	expires time.Time
+}
+
+// NewTransport returns a Transport that sends requests through base
+// (http.DefaultTransport when nil) with credentials from creds (none when
+// nil: anonymous tokens only).
+func NewTransport(base http.RoundTripper, creds CredentialsSource) *Transport {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	if creds == nil {
+		creds = StaticCredentials(nil)
+	}
+	return &Transport{
+		base:   base,
+		creds:  creds,
+		hosts:  map[string]*hostAuth{},
+		tokens: map[string][]*token{},
+	}
+}
+
+// RoundTrip sends req, authenticated as its host asks. It returns the
+// registry's 401 response when the credentials are refused or missing,
+// and an error when the token server cannot be reached or answers badly.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	host := req.URL.Host
+	needed := requestScopes(req)
+	rewindable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+
+	t.mu.Lock()
+	ha := t.hosts[host]
+	t.mu.Unlock()
+	if ha == nil && !rewindable {
+		// The body can be sent only once: learn how the host wants
+		// to be authenticated before sending it.
+		if err := t.ping(ctx, req.URL); err != nil {
+			return nil, err
+		}
+		t.mu.Lock()
+		ha = t.hosts[host]
+		t.mu.Unlock()
+	}
+	if ha != nil {
+		auth, err := t.authorization(ctx, host, ha, needed)
+		if err != nil {
+			return nil, err
+		}
+		if auth != "" {
+			r2, err := cloneRequest(req, auth, false)
+			if err != nil {
+				return nil, err
+			}
+			req = r2
+		}
+	}
+	resp, err := t.base.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		return resp, err
+	}
+	ch, ok := parseChallenge(resp.Header.Values("WWW-Authenticate"))
+	if !ok {
+		return resp, nil
+	}
+	ch.secure = req.URL.Scheme == "https"
+	if !rewindable {
+		// The body is gone, so the request cannot be sent again, but
+		// the next one will be sent with what this challenge asks.
+		t.mu.Lock()
+		t.hosts[host] = &ch.hostAuth
+		t.mu.Unlock()
+		return resp, nil
+	}
+	t.mu.Lock()
+	prev := t.hosts[host]
+	t.hosts[host] = &ch.hostAuth
+	if prev != nil && prev.scheme == ch.scheme {
+		// The host turned down what it was sent: forget its tokens.
+		delete(t.tokens, host)
+	}
+	t.mu.Unlock()
+	auth, err := t.authorization(ctx, host, &ch.hostAuth, needed.union(ch.scopes))
+	if err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	if auth == "" {
+		return resp, nil
+	}
+	r2, err := cloneRequest(req, auth, true)
+	if err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	return t.base.RoundTrip(r2)
+}
+
+// ping sends GET /v2/ to the host of u, to learn its challenge.
+func (t *Transport) ping(ctx context.Context, u *url.URL) error {
+	pu := *u
+	pu.Path, pu.RawPath, pu.RawQuery = "/v2/", "", ""
+	req, err := http.NewRequestWithContext(ctx, "GET", pu.String(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	ha := &hostAuth{scheme: "none"}
+	if resp.StatusCode == http.StatusUnauthorized {
+		if ch, ok := parseChallenge(resp.Header.Values("WWW-Authenticate")); ok {
+			ha = &ch.hostAuth
+			ha.secure = u.Scheme == "https"
+		}
+	}
+	// Record the answer, even "none", so that the host is pinged once.
+	t.mu.Lock()
+	if t.hosts[u.Host] == nil {
+		t.hosts[u.Host] = ha
+	}
+	t.mu.Unlock()
+	return nil
+}
+
+// cloneRequest returns a copy of req with the given Authorization, with
+// a fresh body when resend is set.
+func cloneRequest(req *http.Request, auth string, resend bool) (*http.Request, error) {
+	r2 := req.Clone(req.Context())
+	r2.Header.Set("Authorization", auth)
+	if resend && req.Body != nil && req.Body != http.NoBody {
+		body, err := req.GetBody()
+		if err != nil {
+			return nil, fmt.Errorf("ociauth: cannot send request body again: %w", err)
+		}
+		r2.Body = body
+	}
+	return r2, nil
+}
+
+// authorization returns the Authorization header for a request to host
+// that needs the given scopes, or "" when there are no credentials to
+// send.
+func (t *Transport) authorization(ctx context.Context, host string, ha *hostAuth, needed scopeSet) (string, error) {
+	switch ha.scheme {
+	case "basic":
+		creds, err := t.creds.Credentials(ctx, host)
+		if err != nil {
+			return "", err
+		}
+		if creds.Username == "" && creds.Password == "" {
+			return "", nil
+		}
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(creds.Username+":"+creds.Password)), nil
+	case "bearer":
+		if tok := t.cachedToken(host, needed); tok != "" {
+			return "Bearer " + tok, nil
+		}
+		creds, err := t.creds.Credentials(ctx, host)
+		if err != nil {
+			return "", err
+		}
+		if creds.AccessToken != "" {
+			return "Bearer " + creds.AccessToken, nil
+		}
+		tok, err := t.fetchToken(ctx, ha, creds, needed)
+		if err != nil {
+			return "", err
+		}
+		t.mu.Lock()
+		t.tokens[host] = append(t.tokens[host], tok)
+		t.mu.Unlock()
+		return "Bearer " + tok.value, nil
+	}
+	return "", nil
+}
+
+// cachedToken returns a token for host that has not expired and covers
+// the needed scopes, or "".
+func (t *Transport) cachedToken(host string, needed scopeSet) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := time.Now()
+	toks := slices.DeleteFunc(t.tokens[host], func(tok *token) bool { return now.After(tok.expires) })
+	t.tokens[host] = toks
+	for _, tok := range toks {
+		if tok.scopes.covers(needed) {
+			return tok.value
+		}
+	}
+	return ""
+}
+
+// fetchToken gets a token for the scopes from the token server: with an
+// OAuth2 POST when there is a refresh token, and otherwise with a GET
+// that carries the Basic credentials, if any.
+func (t *Transport) fetchToken(ctx context.Context, ha *hostAuth, creds Credentials, scopes scopeSet) (*token, error) {
+	realm, err := url.Parse(ha.realm)
+	if err != nil || (realm.Scheme != "https" && realm.Scheme != "http") {
+		return nil, fmt.Errorf("ociauth: bad token realm %q", ha.realm)
+	}
+	if realm.Scheme == "http" && ha.secure && !creds.IsZero() {
+		// A registry reached over TLS does not get to have its
+		// client's secrets sent in the clear.
+		return nil, fmt.Errorf("ociauth: refusing to send credentials to plain HTTP token realm %q of a registry reached over HTTPS", ha.realm)
+	}
+	var req *http.Request
+	if creds.RefreshToken != "" {
+		form := url.Values{
+			"grant_type":    {"refresh_token"},
+			"refresh_token": {creds.RefreshToken},
+			"client_id":     {"ociregistry"},
+		}
+		if ha.service != "" {
+			form.Set("service", ha.service)
+		}
+		if s := scopes.String(); s != "" {
+			form.Set("scope", s)
+		}
+		req, err = http.NewRequestWithContext(ctx, "POST", realm.String(), strings.NewReader(form.Encode()))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	} else {
+		q := realm.Query()
+		if ha.service != "" {
+			q.Set("service", ha.service)
+		}
+		for _, s := range scopes.list() {
+			q.Add("scope", s)
+		}
+		realm.RawQuery = q.Encode()
+		req, err = http.NewRequestWithContext(ctx, "GET", realm.String(), nil)
+		if err != nil {
+			return nil, err
+		}
+		if creds.Username != "" || creds.Password != "" {
+			req.SetBasicAuth(creds.Username, creds.Password)
+		}
+	}
+	start := time.Now()
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		return nil, fmt.Errorf("ociauth: token server: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenBody))
+	if err != nil {
+		return nil, fmt.Errorf("ociauth: token server: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		msg := strings.TrimSpace(string(data))
+		if len(msg) > 200 {
+			msg = msg[:200]
+		}
+		return nil, fmt.Errorf("ociauth: token server %s answered %s: %s", realm.Host, resp.Status, msg)
+	}
+	var body struct {
+		Token       string `json:"token"`
+		AccessToken string `json:"access_token"`
+		ExpiresIn   int    `json:"expires_in"`
+	}
+	if err := json.Unmarshal(data, &body); err != nil {
+		return nil, fmt.Errorf("ociauth: token server %s sent bad JSON: %v", realm.Host, err)
+	}
+	tok := body.AccessToken
+	if tok == "" {
+		tok = body.Token
+	}
+	if tok == "" {
+		return nil, errors.New("ociauth: token server sent no token")
+	}
+	life := defaultTokenLifetime
+	if body.ExpiresIn > 0 {
+		life = time.Duration(body.ExpiresIn) * time.Second
+	}
+	// Stop using a token a little before it expires, so that it does
+	// not expire on its way.
+	life -= min(life/10, 10*time.Second)
+	return &token{value: tok, scopes: scopes, expires: start.Add(life)}, nil
+}
+
+// challenge is a parsed WWW-Authenticate header.
+type challenge struct {
+	hostAuth
+	scopes scopeSet
+}
+
+// parseChallenge parses the first Basic or Bearer challenge in the
+// WWW-Authenticate headers.
+func parseChallenge(headers []string) (challenge, bool) {
+	for _, h := range headers {
+		scheme, rest, _ := strings.Cut(strings.TrimSpace(h), " ")
+		scheme = strings.ToLower(scheme)
+		if scheme != "basic" && scheme != "bearer" {
+			continue
+		}
+		params := parseParams(rest)
+		ch := challenge{hostAuth: hostAuth{scheme: scheme, realm: params["realm"], service: params["service"]}}
+		if scheme == "bearer" {
+			if ch.realm == "" {
+				continue
+			}
+			ch.scopes = parseScopes(params["scope"])
+		}
+		return ch, true
+	}
+	return challenge{}, false
+}
+
+// parseParams parses the auth-params of a challenge: key=value or
+// key="quoted value", separated by commas.
+func parseParams(s string) map[string]string {
+	params := map[string]string{}
+	for s != "" {
+		s = strings.TrimLeft(s, " ,")
+		k, rest, ok := strings.Cut(s, "=")
+		if !ok {
+			break
+		}
+		k = strings.ToLower(strings.TrimSpace(k))
+		var v string
+		if strings.HasPrefix(rest, `"`) {
+			var b strings.Builder
+			i := 1
+			for ; i < len(rest) && rest[i] != '"'; i++ {
+				if rest[i] == '\\' && i+1 < len(rest) {
+					i++
+				}
+				b.WriteByte(rest[i])
+			}
+			v, s = b.String(), rest[min(i+1, len(rest)):]
+		} else {
+			v, s, _ = strings.Cut(rest, ",")
+			v = strings.TrimSpace(v)
+		}
+		params[k] = v
+	}
+	return params
+}

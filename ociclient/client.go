@@ -1,0 +1,467 @@
+// Package ociclient implements ociregistry.Interface by talking HTTP to a
+// registry that serves the OCI distribution API: Docker Hub, GHCR, ECR,
+// Quay, Harbor, CNCF Distribution, zot, or an ociserver.
+//
+// Errors that the registry sends are decoded into the root package's
+// errors, so errors.Is(err, ociregistry.ErrManifestUnknown) holds for a
+// missing manifest whichever registry answered. Idempotent requests are
+// retried with backoff on 429, 5xx and broken connections. Requests are
+// authenticated through ociauth, with the credentials in Options.Auth.
+package ociclient
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/ociauth"
+)
+
+// Options holds the optional settings of a client. The zero value is
+// ready to use.
+type Options struct {
+	// Insecure makes the client talk plain HTTP to the host. Plain HTTP
+	// is always used for localhost, 127.0.0.1 and ::1, unless the host
+	// passed to New starts with "https://".
+	Insecure bool
+
+	// Transport makes the HTTP requests; nil means a clone of
+	// http.DefaultTransport. The client wraps it in an ociauth.Transport
+	// that answers the registry's challenges.
+	Transport http.RoundTripper
+
+	// Auth gives the credentials for the registry, such as the
+	// *ociauth.Config that ociauth.Load returns. Nil means none: the
+	// client still gets the anonymous tokens that registries such as
+	// Docker Hub want for public content.
+	Auth ociauth.CredentialsSource
+
+	// UserAgent is sent in the User-Agent header; empty means
+	// "ociregistry-client".
+	UserAgent string
+
+	// Logger, when set, receives a debug record for each request.
+	Logger *slog.Logger
+
+	// ChunkSize is the size of chunks in chunked uploads when the
+	// caller gives none; zero means 8 MiB. The registry's
+	// OCI-Chunk-Min-Length raises it.
+	ChunkSize int
+
+	// MaxRetries bounds the retries of an idempotent request that
+	// failed with 429, 5xx or a broken connection; zero means 4 and a
+	// negative value means none.
+	MaxRetries int
+
+	// MaxRetryWait bounds the wait before a retry, including one asked
+	// for by Retry-After: a registry that asks for a longer wait gets
+	// its error returned instead. Zero means 30 seconds.
+	MaxRetryWait time.Duration
+
+	// ListPageSize is the n parameter of tag, catalog and referrers
+	// listings; zero means 1000.
+	ListPageSize int
+
+	// MaxManifestSize bounds the size of a manifest read; zero means
+	// 8 MiB.
+	MaxManifestSize int64
+}
+
+// Defaults for the zero values of Options.
+const (
+	defaultChunkSize       = 8 << 20
+	defaultMaxRetries      = 4
+	defaultMaxRetryWait    = 30 * time.Second
+	defaultListPageSize    = 1000
+	defaultMaxManifestSize = 8 << 20
+	defaultUserAgent       = "ociregistry-client"
+
+	// maxErrorBody bounds what is read of an error response's body.
+	maxErrorBody = 64 << 10
+)
+
+// retryBaseDelay is the first delay between retries, doubled after each
+// one. It is a variable so that tests need not wait.
+var retryBaseDelay = 200 * time.Millisecond
+
+// client implements ociregistry.Interface over HTTP.
+type client struct {
+	*ociregistry.Funcs
+	base   *url.URL // scheme and host of the registry
+	http   *http.Client
+	opts   Options
+	logger *slog.Logger
+
+	// noSinglePost is set once the registry has answered a
+	// single-request upload by starting a session, so that later pushes
+	// go straight to POST then PUT.
+	noSinglePost atomic.Bool
+}
+
+// New returns an ociregistry.Interface that talks to the registry at
+// host, such as "ghcr.io" or "localhost:5000". The host may start with
+// "http://" or "https://" to choose the scheme; otherwise it is https,
+// except for insecure hosts (see Options.Insecure). A nil opts means the
+// defaults. It returns an error when host is not a valid host.
+func New(host string, opts *Options) (ociregistry.Interface, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	scheme := ""
+	if rest, ok := strings.CutPrefix(host, "https://"); ok {
+		scheme, host = "https", rest
+	} else if rest, ok := strings.CutPrefix(host, "http://"); ok {
+		scheme, host = "http", rest
+	}
+	host = strings.TrimSuffix(host, "/")
+	if host == "" || strings.ContainsAny(host, "/?#@ ") {
+		return nil, fmt.Errorf("ociclient: invalid registry host %q", host)
+	}
+	if scheme == "" {
+		scheme = "https"
+		if o.Insecure || isLocal(host) {
+			scheme = "http"
+		}
+	}
+	u, err := url.Parse(scheme + "://" + host)
+	if err != nil || u.Host != host {
+		return nil, fmt.Errorf("ociclient: invalid registry host %q", host)
+	}
+	if o.ChunkSize <= 0 {
+		o.ChunkSize = defaultChunkSize
+	}
+	switch {
+	case o.MaxRetries == 0:
+		o.MaxRetries = defaultMaxRetries
+	case o.MaxRetries < 0:
+		o.MaxRetries = 0
+	}
+	if o.MaxRetryWait <= 0 {
+		o.MaxRetryWait = defaultMaxRetryWait
+	}
+	if o.ListPageSize <= 0 {
+		o.ListPageSize = defaultListPageSize
+	}
+	if o.MaxManifestSize <= 0 {
+		o.MaxManifestSize = defaultMaxManifestSize
+	}
+	if o.UserAgent == "" {
+		o.UserAgent = defaultUserAgent
+	}
+	transport := o.Transport
+	if transport == nil {
+		// A transport of its own, so that closing the idle
+		// connections of http.DefaultTransport (as httptest servers
+		// do) does not break this client's requests in flight.
+		transport = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	return &client{
+		base:   u,
+		http:   &http.Client{Transport: ociauth.NewTransport(transport, o.Auth)},
+		opts:   o,
+		logger: o.Logger,
+	}, nil
+}
+
+// isLocal reports whether host names the local machine, which is
+// reached over plain HTTP unless asked otherwise.
+func isLocal(host string) bool {
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	h = strings.Trim(h, "[]")
+	return h == "localhost" || h == "127.0.0.1" || h == "::1"
+}
+
+// kind says what a request is about, so that an error response with no
+// code in its body (as every HEAD response is) maps to the right error.
+type kind int
+
+const (
+	kindOther kind = iota
+	kindBlob
+	kindManifest
+	kindUpload
+	kindTags
+	kindReferrers
+)
+
+// request describes one HTTP request to the registry.
+type request struct {
+	method string
+	url    string // absolute, or a path on the registry's host
+	kind   kind
+	header http.Header
+
+	// body, when not nil, is sent and can be sent again on a retry.
+	body []byte
+	// stream, when not nil, is sent instead of body; a request with a
+	// stream is never retried.
+	stream io.Reader
+	// length is the length of stream, or -1.
+	length int64
+
+	// idempotent says that the request may be retried.
+	idempotent bool
+}
+
+// url returns the absolute URL of a path on the registry.
+func (c *client) url(path string, query url.Values) string {
+	u := *c.base
+	u.Path = path
+	if query != nil {
+		u.RawQuery = query.Encode()
+	}
+	return u.String()
+}
+
+// do sends req, retrying it when it is idempotent, and returns the
+// response when its status is 2xx. For any other status it returns the
+// error that the response stands for, and closes its body.
+func (c *client) do(ctx context.Context, req *request) (*http.Response, error) {
+	for attempt := 0; ; attempt++ {
+		hreq, err := c.newRequest(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		resp, err := c.http.Do(hreq)
+		if c.logger != nil {
+			c.logRequest(hreq, resp, err, time.Since(start), attempt)
+		}
+		canRetry := req.stream == nil && (req.idempotent || isConnRefused(err)) && attempt < c.opts.MaxRetries
+		if err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return nil, ctxErr
+			}
+			if canRetry && isTransient(err) {
+				if werr := c.wait(ctx, attempt, nil); werr != nil {
+					return nil, err
+				}
+				continue
+			}
+			return nil, err
+		}
+		if resp.StatusCode < 300 {
+			return resp, nil
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		resp.Body.Close()
+		if canRetry && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500) {
+			werr := c.wait(ctx, attempt, resp)
+			if werr == nil {
+				continue
+			}
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return nil, ctxErr
+			}
+		}
+		return nil, responseError(resp, body, req.kind)
+	}
+}
+
+// newRequest makes the http.Request for req.
+func (c *client) newRequest(ctx context.Context, req *request) (*http.Request, error) {
+	u := req.url
+	if strings.HasPrefix(u, "/") {
+		u = c.base.Scheme + "://" + c.base.Host + u
+	}
+	var body io.Reader
+	length := int64(0)
+	switch {
+	case req.stream != nil:
+		body, length = req.stream, req.length
+	case req.body != nil:
+		body, length = bytes.NewReader(req.body), int64(len(req.body))
+	}
+	hreq, err := http.NewRequestWithContext(ctx, req.method, u, body)
+	if err != nil {
+		return nil, fmt.Errorf("ociclient: %w", err)
+	}
+	hreq.ContentLength = length
+	if length == 0 {
+		// An empty body must be sent as such, with Content-Length: 0
+		// where the method has a body, rather than chunked.
+		hreq.Body = http.NoBody
+		hreq.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
+	}
+	for k, v := range req.header {
+		hreq.Header[k] = v
+	}
+	hreq.Header.Set("User-Agent", c.opts.UserAgent)
+	return hreq, nil
+}
+
+// wait sleeps before retry number attempt+1: for what resp's
+// Retry-After asks, or for an exponential backoff with full jitter. It
+// returns an error when the context ends first or when the registry asks
+// for a longer wait than Options.MaxRetryWait.
+func (c *client) wait(ctx context.Context, attempt int, resp *http.Response) error {
+	d := retryBaseDelay << attempt
+	d = d/2 + rand.N(d/2+1)
+	if resp != nil {
+		if ra, ok := retryAfter(resp.Header.Get("Retry-After")); ok {
+			if ra > c.opts.MaxRetryWait {
+				return fmt.Errorf("registry asks to retry after %v", ra)
+			}
+			d = ra
+		}
+	}
+	d = min(d, c.opts.MaxRetryWait)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// retryAfter parses a Retry-After header: a number of seconds or an HTTP
+// date.
+func retryAfter(h string) (time.Duration, bool) {
+	if h == "" {
+		return 0, false
+	}
+	if secs, err := strconv.Atoi(strings.TrimSpace(h)); err == nil && secs >= 0 {
+		return time.Duration(secs) * time.Second, true
+	}
+	if t, err := http.ParseTime(h); err == nil {
+		return max(time.Until(t), 0), true
+	}
+	return 0, false
+}
+
+// isTransient reports whether a request that failed with err is worth
+// sending again: the connection broke or could not be made.
+func isTransient(err error) bool {
+	var uerr *url.Error
+	if !errors.As(err, &uerr) {
+		return false
+	}
+	// *url.Error is itself a net.Error: look inside it. A redirect
+	// that could not be followed, or a credential that was refused,
+	// will not get better.
+	inner := uerr.Err
+	var oerr *net.OpError
+	return errors.As(inner, &oerr) || errors.Is(inner, io.EOF) || errors.Is(inner, io.ErrUnexpectedEOF) || errors.Is(inner, syscall.ECONNRESET)
+}
+
+// isConnRefused reports whether err says that no connection could be
+// made, in which case the request reached no server and can be sent
+// again whatever it is.
+func isConnRefused(err error) bool {
+	var oerr *net.OpError
+	return errors.As(err, &oerr) && oerr.Op == "dial"
+}
+
+// responseError returns the error for an error response with the given
+// body: the errors in its body when it holds the specification's JSON
+// (whatever its Content-Type), or else an error chosen from the status
+// and what the request was about.
+func responseError(resp *http.Response, body []byte, k kind) error {
+	err := ociregistry.UnmarshalError(resp.StatusCode, resp.Header, body)
+	herr, ok := err.(*ociregistry.HTTPError)
+	if !ok {
+		return err
+	}
+	if herr.Err == nil {
+		herr.Err = statusError(resp.StatusCode, k)
+		return herr
+	}
+	if resp.StatusCode == http.StatusNotFound && (k == kindBlob || k == kindManifest) && errors.Is(herr.Err, ociregistry.ErrNameUnknown) {
+		// Registries such as Distribution say NAME_UNKNOWN for a blob
+		// or manifest in a repository that does not exist. The blob
+		// or manifest is unknown too, and callers look for that.
+		herr.Err = &alsoError{err: herr.Err, also: statusError(resp.StatusCode, k)}
+	}
+	return herr
+}
+
+// alsoError is err that also Is another error, without saying so in its
+// message.
+type alsoError struct {
+	err, also error
+}
+
+func (e *alsoError) Error() string   { return e.err.Error() }
+func (e *alsoError) Unwrap() []error { return []error{e.err, e.also} }
+
+// statusError returns the error that a status stands for in a response
+// to a request about k, or nil when it stands for none in particular.
+func statusError(status int, k kind) error {
+	switch status {
+	case http.StatusNotFound:
+		switch k {
+		case kindBlob:
+			return ociregistry.ErrBlobUnknown
+		case kindManifest:
+			return ociregistry.ErrManifestUnknown
+		case kindUpload:
+			return ociregistry.ErrBlobUploadUnknown
+		}
+		return ociregistry.ErrNameUnknown
+	case http.StatusBadRequest:
+		switch k {
+		case kindManifest:
+			return ociregistry.ErrManifestInvalid
+		case kindUpload:
+			return ociregistry.ErrBlobUploadInvalid
+		}
+	case http.StatusUnauthorized:
+		return ociregistry.ErrUnauthorized
+	case http.StatusForbidden:
+		return ociregistry.ErrDenied
+	case http.StatusTooManyRequests:
+		return ociregistry.ErrTooManyRequests
+	case http.StatusRequestedRangeNotSatisfiable:
+		return ociregistry.ErrRangeInvalid
+	case http.StatusMethodNotAllowed:
+		return ociregistry.ErrUnsupported
+	}
+	return nil
+}
+
+// logRequest writes a debug record for a request.
+func (c *client) logRequest(req *http.Request, resp *http.Response, err error, d time.Duration, attempt int) {
+	attrs := []slog.Attr{
+		slog.String("method", req.Method),
+		slog.String("url", req.URL.Redacted()),
+		slog.Duration("duration", d),
+	}
+	if attempt > 0 {
+		attrs = append(attrs, slog.Int("attempt", attempt+1))
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("err", err.Error()))
+	} else {
+		attrs = append(attrs, slog.Int("status", resp.StatusCode))
+	}
+	c.logger.LogAttrs(context.Background(), slog.LevelDebug, "ociclient request", attrs...)
+}
+
+// repoPath returns the path of something in repo: /v2/<repo>/<rest>.
+func repoPath(repo string, rest ...string) string {
+	return "/v2/" + repo + "/" + strings.Join(rest, "/")
+}
+
+// checkRepo checks a repository name before it goes into a URL.
+func checkRepo(repo string) error {
+	return ociregistry.CheckRepository(repo)
+}

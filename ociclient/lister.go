@@ -1,0 +1,140 @@
+package ociclient
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/ocireg/ociregistry"
+)
+
+// maxListBody bounds the size of one page of a listing.
+const maxListBody = 16 << 20
+
+// Repositories yields the registry's repositories after startAfter, page
+// by page through the catalog API's Link headers.
+func (c *client) Repositories(ctx context.Context, startAfter string) iter.Seq2[string, error] {
+	return c.listNames(ctx, "/v2/_catalog", kindOther, startAfter, func(data []byte) ([]string, error) {
+		var body struct {
+			Repositories []string `json:"repositories"`
+		}
+		err := json.Unmarshal(data, &body)
+		return body.Repositories, err
+	})
+}
+
+// Tags yields the tags in repo after startAfter, page by page through
+// Link headers. It yields an error that Is ociregistry.ErrNameUnknown
+// when repo does not exist.
+func (c *client) Tags(ctx context.Context, repo, startAfter string) iter.Seq2[string, error] {
+	if err := checkRepo(repo); err != nil {
+		return ociregistry.ErrorSeq[string](err)
+	}
+	return c.listNames(ctx, repoPath(repo, "tags", "list"), kindTags, startAfter, func(data []byte) ([]string, error) {
+		var body struct {
+			Tags []string `json:"tags"`
+		}
+		err := json.Unmarshal(data, &body)
+		return body.Tags, err
+	})
+}
+
+// listNames yields the names in the pages of a listing at path, starting
+// after startAfter. Names that do not sort after the last one yielded are
+// skipped, which copes with registries that ignore n or last.
+func (c *client) listNames(ctx context.Context, path string, k kind, startAfter string, parse func([]byte) ([]string, error)) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		q := url.Values{"n": {strconv.Itoa(c.opts.ListPageSize)}}
+		if startAfter != "" {
+			q.Set("last", startAfter)
+		}
+		next := c.url(path, q)
+		last := startAfter
+		for next != "" {
+			data, link, err := c.getPage(ctx, next, k)
+			if err != nil {
+				yield("", err)
+				return
+			}
+			names, err := parse(data)
+			if err != nil {
+				yield("", fmt.Errorf("listing %s: bad response: %v", path, err))
+				return
+			}
+			progress := false
+			for _, name := range names {
+				if last != "" && name <= last {
+					continue
+				}
+				progress = true
+				last = name
+				if !yield(name, nil) {
+					return
+				}
+			}
+			if !progress {
+				// A page with nothing new would loop for ever.
+				return
+			}
+			next = link
+		}
+	}
+}
+
+// getPage GETs one page of a listing, and returns its body and the URL of
+// the next page, if any.
+func (c *client) getPage(ctx context.Context, u string, k kind) ([]byte, string, error) {
+	resp, err := c.do(ctx, &request{method: "GET", url: u, kind: k, idempotent: true})
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxListBody))
+	if err != nil {
+		return nil, "", fmt.Errorf("reading %s: %w", u, err)
+	}
+	next, err := nextLink(resp)
+	if err != nil {
+		return nil, "", err
+	}
+	return data, next, nil
+}
+
+// nextLink returns the absolute URL of the Link header with rel="next",
+// or "" when there is none.
+func nextLink(resp *http.Response) (string, error) {
+	for _, h := range resp.Header.Values("Link") {
+		for link := range strings.SplitSeq(h, ",") {
+			target, params, ok := strings.Cut(strings.TrimSpace(link), ";")
+			if !ok {
+				continue
+			}
+			target = strings.TrimSpace(target)
+			if !strings.HasPrefix(target, "<") || !strings.HasSuffix(target, ">") {
+				continue
+			}
+			isNext := false
+			for p := range strings.SplitSeq(params, ";") {
+				k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+				if strings.EqualFold(k, "rel") && strings.Trim(v, `"`) == "next" {
+					isNext = true
+				}
+			}
+			if !isNext {
+				continue
+			}
+			u, err := resp.Request.URL.Parse(target[1 : len(target)-1])
+			if err != nil {
+				return "", fmt.Errorf("registry sent a bad Link %q: %v", h, err)
+			}
+			return u.String(), nil
+		}
+	}
+	return "", nil
+}

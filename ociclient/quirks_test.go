@@ -1,0 +1,726 @@
+package ociclient
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-quicktest/qt"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/ocimem"
+	"github.com/ocireg/ociregistry/ociserver"
+	"github.com/ocireg/ociregistry/ocitest"
+)
+
+// serve starts h on a test server and returns a client of it.
+func serve(t *testing.T, h http.Handler, opts *Options) ociregistry.Interface {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	c, err := New(srv.Listener.Addr().String(), opts)
+	qt.Assert(t, qt.IsNil(err))
+	return c
+}
+
+// recorder records the requests that reach a handler.
+type recorder struct {
+	mu    sync.Mutex
+	reqs  []string // "METHOD path?query"
+	pings int
+	hdrs  []http.Header
+}
+
+func (r *recorder) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		if req.Method == "GET" && req.URL.Path == "/v2/" {
+			// The client learns, once, how the registry wants to be
+			// authenticated before it sends a body that cannot be
+			// sent twice.
+			r.pings++
+			r.mu.Unlock()
+			h.ServeHTTP(w, req)
+			return
+		}
+		s := req.Method + " " + req.URL.Path
+		if req.URL.RawQuery != "" {
+			s += "?" + req.URL.RawQuery
+		}
+		r.reqs = append(r.reqs, s)
+		r.hdrs = append(r.hdrs, req.Header.Clone())
+		r.mu.Unlock()
+		h.ServeHTTP(w, req)
+	})
+}
+
+// methods returns the methods of the recorded requests.
+func (r *recorder) methods() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ms []string
+	for _, s := range r.reqs {
+		m, _, _ := strings.Cut(s, " ")
+		ms = append(ms, m)
+	}
+	return ms
+}
+
+// count returns the number of recorded requests.
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.reqs)
+}
+
+const testDigest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+func TestErrorsFromStatus(t *testing.T) {
+	tests := []struct {
+		name    string
+		status  int
+		call    func(c ociregistry.Interface) error
+		wantErr error
+	}{
+		{"HEADBlob404", 404, func(c ociregistry.Interface) error {
+			_, err := c.ResolveBlob(context.Background(), "a/b", testDigest)
+			return err
+		}, ociregistry.ErrBlobUnknown},
+		{"HEADManifest404", 404, func(c ociregistry.Interface) error {
+			_, err := c.ResolveManifest(context.Background(), "a/b", testDigest)
+			return err
+		}, ociregistry.ErrManifestUnknown},
+		{"HEADTag404", 404, func(c ociregistry.Interface) error {
+			_, err := c.ResolveTag(context.Background(), "a/b", "latest")
+			return err
+		}, ociregistry.ErrManifestUnknown},
+		{"Tags404", 404, func(c ociregistry.Interface) error {
+			_, err := ociregistry.All(c.Tags(context.Background(), "a/b", ""))
+			return err
+		}, ociregistry.ErrNameUnknown},
+		{"HEAD401", 401, func(c ociregistry.Interface) error {
+			_, err := c.ResolveBlob(context.Background(), "a/b", testDigest)
+			return err
+		}, ociregistry.ErrUnauthorized},
+		{"HEAD403", 403, func(c ociregistry.Interface) error {
+			_, err := c.ResolveTag(context.Background(), "a/b", "x")
+			return err
+		}, ociregistry.ErrDenied},
+		{"Delete405", 405, func(c ociregistry.Interface) error {
+			return c.DeleteBlob(context.Background(), "a/b", testDigest)
+		}, ociregistry.ErrUnsupported},
+	}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				w.WriteHeader(test.status)
+			}), nil)
+			err := test.call(c)
+			qt.Assert(t, qt.ErrorIs(err, test.wantErr))
+			qt.Assert(t, qt.Equals(ociregistry.HTTPStatus(err), test.status))
+		})
+	}
+}
+
+func TestErrorBodies(t *testing.T) {
+	tests := []struct {
+		name        string
+		status      int
+		contentType string
+		body        string
+		wantErr     error
+		wantAlso    error
+		wantMsg     string
+	}{{
+		name:        "JSONAsTextPlain",
+		status:      404,
+		contentType: "text/plain; charset=utf-8",
+		body:        `{"errors":[{"code":"NAME_UNKNOWN","message":"repository a/b not known"}]}`,
+		wantErr:     ociregistry.ErrNameUnknown,
+		// A manifest in a repository that does not exist is
+		// unknown too.
+		wantAlso: ociregistry.ErrManifestUnknown,
+		wantMsg:  "repository a/b not known",
+	}, {
+		name:        "NotJSON",
+		status:      502,
+		contentType: "text/html",
+		body:        "<html>bad gateway</html>",
+		wantMsg:     "502 Bad Gateway: <html>bad gateway</html>",
+	}, {
+		name:        "TruncatedJSON",
+		status:      404,
+		contentType: "application/json",
+		body:        `{"errors":[{"code":"NAME_UNKNOWN"`,
+		wantErr:     ociregistry.ErrManifestUnknown, // from the path
+	}}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				w.Header().Set("Content-Type", test.contentType)
+				w.WriteHeader(test.status)
+				io.WriteString(w, test.body)
+			}), &Options{MaxRetries: -1})
+			_, err := c.GetTag(context.Background(), "a/b", "latest")
+			qt.Assert(t, qt.IsNotNil(err))
+			if test.wantErr != nil {
+				qt.Assert(t, qt.ErrorIs(err, test.wantErr))
+			}
+			if test.wantAlso != nil {
+				qt.Assert(t, qt.ErrorIs(err, test.wantAlso))
+			}
+			qt.Assert(t, qt.StringContains(err.Error(), test.wantMsg))
+			qt.Assert(t, qt.Equals(ociregistry.HTTPStatus(err), test.status))
+		})
+	}
+}
+
+func TestPushBlobSingleRequest(t *testing.T) {
+	var rec recorder
+	mem := ocimem.New()
+	c := serve(t, rec.wrap(ociserver.New(mem, nil)), nil)
+	data := []byte("single request")
+	desc := ociregistry.Descriptor{Digest: digest.FromBytes(data), Size: int64(len(data))}
+	_, err := c.PushBlob(context.Background(), "a/b", desc, bytes.NewReader(data))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.DeepEquals(rec.methods(), []string{"POST"}))
+	assertMemBlob(t, mem, "a/b", data)
+
+	// Once the client knows the registry, a push is one request.
+	n := rec.count()
+	data = []byte("another")
+	desc = ociregistry.Descriptor{Digest: digest.FromBytes(data), Size: int64(len(data))}
+	_, err = c.PushBlob(context.Background(), "a/b", desc, bytes.NewReader(data))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(rec.count(), n+1))
+	assertMemBlob(t, mem, "a/b", data)
+	qt.Assert(t, qt.Equals(rec.pings, 1))
+}
+
+func TestPushBlobFallsBackToPostPut(t *testing.T) {
+	var rec recorder
+	mem := ocimem.New()
+	c := serve(t, rec.wrap(ociserver.New(mem, &ociserver.Options{DisableSinglePostUpload: true})), nil)
+	for i, r := range []func(data []byte) io.Reader{
+		func(data []byte) io.Reader { return bytes.NewReader(data) },                 // seekable
+		func(data []byte) io.Reader { return io.MultiReader(bytes.NewReader(data)) }, // not seekable
+	} {
+		data := fmt.Appendf(nil, "blob %d", i)
+		desc := ociregistry.Descriptor{Digest: digest.FromBytes(data), Size: int64(len(data))}
+		_, err := c.PushBlob(context.Background(), "a/b", desc, r(data))
+		qt.Assert(t, qt.IsNil(err))
+		assertMemBlob(t, mem, "a/b", data)
+	}
+	// The first push tried a single POST; the client then knows better.
+	qt.Assert(t, qt.DeepEquals(rec.methods(), []string{"POST", "PUT", "POST", "PUT"}))
+	qt.Assert(t, qt.StringContains(rec.reqs[0], "digest="))
+	qt.Assert(t, qt.Not(qt.StringContains(rec.reqs[2], "digest=")))
+}
+
+func TestPushBlobWrongSize(t *testing.T) {
+	c := serve(t, ociserver.New(ocimem.New(), nil), nil)
+	data := []byte("twelve bytes")
+	for _, size := range []int64{5, 20} {
+		desc := ociregistry.Descriptor{Digest: digest.FromBytes(data), Size: size}
+		_, err := c.PushBlob(context.Background(), "a/b", desc, io.MultiReader(bytes.NewReader(data)))
+		qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrSizeInvalid), qt.Commentf("size %d", size))
+	}
+}
+
+func assertMemBlob(t *testing.T, mem *ocimem.Registry, repo string, data []byte) {
+	t.Helper()
+	r, err := mem.GetBlob(context.Background(), repo, digest.FromBytes(data))
+	qt.Assert(t, qt.IsNil(err))
+	got, err := io.ReadAll(r)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.IsTrue(bytes.Equal(got, data)))
+}
+
+// quirks wraps h with the behaviour of registries seen in the wild:
+// a minimum chunk size, Distribution's 416 for a Content-Range on an
+// empty final PUT, and a 201 without Location at the end of an upload.
+func quirks(h http.Handler, minChunk int) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		isUpload := strings.Contains(req.URL.Path, "/blobs/uploads/")
+		if isUpload && req.Method == "PUT" && req.ContentLength == 0 && req.Header.Get("Content-Range") != "" {
+			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+			return
+		}
+		if isUpload && req.Method == "PATCH" && req.ContentLength < int64(minChunk) {
+			http.Error(w, "chunk too small", http.StatusBadRequest)
+			return
+		}
+		h.ServeHTTP(&quirkWriter{ResponseWriter: w, minChunk: minChunk, req: req}, req)
+	})
+}
+
+type quirkWriter struct {
+	http.ResponseWriter
+	minChunk int
+	req      *http.Request
+}
+
+func (w *quirkWriter) WriteHeader(status int) {
+	switch {
+	case w.req.Method == "POST" && status == http.StatusAccepted:
+		w.Header().Set("OCI-Chunk-Min-Length", strconv.Itoa(w.minChunk))
+	case w.req.Method == "PUT" && status == http.StatusCreated && strings.Contains(w.req.URL.Path, "/uploads/"):
+		w.Header().Del("Location")
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func TestChunkedUploadQuirks(t *testing.T) {
+	var rec recorder
+	mem := ocimem.New()
+	c := serve(t, rec.wrap(quirks(ociserver.New(mem, nil), 1000)), nil)
+	w, err := c.PushBlobChunked(context.Background(), "a/b", 10)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(w.ChunkSize(), 1000))
+	data := bytes.Repeat([]byte("0123456789"), 200)
+	for i := 0; i < len(data); i += 100 {
+		_, err := w.Write(data[i : i+100])
+		qt.Assert(t, qt.IsNil(err))
+	}
+	qt.Assert(t, qt.Equals(w.Size(), int64(2000)))
+	desc, err := w.Commit(digest.FromBytes(data))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(desc.Size, int64(2000)))
+	qt.Assert(t, qt.DeepEquals(rec.methods(), []string{"POST", "PATCH", "PATCH", "PUT"}))
+	qt.Assert(t, qt.Equals(rec.hdrs[1].Get("Content-Range"), "0-999"))
+	qt.Assert(t, qt.Equals(rec.hdrs[2].Get("Content-Range"), "1000-1999"))
+	qt.Assert(t, qt.Equals(rec.hdrs[3].Get("Content-Range"), ""))
+	assertMemBlob(t, mem, "a/b", data)
+	qt.Assert(t, qt.IsNil(w.Cancel()))
+}
+
+// dropServer is a registry that holds a single upload and drops the
+// connection in the middle of the first PATCH, after storing half of it.
+type dropServer struct {
+	mu      sync.Mutex
+	data    []byte
+	dropped bool
+	blob    []byte
+}
+
+func (s *dropServer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	setRange := func() {
+		w.Header().Set("Location", "/v2/a/b/blobs/uploads/1")
+		w.Header().Set("Range", fmt.Sprintf("0-%d", max(len(s.data)-1, 0)))
+	}
+	switch req.Method {
+	case "POST":
+		setRange()
+		w.WriteHeader(http.StatusAccepted)
+	case "GET":
+		setRange()
+		w.WriteHeader(http.StatusNoContent)
+	case "PATCH":
+		if !s.dropped {
+			s.dropped = true
+			half := make([]byte, req.ContentLength/2)
+			io.ReadFull(req.Body, half)
+			s.data = append(s.data, half...)
+			conn, _, _ := w.(http.Hijacker).Hijack()
+			conn.Close()
+			return
+		}
+		start, _, _ := strings.Cut(req.Header.Get("Content-Range"), "-")
+		if start != strconv.Itoa(len(s.data)) {
+			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+			return
+		}
+		body, _ := io.ReadAll(req.Body)
+		s.data = append(s.data, body...)
+		setRange()
+		w.WriteHeader(http.StatusAccepted)
+	case "PUT":
+		body, _ := io.ReadAll(req.Body)
+		s.data = append(s.data, body...)
+		if digest.FromBytes(s.data).String() != req.URL.Query().Get("digest") {
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"errors":[{"code":"DIGEST_INVALID"}]}`)
+			return
+		}
+		s.blob = s.data
+		w.WriteHeader(http.StatusCreated)
+	}
+}
+
+func TestChunkedUploadResumesAfterDrop(t *testing.T) {
+	var s dropServer
+	c := serve(t, &s, nil)
+	w, err := c.PushBlobChunked(context.Background(), "a/b", 64)
+	qt.Assert(t, qt.IsNil(err))
+	data := bytes.Repeat([]byte("abcdefgh"), 40)
+	_, err = w.Write(data)
+	qt.Assert(t, qt.IsNil(err))
+	_, err = w.Commit(digest.FromBytes(data))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.IsTrue(s.dropped))
+	qt.Assert(t, qt.IsTrue(bytes.Equal(s.blob, data)))
+}
+
+func TestMountFallsBackToPush(t *testing.T) {
+	mem := ocimem.New()
+	// This registry answers every mount with an upload session.
+	h := ociserver.New(mem, nil)
+	c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		q := req.URL.Query()
+		q.Del("mount")
+		q.Del("from")
+		req.URL.RawQuery = q.Encode()
+		h.ServeHTTP(w, req)
+	}), nil)
+	ctx := context.Background()
+	data := []byte("mount me")
+	desc := ocitest.PushBlob(t, mem, "from/repo", data)
+	got, err := c.MountBlob(ctx, "from/repo", "to/repo", desc.Digest)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(got.Digest, desc.Digest))
+	qt.Assert(t, qt.Equals(got.Size, desc.Size))
+	assertMemBlob(t, mem, "to/repo", data)
+
+	_, err = c.MountBlob(ctx, "from/repo", "to/repo", digest.FromString("missing"))
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown))
+}
+
+func TestGetBlobRange(t *testing.T) {
+	mem := ocimem.New()
+	data := []byte("0123456789")
+	desc := ocitest.PushBlob(t, mem, "a/b", data)
+	tests := []struct {
+		name           string
+		offset0        int64
+		offset1        int64
+		want           string
+		wantErr        error
+		ignoresRange   bool
+		wantHTTPStatus int
+	}{
+		{name: "Middle", offset0: 2, offset1: 5, want: "234"},
+		{name: "ToEnd", offset0: 7, offset1: -1, want: "789"},
+		{name: "PastEnd", offset0: 7, offset1: 100, want: "789"},
+		{name: "AtEnd", offset0: 10, offset1: -1, want: ""},
+		{name: "Empty", offset0: 3, offset1: 3, want: ""},
+		{name: "StartPastEnd", offset0: 11, offset1: -1, wantErr: ociregistry.ErrRangeInvalid},
+		{name: "Backwards", offset0: 5, offset1: 2, wantErr: ociregistry.ErrRangeInvalid},
+		{name: "IgnoredMiddle", offset0: 2, offset1: 5, want: "234", ignoresRange: true},
+		{name: "IgnoredToEnd", offset0: 7, offset1: -1, want: "789", ignoresRange: true},
+		{name: "IgnoredStartPastEnd", offset0: 11, offset1: -1, wantErr: ociregistry.ErrRangeInvalid, ignoresRange: true},
+	}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			h := ociserver.New(mem, nil)
+			c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				if test.ignoresRange {
+					req.Header.Del("Range")
+				}
+				h.ServeHTTP(w, req)
+			}), nil)
+			r, err := c.GetBlobRange(context.Background(), "a/b", desc.Digest, test.offset0, test.offset1)
+			if test.wantErr != nil {
+				qt.Assert(t, qt.ErrorIs(err, test.wantErr))
+				return
+			}
+			qt.Assert(t, qt.IsNil(err))
+			defer r.Close()
+			got, err := io.ReadAll(r)
+			qt.Assert(t, qt.IsNil(err))
+			qt.Assert(t, qt.Equals(string(got), test.want))
+			qt.Assert(t, qt.Equals(r.Descriptor().Size, int64(10)))
+			qt.Assert(t, qt.Equals(r.Descriptor().Digest, desc.Digest))
+		})
+	}
+}
+
+func TestGetBlobFollowsRedirect(t *testing.T) {
+	data := []byte("stored elsewhere")
+	storage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Write(data)
+	}))
+	defer storage.Close()
+	c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		http.Redirect(w, req, storage.URL+"/some/object", http.StatusTemporaryRedirect)
+	}), nil)
+	r, err := c.GetBlob(context.Background(), "a/b", digest.FromBytes(data))
+	qt.Assert(t, qt.IsNil(err))
+	got, err := io.ReadAll(r)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(string(got), string(data)))
+}
+
+func TestBadContentOnRead(t *testing.T) {
+	good := []byte("the content that was pushed")
+	dig := digest.FromBytes(good)
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		wantErr error
+	}{{
+		name: "WrongContent",
+		handler: func(w http.ResponseWriter, req *http.Request) {
+			w.Write(bytes.ToUpper(good))
+		},
+		wantErr: ociregistry.ErrDigestInvalid,
+	}, {
+		name: "Truncated",
+		handler: func(w http.ResponseWriter, req *http.Request) {
+			w.Header().Set("Content-Length", strconv.Itoa(len(good)))
+			w.Write(good[:10])
+		},
+		wantErr: io.ErrUnexpectedEOF,
+	}, {
+		name: "ShortContentLength",
+		handler: func(w http.ResponseWriter, req *http.Request) {
+			w.Header().Set("Content-Length", "5")
+			w.Write(good[:5])
+		},
+		// The length is all that says how long the blob is.
+		wantErr: ociregistry.ErrDigestInvalid,
+	}}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			c := serve(t, test.handler, &Options{MaxRetries: -1})
+			r, err := c.GetBlob(context.Background(), "a/b", dig)
+			qt.Assert(t, qt.IsNil(err))
+			_, err = io.ReadAll(r)
+			qt.Assert(t, qt.ErrorIs(err, test.wantErr))
+			r.Close()
+		})
+	}
+	t.Run("Manifest", func(t *testing.T) {
+		c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+			w.Write([]byte(`{"schemaVersion":2}`))
+		}), nil)
+		_, err := c.GetManifest(context.Background(), "a/b", dig)
+		qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrDigestInvalid))
+	})
+}
+
+func TestTagsPagination(t *testing.T) {
+	mem := ocimem.New()
+	img := ocitest.PushRandomImage(t, mem, "a/b", "t0")
+	want := []string{"t0"}
+	for i := 1; i < 5; i++ {
+		tag := fmt.Sprintf("t%d", i)
+		r, err := mem.GetManifest(context.Background(), "a/b", img.Manifest.Digest)
+		qt.Assert(t, qt.IsNil(err))
+		data, _ := io.ReadAll(r)
+		_, err = mem.PushManifest(context.Background(), "a/b", tag, data, img.Manifest.MediaType)
+		qt.Assert(t, qt.IsNil(err))
+		want = append(want, tag)
+	}
+	t.Run("Link", func(t *testing.T) {
+		var rec recorder
+		c := serve(t, rec.wrap(ociserver.New(mem, nil)), &Options{ListPageSize: 2})
+		got, err := ociregistry.All(c.Tags(context.Background(), "a/b", ""))
+		qt.Assert(t, qt.IsNil(err))
+		qt.Assert(t, qt.DeepEquals(got, want))
+		qt.Assert(t, qt.Equals(len(rec.reqs), 3))
+		got, err = ociregistry.All(c.Tags(context.Background(), "a/b", "t2"))
+		qt.Assert(t, qt.IsNil(err))
+		qt.Assert(t, qt.DeepEquals(got, want[3:]))
+	})
+	t.Run("IgnoresNAndLast", func(t *testing.T) {
+		c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			io.WriteString(w, `{"name":"a/b","tags":["t0","t1","t2","t3","t4"]}`)
+		}), &Options{ListPageSize: 2})
+		got, err := ociregistry.All(c.Tags(context.Background(), "a/b", "t1"))
+		qt.Assert(t, qt.IsNil(err))
+		qt.Assert(t, qt.DeepEquals(got, want[2:]))
+	})
+}
+
+func TestReferrersFallbackTag(t *testing.T) {
+	mem := ocimem.New()
+	c := serve(t, ociserver.New(mem, &ociserver.Options{DisableReferrersAPI: true}), nil)
+	ctx := context.Background()
+	img := ocitest.PushRandomImage(t, c, "a/b", "latest")
+	art := ocitest.PushRandomArtifact(t, c, "a/b", img.Manifest, "application/vnd.example.sbom")
+	// The referrers tag is in the registry, as other clients expect.
+	tag := "sha256-" + img.Manifest.Digest.Encoded()
+	r, err := mem.GetTag(ctx, "a/b", tag)
+	qt.Assert(t, qt.IsNil(err))
+	data, _ := io.ReadAll(r)
+	qt.Assert(t, qt.StringContains(string(data), string(art.Manifest.Digest)))
+	qt.Assert(t, qt.StringContains(string(data), `"artifactType":"application/vnd.example.sbom"`))
+
+	got, err := ociregistry.All(c.Referrers(ctx, "a/b", img.Manifest.Digest, ""))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.HasLen(got, 1))
+	qt.Assert(t, qt.Equals(got[0].Digest, art.Manifest.Digest))
+	got, err = ociregistry.All(c.Referrers(ctx, "a/b", img.Manifest.Digest, "other/type"))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.HasLen(got, 0))
+
+	qt.Assert(t, qt.IsNil(c.DeleteManifest(ctx, "a/b", art.Manifest.Digest)))
+	got, err = ociregistry.All(c.Referrers(ctx, "a/b", img.Manifest.Digest, ""))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.HasLen(got, 0))
+}
+
+func TestRetries(t *testing.T) {
+	tests := []struct {
+		name         string
+		statuses     []int // answered in turn, then 200
+		retryAfter   string
+		opts         Options
+		wantErr      error
+		wantStatus   int
+		wantRequests int
+		minDuration  time.Duration
+	}{
+		{name: "503Then200", statuses: []int{503, 503}, wantRequests: 3},
+		{name: "429Then200", statuses: []int{429}, retryAfter: "1", wantRequests: 2, minDuration: time.Second},
+		{name: "Bounded", statuses: []int{500, 500, 500, 500}, opts: Options{MaxRetries: 2}, wantRequests: 3, wantStatus: 500},
+		{name: "RetryAfterTooLong", statuses: []int{429}, retryAfter: "3600", wantRequests: 1, wantErr: ociregistry.ErrTooManyRequests},
+		{name: "NotOn404", statuses: []int{404}, wantRequests: 1, wantErr: ociregistry.ErrManifestUnknown},
+	}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			var mu sync.Mutex
+			n := 0
+			c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				mu.Lock()
+				i := n
+				n++
+				mu.Unlock()
+				if i < len(test.statuses) {
+					if test.retryAfter != "" {
+						w.Header().Set("Retry-After", test.retryAfter)
+					}
+					w.WriteHeader(test.statuses[i])
+					return
+				}
+				w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+				w.Header().Set("Docker-Content-Digest", testDigest)
+				w.Header().Set("Content-Length", "0")
+			}), &test.opts)
+			start := time.Now()
+			_, err := c.ResolveTag(context.Background(), "a/b", "latest")
+			switch {
+			case test.wantErr != nil:
+				qt.Assert(t, qt.ErrorIs(err, test.wantErr))
+			case test.wantStatus != 0:
+				qt.Assert(t, qt.Equals(ociregistry.HTTPStatus(err), test.wantStatus))
+			default:
+				qt.Assert(t, qt.IsNil(err))
+			}
+			qt.Assert(t, qt.Equals(n, test.wantRequests))
+			qt.Assert(t, qt.IsTrue(time.Since(start) >= test.minDuration))
+		})
+	}
+}
+
+func TestRetryNotForStreams(t *testing.T) {
+	n := 0
+	c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path != "/v2/" {
+			n++
+		}
+		w.WriteHeader(503)
+	}), nil)
+	data := []byte("x")
+	_, err := c.PushBlob(context.Background(), "a/b", ociregistry.Descriptor{Digest: digest.FromBytes(data), Size: 1}, bytes.NewReader(data))
+	qt.Assert(t, qt.Equals(ociregistry.HTTPStatus(err), 503))
+	qt.Assert(t, qt.Equals(n, 1))
+}
+
+func TestRetryCancelled(t *testing.T) {
+	c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Retry-After", "20")
+		w.WriteHeader(503)
+	}), &Options{MaxRetryWait: time.Minute})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := c.ResolveBlob(ctx, "a/b", testDigest)
+	qt.Assert(t, qt.ErrorIs(err, context.DeadlineExceeded))
+	qt.Assert(t, qt.IsTrue(time.Since(start) < 5*time.Second))
+}
+
+// urlRecorder is a transport that records the URL of each request and
+// answers nothing.
+type urlRecorder struct{ urls []string }
+
+func (r *urlRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.urls = append(r.urls, req.URL.String())
+	return nil, errors.New("no network here")
+}
+
+func TestScheme(t *testing.T) {
+	tests := []struct {
+		host     string
+		insecure bool
+		want     string
+	}{
+		{"example.com", false, "https://example.com/v2/"},
+		{"example.com:5000", true, "http://example.com:5000/v2/"},
+		{"localhost:5000", false, "http://localhost:5000/v2/"},
+		{"127.0.0.1:5000", false, "http://127.0.0.1:5000/v2/"},
+		{"[::1]:5000", false, "http://[::1]:5000/v2/"},
+		{"https://127.0.0.1:5000", false, "https://127.0.0.1:5000/v2/"},
+		{"http://example.com", false, "http://example.com/v2/"},
+	}
+	for _, test := range tests {
+		t.Run(test.host, func(t *testing.T) {
+			var rt urlRecorder
+			c, err := New(test.host, &Options{Insecure: test.insecure, Transport: &rt, MaxRetries: -1})
+			qt.Assert(t, qt.IsNil(err))
+			c.ResolveBlob(context.Background(), "a", testDigest)
+			qt.Assert(t, qt.HasLen(rt.urls, 1))
+			qt.Assert(t, qt.StringContains(rt.urls[0], test.want))
+		})
+	}
+}
+
+func TestNewBadHost(t *testing.T) {
+	for _, host := range []string{"", "example.com/path", "a b", "https://"} {
+		_, err := New(host, nil)
+		qt.Assert(t, qt.ErrorMatches(err, `ociclient: invalid registry host .*`), qt.Commentf("%q", host))
+	}
+}
+
+func TestUserAgentAndLog(t *testing.T) {
+	var rec recorder
+	var logBuf syncBuffer
+	c := serve(t, rec.wrap(ociserver.New(ocimem.New(), nil)), &Options{
+		UserAgent: "test-agent/1.0",
+		Logger:    slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	c.ResolveBlob(context.Background(), "a/b", testDigest)
+	qt.Assert(t, qt.Equals(rec.hdrs[0].Get("User-Agent"), "test-agent/1.0"))
+	qt.Assert(t, qt.StringContains(logBuf.String(), "method=HEAD"))
+	qt.Assert(t, qt.StringContains(logBuf.String(), "status=404"))
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
