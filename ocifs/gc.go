@@ -1,0 +1,525 @@
+package ocifs
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ocireg/ociregistry"
+	"github.com/opencontainers/go-digest"
+)
+
+// clockSlack is how far file times may lag time.Now.
+const clockSlack = time.Second
+
+// DefaultGCGracePeriod is the GCOptions.GracePeriod used when it is zero.
+const DefaultGCGracePeriod = time.Hour
+
+// GCOptions holds the settings of a garbage collection. The zero value
+// gives the defaults.
+type GCOptions struct {
+	// GracePeriod protects what is newer: a blob, link or manifest
+	// written, pushed again or mounted within it is never deleted,
+	// which keeps the blobs of a push in flight whose manifest is not
+	// there yet. Zero means DefaultGCGracePeriod.
+	GracePeriod time.Duration
+
+	// DeleteUntagged makes manifests that no tag reaches (directly, as
+	// a child of an index, or as a referrer of a manifest kept) garbage
+	// too. By default every manifest is kept.
+	DeleteUntagged bool
+
+	// DryRun reports what would be deleted without deleting anything.
+	DryRun bool
+
+	// UploadMaxAge is the age beyond which chunked uploads without a
+	// write are removed. Zero means DefaultUploadMaxAge.
+	UploadMaxAge time.Duration
+}
+
+// GCResult says what a garbage collection deleted, or would delete in a
+// dry run.
+type GCResult struct {
+	// Blobs holds the digests of the blob and manifest contents deleted.
+	Blobs []ociregistry.Digest
+	// BytesFreed is the total size of Blobs.
+	BytesFreed int64
+	// BlobLinks counts the repositories' links to blobs that nothing in
+	// their repository referred to.
+	BlobLinks int
+	// Manifests counts the untagged manifests deleted from
+	// repositories (only with GCOptions.DeleteUntagged).
+	Manifests int
+	// Uploads counts the stale uploads removed.
+	Uploads int
+}
+
+// GC collects the garbage of the registry: see the function GC.
+func (r *Registry) GC(ctx context.Context, opts GCOptions) (GCResult, error) {
+	if opts.UploadMaxAge == 0 {
+		opts.UploadMaxAge = r.opts.UploadMaxAge
+	}
+	return GC(ctx, r.dir, opts)
+}
+
+// GC deletes what nothing refers to from the registry in dir. It marks
+// every manifest reachable from the tags of every repository (and, unless
+// opts.DeleteUntagged is set, every manifest), the children of marked
+// indexes, the referrers of marked manifests, and the configs and layers
+// of marked manifests. Then it removes each repository's links to blobs
+// that no marked manifest of that repository refers to, and the content
+// of blobs that neither a marked manifest nor a remaining link refers to.
+// Nothing modified within opts.GracePeriod is removed.
+//
+// GC is safe while Registry values serve and push into dir, in this
+// process or another: the deleting phase runs under an exclusive flock
+// that every push takes shared while it makes links, a push touches what
+// it links, and a repository that gained manifests or tags since the
+// marking began keeps its links this time round. It returns an error when
+// the directory cannot be read or the lock taken; what it deleted before
+// then stays deleted.
+func GC(ctx context.Context, dir string, opts GCOptions) (GCResult, error) {
+	if opts.GracePeriod <= 0 {
+		opts.GracePeriod = DefaultGCGracePeriod
+	}
+	if opts.UploadMaxAge <= 0 {
+		opts.UploadMaxAge = DefaultUploadMaxAge
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return GCResult{}, fmt.Errorf("ocifs: gc: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "repos")); err != nil {
+		return GCResult{}, fmt.Errorf("ocifs: gc: %s is not a registry: %w", dir, err)
+	}
+	// File times come from a coarse clock that may lag time.Now by a
+	// tick; taking the start a little early keeps the comparisons
+	// between the two on the safe side.
+	start := time.Now().Add(-clockSlack)
+	g := &collector{
+		dir:    dir,
+		opts:   opts,
+		start:  start,
+		cutoff: start.Add(-opts.GracePeriod),
+		marked: make(map[ociregistry.Digest]bool),
+	}
+	if err := g.mark(ctx); err != nil {
+		return GCResult{}, err
+	}
+	if !opts.DryRun {
+		unlock, err := lockExclusive(filepath.Join(dir, "gc.lock"))
+		if err != nil {
+			return GCResult{}, fmt.Errorf("ocifs: gc: %w", err)
+		}
+		defer unlock()
+	}
+	g.sweepRepos()
+	if err := g.sweepBlobs(ctx); err != nil {
+		return g.result, err
+	}
+	if !opts.DryRun {
+		g.result.Uploads = removeStale(dir, time.Now(), opts.UploadMaxAge)
+	}
+	return g.result, nil
+}
+
+type collector struct {
+	dir    string
+	opts   GCOptions
+	start  time.Time
+	cutoff time.Time
+
+	// marked holds the digests of the content that stays.
+	marked map[ociregistry.Digest]bool
+
+	repos  []*repoPlan
+	result GCResult
+}
+
+// repoPlan is what the marking found garbage in one repository.
+type repoPlan struct {
+	rdir string
+	// blobLinks are the paths of links to blobs that nothing in the
+	// repository refers to.
+	blobLinks []string
+	// manifests are the untagged manifests to delete.
+	manifests []*gcManifest
+	// orphans are the paths of sha512 manifest links without their
+	// sha256 link.
+	orphans []string
+	// keep holds what the repository's garbage refers to, marked
+	// should the repository turn out to be busy.
+	keep []ociregistry.Digest
+}
+
+type gcManifest struct {
+	d256, d512 ociregistry.Digest
+	link       time.Time
+	pm         *parsedManifest
+}
+
+func (g *collector) mark(ctx context.Context) error {
+	names, err := allRepoDirs(g.dir)
+	if err != nil {
+		return fmt.Errorf("ocifs: gc: %w", err)
+	}
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rdir, err := repoDir(g.dir, name)
+		if err != nil {
+			continue
+		}
+		g.markRepo(rdir)
+	}
+	return nil
+}
+
+// markRepo marks what one repository refers to and plans the removal of
+// its garbage.
+func (g *collector) markRepo(rdir string) {
+	plan := &repoPlan{rdir: rdir}
+	manifests := make(map[ociregistry.Digest]*gcManifest)
+	for _, e := range readDigestDir(filepath.Join(rdir, "_manifests", "sha256"), "sha256") {
+		m := &gcManifest{d256: e.dig, link: e.mtime}
+		dp, _ := digestPath(m.d256)
+		sd, err := readDescriptor(manifestLink(rdir, dp))
+		if err != nil {
+			continue
+		}
+		if data, err := os.ReadFile(g.blobFile(m.d256)); err == nil {
+			m.d512 = digest.SHA512.FromBytes(data)
+			m.pm, _ = parseManifest(data, sd.MediaType)
+		}
+		manifests[m.d256] = m
+	}
+	live := make(map[ociregistry.Digest]bool)
+	var queue []ociregistry.Digest
+	keep := func(d ociregistry.Digest) {
+		if !live[d] {
+			live[d] = true
+			queue = append(queue, d)
+		}
+	}
+	tags, _ := os.ReadDir(filepath.Join(rdir, "_tags"))
+	for _, t := range tags {
+		if sd, err := readDescriptor(filepath.Join(rdir, "_tags", t.Name())); err == nil {
+			keep(sd.content())
+		}
+	}
+	for d, m := range manifests {
+		if !g.opts.DeleteUntagged || !m.link.Before(g.cutoff) {
+			keep(d)
+		}
+	}
+	referenced := make(map[ociregistry.Digest]bool)
+	for {
+		for len(queue) > 0 {
+			d := queue[0]
+			queue = queue[1:]
+			g.marked[d] = true
+			m := manifests[d]
+			if m == nil || m.pm == nil {
+				continue
+			}
+			for _, b := range m.pm.blobs {
+				referenced[b.Digest] = true
+				g.marked[b.Digest] = true
+			}
+			for _, c := range m.pm.children {
+				keep(canonical(manifests, c.Digest))
+			}
+		}
+		// The referrers of what stays stay too, and what they refer
+		// to; repeat until nothing more is found.
+		for d, m := range manifests {
+			if !live[d] && m.pm != nil && m.pm.subject != nil && live[canonical(manifests, m.pm.subject.Digest)] {
+				keep(d)
+			}
+		}
+		if len(queue) == 0 {
+			break
+		}
+	}
+	for d, m := range manifests {
+		if live[d] {
+			continue
+		}
+		plan.manifests = append(plan.manifests, m)
+		plan.keep = append(plan.keep, d)
+		if m.pm != nil {
+			for _, b := range m.pm.blobs {
+				plan.keep = append(plan.keep, b.Digest)
+			}
+		}
+	}
+	// A sha512 link without its sha256 one is left by a crash in the
+	// middle of a push or a delete: the manifest does not exist.
+	for _, e := range readDigestDir(filepath.Join(rdir, "_manifests", "sha512"), "sha512") {
+		dp, _ := digestPath(e.dig)
+		path := manifestLink(rdir, dp)
+		sd, err := readDescriptor(path)
+		if err == nil && manifests[sd.content()] != nil {
+			continue
+		}
+		if err == nil && !e.mtime.Before(g.cutoff) {
+			g.marked[sd.content()] = true
+			continue
+		}
+		plan.orphans = append(plan.orphans, path)
+		if err == nil {
+			plan.keep = append(plan.keep, sd.content())
+		}
+	}
+	algs, _ := os.ReadDir(filepath.Join(rdir, "_blobs"))
+	for _, a := range algs {
+		for _, e := range readDigestDir(filepath.Join(rdir, "_blobs", a.Name()), a.Name()) {
+			if referenced[e.dig] || !e.mtime.Before(g.cutoff) {
+				g.marked[e.dig] = true
+				continue
+			}
+			dp, _ := digestPath(e.dig)
+			plan.blobLinks = append(plan.blobLinks, blobLink(rdir, dp))
+			plan.keep = append(plan.keep, e.dig)
+		}
+	}
+	if len(plan.blobLinks) > 0 || len(plan.manifests) > 0 || len(plan.orphans) > 0 {
+		g.repos = append(g.repos, plan)
+	}
+}
+
+// canonical returns the sha256 digest of a manifest of the repository
+// given by either of its digests.
+func canonical(manifests map[ociregistry.Digest]*gcManifest, d ociregistry.Digest) ociregistry.Digest {
+	if d.Algorithm() == digest.SHA256 {
+		return d
+	}
+	for _, m := range manifests {
+		if m.d512 == d {
+			return m.d256
+		}
+	}
+	return d
+}
+
+// sweepRepos removes the garbage planned in each repository, unless the
+// repository gained manifests or tags since the marking began: a new
+// manifest may refer to what looked like garbage. It must run with the
+// exclusive lock held, which stops new pushes making links meanwhile.
+func (g *collector) sweepRepos() {
+	for _, plan := range g.repos {
+		if g.opts.DryRun {
+			g.result.BlobLinks += len(plan.blobLinks)
+			g.result.Manifests += len(plan.manifests)
+			continue
+		}
+		if g.busy(plan.rdir) {
+			for _, d := range plan.keep {
+				g.marked[d] = true
+			}
+			continue
+		}
+		// A manifest pushed again since the marking stays, and so do
+		// the links to its blobs.
+		protected := make(map[ociregistry.Digest]bool)
+		for _, m := range plan.manifests {
+			if g.deleteManifest(plan.rdir, m) {
+				g.result.Manifests++
+				continue
+			}
+			g.marked[m.d256] = true
+			if m.pm != nil {
+				for _, b := range m.pm.blobs {
+					g.marked[b.Digest] = true
+					protected[b.Digest] = true
+				}
+			}
+		}
+		for _, p := range plan.orphans {
+			fi, err := os.Stat(p)
+			if err == nil && fi.ModTime().Before(g.cutoff) && removeDurable(p) == nil {
+				continue
+			}
+			if sd, err := readDescriptor(p); err == nil {
+				g.marked[sd.content()] = true
+			}
+		}
+		for _, p := range plan.blobLinks {
+			if d, ok := linkDigest(p); ok && protected[d] {
+				continue
+			}
+			fi, err := os.Stat(p)
+			if err == nil && fi.ModTime().Before(g.cutoff) && os.Remove(p) == nil {
+				g.result.BlobLinks++
+				continue
+			}
+			if d, ok := linkDigest(p); ok {
+				g.marked[d] = true
+			}
+		}
+		algs, _ := os.ReadDir(filepath.Join(plan.rdir, "_blobs"))
+		for _, a := range algs {
+			syncDir(filepath.Join(plan.rdir, "_blobs", a.Name()))
+		}
+	}
+}
+
+// busy reports whether the repository at rdir gained manifests or tags
+// since the marking began.
+func (g *collector) busy(rdir string) bool {
+	for _, d := range []string{"_tags", "_manifests/sha256", "_manifests/sha512"} {
+		if fi, err := os.Stat(filepath.Join(rdir, d)); err == nil && !fi.ModTime().Before(g.start) {
+			return true
+		}
+	}
+	return false
+}
+
+// deleteManifest removes an untagged manifest from a repository unless
+// it was pushed again since the marking.
+func (g *collector) deleteManifest(rdir string, m *gcManifest) bool {
+	dp, _ := digestPath(m.d256)
+	fi, err := os.Stat(manifestLink(rdir, dp))
+	if err != nil || !fi.ModTime().Before(g.cutoff) {
+		return false
+	}
+	if m.d512 != "" {
+		dp512, _ := digestPath(m.d512)
+		removeDurable(manifestLink(rdir, dp512))
+	}
+	if removeDurable(manifestLink(rdir, dp)) != nil {
+		return false
+	}
+	if m.pm != nil && m.pm.subject != nil {
+		sdp, _ := digestPath(m.pm.subject.Digest)
+		primary := m.d256
+		if m.pm.algorithm == digest.SHA512 {
+			primary = m.d512
+		}
+		removeDurable(filepath.Join(referrerDir(rdir, sdp), referrerName(primary)))
+	}
+	return true
+}
+
+// sweepBlobs removes the content of every blob that is not marked and has
+// not been modified within the grace period. A push touches the content
+// it links, under the lock the sweep holds, so a blob linked since the
+// marking began is never removed.
+func (g *collector) sweepBlobs(ctx context.Context) error {
+	algs, err := os.ReadDir(filepath.Join(g.dir, "blobs"))
+	if err != nil {
+		return fmt.Errorf("ocifs: gc: %w", err)
+	}
+	for _, a := range algs {
+		adir := filepath.Join(g.dir, "blobs", a.Name())
+		removed := false
+		for _, e := range readDigestDir(adir, a.Name()) {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if g.marked[e.dig] || !e.mtime.Before(g.cutoff) {
+				continue
+			}
+			p := filepath.Join(adir, e.dig.Encoded())
+			fi, err := os.Stat(p)
+			if err != nil || !fi.ModTime().Before(g.cutoff) {
+				continue
+			}
+			if !g.opts.DryRun {
+				if os.Remove(p) != nil {
+					continue
+				}
+				removed = true
+			}
+			g.result.Blobs = append(g.result.Blobs, e.dig)
+			g.result.BytesFreed += fi.Size()
+		}
+		if removed {
+			syncDir(adir)
+		}
+	}
+	slices.Sort(g.result.Blobs)
+	return nil
+}
+
+func (g *collector) blobFile(d ociregistry.Digest) string {
+	return filepath.Join(g.dir, "blobs", string(d.Algorithm()), d.Encoded())
+}
+
+type digestEntry struct {
+	dig   ociregistry.Digest
+	mtime time.Time
+}
+
+// readDigestDir returns the files of a directory of files named by the
+// hex part of digests of the algorithm alg, skipping any other file.
+func readDigestDir(dir, alg string) []digestEntry {
+	entries, _ := os.ReadDir(dir)
+	var out []digestEntry
+	for _, e := range entries {
+		d := ociregistry.Digest(alg + ":" + e.Name())
+		if e.IsDir() || ociregistry.CheckDigest(d) != nil {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		out = append(out, digestEntry{dig: d, mtime: fi.ModTime()})
+	}
+	return out
+}
+
+// linkDigest returns the digest that a link's path names.
+func linkDigest(p string) (ociregistry.Digest, bool) {
+	d := ociregistry.Digest(filepath.Base(filepath.Dir(p)) + ":" + filepath.Base(p))
+	return d, ociregistry.CheckDigest(d) == nil
+}
+
+// allRepoDirs returns the names of every repository directory, whether
+// or not the repository holds anything.
+func allRepoDirs(root string) ([]string, error) {
+	var names []string
+	var walk func(dir, name string) error
+	walk = func(dir, name string) error {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			if notFound(err) {
+				return nil
+			}
+			return err
+		}
+		isRepo := false
+		for _, e := range entries {
+			n := e.Name()
+			if strings.HasPrefix(n, "_") {
+				isRepo = true
+				continue
+			}
+			if !e.IsDir() {
+				continue
+			}
+			child := n
+			if name != "" {
+				child = name + "/" + n
+			}
+			if ociregistry.IsValidRepository(child) {
+				if err := walk(filepath.Join(dir, n), child); err != nil {
+					return err
+				}
+			}
+		}
+		if isRepo && name != "" {
+			names = append(names, name)
+		}
+		return nil
+	}
+	err := walk(filepath.Join(root, "repos"), "")
+	slices.Sort(names)
+	return names, err
+}

@@ -1,0 +1,185 @@
+package ocifs
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/ocireg/ociregistry"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// The Docker media types that registries still accept.
+const (
+	mediaTypeDockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
+	mediaTypeDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
+)
+
+// manifestKind says what a manifest media type refers to.
+type manifestKind int
+
+const (
+	kindOpaque manifestKind = iota // content not checked
+	kindImage                      // config and layers
+	kindIndex                      // child manifests
+)
+
+func kindOf(mediaType string) manifestKind {
+	switch mediaType {
+	case ocispec.MediaTypeImageManifest, mediaTypeDockerManifest:
+		return kindImage
+	case ocispec.MediaTypeImageIndex, mediaTypeDockerManifestList:
+		return kindIndex
+	}
+	return kindOpaque
+}
+
+// manifestJSON holds the fields of every manifest kind that the registry
+// looks at.
+type manifestJSON struct {
+	SchemaVersion *int                     `json:"schemaVersion"`
+	MediaType     string                   `json:"mediaType"`
+	ArtifactType  string                   `json:"artifactType"`
+	Config        *ociregistry.Descriptor  `json:"config"`
+	Layers        []ociregistry.Descriptor `json:"layers"`
+	Manifests     []ociregistry.Descriptor `json:"manifests"`
+	Subject       *ociregistry.Descriptor  `json:"subject"`
+	Annotations   map[string]string        `json:"annotations"`
+}
+
+// parsedManifest is what the registry keeps from a manifest's content.
+type parsedManifest struct {
+	mediaType string
+	// algorithm is the algorithm of the manifest's own digest in the
+	// descriptors handed out for it, as in ocimem: that of the digests
+	// inside it, so that a client that pushes sha512 content gets
+	// sha512 digests back.
+	algorithm    digest.Algorithm
+	artifactType string
+	annotations  map[string]string
+	subject      *ociregistry.Descriptor
+
+	// blobs are the blobs that must exist in the repository: the config
+	// and the distributable layers.
+	blobs []ociregistry.Descriptor
+
+	// children are the manifests that must exist in the repository.
+	children []ociregistry.Descriptor
+}
+
+// parseManifest checks that data is a manifest of the given media type
+// (taken from the content when empty) and returns what it refers to.
+// Media types other than the OCI and Docker image manifests and indexes
+// are accepted as they are. It returns an error that Is
+// ociregistry.ErrManifestInvalid when data is not valid.
+func parseManifest(data []byte, mediaType string) (*parsedManifest, error) {
+	if mediaType != "" && kindOf(mediaType) == kindOpaque {
+		return &parsedManifest{mediaType: mediaType, algorithm: digest.SHA256}, nil
+	}
+	var mj manifestJSON
+	if err := json.Unmarshal(data, &mj); err != nil {
+		return nil, fmt.Errorf("manifest does not parse as %q: %v: %w", mediaType, err, ociregistry.ErrManifestInvalid)
+	}
+	if mediaType == "" {
+		if mj.MediaType == "" {
+			return nil, fmt.Errorf("manifest has no media type: %w", ociregistry.ErrManifestInvalid)
+		}
+		mediaType = mj.MediaType
+		if kindOf(mediaType) == kindOpaque {
+			return &parsedManifest{mediaType: mediaType, algorithm: digest.SHA256}, nil
+		}
+	}
+	if mj.MediaType != "" && mj.MediaType != mediaType {
+		return nil, fmt.Errorf("manifest has media type %q but was pushed as %q: %w", mj.MediaType, mediaType, ociregistry.ErrManifestInvalid)
+	}
+	if mj.SchemaVersion == nil || *mj.SchemaVersion != 2 {
+		return nil, fmt.Errorf("manifest of type %s does not have schemaVersion 2: %w", mediaType, ociregistry.ErrManifestInvalid)
+	}
+	pm := &parsedManifest{
+		mediaType:    mediaType,
+		algorithm:    firstAlgorithm(&mj),
+		artifactType: mj.ArtifactType,
+		annotations:  mj.Annotations,
+		subject:      mj.Subject,
+	}
+	if mj.Subject != nil {
+		if err := checkDescriptor("subject", *mj.Subject); err != nil {
+			return nil, err
+		}
+	}
+	switch kindOf(mediaType) {
+	case kindImage:
+		if mj.Config == nil {
+			return nil, fmt.Errorf("image manifest has no config: %w", ociregistry.ErrManifestInvalid)
+		}
+		if mj.Manifests != nil {
+			return nil, fmt.Errorf("image manifest has a manifests field: %w", ociregistry.ErrManifestInvalid)
+		}
+		if err := checkDescriptor("config", *mj.Config); err != nil {
+			return nil, err
+		}
+		if pm.artifactType == "" {
+			// The specification's rule for a referrer's artifactType.
+			pm.artifactType = mj.Config.MediaType
+		}
+		pm.blobs = append(pm.blobs, *mj.Config)
+		for i, l := range mj.Layers {
+			if err := checkDescriptor(fmt.Sprintf("layer %d", i), l); err != nil {
+				return nil, err
+			}
+			if len(l.URLs) > 0 || isNonDistributable(l.MediaType) {
+				// Its content lives elsewhere.
+				continue
+			}
+			pm.blobs = append(pm.blobs, l)
+		}
+	case kindIndex:
+		if mj.Config != nil || mj.Layers != nil {
+			return nil, fmt.Errorf("index has a config or layers field: %w", ociregistry.ErrManifestInvalid)
+		}
+		for i, m := range mj.Manifests {
+			if err := checkDescriptor(fmt.Sprintf("manifest %d", i), m); err != nil {
+				return nil, err
+			}
+			pm.children = append(pm.children, m)
+		}
+	}
+	return pm, nil
+}
+
+// firstAlgorithm returns the algorithm of the first digest in a manifest:
+// its config's, else its first layer's or child manifest's, else its
+// subject's; sha256 when it has none.
+func firstAlgorithm(mj *manifestJSON) digest.Algorithm {
+	var descs []ociregistry.Descriptor
+	if mj.Config != nil {
+		descs = append(descs, *mj.Config)
+	}
+	descs = append(descs, mj.Layers...)
+	descs = append(descs, mj.Manifests...)
+	if mj.Subject != nil {
+		descs = append(descs, *mj.Subject)
+	}
+	if len(descs) == 0 || descs[0].Digest.Algorithm() != digest.SHA512 {
+		return digest.SHA256
+	}
+	return digest.SHA512
+}
+
+func checkDescriptor(what string, desc ociregistry.Descriptor) error {
+	if err := ociregistry.CheckDigest(desc.Digest); err != nil {
+		return fmt.Errorf("%s: %v: %w", what, err, ociregistry.ErrManifestInvalid)
+	}
+	if desc.Size < 0 {
+		return fmt.Errorf("%s has negative size %d: %w", what, desc.Size, ociregistry.ErrManifestInvalid)
+	}
+	return nil
+}
+
+// isNonDistributable reports whether a layer of the given media type is
+// one that registries do not hold: the OCI non-distributable layers and
+// Docker's foreign layers.
+func isNonDistributable(mediaType string) bool {
+	return strings.Contains(mediaType, ".nondistributable.") || strings.Contains(mediaType, ".foreign.")
+}

@@ -1,0 +1,252 @@
+// Package ocifs is a durable, crash-safe OCI registry stored in a local
+// directory: an ociregistry.Interface whose content survives restarts and
+// crashes, and whose disk use reflects unique content, not copies.
+//
+// # Layout
+//
+// Everything lives under the directory given to New:
+//
+//	blobs/<alg>/<hex>                         content of every blob and manifest, once per digest
+//	repos/<repo>/_blobs/<alg>/<hex>           link: the repository holds this blob (holds its media type)
+//	repos/<repo>/_manifests/<alg>/<hex>       link: the repository holds this manifest (JSON descriptor)
+//	repos/<repo>/_tags/<tag>                  the tag's manifest (JSON descriptor)
+//	repos/<repo>/_referrers/<alg>/<hex>/<alg>-<hex>
+//	                                          a manifest whose subject is <alg>:<hex> (JSON descriptor)
+//	uploads/<id>/data, uploads/<id>/info      a chunked upload in progress and its repository
+//	tmp/                                      files being written
+//	gc.lock                                   taken by the garbage collector (see GC)
+//
+// <repo> is the repository name with its slashes as directory separators.
+// Repository names are checked with ociregistry.CheckRepository, whose
+// grammar allows no "..", no leading "." or "_" and no absolute path, and
+// are checked again component by component before any path is made, so
+// no name can reach outside the directory. Directories of the registry's
+// own start with "_", which no repository name component can.
+//
+// A manifest is stored as a blob under its sha256 digest; its link under
+// _manifests exists for both its sha256 and its sha512 digest, so that it
+// can be fetched by either, and each link's descriptor names the sha256
+// content.
+//
+// # Durability
+//
+// Every file is written in tmp/, fsynced, renamed into place and its
+// directory fsynced, and the steps of a push happen in an order that keeps
+// what is visible consistent: a blob's content before its link, a
+// manifest's blobs before the manifest, the manifest before the tag. A tag
+// moves by one rename. After a crash at any instant every tag therefore
+// resolves to a complete manifest whose blobs are present and verify, and
+// nothing under tmp/ or uploads/ is ever served. Check verifies this.
+//
+// Chunked uploads keep their data under uploads/, so an upload can be
+// resumed by a new Registry on the same directory after a restart.
+// Uploads left alone for longer than Options.UploadMaxAge are removed.
+//
+// # Serving
+//
+// GetBlob hands out the blob's *os.File (with its WriteTo), so that
+// net/http sends it with sendfile; GetBlobRange seeks to the start of the
+// range and its WriteTo hands the connection an *io.LimitedReader of the
+// file, which sendfile takes too. Nothing is hashed on the way out. The
+// small files that tag, manifest and blob requests read are cached in
+// memory, checked against a stat of the file on every use; manifest
+// content is cached by digest. A request thus costs a stat or two.
+//
+// # Garbage
+//
+// DeleteBlob and DeleteManifest remove links; the content goes when GC
+// finds nothing referring to it, safely while Registry values are pushing.
+//
+// # Errors
+//
+// As with ocimem, blob operations answer an error that Is
+// ociregistry.ErrBlobUnknown and manifest and tag operations one that Is
+// ociregistry.ErrManifestUnknown for unknown content, even when the
+// repository does not exist; only Tags answers ociregistry.ErrNameUnknown.
+// Errors of the file system (a full disk, say) are returned wrapped, so
+// that errors.Is(err, syscall.ENOSPC) holds.
+//
+// # Concurrency
+//
+// A Registry is safe for concurrent use. Its locks are per repository,
+// held for short spans and never while it reads a caller's io.Reader. Two
+// Registry values, in one process or in several, may share a directory:
+// every change is an atomic rename, so neither corrupts the other.
+package ocifs
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ocireg/ociregistry"
+)
+
+// DefaultUploadMaxAge is the Options.UploadMaxAge used when it is zero.
+const DefaultUploadMaxAge = 24 * time.Hour
+
+// Options holds the settings of a Registry. The zero value, like a nil
+// *Options, gives the defaults.
+type Options struct {
+	// UploadMaxAge is how long a chunked upload may go without a write
+	// before it is abandoned and its data removed. Zero means
+	// DefaultUploadMaxAge.
+	UploadMaxAge time.Duration
+
+	// LaxChildReferences, when true, lets manifests be pushed whose
+	// config, layers or child manifests are not in the repository.
+	LaxChildReferences bool
+}
+
+// Registry is a registry stored in a directory. Its methods are those of
+// ociregistry.Interface; the embedded *ociregistry.Funcs is always nil and
+// only there so that Registry satisfies the Interface.
+type Registry struct {
+	*ociregistry.Funcs
+
+	dir  string
+	opts Options
+
+	// repoLocks serialise the changes to a repository's manifests and
+	// tags, so that a tag never points at a manifest being deleted.
+	repoLocks [64]sync.Mutex
+
+	// descs caches the descriptors in tag and manifest link files,
+	// blobTypes the media types in blob link files, and manifests the
+	// content of manifests.
+	descs     fileCache[storedDescriptor]
+	blobTypes fileCache[string]
+	manifests contentCache
+
+	// gcLock keeps the garbage collector out while links are made.
+	gcLock *sharedLock
+
+	// uploadsMu guards uploads and lastClean.
+	uploadsMu sync.Mutex
+	// uploads holds the hash state of uploads closed by this Registry,
+	// so that resuming one does not hash its data again.
+	uploads   map[string]uploadState
+	lastClean time.Time
+
+	// wrapWriter, when set, wraps every writer of file content; tests
+	// use it to simulate a full disk.
+	wrapWriter func(w io.Writer) io.Writer
+}
+
+var _ ociregistry.Interface = (*Registry)(nil)
+
+// New returns a Registry stored in dir, creating dir and its layout when
+// they do not exist. It removes uploads older than opts.UploadMaxAge and
+// files left in tmp/ by writers that died. It returns an error when dir
+// cannot be created or is not a directory.
+func New(dir string, opts *Options) (*Registry, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("ocifs: %w", err)
+	}
+	r := &Registry{
+		dir:     abs,
+		uploads: make(map[string]uploadState),
+	}
+	if opts != nil {
+		r.opts = *opts
+	}
+	if r.opts.UploadMaxAge <= 0 {
+		r.opts.UploadMaxAge = DefaultUploadMaxAge
+	}
+	for _, sub := range []string{"", "blobs", "repos", "uploads", "tmp"} {
+		if err := mkdirAll(filepath.Join(abs, sub)); err != nil {
+			return nil, fmt.Errorf("ocifs: creating registry directory: %w", err)
+		}
+	}
+	r.gcLock = newSharedLock(filepath.Join(abs, "gc.lock"))
+	r.cleanStale(time.Now())
+	return r, nil
+}
+
+// Dir returns the registry's directory.
+func (r *Registry) Dir() string { return r.dir }
+
+// lockRepo locks the repository's manifests and tags and returns the
+// function that unlocks them.
+func (r *Registry) lockRepo(repo string) func() {
+	h := fnv.New32a()
+	h.Write([]byte(repo))
+	mu := &r.repoLocks[h.Sum32()%uint32(len(r.repoLocks))]
+	mu.Lock()
+	return mu.Unlock
+}
+
+// repoDir returns the directory of a repository after checking its name.
+// It returns an error that Is ociregistry.ErrNameInvalid for a bad name.
+func repoDir(root, repo string) (string, error) {
+	if err := ociregistry.CheckRepository(repo); err != nil {
+		return "", err
+	}
+	// The grammar already rules out every component below; checking
+	// again keeps the directory safe should the grammar ever loosen.
+	for _, c := range strings.Split(repo, "/") {
+		if c == "" || c == "." || c == ".." || c[0] == '.' || c[0] == '_' || strings.ContainsAny(c, `\:`+"\x00") {
+			return "", fmt.Errorf("repository name %q has an unsafe component: %w", repo, ociregistry.ErrNameInvalid)
+		}
+	}
+	if !filepath.IsLocal(repo) {
+		return "", fmt.Errorf("repository name %q is not a local path: %w", repo, ociregistry.ErrNameInvalid)
+	}
+	return filepath.Join(root, "repos", filepath.FromSlash(repo)), nil
+}
+
+// digestPath returns <alg>/<hex> for a digest after checking it. It
+// returns an error that Is ociregistry.ErrDigestInvalid for a bad digest.
+func digestPath(d ociregistry.Digest) (string, error) {
+	if err := ociregistry.CheckDigest(d); err != nil {
+		return "", err
+	}
+	return filepath.Join(string(d.Algorithm()), d.Encoded()), nil
+}
+
+// tagPath returns the file of a tag after checking it. It returns an
+// error that Is ociregistry.ErrManifestInvalid for a bad tag.
+func tagPath(rdir, tag string) (string, error) {
+	if err := ociregistry.CheckTag(tag); err != nil {
+		return "", err
+	}
+	if tag[0] == '.' || strings.ContainsAny(tag, `/\`) {
+		return "", fmt.Errorf("unsafe tag %q: %w", tag, ociregistry.ErrManifestInvalid)
+	}
+	return filepath.Join(rdir, "_tags", tag), nil
+}
+
+func (r *Registry) blobFile(dp string) string {
+	return filepath.Join(r.dir, "blobs", dp)
+}
+
+func blobLink(rdir, dp string) string {
+	return filepath.Join(rdir, "_blobs", dp)
+}
+
+func manifestLink(rdir, dp string) string {
+	return filepath.Join(rdir, "_manifests", dp)
+}
+
+func referrerDir(rdir, subjectPath string) string {
+	return filepath.Join(rdir, "_referrers", subjectPath)
+}
+
+// referrerName returns the name of a referrer's file in its subject's
+// referrer directory.
+func referrerName(d ociregistry.Digest) string {
+	return string(d.Algorithm()) + "-" + d.Encoded()
+}
+
+// isNotExist reports whether err says a file or one of its directories
+// does not exist.
+func isNotExist(err error) bool {
+	return errors.Is(err, os.ErrNotExist)
+}

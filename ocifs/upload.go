@@ -1,0 +1,351 @@
+package ocifs
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ocireg/ociregistry"
+	"github.com/opencontainers/go-digest"
+)
+
+// DefaultChunkSize is the chunk size a BlobWriter reports when the caller
+// asks for none.
+const DefaultChunkSize = 1 << 20
+
+// uploadInfo is what uploads/<id>/info holds.
+type uploadInfo struct {
+	Repo    string    `json:"repo"`
+	Created time.Time `json:"created"`
+}
+
+// uploadState is the hash state of an upload that this Registry closed.
+type uploadState struct {
+	size int64
+	hash []byte
+}
+
+// PushBlobChunked starts a chunked upload to repo. Its data is kept in
+// uploads/<id>/data, so the upload can be resumed by ID even by a new
+// Registry after a restart. It returns an error that Is
+// ociregistry.ErrNameInvalid for a bad repository name, and the file
+// system's error when the upload cannot be created.
+func (r *Registry) PushBlobChunked(ctx context.Context, repo string, chunkSize int) (ociregistry.BlobWriter, error) {
+	if _, err := repoDir(r.dir, repo); err != nil {
+		return nil, err
+	}
+	r.maybeCleanStale()
+	var idBytes [16]byte
+	rand.Read(idBytes[:])
+	id := hex.EncodeToString(idBytes[:])
+	udir := filepath.Join(r.dir, "uploads", id)
+	if err := mkdirAll(udir); err != nil {
+		return nil, fmt.Errorf("ocifs: starting upload: %w", err)
+	}
+	info, _ := json.Marshal(uploadInfo{Repo: repo, Created: time.Now().UTC()})
+	if err := r.writeFileAtomic(filepath.Join(udir, "info"), info); err != nil {
+		os.RemoveAll(udir)
+		return nil, fmt.Errorf("ocifs: starting upload: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(udir, "data"), os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o666)
+	if err != nil {
+		os.RemoveAll(udir)
+		return nil, fmt.Errorf("ocifs: starting upload: %w", err)
+	}
+	return r.newBlobWriter(repo, id, f, sha256.New(), 0, chunkSize), nil
+}
+
+// PushBlobChunkedResume carries on the upload with the given ID. The
+// hash of the data written so far is recomputed from the data file unless
+// this Registry closed the upload itself. It returns an error that Is
+// ociregistry.ErrNameInvalid for a bad repository name,
+// ociregistry.ErrBlobUploadUnknown when repo has no such upload, and
+// ociregistry.ErrRangeInvalid when offset is not negative and not the
+// size of the data written so far.
+func (r *Registry) PushBlobChunkedResume(ctx context.Context, repo, id string, offset int64, chunkSize int) (ociregistry.BlobWriter, error) {
+	if _, err := repoDir(r.dir, repo); err != nil {
+		return nil, err
+	}
+	unknown := fmt.Errorf("upload %q in repository %s: %w", id, repo, ociregistry.ErrBlobUploadUnknown)
+	if !validUploadID(id) {
+		return nil, unknown
+	}
+	udir := filepath.Join(r.dir, "uploads", id)
+	data, err := os.ReadFile(filepath.Join(udir, "info"))
+	if err != nil {
+		if notFound(err) {
+			return nil, unknown
+		}
+		return nil, fmt.Errorf("ocifs: resuming upload: %w", err)
+	}
+	var info uploadInfo
+	if json.Unmarshal(data, &info) != nil || info.Repo != repo {
+		return nil, unknown
+	}
+	f, err := os.OpenFile(filepath.Join(udir, "data"), os.O_RDWR|os.O_APPEND, 0)
+	if err != nil {
+		if notFound(err) {
+			return nil, unknown
+		}
+		return nil, fmt.Errorf("ocifs: resuming upload: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("ocifs: resuming upload: %w", err)
+	}
+	size := fi.Size()
+	if offset >= 0 && offset != size {
+		f.Close()
+		return nil, fmt.Errorf("upload %q is at offset %d, not %d: %w", id, size, offset, ociregistry.ErrRangeInvalid)
+	}
+	h := sha256.New()
+	r.uploadsMu.Lock()
+	st, ok := r.uploads[id]
+	delete(r.uploads, id)
+	r.uploadsMu.Unlock()
+	if !ok || st.size != size || h.(encoding.BinaryUnmarshaler).UnmarshalBinary(st.hash) != nil {
+		// Hash what is there: the data file is all there is to trust
+		// after a restart.
+		h.Reset()
+		n, err := io.Copy(h, io.NewSectionReader(f, 0, size))
+		if err != nil || n != size {
+			f.Close()
+			return nil, fmt.Errorf("ocifs: resuming upload: reading data: %v", err)
+		}
+	}
+	return r.newBlobWriter(repo, id, f, h, size, chunkSize), nil
+}
+
+// validUploadID reports whether id could have been made by
+// PushBlobChunked, so that an ID can never name a path elsewhere.
+func validUploadID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for _, c := range id {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *Registry) newBlobWriter(repo, id string, f *os.File, h hash.Hash, size int64, chunkSize int) *blobWriter {
+	if chunkSize <= 0 {
+		chunkSize = DefaultChunkSize
+	}
+	return &blobWriter{
+		r:         r,
+		repo:      repo,
+		id:        id,
+		f:         f,
+		w:         r.writer(f, size),
+		h:         h,
+		size:      size,
+		chunkSize: chunkSize,
+	}
+}
+
+// blobWriter writes a chunked upload to its data file, hashing as it goes.
+type blobWriter struct {
+	r         *Registry
+	repo, id  string
+	f         *os.File
+	w         io.Writer
+	h         hash.Hash
+	size      int64
+	chunkSize int
+
+	closed    bool
+	committed bool
+	// hashBad says that h may not match the data file, after a
+	// failed write.
+	hashBad bool
+}
+
+var errClosed = errors.New("ocifs: blob writer is closed")
+
+// Write appends p to the upload.
+func (w *blobWriter) Write(p []byte) (int, error) {
+	if w.closed {
+		return 0, errClosed
+	}
+	n, err := w.w.Write(p)
+	w.h.Write(p[:n])
+	w.size += int64(n)
+	if err != nil {
+		w.hashBad = true
+		return n, fmt.Errorf("ocifs: writing upload: %w", err)
+	}
+	return n, nil
+}
+
+// ReadFrom appends everything from src to the upload through a buffer
+// big enough that hashing sets the pace.
+func (w *blobWriter) ReadFrom(src io.Reader) (int64, error) {
+	if w.closed {
+		return 0, errClosed
+	}
+	n, err := copyHashing(w.w, w.h, src)
+	w.size += n
+	if err != nil {
+		w.hashBad = true
+		return n, fmt.Errorf("ocifs: writing upload: %w", err)
+	}
+	return n, nil
+}
+
+// Size returns the number of bytes in the upload.
+func (w *blobWriter) Size() int64 { return w.size }
+
+// ChunkSize returns the chunk size asked for, or DefaultChunkSize.
+func (w *blobWriter) ChunkSize() int { return w.chunkSize }
+
+// ID returns the upload's ID.
+func (w *blobWriter) ID() string { return w.id }
+
+// Close releases the writer, keeping the upload for
+// PushBlobChunkedResume.
+func (w *blobWriter) Close() error {
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	if m, ok := w.h.(encoding.BinaryMarshaler); ok && !w.hashBad {
+		if state, err := m.MarshalBinary(); err == nil {
+			w.r.uploadsMu.Lock()
+			w.r.uploads[w.id] = uploadState{size: w.size, hash: state}
+			w.r.uploadsMu.Unlock()
+		}
+	}
+	return w.f.Close()
+}
+
+// Commit checks that the upload's content has the given digest and makes
+// it a blob of the repository: the data file is fsynced and renamed into
+// place, so the blob appears whole or not at all. It returns an error that
+// Is ociregistry.ErrDigestInvalid when the digest is bad or does not
+// match, in which case nothing is stored and the upload stays, and the
+// file system's error when the blob cannot be stored.
+func (w *blobWriter) Commit(dig ociregistry.Digest) (ociregistry.Descriptor, error) {
+	if w.closed {
+		return ociregistry.Descriptor{}, errClosed
+	}
+	rdir, dp, err := checkRepoDigest(w.r.dir, w.repo, dig)
+	if err != nil {
+		return ociregistry.Descriptor{}, err
+	}
+	var got digest.Digest
+	if dig.Algorithm() == digest.SHA256 && !w.hashBad {
+		got = digest.NewDigest(digest.SHA256, w.h)
+	} else {
+		h := dig.Algorithm().Hash()
+		if _, err := io.Copy(h, io.NewSectionReader(w.f, 0, w.size)); err != nil {
+			return ociregistry.Descriptor{}, fmt.Errorf("ocifs: reading upload: %w", err)
+		}
+		got = digest.NewDigest(dig.Algorithm(), h)
+	}
+	if got != dig {
+		return ociregistry.Descriptor{}, fmt.Errorf("upload has digest %s, not %s: %w", got, dig, ociregistry.ErrDigestInvalid)
+	}
+	if err := w.f.Sync(); err != nil {
+		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing blob %s: %w", dig, err)
+	}
+	w.closed = true
+	w.f.Close()
+	udir := filepath.Join(w.r.dir, "uploads", w.id)
+	if err := w.r.storeBlob(filepath.Join(udir, "data"), rdir, dp, octetStream); err != nil {
+		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing blob %s: %w", dig, err)
+	}
+	w.committed = true
+	os.RemoveAll(udir)
+	return ociregistry.Descriptor{MediaType: octetStream, Digest: dig, Size: w.size}, nil
+}
+
+// Cancel abandons the upload and removes its data. It does nothing after
+// Commit.
+func (w *blobWriter) Cancel() error {
+	if w.committed {
+		return nil
+	}
+	if !w.closed {
+		w.closed = true
+		w.f.Close()
+	}
+	w.r.uploadsMu.Lock()
+	delete(w.r.uploads, w.id)
+	w.r.uploadsMu.Unlock()
+	if err := os.RemoveAll(filepath.Join(w.r.dir, "uploads", w.id)); err != nil {
+		return fmt.Errorf("ocifs: cancelling upload: %w", err)
+	}
+	return nil
+}
+
+// maybeCleanStale runs cleanStale when it has not run for a while.
+func (r *Registry) maybeCleanStale() {
+	interval := min(r.opts.UploadMaxAge/4, 10*time.Minute)
+	now := time.Now()
+	r.uploadsMu.Lock()
+	due := now.Sub(r.lastClean) >= interval
+	if due {
+		r.lastClean = now
+	}
+	r.uploadsMu.Unlock()
+	if due {
+		r.cleanStale(now)
+	}
+}
+
+// cleanStale removes uploads that have had no write for longer than
+// Options.UploadMaxAge, and files in tmp/ that have had none for longer
+// than an hour (or UploadMaxAge when that is shorter): they were left by
+// writers that died, since a live writer keeps writing.
+func (r *Registry) cleanStale(now time.Time) {
+	removeStale(r.dir, now, r.opts.UploadMaxAge)
+	r.uploadsMu.Lock()
+	r.lastClean = now
+	r.uploadsMu.Unlock()
+}
+
+// removeStale removes stale uploads and temporary files in the registry
+// at dir, and returns how many uploads it removed.
+func removeStale(dir string, now time.Time, maxAge time.Duration) int {
+	removed := 0
+	udir := filepath.Join(dir, "uploads")
+	entries, _ := os.ReadDir(udir)
+	for _, e := range entries {
+		p := filepath.Join(udir, e.Name())
+		fi, err := os.Stat(filepath.Join(p, "data"))
+		if err != nil {
+			// No data: a crash while the upload was being made,
+			// or it is being made now.
+			fi, err = os.Stat(p)
+		}
+		if err == nil && now.Sub(fi.ModTime()) > maxAge {
+			if os.RemoveAll(p) == nil {
+				removed++
+			}
+		}
+	}
+	tdir := filepath.Join(dir, "tmp")
+	tmpAge := min(maxAge, time.Hour)
+	entries, _ = os.ReadDir(tdir)
+	for _, e := range entries {
+		p := filepath.Join(tdir, e.Name())
+		if fi, err := os.Stat(p); err == nil && now.Sub(fi.ModTime()) > tmpAge {
+			os.Remove(p)
+		}
+	}
+	return removed
+}

@@ -1,0 +1,313 @@
+package ocifs
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/ocireg/ociregistry"
+	"github.com/opencontainers/go-digest"
+)
+
+// copyBufferSize is the size of the buffer content is copied through:
+// big enough that hashing, not system calls, sets the pace.
+const copyBufferSize = 1 << 20
+
+// octetStream is the media type of blobs pushed without one.
+const octetStream = "application/octet-stream"
+
+// PushBlob stores a blob in repo, reading its content from rd into a
+// temporary file while hashing it; the file becomes the blob only when
+// its digest and size match desc. The reader is read without any lock
+// held. It returns an error that Is ociregistry.ErrNameInvalid for a bad
+// repository name, ociregistry.ErrDigestInvalid for a bad digest or
+// content that does not match it, ociregistry.ErrSizeInvalid for content
+// whose length is not desc.Size, and the file system's error (such as
+// syscall.ENOSPC) when the blob cannot be written; nothing is stored then.
+func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.Descriptor, rd io.Reader) (ociregistry.Descriptor, error) {
+	rdir, dp, err := checkRepoDigest(r.dir, repo, desc.Digest)
+	if err != nil {
+		return ociregistry.Descriptor{}, err
+	}
+	f, err := r.tempFile()
+	if err != nil {
+		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing blob: %w", err)
+	}
+	h := desc.Digest.Algorithm().Hash()
+	limit := desc.Size + 1
+	if desc.Size < 0 {
+		limit = 1<<63 - 1
+	}
+	n, err := copyHashing(r.writer(f, 0), h, io.LimitReader(rd, limit))
+	if err != nil {
+		discard(f)
+		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing blob %s: %w", desc.Digest, err)
+	}
+	if desc.Size >= 0 && n != desc.Size {
+		discard(f)
+		return ociregistry.Descriptor{}, fmt.Errorf("blob %s has size %d, not %d: %w", desc.Digest, n, desc.Size, ociregistry.ErrSizeInvalid)
+	}
+	if got := digest.NewDigest(desc.Digest.Algorithm(), h); got != desc.Digest {
+		discard(f)
+		return ociregistry.Descriptor{}, fmt.Errorf("blob has digest %s, not %s: %w", got, desc.Digest, ociregistry.ErrDigestInvalid)
+	}
+	if err := f.Sync(); err != nil {
+		discard(f)
+		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing blob %s: %w", desc.Digest, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing blob %s: %w", desc.Digest, err)
+	}
+	mediaType := desc.MediaType
+	if mediaType == "" {
+		mediaType = octetStream
+	}
+	if err := r.storeBlob(f.Name(), rdir, dp, mediaType); err != nil {
+		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing blob %s: %w", desc.Digest, err)
+	}
+	// The link may be older and say otherwise.
+	return r.ResolveBlob(ctx, repo, desc.Digest)
+}
+
+// copyHashing copies src to both w and h. Each chunk is written while it
+// is hashed, so a push costs the slower of the two rather than their sum.
+// When it fails, h may have seen bytes that w did not.
+func copyHashing(w io.Writer, h hash.Hash, src io.Reader) (int64, error) {
+	type result struct {
+		n   int
+		err error
+	}
+	buf := make([]byte, copyBufferSize)
+	done := make(chan result, 1)
+	var n int64
+	for {
+		nr, rerr := io.ReadFull(src, buf)
+		if nr > 0 {
+			chunk := buf[:nr]
+			go func() {
+				nw, werr := w.Write(chunk)
+				done <- result{nw, werr}
+			}()
+			h.Write(chunk)
+			res := <-done
+			n += int64(res.n)
+			if res.err != nil {
+				return n, res.err
+			}
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}
+
+// storeBlob renames the complete, synced file at src to be the content
+// of the blob at dp, and links it into the repository at rdir. The
+// garbage collector is kept out meanwhile: the blob's fresh modification
+// time and its new link protect it once it is let back in.
+func (r *Registry) storeBlob(src, rdir, dp, mediaType string) error {
+	if err := r.gcLock.acquire(); err != nil {
+		os.Remove(src)
+		return err
+	}
+	defer r.gcLock.release()
+	if err := renameDurable(src, r.blobFile(dp)); err != nil {
+		return err
+	}
+	// An upload's data may have been written long ago; the blob is new.
+	if err := touch(r.blobFile(dp)); err != nil {
+		return err
+	}
+	return r.linkBlob(blobLink(rdir, dp), mediaType)
+}
+
+// linkBlob makes a repository's link to a blob. A link that is already
+// there keeps its media type, as in ocimem, and is touched so that the
+// garbage collector sees it as new.
+func (r *Registry) linkBlob(path, mediaType string) error {
+	if err := touch(path); err == nil {
+		return nil
+	}
+	return r.writeFileAtomic(path, []byte(mediaType))
+}
+
+// writeLink writes a link file, leaving it alone but touching it when it
+// already holds data, so that the garbage collector sees it as new.
+func (r *Registry) writeLink(path string, data []byte) error {
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		return touch(path)
+	}
+	return r.writeFileAtomic(path, data)
+}
+
+// MountBlob makes a blob of fromRepo available in toRepo by linking the
+// shared content: nothing is copied. It returns an error that Is
+// ociregistry.ErrNameInvalid or ociregistry.ErrDigestInvalid for a bad
+// name or digest, and ociregistry.ErrBlobUnknown when fromRepo does not
+// hold the blob.
+func (r *Registry) MountBlob(ctx context.Context, fromRepo, toRepo string, dig ociregistry.Digest) (ociregistry.Descriptor, error) {
+	fromDir, dp, err := checkRepoDigest(r.dir, fromRepo, dig)
+	if err != nil {
+		return ociregistry.Descriptor{}, err
+	}
+	toDir, err := repoDir(r.dir, toRepo)
+	if err != nil {
+		return ociregistry.Descriptor{}, err
+	}
+	mt, err := os.ReadFile(blobLink(fromDir, dp))
+	if err != nil {
+		return ociregistry.Descriptor{}, blobError(fromRepo, dig, err)
+	}
+	if err := r.gcLock.acquire(); err != nil {
+		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: %w", err)
+	}
+	defer r.gcLock.release()
+	// Touching the content both checks that it is there and tells the
+	// garbage collector that it has a new link.
+	if err := touch(r.blobFile(dp)); err != nil {
+		return ociregistry.Descriptor{}, blobError(fromRepo, dig, err)
+	}
+	fi, err := os.Stat(r.blobFile(dp))
+	if err != nil {
+		return ociregistry.Descriptor{}, blobError(fromRepo, dig, err)
+	}
+	if err := r.linkBlob(blobLink(toDir, dp), string(mt)); err != nil {
+		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: mounting blob %s: %w", dig, err)
+	}
+	return ociregistry.Descriptor{MediaType: string(mt), Digest: dig, Size: fi.Size()}, nil
+}
+
+// PushManifest stores a manifest in repo and points tag at it when tag is
+// not empty. The manifest must parse as mediaType (taken from the content
+// when empty) and, unless Options.LaxChildReferences is set, the config,
+// distributable layers and child manifests it refers to must be in repo;
+// its subject need not exist. The content is stored first, then the
+// links that make it visible, then the tag, so that a crash leaves no tag
+// pointing at a missing manifest. It returns an error that Is
+// ociregistry.ErrNameInvalid for a bad repository name,
+// ociregistry.ErrManifestInvalid for a bad tag or content,
+// ociregistry.ErrManifestBlobUnknown for a missing reference, and the
+// file system's error when it cannot be written.
+func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, contents []byte, mediaType string) (ociregistry.Descriptor, error) {
+	rdir, err := repoDir(r.dir, repo)
+	if err != nil {
+		return ociregistry.Descriptor{}, err
+	}
+	var tp string
+	if tag != "" {
+		if tp, err = tagPath(rdir, tag); err != nil {
+			return ociregistry.Descriptor{}, err
+		}
+	}
+	pm, err := parseManifest(contents, mediaType)
+	if err != nil {
+		return ociregistry.Descriptor{}, err
+	}
+	d256 := digest.SHA256.FromBytes(contents)
+	d512 := digest.SHA512.FromBytes(contents)
+	dp256, _ := digestPath(d256)
+	dp512, _ := digestPath(d512)
+	size := int64(len(contents))
+	// The content is stored under its sha256 digest; the descriptors
+	// handed out for it use the digest of pm.algorithm.
+	primary := storedDescriptor{MediaType: pm.mediaType, Digest: d256, Size: size}
+	if pm.algorithm == digest.SHA512 {
+		primary.Digest, primary.Content = d512, d256
+	}
+	desc := primary.descriptor()
+
+	// Write the content before taking any lock.
+	f, err := r.tempFile()
+	if err != nil {
+		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest: %w", err)
+	}
+	if _, err := r.writer(f, 0).Write(contents); err != nil {
+		discard(f)
+		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", d256, err)
+	}
+	if err := f.Sync(); err != nil {
+		discard(f)
+		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", d256, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", d256, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // a no-op once it has been renamed
+
+	unlock := r.lockRepo(repo)
+	defer unlock()
+	// The garbage collector stays out from the check of the references
+	// to the tag, so that it cannot remove what was checked.
+	if err := r.gcLock.acquire(); err != nil {
+		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: %w", err)
+	}
+	defer r.gcLock.release()
+	if !r.opts.LaxChildReferences {
+		if err := checkReferences(rdir, pm); err != nil {
+			return ociregistry.Descriptor{}, err
+		}
+	}
+	if err := renameDurable(tmp, r.blobFile(dp256)); err != nil {
+		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", d256, err)
+	}
+	if pm.subject != nil {
+		// The referrer's file comes before the manifest's link, and
+		// Referrers skips manifests without a link, so a crash
+		// between the two leaves nothing wrong.
+		sdp, _ := digestPath(pm.subject.Digest)
+		rdesc := desc
+		rdesc.ArtifactType = pm.artifactType
+		rdesc.Annotations = pm.annotations
+		data, _ := json.Marshal(rdesc)
+		path := filepath.Join(referrerDir(rdir, sdp), referrerName(desc.Digest))
+		if err := r.writeLink(path, data); err != nil {
+			return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", d256, err)
+		}
+	}
+	link256, _ := json.Marshal(storedDescriptor{MediaType: pm.mediaType, Digest: d256, Size: size})
+	link512, _ := json.Marshal(storedDescriptor{MediaType: pm.mediaType, Digest: d512, Size: size, Content: d256})
+	// The sha512 link comes first: DeleteManifest and the garbage
+	// collector find a manifest through its sha256 link.
+	if err := r.writeLink(manifestLink(rdir, dp512), link512); err != nil {
+		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", d256, err)
+	}
+	if err := r.writeLink(manifestLink(rdir, dp256), link256); err != nil {
+		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", d256, err)
+	}
+	if tp != "" {
+		tagData, _ := json.Marshal(primary)
+		if err := r.writeLink(tp, tagData); err != nil {
+			return ociregistry.Descriptor{}, fmt.Errorf("ocifs: tagging manifest %s as %q: %w", desc.Digest, tag, err)
+		}
+	}
+	return desc, nil
+}
+
+// checkReferences checks that the blobs and child manifests that pm
+// refers to are in the repository at rdir.
+func checkReferences(rdir string, pm *parsedManifest) error {
+	for _, b := range pm.blobs {
+		dp, _ := digestPath(b.Digest)
+		if _, err := os.Stat(blobLink(rdir, dp)); err != nil {
+			return fmt.Errorf("manifest refers to blob %s: %w", b.Digest, ociregistry.ErrManifestBlobUnknown)
+		}
+	}
+	for _, m := range pm.children {
+		dp, _ := digestPath(m.Digest)
+		if _, err := os.Stat(manifestLink(rdir, dp)); err != nil {
+			return fmt.Errorf("index refers to manifest %s: %w", m.Digest, ociregistry.ErrManifestBlobUnknown)
+		}
+	}
+	return nil
+}
