@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# test.sh installs the real registry clients and CNCF Distribution into
+# ./.tools/bin (once; reruns only check versions), then runs go vet and
+# go test -race in the main module and in the nested peertest module,
+# with OCIREG_REQUIRE_TOOLS=1 so that no test needing a tool can skip.
+# Needs Go, the Go module proxy, and apt (for skopeo) when skopeo is missing.
+set -euo pipefail
+
+cd "$(dirname "$0")"
+root=$PWD
+bin=$root/.tools/bin
+mkdir -p "$bin"
+start=$SECONDS
+
+CRANE_VERSION=v0.22.1
+REGCTL_VERSION=v0.11.7
+ORAS_VERSION=v1.3.3
+DISTRIBUTION_VERSION=v3.1.2
+
+log() { echo "test.sh: $*" >&2; }
+
+# has_version TOOL WANT ARGS... succeeds when bin/TOOL runs with ARGS and
+# prints WANT.
+has_version() {
+	local tool=$1 want=$2
+	shift 2
+	[[ -x $bin/$tool ]] && "$bin/$tool" "$@" 2>/dev/null | grep -qF -- "$want"
+}
+
+# The go command must not pick up a go.work or vendor setting from the
+# caller when it builds the tools.
+export GOWORK=off
+
+install_crane() {
+	has_version crane "$CRANE_VERSION" version && return
+	GOBIN=$bin go install "github.com/google/go-containerregistry/cmd/crane@$CRANE_VERSION"
+}
+
+install_regctl() {
+	has_version regctl "$REGCTL_VERSION" version --format '{{.VCSTag}}' && return
+	GOBIN=$bin go install "github.com/regclient/regclient/cmd/regctl@$REGCTL_VERSION"
+}
+
+install_registry() {
+	has_version registry "$DISTRIBUTION_VERSION" --version && return
+	GOBIN=$bin go install "github.com/distribution/distribution/v3/cmd/registry@$DISTRIBUTION_VERSION"
+}
+
+install_oras() {
+	has_version oras "Version:    ${ORAS_VERSION#v}" version && return
+	# oras is built inside its own module, as the release is, so that its
+	# go.mod (not a go install resolution) picks the dependencies.
+	local dir
+	dir=$(go mod download -json "oras.land/oras@$ORAS_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	[[ -n $dir ]] || { log "cannot download oras $ORAS_VERSION"; return 1; }
+	(cd "$dir" && go build -o "$bin/oras" ./cmd/oras)
+}
+
+install_skopeo() {
+	command -v skopeo >/dev/null && return
+	local sudo=()
+	if [[ $(id -u) != 0 ]]; then
+		command -v sudo >/dev/null || { log "skopeo is missing and cannot apt-get install it without root or sudo"; return 1; }
+		sudo=(sudo)
+	fi
+	"${sudo[@]}" apt-get install -y skopeo || { "${sudo[@]}" apt-get update && "${sudo[@]}" apt-get install -y skopeo; }
+}
+
+# Install in parallel: most of the time goes in downloads and compiles
+# that do not depend on each other.
+pids=()
+for tool in crane regctl registry oras skopeo; do
+	install_$tool >"$root/.tools/install-$tool.log" 2>&1 &
+	pids+=("$!:$tool")
+done
+failed=0
+for p in "${pids[@]}"; do
+	if ! wait "${p%%:*}"; then
+		log "installing ${p#*:} failed:"
+		cat "$root/.tools/install-${p#*:}.log" >&2
+		failed=1
+	fi
+done
+((failed == 0)) || exit 1
+log "tools ready in $((SECONDS - start))s: crane $CRANE_VERSION, regctl $REGCTL_VERSION, oras $ORAS_VERSION, registry $DISTRIBUTION_VERSION, $(skopeo --version)"
+
+export OCIREG_TOOLS_BIN=$bin
+export OCIREG_REQUIRE_TOOLS=1
+
+# run_module runs go vet and go test -race in the module at $1. A failure
+# is recorded, not fatal, so that one run reports on both modules.
+status=0
+run_module() {
+	log "go vet ./... in $1"
+	(cd "$1" && go vet ./...) || status=1
+	log "go test -race ./... in $1"
+	(cd "$1" && go test -race ./...) || status=1
+}
+
+run_module "$root"
+if [[ -f $root/peertest/go.mod ]]; then
+	run_module "$root/peertest"
+fi
+if ((status != 0)); then
+	log "FAILED after $((SECONDS - start))s"
+	exit 1
+fi
+log "all passed in $((SECONDS - start))s"
