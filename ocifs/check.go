@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/internal/ocimanifest"
 )
 
 // maxCheckProblems is the most problems Check reports.
@@ -207,17 +208,17 @@ func (c *checker) checkManifest(name, rdir string, sd storedDescriptor, blobs, m
 	if int64(len(data)) != sd.Size {
 		c.problem("repository %s: manifest %s has size %d, not %d", name, sd.Digest, len(data), sd.Size)
 	}
-	pm, err := parseManifest(data, sd.MediaType)
+	pm, err := ocimanifest.Parse(data, sd.MediaType)
 	if err != nil {
 		c.problem("repository %s: manifest %s: %v", name, sd.Digest, err)
 		return
 	}
-	for _, b := range pm.blobs {
+	for _, b := range pm.Blobs {
 		if !blobs[b.Digest] || !c.ok[b.Digest] {
 			c.problem("repository %s: manifest %s refers to missing blob %s", name, sd.Digest, b.Digest)
 		}
 	}
-	for _, m := range pm.children {
+	for _, m := range pm.Children {
 		if !manifests[m.Digest] {
 			c.problem("repository %s: index %s refers to missing manifest %s", name, sd.Digest, m.Digest)
 			continue

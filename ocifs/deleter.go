@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/internal/ocimanifest"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -53,9 +54,9 @@ func (r *Registry) DeleteManifest(ctx context.Context, repo string, dig ociregis
 	cdp, _ := digestPath(d256)
 	if data, err := os.ReadFile(r.blobFile(cdp)); err == nil {
 		links = append(links, digest.SHA512.FromBytes(data))
-		if pm, err := parseManifest(data, sd.MediaType); err == nil && pm.subject != nil {
-			subject = pm.subject.Digest
-			primary = pm.algorithm.FromBytes(data)
+		if pm, err := ocimanifest.Parse(data, sd.MediaType); err == nil && pm.Subject != nil {
+			subject = pm.Subject.Digest
+			primary = pm.Algorithm.FromBytes(data)
 		}
 	} else if dig != d256 {
 		links = append(links, dig)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/internal/ocimanifest"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -159,7 +160,7 @@ type repoPlan struct {
 type gcManifest struct {
 	d256, d512 ociregistry.Digest
 	link       time.Time
-	pm         *parsedManifest
+	pm         *ocimanifest.Parsed
 }
 
 func (g *collector) mark(ctx context.Context) error {
@@ -194,7 +195,7 @@ func (g *collector) markRepo(rdir string) {
 		}
 		if data, err := os.ReadFile(g.blobFile(m.d256)); err == nil {
 			m.d512 = digest.SHA512.FromBytes(data)
-			m.pm, _ = parseManifest(data, sd.MediaType)
+			m.pm, _ = ocimanifest.Parse(data, sd.MediaType)
 		}
 		manifests[m.d256] = m
 	}
@@ -227,18 +228,18 @@ func (g *collector) markRepo(rdir string) {
 			if m == nil || m.pm == nil {
 				continue
 			}
-			for _, b := range m.pm.blobs {
+			for _, b := range m.pm.Blobs {
 				referenced[b.Digest] = true
 				g.marked[b.Digest] = true
 			}
-			for _, c := range m.pm.children {
+			for _, c := range m.pm.Children {
 				keep(canonical(manifests, c.Digest))
 			}
 		}
 		// The referrers of what stays stay too, and what they refer
 		// to; repeat until nothing more is found.
 		for d, m := range manifests {
-			if !live[d] && m.pm != nil && m.pm.subject != nil && live[canonical(manifests, m.pm.subject.Digest)] {
+			if !live[d] && m.pm != nil && m.pm.Subject != nil && live[canonical(manifests, m.pm.Subject.Digest)] {
 				keep(d)
 			}
 		}
@@ -253,7 +254,7 @@ func (g *collector) markRepo(rdir string) {
 		plan.manifests = append(plan.manifests, m)
 		plan.keep = append(plan.keep, d)
 		if m.pm != nil {
-			for _, b := range m.pm.blobs {
+			for _, b := range m.pm.Blobs {
 				plan.keep = append(plan.keep, b.Digest)
 			}
 		}
@@ -334,7 +335,7 @@ func (g *collector) sweepRepos() {
 			}
 			g.marked[m.d256] = true
 			if m.pm != nil {
-				for _, b := range m.pm.blobs {
+				for _, b := range m.pm.Blobs {
 					g.marked[b.Digest] = true
 					protected[b.Digest] = true
 				}
@@ -395,10 +396,10 @@ func (g *collector) deleteManifest(rdir string, m *gcManifest) bool {
 	if removeDurable(manifestLink(rdir, dp)) != nil {
 		return false
 	}
-	if m.pm != nil && m.pm.subject != nil {
-		sdp, _ := digestPath(m.pm.subject.Digest)
+	if m.pm != nil && m.pm.Subject != nil {
+		sdp, _ := digestPath(m.pm.Subject.Digest)
 		primary := m.d256
-		if m.pm.algorithm == digest.SHA512 {
+		if m.pm.Algorithm == digest.SHA512 {
 			primary = m.d512
 		}
 		removeDurable(filepath.Join(referrerDir(rdir, sdp), referrerName(primary)))

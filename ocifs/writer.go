@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/internal/ocimanifest"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -208,7 +209,7 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 			return ociregistry.Descriptor{}, err
 		}
 	}
-	pm, err := parseManifest(contents, mediaType)
+	pm, err := ocimanifest.Parse(contents, mediaType)
 	if err != nil {
 		return ociregistry.Descriptor{}, err
 	}
@@ -218,9 +219,9 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 	dp512, _ := digestPath(d512)
 	size := int64(len(contents))
 	// The content is stored under its sha256 digest; the descriptors
-	// handed out for it use the digest of pm.algorithm.
-	primary := storedDescriptor{MediaType: pm.mediaType, Digest: d256, Size: size}
-	if pm.algorithm == digest.SHA512 {
+	// handed out for it use the digest of pm.Algorithm.
+	primary := storedDescriptor{MediaType: pm.MediaType, Digest: d256, Size: size}
+	if pm.Algorithm == digest.SHA512 {
 		primary.Digest, primary.Content = d512, d256
 	}
 	desc := primary.descriptor()
@@ -261,22 +262,22 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 	if err := renameDurable(tmp, r.blobFile(dp256)); err != nil {
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", d256, err)
 	}
-	if pm.subject != nil {
+	if pm.Subject != nil {
 		// The referrer's file comes before the manifest's link, and
 		// Referrers skips manifests without a link, so a crash
 		// between the two leaves nothing wrong.
-		sdp, _ := digestPath(pm.subject.Digest)
+		sdp, _ := digestPath(pm.Subject.Digest)
 		rdesc := desc
-		rdesc.ArtifactType = pm.artifactType
-		rdesc.Annotations = pm.annotations
+		rdesc.ArtifactType = pm.ArtifactType
+		rdesc.Annotations = pm.Annotations
 		data, _ := json.Marshal(rdesc)
 		path := filepath.Join(referrerDir(rdir, sdp), referrerName(desc.Digest))
 		if err := r.writeLink(path, data); err != nil {
 			return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", d256, err)
 		}
 	}
-	link256, _ := json.Marshal(storedDescriptor{MediaType: pm.mediaType, Digest: d256, Size: size})
-	link512, _ := json.Marshal(storedDescriptor{MediaType: pm.mediaType, Digest: d512, Size: size, Content: d256})
+	link256, _ := json.Marshal(storedDescriptor{MediaType: pm.MediaType, Digest: d256, Size: size})
+	link512, _ := json.Marshal(storedDescriptor{MediaType: pm.MediaType, Digest: d512, Size: size, Content: d256})
 	// The sha512 link comes first: DeleteManifest and the garbage
 	// collector find a manifest through its sha256 link.
 	if err := r.writeLink(manifestLink(rdir, dp512), link512); err != nil {
@@ -296,14 +297,14 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 
 // checkReferences checks that the blobs and child manifests that pm
 // refers to are in the repository at rdir.
-func checkReferences(rdir string, pm *parsedManifest) error {
-	for _, b := range pm.blobs {
+func checkReferences(rdir string, pm *ocimanifest.Parsed) error {
+	for _, b := range pm.Blobs {
 		dp, _ := digestPath(b.Digest)
 		if _, err := os.Stat(blobLink(rdir, dp)); err != nil {
 			return fmt.Errorf("manifest refers to blob %s: %w", b.Digest, ociregistry.ErrManifestBlobUnknown)
 		}
 	}
-	for _, m := range pm.children {
+	for _, m := range pm.Children {
 		dp, _ := digestPath(m.Digest)
 		if _, err := os.Stat(manifestLink(rdir, dp)); err != nil {
 			return fmt.Errorf("index refers to manifest %s: %w", m.Digest, ociregistry.ErrManifestBlobUnknown)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/internal/ocimanifest"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -131,7 +132,7 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 			return ociregistry.Descriptor{}, err
 		}
 	}
-	pm, err := parseManifest(contents, mediaType)
+	pm, err := ocimanifest.Parse(contents, mediaType)
 	if err != nil {
 		return ociregistry.Descriptor{}, err
 	}
@@ -141,14 +142,14 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 	}
 	m := &manifest{
 		data:         data,
-		mediaType:    pm.mediaType,
-		digest:       pm.algorithm.FromBytes(data),
-		other:        otherAlgorithm(pm.algorithm).FromBytes(data),
-		artifactType: pm.artifactType,
-		annotations:  pm.annotations,
+		mediaType:    pm.MediaType,
+		digest:       pm.Algorithm.FromBytes(data),
+		other:        otherAlgorithm(pm.Algorithm).FromBytes(data),
+		artifactType: pm.ArtifactType,
+		annotations:  pm.Annotations,
 	}
-	if pm.subject != nil {
-		m.subject = pm.subject.Digest
+	if pm.Subject != nil {
+		m.subject = pm.Subject.Digest
 	}
 
 	r.mu.Lock()
@@ -190,13 +191,13 @@ func otherAlgorithm(alg digest.Algorithm) digest.Algorithm {
 
 // checkReferences checks that repo holds what pm refers to. It must be
 // called with the registry's lock held. rp may be nil.
-func checkReferences(rp *repository, pm *parsedManifest) error {
-	for _, desc := range pm.blobs {
+func checkReferences(rp *repository, pm *ocimanifest.Parsed) error {
+	for _, desc := range pm.Blobs {
 		if rp == nil || rp.blobs[desc.Digest] == nil {
 			return fmt.Errorf("blob %s not in repository: %w", desc.Digest, ociregistry.ErrManifestBlobUnknown)
 		}
 	}
-	for _, desc := range pm.children {
+	for _, desc := range pm.Children {
 		if rp == nil || rp.manifests[desc.Digest] == nil {
 			return fmt.Errorf("child manifest %s not in repository: %w", desc.Digest, ociregistry.ErrManifestBlobUnknown)
 		}

@@ -1,4 +1,8 @@
-package ocimem
+// Package ocimanifest parses and checks manifest content the way a
+// registry must before storing it, for the backends that store manifests
+// (ocimem and ocifs): that it is valid for its media type, and what it
+// refers to.
+package ocimanifest
 
 import (
 	"encoding/json"
@@ -48,36 +52,36 @@ type manifestJSON struct {
 	Annotations   map[string]string        `json:"annotations"`
 }
 
-// parsedManifest is what the registry keeps from a manifest's content:
+// Parsed is what the registry keeps from a manifest's content:
 // what it refers to and what Referrers reports.
-type parsedManifest struct {
-	mediaType    string
-	artifactType string
-	annotations  map[string]string
-	subject      *ociregistry.Descriptor
+type Parsed struct {
+	MediaType    string
+	ArtifactType string
+	Annotations  map[string]string
+	Subject      *ociregistry.Descriptor
 
 	// algorithm is the algorithm of the first digest the manifest
 	// holds, in its config, layers, child manifests or subject, or
 	// sha256 when it holds none. Registries are not told the digest a
 	// manifest was pushed by, and this is the best guess of it.
-	algorithm digest.Algorithm
+	Algorithm digest.Algorithm
 
 	// blobs are the blobs that must exist in the repository: the config
 	// and the distributable layers.
-	blobs []ociregistry.Descriptor
+	Blobs []ociregistry.Descriptor
 
 	// children are the manifests that must exist in the repository.
-	children []ociregistry.Descriptor
+	Children []ociregistry.Descriptor
 }
 
-// parseManifest checks that data is a manifest of the given media type
+// Parse checks that data is a manifest of the given media type
 // and returns what it refers to. An empty mediaType is taken from the
 // content's mediaType field. Media types other than the OCI and Docker
 // image manifests and indexes are accepted as they are. It returns an
 // error that Is ociregistry.ErrManifestInvalid when data is not valid.
-func parseManifest(data []byte, mediaType string) (*parsedManifest, error) {
+func Parse(data []byte, mediaType string) (*Parsed, error) {
 	if mediaType != "" && kindOf(mediaType) == kindOpaque {
-		return &parsedManifest{mediaType: mediaType, algorithm: digest.SHA256}, nil
+		return &Parsed{MediaType: mediaType, Algorithm: digest.SHA256}, nil
 	}
 	var mj manifestJSON
 	if err := json.Unmarshal(data, &mj); err != nil {
@@ -89,7 +93,7 @@ func parseManifest(data []byte, mediaType string) (*parsedManifest, error) {
 		}
 		mediaType = mj.MediaType
 		if kindOf(mediaType) == kindOpaque {
-			return &parsedManifest{mediaType: mediaType, algorithm: digest.SHA256}, nil
+			return &Parsed{MediaType: mediaType, Algorithm: digest.SHA256}, nil
 		}
 	}
 	if mj.MediaType != "" && mj.MediaType != mediaType {
@@ -98,11 +102,11 @@ func parseManifest(data []byte, mediaType string) (*parsedManifest, error) {
 	if mj.SchemaVersion == nil || *mj.SchemaVersion != 2 {
 		return nil, fmt.Errorf("manifest of type %s does not have schemaVersion 2: %w", mediaType, ociregistry.ErrManifestInvalid)
 	}
-	pm := &parsedManifest{
-		mediaType:    mediaType,
-		artifactType: mj.ArtifactType,
-		annotations:  mj.Annotations,
-		subject:      mj.Subject,
+	pm := &Parsed{
+		MediaType:    mediaType,
+		ArtifactType: mj.ArtifactType,
+		Annotations:  mj.Annotations,
+		Subject:      mj.Subject,
 	}
 	if mj.Subject != nil {
 		if err := checkDescriptor("subject", *mj.Subject); err != nil {
@@ -120,12 +124,12 @@ func parseManifest(data []byte, mediaType string) (*parsedManifest, error) {
 		if err := checkDescriptor("config", *mj.Config); err != nil {
 			return nil, err
 		}
-		if pm.artifactType == "" {
+		if pm.ArtifactType == "" {
 			// The distribution specification's rule for the
 			// artifactType of a referrer.
-			pm.artifactType = mj.Config.MediaType
+			pm.ArtifactType = mj.Config.MediaType
 		}
-		pm.blobs = append(pm.blobs, *mj.Config)
+		pm.Blobs = append(pm.Blobs, *mj.Config)
 		for i, l := range mj.Layers {
 			if err := checkDescriptor(fmt.Sprintf("layer %d", i), l); err != nil {
 				return nil, err
@@ -134,7 +138,7 @@ func parseManifest(data []byte, mediaType string) (*parsedManifest, error) {
 				// Its content lives elsewhere.
 				continue
 			}
-			pm.blobs = append(pm.blobs, l)
+			pm.Blobs = append(pm.Blobs, l)
 		}
 	case kindIndex:
 		if mj.Config != nil || mj.Layers != nil {
@@ -144,10 +148,10 @@ func parseManifest(data []byte, mediaType string) (*parsedManifest, error) {
 			if err := checkDescriptor(fmt.Sprintf("manifest %d", i), m); err != nil {
 				return nil, err
 			}
-			pm.children = append(pm.children, m)
+			pm.Children = append(pm.Children, m)
 		}
 	}
-	pm.algorithm = firstAlgorithm(&mj)
+	pm.Algorithm = firstAlgorithm(&mj)
 	return pm, nil
 }
 
@@ -164,10 +168,10 @@ func firstAlgorithm(mj *manifestJSON) digest.Algorithm {
 	if mj.Subject != nil {
 		descs = append(descs, *mj.Subject)
 	}
-	if len(descs) == 0 {
+	if len(descs) == 0 || descs[0].Digest.Algorithm() != digest.SHA512 {
 		return digest.SHA256
 	}
-	return descs[0].Digest.Algorithm()
+	return digest.SHA512
 }
 
 func checkDescriptor(what string, desc ociregistry.Descriptor) error {
