@@ -63,14 +63,7 @@ func (s *server) startUpload(w http.ResponseWriter, req *http.Request, rt route)
 	if err != nil {
 		return err
 	}
-	id, size := bw.ID(), bw.Size()
-	if err := bw.Close(); err != nil {
-		return err
-	}
-	setUploadHeaders(w, rt.repo, id, size)
-	w.Header().Set("Content-Length", "0")
-	w.WriteHeader(http.StatusAccepted)
-	return nil
+	return answerUpload(w, bw, rt.repo, bw.ID(), http.StatusAccepted)
 }
 
 // mount makes the blob d available in repo, from fromRepo when that is
@@ -271,14 +264,7 @@ func (s *server) patchUpload(w http.ResponseWriter, req *http.Request, rt route)
 		bw.Close()
 		return err
 	}
-	size := bw.Size()
-	if err := bw.Close(); err != nil {
-		return err
-	}
-	setUploadHeaders(w, rt.repo, rt.ref, size)
-	w.Header().Set("Content-Length", "0")
-	w.WriteHeader(http.StatusAccepted)
-	return nil
+	return answerUpload(w, bw, rt.repo, rt.ref, http.StatusAccepted)
 }
 
 // putUpload answers PUT of an upload session: an optional last chunk and
@@ -316,13 +302,20 @@ func (s *server) uploadStatus(w http.ResponseWriter, req *http.Request, rt route
 	if err != nil {
 		return err
 	}
+	return answerUpload(w, bw, rt.repo, rt.ref, http.StatusNoContent)
+}
+
+// answerUpload closes bw, keeping its upload, and answers with status and
+// the headers that tell the client where the upload is and how far it
+// has got.
+func answerUpload(w http.ResponseWriter, bw ociregistry.BlobWriter, repo, id string, status int) error {
 	size := bw.Size()
 	if err := bw.Close(); err != nil {
 		return err
 	}
-	setUploadHeaders(w, rt.repo, rt.ref, size)
+	setUploadHeaders(w, repo, id, size)
 	w.Header().Set("Content-Length", "0")
-	w.WriteHeader(http.StatusNoContent)
+	w.WriteHeader(status)
 	return nil
 }
 
