@@ -8,6 +8,7 @@ import (
 	"iter"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -67,6 +68,9 @@ func (c *client) listNames(ctx context.Context, path string, k kind, startAfter 
 				yield("", fmt.Errorf("listing %s: bad response: %v", path, err))
 				return
 			}
+			// Some registries send a page in no particular order;
+			// the filter below needs it sorted.
+			slices.Sort(names)
 			progress := false
 			for _, name := range names {
 				if last != "" && name <= last {

@@ -93,9 +93,7 @@ func (c *client) GetBlobRange(ctx context.Context, repo string, dig ociregistry.
 	})
 	if err != nil {
 		if ociregistry.HTTPStatus(err) == http.StatusRequestedRangeNotSatisfiable {
-			// A range that starts at the end is empty, not invalid,
-			// but HTTP has no way to ask for it.
-			return c.emptyRange(ctx, repo, dig, offset0)
+			return c.refusedRange(ctx, repo, dig, offset0, offset1)
 		}
 		return nil, err
 	}
@@ -138,6 +136,34 @@ func (c *client) GetBlobRange(ctx context.Context, repo string, dig ociregistry.
 	}
 	resp.Body.Close()
 	return nil, fmt.Errorf("get blob %s: unexpected status %s", dig, resp.Status)
+}
+
+// refusedRange answers GetBlobRange when the registry answered 416. A
+// range that starts at the end is empty, not invalid, but HTTP has no way
+// to ask for it; and some registries refuse ranges they should serve (an
+// open end, or an end past the blob), so a range that fits the blob is
+// cut out of the whole blob here.
+func (c *client) refusedRange(ctx context.Context, repo string, dig ociregistry.Digest, offset0, offset1 int64) (ociregistry.BlobReader, error) {
+	desc, err := c.ResolveBlob(ctx, repo, dig)
+	if err != nil {
+		return nil, err
+	}
+	if offset0 >= desc.Size {
+		return c.emptyRange(ctx, repo, dig, offset0)
+	}
+	rd, err := c.GetBlob(ctx, repo, dig)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.CopyN(io.Discard, rd, offset0); err != nil {
+		rd.Close()
+		return nil, fmt.Errorf("get blob %s: skipping to %d: %w", dig, offset0, err)
+	}
+	var body io.Reader = rd
+	if offset1 >= 0 {
+		body = io.LimitReader(rd, offset1-offset0)
+	}
+	return &blobReader{ReadCloser: readCloser{body, rd}, desc: rd.Descriptor()}, nil
 }
 
 // emptyRange returns an empty reader for a range that starts at offset

@@ -1,0 +1,665 @@
+package ociproxy_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"iter"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-quicktest/qt"
+	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/internal/conformance"
+	"github.com/ocireg/ociregistry/ociclient"
+	"github.com/ocireg/ociregistry/ocifilter"
+	"github.com/ocireg/ociregistry/ocimem"
+	"github.com/ocireg/ociregistry/ociproxy"
+	"github.com/ocireg/ociregistry/ociserver"
+	"github.com/ocireg/ociregistry/ocitest"
+)
+
+// newCache returns a cache registry as ociproxy wants it.
+func newCache() *ocimem.Registry {
+	return ocimem.NewWithConfig(&ocimem.Config{LaxChildReferences: true})
+}
+
+// TestSuite runs the suite against a proxy that writes to its cache,
+// over an empty upstream: the suite's content all lives in the cache.
+func TestSuite(t *testing.T) {
+	ocitest.Run(t, ocitest.Suite{
+		New: func(t *testing.T) ociregistry.Interface {
+			return ociproxy.New(ocimem.New(), ocimem.New(), &ociproxy.Options{WritesToCache: true})
+		},
+	})
+}
+
+// TestConformance runs the pull parts of the conformance tests over
+// HTTP, against a server over the proxy, seeding upstream.
+func TestConformance(t *testing.T) {
+	t.Run("ViaClient", func(t *testing.T) {
+		t.Parallel()
+		upstream := ocimem.New()
+		client := newClient(t, ocitest.NewServer(t, upstream))
+		srv := httptest.NewServer(ociserver.New(ociproxy.New(client, newCache(), nil), nil))
+		t.Cleanup(srv.Close)
+		conformance.Run(t, srv.URL, conformance.Options{PullOnly: true, Seed: upstream})
+	})
+	t.Run("Direct", func(t *testing.T) {
+		t.Parallel()
+		upstream := ocimem.New()
+		srv := httptest.NewServer(ociserver.New(ociproxy.New(upstream, newCache(), nil), nil))
+		t.Cleanup(srv.Close)
+		conformance.Run(t, srv.URL, conformance.Options{PullOnly: true, Seed: upstream, SkipSHA512: true})
+	})
+	t.Run("WritesToCache", func(t *testing.T) {
+		// The whole suite, pushes included, against a proxy whose
+		// upstream is empty: what is pushed lands in the cache.
+		t.Parallel()
+		client := newClient(t, ocitest.NewServer(t, ocimem.New()))
+		p := ociproxy.New(client, ocimem.New(), &ociproxy.Options{WritesToCache: true})
+		srv := httptest.NewServer(ociserver.New(p, nil))
+		t.Cleanup(srv.Close)
+		conformance.Run(t, srv.URL, conformance.Options{SkipSHA512: true})
+	})
+	t.Run("ReadOnlyMirror", func(t *testing.T) {
+		t.Parallel()
+		upstream := ocimem.New()
+		client := newClient(t, ocitest.NewServer(t, upstream))
+		mirror := ocifilter.ReadOnly(ociproxy.New(client, newCache(), nil))
+		srv := httptest.NewServer(ociserver.New(mirror, nil))
+		t.Cleanup(srv.Close)
+		conformance.Run(t, srv.URL, conformance.Options{PullOnly: true, Seed: upstream, SkipSHA512: true})
+	})
+}
+
+func newClient(t *testing.T, host string) ociregistry.Interface {
+	t.Helper()
+	c, err := ociclient.New(host, &ociclient.Options{MaxRetries: -1})
+	qt.Assert(t, qt.IsNil(err))
+	return c
+}
+
+// counter counts calls by method name.
+type counter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *counter) inc(method string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = make(map[string]int)
+	}
+	c.n[method]++
+}
+
+func (c *counter) get(method string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[method]
+}
+
+// counting returns a registry that reads from r and counts its calls.
+func counting(r ociregistry.Interface, c *counter) *ociregistry.Funcs {
+	return &ociregistry.Funcs{
+		GetBlob_: func(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.BlobReader, error) {
+			c.inc("GetBlob")
+			return r.GetBlob(ctx, repo, dg)
+		},
+		GetBlobRange_: func(ctx context.Context, repo string, dg ociregistry.Digest, o0, o1 int64) (ociregistry.BlobReader, error) {
+			c.inc("GetBlobRange")
+			return r.GetBlobRange(ctx, repo, dg, o0, o1)
+		},
+		GetManifest_: func(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.BlobReader, error) {
+			c.inc("GetManifest")
+			return r.GetManifest(ctx, repo, dg)
+		},
+		GetTag_: func(ctx context.Context, repo string, tag string) (ociregistry.BlobReader, error) {
+			c.inc("GetTag")
+			return r.GetTag(ctx, repo, tag)
+		},
+		ResolveBlob_: func(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.Descriptor, error) {
+			c.inc("ResolveBlob")
+			return r.ResolveBlob(ctx, repo, dg)
+		},
+		ResolveManifest_: func(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.Descriptor, error) {
+			c.inc("ResolveManifest")
+			return r.ResolveManifest(ctx, repo, dg)
+		},
+		ResolveTag_: func(ctx context.Context, repo string, tag string) (ociregistry.Descriptor, error) {
+			c.inc("ResolveTag")
+			return r.ResolveTag(ctx, repo, tag)
+		},
+		Tags_: func(ctx context.Context, repo, startAfter string) iter.Seq2[string, error] {
+			c.inc("Tags")
+			return r.Tags(ctx, repo, startAfter)
+		},
+	}
+}
+
+func randomBlob(n int) []byte {
+	data := make([]byte, n)
+	for i := range data {
+		data[i] = byte(i*7 + i/251)
+	}
+	return data
+}
+
+// TestConcurrentPulls checks that a blob pulled 100 times at once
+// through the proxy is fetched from upstream once, and that every
+// caller gets it whole.
+func TestConcurrentPulls(t *testing.T) {
+	mem := ocimem.New()
+	data := randomBlob(256 << 10)
+	dg := ocitest.PushBlob(t, mem, "a/b", data).Digest
+	var calls counter
+	up := counting(mem, &calls)
+	// Upstream answers slowly, so that the pulls overlap.
+	slow := *up
+	slow.GetBlob_ = func(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.BlobReader, error) {
+		time.Sleep(50 * time.Millisecond)
+		return up.GetBlob(ctx, repo, dg)
+	}
+	cache := newCache()
+	p := ociproxy.New(&slow, cache, nil)
+
+	const n = 100
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Go(func() {
+			rd, err := p.GetBlob(t.Context(), "a/b", dg)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer rd.Close()
+			got, err := io.ReadAll(rd)
+			if err == nil && !bytes.Equal(got, data) {
+				err = errors.New("wrong content")
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		qt.Assert(t, qt.IsNil(err))
+	}
+	qt.Assert(t, qt.Equals(calls.get("GetBlob"), 1))
+	desc, err := cache.ResolveBlob(t.Context(), "a/b", dg)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(desc.Size, int64(len(data))))
+}
+
+// TestConcurrentTagPulls checks that an image pulled by tag 100 times at
+// once is resolved and fetched upstream once.
+func TestConcurrentTagPulls(t *testing.T) {
+	mem := ocimem.New()
+	img := ocitest.PushRandomImage(t, mem, "a/b", "latest")
+	var calls counter
+	p := ociproxy.New(counting(mem, &calls), newCache(), nil)
+	var wg sync.WaitGroup
+	var failures atomic.Int32
+	for range 100 {
+		wg.Go(func() {
+			rd, err := p.GetTag(t.Context(), "a/b", "latest")
+			if err != nil {
+				failures.Add(1)
+				return
+			}
+			got, err := io.ReadAll(rd)
+			rd.Close()
+			if err != nil || !bytes.Equal(got, img.Content) {
+				failures.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	qt.Assert(t, qt.Equals(failures.Load(), int32(0)))
+	qt.Assert(t, qt.Equals(calls.get("ResolveTag"), 1))
+	qt.Assert(t, qt.Equals(calls.get("GetManifest"), 1))
+}
+
+// TestCallerStopsHalfWay checks that a caller that closes a blob half
+// way leaves nothing in the cache, and that the next pull fetches it
+// again and caches it.
+func TestCallerStopsHalfWay(t *testing.T) {
+	mem := ocimem.New()
+	data := randomBlob(256 << 10)
+	dg := ocitest.PushBlob(t, mem, "a/b", data).Digest
+	var calls counter
+	cache := &recordingCache{Registry: newCache()}
+	p := ociproxy.New(counting(mem, &calls), cache, nil)
+
+	rd, err := p.GetBlob(t.Context(), "a/b", dg)
+	qt.Assert(t, qt.IsNil(err))
+	half := make([]byte, len(data)/2)
+	_, err = io.ReadFull(rd, half)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.IsTrue(bytes.Equal(half, data[:len(half)])))
+	qt.Assert(t, qt.IsNil(rd.Close()))
+	_, err = cache.ResolveBlob(t.Context(), "a/b", dg)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown))
+	// The upload to the cache was cancelled, not left to the cache to
+	// refuse.
+	qt.Assert(t, qt.Equals(cache.commits.Load(), int32(0)))
+	qt.Assert(t, qt.Equals(cache.cancels.Load(), int32(1)))
+
+	rd, err = p.GetBlob(t.Context(), "a/b", dg)
+	qt.Assert(t, qt.IsNil(err))
+	got, err := io.ReadAll(rd)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.IsNil(rd.Close()))
+	qt.Assert(t, qt.IsTrue(bytes.Equal(got, data)))
+	qt.Assert(t, qt.Equals(calls.get("GetBlob"), 2))
+	_, err = cache.ResolveBlob(t.Context(), "a/b", dg)
+	qt.Assert(t, qt.IsNil(err))
+}
+
+// TestClientDisconnectsOverHTTP checks that an HTTP client that hangs
+// up half way through a blob leaves nothing in the cache.
+func TestClientDisconnectsOverHTTP(t *testing.T) {
+	mem := ocimem.New()
+	data := randomBlob(4 << 20)
+	dg := ocitest.PushBlob(t, mem, "a/b", data).Digest
+	var calls counter
+	// Upstream holds back all but the start of the blob until the
+	// client has gone, so that the blob cannot have been sent whole
+	// into the connection's buffers.
+	gate := make(chan struct{})
+	var gated atomic.Bool
+	up := counting(mem, &calls)
+	upGetBlob := up.GetBlob_
+	up.GetBlob_ = func(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.BlobReader, error) {
+		rd, err := upGetBlob(ctx, repo, dg)
+		if err != nil || gated.Swap(true) {
+			return rd, err
+		}
+		return &gatedReader{BlobReader: rd, n: 64 << 10, gate: gate}, nil
+	}
+	cache := newCache()
+	p := ociproxy.New(up, cache, nil)
+	srv := httptest.NewServer(ociserver.New(p, nil))
+	t.Cleanup(srv.Close)
+
+	resp, err := srv.Client().Get(srv.URL + "/v2/a/b/blobs/" + string(dg))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(resp.StatusCode, http.StatusOK))
+	_, err = io.ReadFull(resp.Body, make([]byte, 32<<10))
+	qt.Assert(t, qt.IsNil(err))
+	resp.Body.Close()
+	srv.CloseClientConnections()
+	close(gate)
+
+	// A pull through the proxy waits for the abandoned fetch to end,
+	// finds nothing in the cache and fetches again.
+	rd, err := p.GetBlob(t.Context(), "a/b", dg)
+	qt.Assert(t, qt.IsNil(err))
+	rd.Close()
+	qt.Assert(t, qt.Equals(calls.get("GetBlob"), 2))
+	_, err = cache.ResolveBlob(t.Context(), "a/b", dg)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown))
+}
+
+// gatedReader reads n bytes, then waits for gate to be closed.
+type gatedReader struct {
+	ociregistry.BlobReader
+	n    int
+	gate chan struct{}
+}
+
+func (r *gatedReader) Read(buf []byte) (int, error) {
+	if r.n <= 0 {
+		<-r.gate
+		return r.BlobReader.Read(buf)
+	}
+	if len(buf) > r.n {
+		buf = buf[:r.n]
+	}
+	n, err := r.BlobReader.Read(buf)
+	r.n -= n
+	return n, err
+}
+
+// TestReadExactlyThenClose checks that a caller that reads exactly the
+// blob's size, then closes without seeing io.EOF, has the blob cached.
+func TestReadExactlyThenClose(t *testing.T) {
+	mem := ocimem.New()
+	data := randomBlob(1000)
+	dg := ocitest.PushBlob(t, mem, "a/b", data).Digest
+	cache := newCache()
+	p := ociproxy.New(mem, cache, nil)
+	rd, err := p.GetBlob(t.Context(), "a/b", dg)
+	qt.Assert(t, qt.IsNil(err))
+	_, err = io.ReadFull(rd, make([]byte, len(data)))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.IsNil(rd.Close()))
+	_, err = cache.ResolveBlob(t.Context(), "a/b", dg)
+	qt.Assert(t, qt.IsNil(err))
+}
+
+// TestWrongBytesUpstream checks that content from upstream that does not
+// match its digest fails the read at its end and is not cached.
+func TestWrongBytesUpstream(t *testing.T) {
+	good := randomBlob(4096)
+	dg := ocitest.Digest(good)
+	bad := bytes.Clone(good)
+	bad[100]++
+	mem := ocimem.New()
+	cases := []struct {
+		name    string
+		content []byte
+		want    error
+	}{
+		{"Corrupt", bad, ociregistry.ErrDigestInvalid},
+		{"Short", good[:4000], ociregistry.ErrSizeInvalid},
+		{"Long", append(bytes.Clone(good), 'x'), ociregistry.ErrSizeInvalid},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			up := &ociregistry.Funcs{
+				GetBlob_: func(ctx context.Context, repo string, d ociregistry.Digest) (ociregistry.BlobReader, error) {
+					return &fakeReader{Reader: bytes.NewReader(c.content), desc: ociregistry.Descriptor{
+						MediaType: "application/octet-stream", Digest: dg, Size: int64(len(good)),
+					}}, nil
+				},
+			}
+			cache := &recordingCache{Registry: newCache()}
+			p := ociproxy.New(up, cache, nil)
+			rd, err := p.GetBlob(t.Context(), "a/b", dg)
+			qt.Assert(t, qt.IsNil(err))
+			_, err = io.ReadAll(rd)
+			qt.Assert(t, qt.ErrorIs(err, c.want))
+			rd.Close()
+			_, err = cache.ResolveBlob(t.Context(), "a/b", dg)
+			qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown))
+			qt.Assert(t, qt.Equals(cache.commits.Load(), int32(0)))
+			qt.Assert(t, qt.Equals(cache.cancels.Load(), int32(1)))
+		})
+	}
+	t.Run("Manifest", func(t *testing.T) {
+		img := ocitest.PushRandomImage(t, mem, "a/b", "v1")
+		wrong := ocitest.PushRandomImage(t, mem, "a/b", "v2")
+		up := &ociregistry.Funcs{
+			GetManifest_: func(ctx context.Context, repo string, d ociregistry.Digest) (ociregistry.BlobReader, error) {
+				return mem.GetManifest(ctx, repo, wrong.Manifest.Digest)
+			},
+		}
+		cache := newCache()
+		p := ociproxy.New(up, cache, nil)
+		_, err := p.GetManifest(t.Context(), "a/b", img.Manifest.Digest)
+		qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrDigestInvalid))
+		for _, d := range []ociregistry.Digest{img.Manifest.Digest, wrong.Manifest.Digest} {
+			_, err = cache.ResolveManifest(t.Context(), "a/b", d)
+			qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
+		}
+	})
+}
+
+// recordingCache is a cache that counts the commits and cancels of
+// chunked uploads.
+type recordingCache struct {
+	*ocimem.Registry
+	commits, cancels atomic.Int32
+}
+
+func (c *recordingCache) PushBlobChunked(ctx context.Context, repo string, chunkSize int) (ociregistry.BlobWriter, error) {
+	w, err := c.Registry.PushBlobChunked(ctx, repo, chunkSize)
+	if err != nil {
+		return nil, err
+	}
+	return &recordingWriter{BlobWriter: w, c: c}, nil
+}
+
+type recordingWriter struct {
+	ociregistry.BlobWriter
+	c        *recordingCache
+	finished bool
+}
+
+func (w *recordingWriter) Commit(dg ociregistry.Digest) (ociregistry.Descriptor, error) {
+	w.c.commits.Add(1)
+	w.finished = true
+	return w.BlobWriter.Commit(dg)
+}
+
+func (w *recordingWriter) Cancel() error {
+	if !w.finished {
+		w.c.cancels.Add(1)
+		w.finished = true
+	}
+	return w.BlobWriter.Cancel()
+}
+
+type fakeReader struct {
+	*bytes.Reader
+	desc ociregistry.Descriptor
+}
+
+func (r *fakeReader) Descriptor() ociregistry.Descriptor { return r.desc }
+func (r *fakeReader) Close() error                       { return nil }
+
+// TestUpstreamDown checks that when upstream stops answering, what was
+// pulled is still served: blobs and manifests from the cache, and tags
+// from the cache once their TTL has passed, with a warning logged.
+func TestUpstreamDown(t *testing.T) {
+	mem := ocimem.New()
+	img := ocitest.PushRandomImage(t, mem, "a/b", "latest")
+	upSrv := httptest.NewServer(ociserver.New(mem, nil))
+	defer upSrv.Close()
+	client := newClient(t, strings.TrimPrefix(upSrv.URL, "http://"))
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	p := ociproxy.New(client, newCache(), &ociproxy.Options{Logger: logger})
+	now := time.Now()
+	ociproxy.SetNow(p, func() time.Time { return now })
+	ctx := t.Context()
+
+	// Pull the image while upstream is up.
+	qt.Assert(t, qt.DeepEquals(readAll(t)(p.GetTag(ctx, "a/b", "latest")), img.Content))
+	for dg, data := range img.BlobContent {
+		qt.Assert(t, qt.DeepEquals(readAll(t)(p.GetBlob(ctx, "a/b", dg)), data))
+	}
+	other := ocitest.PushBlob(t, mem, "a/b", []byte("never pulled"))
+
+	upSrv.Close()
+	now = now.Add(time.Hour)
+
+	qt.Assert(t, qt.DeepEquals(readAll(t)(p.GetTag(ctx, "a/b", "latest")), img.Content))
+	desc, err := p.ResolveTag(ctx, "a/b", "latest")
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(desc.Digest, img.Manifest.Digest))
+	qt.Assert(t, qt.StringContains(logs.String(), "serving cached tag"))
+	qt.Assert(t, qt.DeepEquals(readAll(t)(p.GetManifest(ctx, "a/b", img.Manifest.Digest)), img.Content))
+	for dg, data := range img.BlobContent {
+		qt.Assert(t, qt.DeepEquals(readAll(t)(p.GetBlob(ctx, "a/b", dg)), data))
+	}
+	tags, err := ociregistry.All(p.Tags(ctx, "a/b", ""))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.DeepEquals(tags, []string{"latest"}))
+
+	// What was never pulled is not there, and the error says why.
+	_, err = p.GetBlob(ctx, "a/b", other.Digest)
+	qt.Assert(t, qt.IsNotNil(err))
+	qt.Assert(t, qt.IsFalse(errors.Is(err, ociregistry.ErrBlobUnknown)))
+	_, err = p.GetTag(ctx, "a/b", "other")
+	qt.Assert(t, qt.IsNotNil(err))
+	qt.Assert(t, qt.IsFalse(errors.Is(err, ociregistry.ErrManifestUnknown)))
+}
+
+// TestTagTTL checks that a tag is trusted for TagTTL and then resolved
+// upstream again, and that a negative TTL resolves every time.
+func TestTagTTL(t *testing.T) {
+	mem := ocimem.New()
+	img1 := ocitest.PushRandomImage(t, mem, "a/b", "latest")
+	var calls counter
+	p := ociproxy.New(counting(mem, &calls), newCache(), &ociproxy.Options{TagTTL: 10 * time.Minute})
+	now := time.Now()
+	ociproxy.SetNow(p, func() time.Time { return now })
+	ctx := t.Context()
+
+	resolve := func() ociregistry.Digest {
+		t.Helper()
+		desc, err := p.ResolveTag(ctx, "a/b", "latest")
+		qt.Assert(t, qt.IsNil(err))
+		return desc.Digest
+	}
+	qt.Assert(t, qt.Equals(resolve(), img1.Manifest.Digest))
+	qt.Assert(t, qt.Equals(calls.get("ResolveTag"), 1))
+
+	img2 := ocitest.PushRandomImage(t, mem, "a/b", "latest")
+	now = now.Add(9 * time.Minute)
+	qt.Assert(t, qt.Equals(resolve(), img1.Manifest.Digest))
+	qt.Assert(t, qt.DeepEquals(readAll(t)(p.GetTag(ctx, "a/b", "latest")), img1.Content))
+	qt.Assert(t, qt.Equals(calls.get("ResolveTag"), 1))
+
+	now = now.Add(2 * time.Minute)
+	qt.Assert(t, qt.Equals(resolve(), img2.Manifest.Digest))
+	qt.Assert(t, qt.DeepEquals(readAll(t)(p.GetTag(ctx, "a/b", "latest")), img2.Content))
+	qt.Assert(t, qt.Equals(calls.get("ResolveTag"), 2))
+
+	// A tag deleted upstream is gone once the TTL has passed.
+	qt.Assert(t, qt.IsNil(mem.DeleteTag(ctx, "a/b", "latest")))
+	now = now.Add(11 * time.Minute)
+	_, err := p.ResolveTag(ctx, "a/b", "latest")
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
+
+	var calls2 counter
+	p = ociproxy.New(counting(mem, &calls2), newCache(), &ociproxy.Options{TagTTL: -1})
+	ocitest.PushRandomImage(t, mem, "a/b", "v1")
+	for range 3 {
+		_, err := p.ResolveTag(ctx, "a/b", "v1")
+		qt.Assert(t, qt.IsNil(err))
+	}
+	qt.Assert(t, qt.Equals(calls2.get("ResolveTag"), 3))
+}
+
+// TestCachedContentServedFromCache checks that content in the cache is
+// not fetched upstream again.
+func TestCachedContentServedFromCache(t *testing.T) {
+	mem := ocimem.New()
+	img := ocitest.PushRandomIndex(t, mem, "a/b", "v1")
+	var calls counter
+	p := ociproxy.New(counting(mem, &calls), newCache(), nil)
+	ctx := t.Context()
+	for range 3 {
+		qt.Assert(t, qt.DeepEquals(readAll(t)(p.GetManifest(ctx, "a/b", img.Manifest.Digest)), img.Content))
+		for dg, data := range img.BlobContent {
+			qt.Assert(t, qt.DeepEquals(readAll(t)(p.GetBlob(ctx, "a/b", dg)), data))
+			desc, err := p.ResolveBlob(ctx, "a/b", dg)
+			qt.Assert(t, qt.IsNil(err))
+			qt.Assert(t, qt.Equals(desc.Size, int64(len(data))))
+		}
+	}
+	qt.Assert(t, qt.Equals(calls.get("GetManifest"), 1))
+	qt.Assert(t, qt.Equals(calls.get("GetBlob"), len(img.BlobContent)))
+	qt.Assert(t, qt.Equals(calls.get("ResolveBlob"), 0))
+
+	// Unknown content is unknown.
+	_, err := p.GetBlob(ctx, "a/b", ocitest.Digest([]byte("nothing")))
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown))
+	_, err = p.GetManifest(ctx, "a/b", ocitest.Digest([]byte("nothing")))
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
+}
+
+// TestWritesDenied checks that a proxy without WritesToCache refuses
+// every write and delete with DENIED, also over HTTP (403).
+func TestWritesDenied(t *testing.T) {
+	mem := ocimem.New()
+	img := ocitest.PushRandomImage(t, mem, "a/b", "v1")
+	cache := newCache()
+	p := ociproxy.New(mem, cache, nil)
+	ctx := t.Context()
+	data := []byte("data")
+	_, err := p.PushBlob(ctx, "a/b", ociregistry.Descriptor{Digest: ocitest.Digest(data), Size: 4}, bytes.NewReader(data))
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrDenied))
+	_, err = p.PushBlobChunked(ctx, "a/b", 0)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrDenied))
+	_, err = p.PushBlobChunkedResume(ctx, "a/b", "x", 0, 0)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrDenied))
+	_, err = p.MountBlob(ctx, "a/b", "c/d", img.Blobs[0].Digest)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrDenied))
+	_, err = p.PushManifest(ctx, "a/b", "v2", img.Content, img.Manifest.MediaType)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrDenied))
+	qt.Assert(t, qt.ErrorIs(p.DeleteBlob(ctx, "a/b", img.Blobs[0].Digest), ociregistry.ErrDenied))
+	qt.Assert(t, qt.ErrorIs(p.DeleteManifest(ctx, "a/b", img.Manifest.Digest), ociregistry.ErrDenied))
+	qt.Assert(t, qt.ErrorIs(p.DeleteTag(ctx, "a/b", "v1"), ociregistry.ErrDenied))
+
+	srv := httptest.NewServer(ociserver.New(p, nil))
+	t.Cleanup(srv.Close)
+	resp, err := srv.Client().Post(srv.URL+"/v2/a/b/blobs/uploads/", "", nil)
+	qt.Assert(t, qt.IsNil(err))
+	resp.Body.Close()
+	qt.Assert(t, qt.Equals(resp.StatusCode, http.StatusForbidden))
+
+	// Nothing reached the cache or upstream.
+	repos, err := ociregistry.All(cache.Repositories(ctx, ""))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.HasLen(repos, 0))
+	_, err = mem.ResolveTag(ctx, "a/b", "v1")
+	qt.Assert(t, qt.IsNil(err))
+}
+
+// TestListings checks that listings come from upstream.
+func TestListings(t *testing.T) {
+	mem := ocimem.New()
+	img := ocitest.PushRandomImage(t, mem, "a/b", "v1")
+	ocitest.PushRandomImage(t, mem, "a/b", "v2")
+	ocitest.PushRandomImage(t, mem, "c/d", "v3")
+	ref := ocitest.PushRandomArtifact(t, mem, "a/b", img.Manifest, "application/x.test")
+	p := ociproxy.New(mem, newCache(), nil)
+	ctx := t.Context()
+	repos, err := ociregistry.All(p.Repositories(ctx, ""))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.DeepEquals(repos, []string{"a/b", "c/d"}))
+	tags, err := ociregistry.All(p.Tags(ctx, "a/b", "v1"))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.DeepEquals(tags, []string{"v2"}))
+	_, err = ociregistry.All(p.Tags(ctx, "x/y", ""))
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrNameUnknown))
+	refs, err := ociregistry.All(p.Referrers(ctx, "a/b", img.Manifest.Digest, ""))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.HasLen(refs, 1))
+	qt.Assert(t, qt.Equals(refs[0].Digest, ref.Manifest.Digest))
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// readAll returns a func that reads all of a BlobReader returned with
+// a nil error, and closes it.
+func readAll(t *testing.T) func(rd ociregistry.BlobReader, err error) []byte {
+	return func(rd ociregistry.BlobReader, err error) []byte {
+		t.Helper()
+		qt.Assert(t, qt.IsNil(err))
+		defer rd.Close()
+		data, err := io.ReadAll(rd)
+		qt.Assert(t, qt.IsNil(err))
+		return data
+	}
+}
