@@ -16,6 +16,7 @@ CRANE_VERSION=v0.22.1
 REGCTL_VERSION=v0.11.7
 ORAS_VERSION=v1.3.3
 DISTRIBUTION_VERSION=v3.1.2
+STATICCHECK_VERSION=v0.8.2 # staticcheck 2026.2.2
 
 log() { echo "test.sh: $*" >&2; }
 
@@ -46,6 +47,11 @@ install_registry() {
 	GOBIN=$bin go install "github.com/distribution/distribution/v3/cmd/registry@$DISTRIBUTION_VERSION"
 }
 
+install_staticcheck() {
+	has_version staticcheck "(${STATICCHECK_VERSION#v})" -version && return
+	GOBIN=$bin go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+}
+
 install_oras() {
 	has_version oras "Version:    ${ORAS_VERSION#v}" version && return
 	# oras is built inside its own module, as the release is, so that its
@@ -69,7 +75,7 @@ install_skopeo() {
 # Install in parallel: most of the time goes in downloads and compiles
 # that do not depend on each other.
 pids=()
-for tool in crane regctl registry oras skopeo; do
+for tool in crane regctl registry oras skopeo staticcheck; do
 	install_$tool >"$root/.tools/install-$tool.log" 2>&1 &
 	pids+=("$!:$tool")
 done
@@ -87,16 +93,25 @@ log "tools ready in $((SECONDS - start))s: crane $CRANE_VERSION, regctl $REGCTL_
 export OCIREG_TOOLS_BIN=$bin
 export OCIREG_REQUIRE_TOOLS=1
 
-# run_module runs go vet and go test -race in the module at $1. A failure
+# run_module runs go vet, staticcheck and go test -race in the module at $1; a hung
+# test fails its package after 5 minutes, not the default 10. A failure
 # is recorded, not fatal, so that one run reports on both modules.
 status=0
 run_module() {
 	log "go vet ./... in $1"
 	(cd "$1" && go vet ./...) || status=1
+	log "staticcheck ./... in $1"
+	(cd "$1" && "$bin/staticcheck" ./...) || status=1
 	log "go test -race ./... in $1"
-	(cd "$1" && go test -race ./...) || status=1
+	(cd "$1" && go test -race -timeout 5m ./...) || status=1
 }
 
+log "gofmt -l"
+unformatted=$(gofmt -l .)
+if [[ -n $unformatted ]]; then
+	log "not gofmt-ed: $unformatted"
+	status=1
+fi
 run_module "$root"
 if [[ -f $root/peertest/go.mod ]]; then
 	run_module "$root/peertest"
