@@ -1,0 +1,413 @@
+package bench
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ocireg/ociregistry/internal/toolstest"
+	"github.com/ocireg/ociregistry/ocifs"
+	"github.com/ocireg/ociregistry/ociserver"
+)
+
+// ociregBackend selects the store "ocireg serve" benchmarks with.
+var ociregBackend = flag.String("backend", "dir", "ocireg backend to benchmark: mem (ocireg serve --mem), dir (ocireg serve --dir in a temporary directory), or ocifs (ociserver over ocifs in a process of the test binary, without ocireg's request log)")
+
+// fileServerEnv, when set in the environment, makes the test binary a
+// plain http.FileServer of the directory it names instead of running
+// tests, so that the pull baseline is a process of its own too.
+const fileServerEnv = "OCIREG_BENCH_FILESERVER"
+
+// ocifsServerEnv, when set, makes the test binary serve ociserver over
+// ocifs in the directory it names: the -backend=ocifs stand-in for
+// "ocireg serve --dir".
+const ocifsServerEnv = "OCIREG_BENCH_OCIFS"
+
+const (
+	startTimeout = 60 * time.Second
+	stopTimeout  = 15 * time.Second
+)
+
+// server is a server process started for the benchmarks.
+type server struct {
+	name string
+	host string // 127.0.0.1:port
+	cmd  *exec.Cmd
+	log  string // file with the server's stderr
+	done chan struct{}
+	err  error // result of Wait, set before done is closed
+}
+
+// servers are the processes started once per test process and stopped
+// by TestMain.
+var servers struct {
+	once sync.Once
+	err  error
+	dir  string
+	// registries are ocireg and distribution, in that order.
+	registries []*server
+	fileServer *server
+}
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(fileServerEnv); dir != "" {
+		runFileServer(dir)
+		return
+	}
+	if dir := os.Getenv(ocifsServerEnv); dir != "" {
+		runOcifsServer(dir)
+		return
+	}
+	code := m.Run()
+	for _, s := range allServers() {
+		if err := s.stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "stopping %s: %v\n", s.name, err)
+		}
+	}
+	if servers.dir != "" {
+		os.RemoveAll(servers.dir)
+	}
+	os.Exit(code)
+}
+
+func allServers() []*server {
+	all := append([]*server(nil), servers.registries...)
+	if servers.fileServer != nil {
+		all = append(all, servers.fileServer)
+	}
+	return all
+}
+
+// startServers starts every server the first time it is called in this
+// process and returns the registries (ocireg, distribution) and the file
+// server, whose root is fileServerDir(). It skips the test when
+// Distribution's registry is missing, unless OCIREG_REQUIRE_TOOLS=1.
+func startServers(tb testing.TB) (registries []*server, fileServer *server) {
+	tb.Helper()
+	distribution := toolstest.Require(tb, "registry")
+	servers.once.Do(func() {
+		// The binary is removed when tb ends; the server keeps running
+		// from it, as Linux keeps an executable open while it runs.
+		servers.err = start(toolstest.BuildOcireg(tb), distribution)
+	})
+	if servers.err != nil {
+		tb.Fatal(servers.err)
+	}
+	return servers.registries, servers.fileServer
+}
+
+func fileServerDir() string {
+	return filepath.Join(servers.dir, "files")
+}
+
+func start(ocireg, distribution string) error {
+	dir, err := os.MkdirTemp("", "ocireg-bench-")
+	if err != nil {
+		return err
+	}
+	servers.dir = dir
+	if err := os.Mkdir(fileServerDir(), 0o777); err != nil {
+		return err
+	}
+	oc, err := startOcireg(ocireg, dir)
+	if err != nil {
+		return fmt.Errorf("starting ocireg: %w", err)
+	}
+	servers.registries = append(servers.registries, oc)
+	dist, err := startDistribution(distribution, dir)
+	if err != nil {
+		return fmt.Errorf("starting distribution: %w", err)
+	}
+	servers.registries = append(servers.registries, dist)
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), fileServerEnv+"="+fileServerDir())
+	fs, err := startPrinting("fileserver", cmd, dir)
+	if err != nil {
+		return fmt.Errorf("starting the file server: %w", err)
+	}
+	servers.fileServer = fs
+	return nil
+}
+
+func startOcireg(bin, dir string) (*server, error) {
+	// A configuration line, which benchstat keeps with the results.
+	fmt.Printf("ocireg-backend: %s\n", *ociregBackend)
+	args := []string{"serve", "--addr", "127.0.0.1:0"}
+	switch *ociregBackend {
+	case "ocifs":
+		self, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		cmd := exec.Command(self)
+		cmd.Env = append(os.Environ(), ocifsServerEnv+"="+filepath.Join(dir, "ocifs-data"))
+		return startPrinting("ocireg", cmd, dir)
+	case "mem":
+		args = append(args, "--mem")
+	case "dir":
+		args = append(args, "--dir", filepath.Join(dir, "ocireg-data"))
+	default:
+		return nil, fmt.Errorf("unknown -backend %q (want mem or dir)", *ociregBackend)
+	}
+	return startPrinting("ocireg", exec.Command(bin, args...), dir)
+}
+
+// startPrinting starts cmd, which prints the URL it serves on
+// (http://HOST:PORT) as the first line of its standard output.
+func startPrinting(name string, cmd *exec.Cmd, dir string) (*server, error) {
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	s, err := startProcess(name, cmd, dir)
+	if err != nil {
+		return nil, err
+	}
+	line := make(chan string, 1)
+	go func() {
+		r := bufio.NewReader(stdout)
+		l, _ := r.ReadString('\n')
+		line <- strings.TrimSpace(l)
+		// Keep draining so the server never blocks writing.
+		r.WriteTo(discard{})
+	}()
+	select {
+	case l := <-line:
+		host, ok := strings.CutPrefix(l, "http://")
+		if !ok {
+			s.stop()
+			return nil, fmt.Errorf("printed %q, want http://HOST:PORT\n%s", l, s.logTail())
+		}
+		s.host = host
+		return s, nil
+	case <-s.done:
+		return nil, fmt.Errorf("exited before listening: %v\n%s", s.err, s.logTail())
+	case <-time.After(startTimeout):
+		s.stop()
+		return nil, fmt.Errorf("did not print its address within %v\n%s", startTimeout, s.logTail())
+	}
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+func startDistribution(bin, dir string) (*server, error) {
+	var lastErr error
+	// Distribution cannot listen on port 0 and tell the port, so pick a
+	// free one; another process can take it in between, hence retries.
+	for i := range 3 {
+		host, err := freeHost()
+		if err != nil {
+			return nil, err
+		}
+		config := filepath.Join(dir, fmt.Sprintf("distribution-%d.yml", i))
+		data := filepath.Join(dir, fmt.Sprintf("distribution-data-%d", i))
+		if err := os.WriteFile(config, []byte(distributionConfig(host, data)), 0o666); err != nil {
+			return nil, err
+		}
+		cmd := exec.Command(bin, "serve", config)
+		// Distribution v3 exports traces to localhost by default.
+		cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
+		s, err := startProcess("distribution", cmd, dir)
+		if err != nil {
+			return nil, err
+		}
+		s.host = host
+		if lastErr = waitReady(s); lastErr == nil {
+			return s, nil
+		}
+		s.stop()
+		lastErr = fmt.Errorf("%w\n%s", lastErr, s.logTail())
+	}
+	return nil, lastErr
+}
+
+// distributionConfig logs only errors and no access log: its cheapest
+// setting, so that ocireg is not compared against logging overhead.
+func distributionConfig(host, dataDir string) string {
+	return fmt.Sprintf(`version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  addr: %s
+  secret: ocireg-bench
+`, dataDir, host)
+}
+
+func freeHost() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// waitReady polls /v2/ until it answers 200, s exits, or startTimeout
+// passes.
+func waitReady(s *server) error {
+	deadline := time.Now().Add(startTimeout)
+	client := &http.Client{Timeout: 2 * time.Second}
+	for {
+		resp, err := client.Get("http://" + s.host + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("GET /v2/: %s", resp.Status)
+		}
+		select {
+		case <-s.done:
+			return fmt.Errorf("exited before answering: %v", s.err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready after %v: %v", startTimeout, err)
+		}
+	}
+}
+
+// startProcess starts cmd with its standard error going to a file in
+// dir, which ocireg fills with one log line per request: a file, unlike a
+// growing buffer, adds nothing to the memory of the benchmark process.
+func startProcess(name string, cmd *exec.Cmd, dir string) (*server, error) {
+	log, err := os.CreateTemp(dir, name+"-*.log")
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close()
+	cmd.Stderr = log
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &server{name: name, cmd: cmd, log: log.Name(), done: make(chan struct{})}
+	go func() {
+		s.err = cmd.Wait()
+		close(s.done)
+	}()
+	return s, nil
+}
+
+// stop sends SIGTERM and waits for the process to exit, killing it
+// after stopTimeout. It is idempotent.
+func (s *server) stop() error {
+	select {
+	case <-s.done:
+		return nil
+	default:
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+		return nil
+	case <-time.After(stopTimeout):
+		s.cmd.Process.Kill()
+		<-s.done
+		return fmt.Errorf("killed after not exiting within %v of SIGTERM", stopTimeout)
+	}
+}
+
+// logTail returns the end of the server's standard error.
+func (s *server) logTail() string {
+	data, _ := os.ReadFile(s.log)
+	const max = 4096
+	if len(data) > max {
+		data = data[len(data)-max:]
+	}
+	return string(data)
+}
+
+// memory returns the server's resident set size (VmRSS) and its peak
+// (VmHWM) since the last resetPeak, in bytes.
+func (s *server) memory() (rss, peak int64, err error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for line := range strings.Lines(string(data)) {
+		key, value, ok := strings.Cut(line, ":")
+		if !ok || (key != "VmRSS" && key != "VmHWM") {
+			continue
+		}
+		kib, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(value), "kB")), 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("parsing %s of %s: %v", key, s.name, err)
+		}
+		if key == "VmRSS" {
+			rss = kib << 10
+		} else {
+			peak = kib << 10
+		}
+	}
+	if rss == 0 || peak == 0 {
+		return 0, 0, errors.New("no VmRSS or VmHWM in /proc/PID/status")
+	}
+	return rss, peak, nil
+}
+
+// resetPeak makes the kernel restart the server's VmHWM from its current
+// resident set size.
+func (s *server) resetPeak() error {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", s.cmd.Process.Pid), []byte("5"), 0)
+}
+
+// runFileServer is the whole program when the test binary runs as the
+// pull baseline: net/http's FileServer of dir.
+func runFileServer(dir string) {
+	serveUntilSignal(http.FileServer(http.Dir(dir)))
+}
+
+// runOcifsServer is the whole program when the test binary runs as the
+// -backend=ocifs server: ociserver over ocifs in dir, started as
+// runFileServer is.
+func runOcifsServer(dir string) {
+	reg, err := ocifs.New(dir, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	serveUntilSignal(ociserver.New(reg, nil))
+}
+
+// serveUntilSignal serves h on a free port of 127.0.0.1, printed as a URL
+// on the first line of standard output, until SIGTERM or SIGINT.
+func serveUntilSignal(h http.Handler) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Printf("http://%s\n", ln.Addr())
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	<-sig
+	srv.Close()
+}
