@@ -3,11 +3,23 @@
 // Usage:
 //
 //	ocireg serve [flags]   serve a registry over HTTP (see "ocireg serve -h")
+//	ocireg gc [flags]      delete unreferenced blobs from a registry directory
+//	ocireg cp SRC DST      copy an image or index, between registries and oci:DIR layouts
+//	ocireg ls REPO         list the tags of a repository
+//	ocireg catalog HOST    list the repositories of a registry
+//	ocireg manifest REF    print a manifest
+//	ocireg blob REPO@DIG   print a blob
+//	ocireg digest REF      print the digest of a manifest
+//	ocireg rm REF          remove a tag, or a manifest by digest
+//	ocireg login HOST      check and save credentials in the docker config
 //	ocireg help            print this usage
 //
 // Exit codes: 0 when the command succeeded (for serve: it was stopped by
 // SIGINT or SIGTERM and shut down cleanly), 1 when it failed while running,
-// 2 when the command line was wrong.
+// 2 when the command line was wrong (for serve, also: the config file, the
+// htpasswd file or the TLS files were wrong; nothing listens then), 3 when
+// a client verb (cp, ls, manifest, blob, digest, rm) found no such manifest,
+// blob or repository.
 package main
 
 import (
@@ -29,8 +41,17 @@ const (
 const usage = `usage: ocireg <command> [flags]
 
 Commands:
-  serve   serve a registry over HTTP
-  help    print this message
+  serve    serve a registry over HTTP
+  gc       delete unreferenced blobs from a registry directory
+  cp       copy an image or index with all it refers to (registries, oci:DIR)
+  ls       list the tags of a repository
+  catalog  list the repositories of a registry
+  manifest print a manifest
+  blob     print a blob
+  digest   print the digest of a manifest
+  rm       remove a tag, or a manifest by digest
+  login    check and save credentials in the docker config
+  help     print this message
 
 Run "ocireg <command> -h" for the flags of a command.
 `
@@ -54,6 +75,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
 		return runServe(ctx, rest, stdout, stderr)
+	case "gc":
+		return runGC(ctx, rest, stdout, stderr)
+	case "cp":
+		return runCp(ctx, rest, stdout, stderr)
+	case "ls":
+		return runLs(ctx, rest, stdout, stderr)
+	case "catalog":
+		return runCatalog(ctx, rest, stdout, stderr)
+	case "manifest":
+		return runManifest(ctx, rest, stdout, stderr)
+	case "blob":
+		return runBlob(ctx, rest, stdout, stderr)
+	case "digest":
+		return runDigest(ctx, rest, stdout, stderr)
+	case "rm":
+		return runRm(ctx, rest, stdout, stderr)
+	case "login":
+		return runLogin(ctx, rest, os.Stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

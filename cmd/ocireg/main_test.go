@@ -3,10 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,9 +36,19 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata",
 		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			// Under -race, every ocireg run would otherwise sleep a
+			// second as it exits (the race detector's default
+			// atexit_sleep_ms).
+			env.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+			return nil
+		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"waitaddr": cmdWaitAddr,
 			"http":     cmdHTTP,
+			"subst":    cmdSubst,
+			"gencert":  cmdGencert,
+			"sleep":    cmdSleep,
 		},
 	})
 }
@@ -53,12 +74,37 @@ func cmdWaitAddr(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// cmdHTTP implements "[!] http METHOD URL [BODYFILE]": it sends one
-// request and writes "HTTP <status>" and the response body to stdout.
-// It fails unless the status is 2xx (with !, unless it is not).
+// cmdHTTP implements "[!] http [-u USER:PASSWORD] [-ca CERTFILE] [-i]
+// METHOD URL [BODYFILE]": it sends one request, with Basic credentials
+// with -u and trusting the PEM certificate in CERTFILE with -ca, and
+// writes "HTTP <status>", the response headers with -i (one
+// "Name: value" a line) and the response body to stdout. It fails unless
+// the status is 2xx (with !, unless it is not).
 func cmdHTTP(ts *testscript.TestScript, neg bool, args []string) {
+	var userinfo, caFile string
+	var headers bool
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		switch args[0] {
+		case "-i":
+			headers = true
+			args = args[1:]
+			continue
+		case "-u", "-ca":
+			if len(args) < 2 {
+				ts.Fatalf("%s needs a value", args[0])
+			}
+			if args[0] == "-u" {
+				userinfo = args[1]
+			} else {
+				caFile = ts.MkAbs(args[1])
+			}
+			args = args[2:]
+			continue
+		}
+		ts.Fatalf("unknown option %s", args[0])
+	}
 	if len(args) < 2 || len(args) > 3 {
-		ts.Fatalf("usage: http METHOD URL [BODYFILE]")
+		ts.Fatalf("usage: http [-u USER:PASSWORD] [-ca CERTFILE] [-i] METHOD URL [BODYFILE]")
 	}
 	var body io.Reader
 	if len(args) == 3 {
@@ -72,15 +118,102 @@ func cmdHTTP(ts *testscript.TestScript, neg bool, args []string) {
 		req.Header.Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
 		req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	if user, password, ok := strings.Cut(userinfo, ":"); ok {
+		req.SetBasicAuth(user, password)
+	}
+	client := http.DefaultClient
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		ts.Check(err)
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			ts.Fatalf("no certificate in %s", caFile)
+		}
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	}
+	resp, err := client.Do(req)
 	ts.Check(err)
 	defer resp.Body.Close()
 	fmt.Fprintf(ts.Stdout(), "HTTP %d\n", resp.StatusCode)
+	if headers {
+		for _, name := range slices.Sorted(maps.Keys(resp.Header)) {
+			for _, v := range resp.Header[name] {
+				fmt.Fprintf(ts.Stdout(), "%s: %s\n", name, v)
+			}
+		}
+	}
 	_, err = io.Copy(ts.Stdout(), resp.Body)
 	ts.Check(err)
 	if ok := resp.StatusCode/100 == 2; ok == neg {
 		ts.Fatalf("%s %s: unexpected status %s", args[0], args[1], resp.Status)
 	}
+}
+
+// cmdSubst implements "subst FILE...": it replaces $VAR and ${VAR} in
+// each FILE by the value of the script's variable.
+func cmdSubst(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: subst FILE...")
+	}
+	for _, name := range args {
+		data, err := os.ReadFile(ts.MkAbs(name))
+		ts.Check(err)
+		ts.Check(os.WriteFile(ts.MkAbs(name), []byte(os.Expand(string(data), ts.Getenv)), 0o666))
+	}
+}
+
+// cmdSleep implements "sleep DURATION".
+func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: sleep DURATION")
+	}
+	d, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	time.Sleep(d)
+}
+
+// cmdGencert implements "gencert CERTFILE KEYFILE": it writes a
+// self-signed certificate for 127.0.0.1 and localhost, and its key, in
+// PEM.
+func cmdGencert(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: gencert CERTFILE KEYFILE")
+	}
+	cert, key, err := selfSignedCert()
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), cert, 0o666))
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), key, 0o600))
+}
+
+// selfSignedCert returns a self-signed certificate for 127.0.0.1 and
+// localhost, valid for a day, and its private key, in PEM.
+func selfSignedCert() (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "ocireg test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:              []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
 }
 
 func TestRunExitCodes(t *testing.T) {
@@ -98,7 +231,11 @@ func TestRunExitCodes(t *testing.T) {
 		{name: "ServeBadFlag", args: []string{"serve", "--frob"}, wantCode: exitUsage, wantStderr: "flag provided but not defined: -frob"},
 		{name: "ServeExtraArg", args: []string{"serve", "extra"}, wantCode: exitUsage, wantStderr: `unexpected argument "extra"`},
 		{name: "ServeBadLogFormat", args: []string{"serve", "--log-format", "xml"}, wantCode: exitUsage, wantStderr: `unknown --log-format "xml"`},
-		{name: "ServeCannotListen", args: []string{"serve", "--addr", "127.0.0.1:-1"}, wantCode: exitFailure, wantStderr: "serve failed"},
+		{name: "ServeMissingConfig", args: []string{"serve", "--config", "/nonexistent/ocireg.yaml"}, wantCode: exitUsage, wantStderr: "no such file or directory"},
+		{name: "ServeConfigAndMem", args: []string{"serve", "--config", "x.yaml", "--mem"}, wantCode: exitUsage, wantStderr: "--mem cannot be used with --config"},
+		{name: "GCMissingDir", args: []string{"gc", "--dir", "/nonexistent/ocireg-data"}, wantCode: exitFailure, wantStderr: "no such file or directory"},
+		{name: "GCBadFlag", args: []string{"gc", "--frob"}, wantCode: exitUsage, wantStderr: "flag provided but not defined: -frob"},
+		{name: "ServeCannotListen", args: []string{"serve", "--mem", "--addr", "127.0.0.1:-1"}, wantCode: exitFailure, wantStderr: "serve failed"},
 	}
 	for _, test := range tests {
 		t.Run(test.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/go-quicktest/qt"
 )
@@ -50,7 +51,7 @@ func TestLogRequests(t *testing.T) {
 		t.Run(test.name, func(t *testing.T) {
 			var logBuf bytes.Buffer
 			logger := slog.New(slog.NewJSONHandler(&logBuf, nil))
-			srv := httptest.NewServer(logRequests(logger, test.handler))
+			srv := httptest.NewServer(logRequests(logger, nil, test.handler))
 			defer srv.Close()
 			resp, err := http.Get(srv.URL + "/v2/some/path")
 			qt.Assert(t, qt.IsNil(err))
@@ -81,4 +82,59 @@ func TestStatusWriterUnwrap(t *testing.T) {
 	sw := &statusWriter{ResponseWriter: rec}
 	qt.Assert(t, qt.IsNil(http.NewResponseController(sw).Flush()))
 	qt.Assert(t, qt.IsTrue(rec.Flushed))
+}
+
+// TestIdleReadTimeout checks that a request body that stops flowing is
+// cut off after the idle timeout, while one that keeps flowing for longer
+// than the timeout in all is read whole.
+func TestIdleReadTimeout(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	type result struct {
+		n   int64
+		err error
+	}
+	results := make(chan result, 1)
+	srv := httptest.NewServer(idleReadTimeout(timeout, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		n, err := io.Copy(io.Discard, req.Body)
+		results <- result{n, err}
+	})))
+	defer srv.Close()
+
+	tests := []struct {
+		name    string
+		pauses  []time.Duration // before each 1000-byte write
+		wantErr bool
+	}{
+		{name: "Steady", pauses: []time.Duration{0, 80 * time.Millisecond, 80 * time.Millisecond, 80 * time.Millisecond, 80 * time.Millisecond}},
+		{name: "Stalled", pauses: []time.Duration{0, 600 * time.Millisecond}, wantErr: true},
+	}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			pr, pw := io.Pipe()
+			go func() {
+				for _, d := range test.pauses {
+					time.Sleep(d)
+					if _, err := pw.Write(make([]byte, 1000)); err != nil {
+						return
+					}
+				}
+				pw.Close()
+			}()
+			req, err := http.NewRequest("PUT", srv.URL, pr)
+			qt.Assert(t, qt.IsNil(err))
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				resp.Body.Close()
+			}
+			pr.CloseWithError(io.ErrClosedPipe)
+			got := <-results
+			if test.wantErr {
+				qt.Assert(t, qt.IsNotNil(got.err))
+				qt.Assert(t, qt.Equals(got.n, int64(1000)))
+			} else {
+				qt.Assert(t, qt.IsNil(got.err))
+				qt.Assert(t, qt.Equals(got.n, int64(1000*len(test.pauses))))
+			}
+		})
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,28 +15,68 @@ import (
 	"time"
 
 	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/ociauth"
+	"github.com/ocireg/ociregistry/ociclient"
+	"github.com/ocireg/ociregistry/ocifilter"
+	"github.com/ocireg/ociregistry/ocifs"
 	"github.com/ocireg/ociregistry/ocimem"
-	"github.com/ocireg/ociregistry/ociserver"
+	"github.com/ocireg/ociregistry/ociproxy"
 )
 
 const serveUsage = `usage: ocireg serve [flags]
 
-Serve an OCI registry over plain HTTP until SIGINT or SIGTERM, then shut
-down gracefully. The address served is logged on stderr and printed on
-stdout as a URL (http://HOST:PORT) on a line of its own.
+Serve an OCI registry over HTTP (HTTPS with --tls-cert and --tls-key) until
+SIGINT or SIGTERM, then shut down gracefully. The address served is logged on
+stderr and printed on stdout as a URL (http://HOST:PORT or https://HOST:PORT)
+on a line of its own.
+
+Without flags, the registry is kept on disk under ./ocireg-data. --mem keeps
+it in memory instead, --upstream makes it a pull-through cache of another
+registry, and --config composes registries from a YAML file (see README.md,
+"Config file"); --config cannot be combined with --mem, --dir, --upstream or
+--read-only, and the other flags given override the file's settings.
+
+Besides the registry API under /v2/, the server answers /healthz (200 "ok")
+and /metrics (Prometheus text format); neither asks for credentials.
+
+With --htpasswd, every request under /v2/ needs Basic credentials of a user
+in the file (bcrypt hashes only, as made by "htpasswd -B"); without access
+rules in the config file, every such user may pull, push and delete.
 
 Flags:
 `
 
-// serveConfig is what the serve flags select. Backend choices (--mem
-// today, --dir later) only meet in openRegistry.
+// serveConfig is what the serve flags and the config file select.
 type serveConfig struct {
 	addr            string
 	addrFile        string
 	mem             bool
+	dir             string
+	upstream        string
+	readOnly        bool
+	configFile      string
+	tlsCert         string
+	tlsKey          string
+	htpasswd        string
 	logFormat       string
 	shutdownTimeout time.Duration
+	idleTimeout     time.Duration
+	readTimeout     time.Duration
+
+	// From the config file only.
+	registry ociregistry.Interface // nil: choose from the flags
+	backend  string                // the registry's name in the logs
+	rules    []accessRule
+
+	metrics *metrics
 }
+
+// usageError is an error in the command line or the config file: serve
+// exits with exitUsage for it, before anything listens.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
 
 // runServe implements "ocireg serve" and returns the exit code. It serves
 // until ctx is done.
@@ -49,9 +90,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:5000", "`host:port` to listen on; port 0 picks a free port")
 	fs.StringVar(&cfg.addrFile, "addr-file", "", "once listening, write the address (host:port) to this `file`")
-	fs.BoolVar(&cfg.mem, "mem", false, "keep the registry in memory (the only backend so far, so the default)")
+	fs.BoolVar(&cfg.mem, "mem", false, "keep the registry in memory; it is lost when the server stops")
+	fs.StringVar(&cfg.dir, "dir", "ocireg-data", "keep the registry in this `directory` (created if missing)")
+	fs.StringVar(&cfg.upstream, "upstream", "", "serve as a pull-through cache of the registry at this `URL` (https://host, http://host or host),\nkeeping what it pulls in --dir or in memory with --mem; credentials come from the docker config;\npushes are refused")
+	fs.BoolVar(&cfg.readOnly, "read-only", false, "refuse every push and delete (403 DENIED)")
+	fs.StringVar(&cfg.configFile, "config", "", "compose the registry and set the server up from this YAML `file`")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "serve HTTPS with the certificate (PEM, chain first) in this `file`; needs --tls-key")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "serve HTTPS with the private key (PEM) in this `file`; needs --tls-cert")
+	fs.StringVar(&cfg.htpasswd, "htpasswd", "", "ask for Basic credentials checked against this htpasswd `file` (bcrypt entries)")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log `format` on stderr: text or json")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to let requests in flight finish on shutdown")
+	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", 2*time.Minute, "close keep-alive connections idle for this long")
+	fs.DurationVar(&cfg.readTimeout, "read-timeout", time.Minute, "fail a request whose client stops sending its body for this long; the deadline\nmoves as data arrives, so big uploads are fine (headers must come within 10s)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -63,16 +113,51 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fs.Usage()
 		return exitUsage
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if err := checkServeFlags(&cfg, set); err != nil {
+		fmt.Fprintf(stderr, "ocireg serve: %v\n", err)
+		return exitUsage
+	}
+	cfg.metrics = newMetrics()
+	if cfg.configFile != "" {
+		if err := loadConfigFile(&cfg, set); err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitUsage
+		}
+	}
 	logger, err := newLogger(stderr, cfg.logFormat)
 	if err != nil {
 		fmt.Fprintf(stderr, "ocireg serve: %v\n", err)
 		return exitUsage
 	}
 	if err := serve(ctx, &cfg, logger, stdout); err != nil {
+		if errors.As(err, new(usageError)) {
+			fmt.Fprintf(stderr, "ocireg serve: %v\n", err)
+			return exitUsage
+		}
 		logger.Error("serve failed", "err", err)
 		return exitFailure
 	}
 	return exitOK
+}
+
+// checkServeFlags reports flags that cannot go together.
+func checkServeFlags(cfg *serveConfig, set map[string]bool) error {
+	if cfg.configFile != "" {
+		for _, name := range []string{"mem", "dir", "upstream", "read-only"} {
+			if set[name] {
+				return fmt.Errorf("--%s cannot be used with --config: say it in the config file", name)
+			}
+		}
+	}
+	if cfg.mem && set["dir"] {
+		return errors.New("--mem and --dir cannot be used together")
+	}
+	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	return nil
 }
 
 // newLogger returns a logger writing to w in the given format.
@@ -86,40 +171,101 @@ func newLogger(w io.Writer, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("unknown --log-format %q (want text or json)", format)
 }
 
-// openRegistry returns the registry that serve serves and a name for it
-// in the logs.
-func openRegistry(cfg *serveConfig) (ociregistry.Interface, string, error) {
-	// Memory is the only backend so far, so it is also what serve uses
-	// when no backend flag is given; --dir will be chosen here.
-	return ocimem.New(), "memory", nil
+// openRegistry returns the registry that serve serves, chosen by the
+// config file or the flags, and a name for it in the logs.
+func openRegistry(cfg *serveConfig, logger *slog.Logger, m *metrics) (ociregistry.Interface, string, error) {
+	if cfg.registry != nil {
+		return cfg.registry, cfg.backend, nil
+	}
+	var (
+		reg     ociregistry.Interface
+		backend string
+	)
+	// A proxy's cache receives manifests before their blobs.
+	lax := cfg.upstream != ""
+	if cfg.mem {
+		reg, backend = ocimem.NewWithConfig(&ocimem.Config{LaxChildReferences: lax}), "memory"
+	} else {
+		r, err := ocifs.New(cfg.dir, &ocifs.Options{LaxChildReferences: lax})
+		if err != nil {
+			return nil, "", usageError{fmt.Errorf("--dir: %w", err)}
+		}
+		reg, backend = r, "dir "+cfg.dir
+	}
+	if cfg.upstream != "" {
+		auth, err := ociauth.Load()
+		if err != nil {
+			return nil, "", usageError{fmt.Errorf("reading the docker config for --upstream: %w", err)}
+		}
+		up, err := ociclient.New(cfg.upstream, &ociclient.Options{Auth: auth, Logger: logger})
+		if err != nil {
+			return nil, "", usageError{fmt.Errorf("--upstream: %w", err)}
+		}
+		reg = newProxy(up, reg, &ociproxy.Options{Logger: logger}, m)
+		backend = "proxy of " + cfg.upstream + " cached in " + backend
+	}
+	if cfg.readOnly {
+		reg = ocifilter.ReadOnly(reg)
+		backend = "read-only " + backend
+	}
+	return reg, backend, nil
 }
 
 // serve listens on cfg.addr and serves the registry until ctx is done,
 // then shuts down gracefully. It returns an error when it cannot listen,
 // when serving fails, or when requests are still in flight after
-// cfg.shutdownTimeout.
+// cfg.shutdownTimeout; a usageError when the settings are wrong.
 func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io.Writer) error {
-	reg, backend, err := openRegistry(cfg)
+	m := cfg.metrics
+	if m == nil {
+		m = newMetrics()
+	}
+	reg, backend, err := openRegistry(cfg, logger, m)
 	if err != nil {
 		return err
 	}
+	var users *htpasswd
+	if cfg.htpasswd != "" {
+		users, err = loadHtpasswd(cfg.htpasswd)
+		if err != nil {
+			return usageError{err}
+		}
+	}
+	var tlsConfig *tls.Config
+	if cfg.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
+		if err != nil {
+			return usageError{fmt.Errorf("loading the TLS certificate: %w", err)}
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	handler := newHandler(reg, users, cfg.rules, logger, m, cfg.readTimeout)
+
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}
+	scheme := "http"
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+		scheme = "https"
+	}
 	srv := &http.Server{
-		Handler: logRequests(logger, ociserver.New(reg, &ociserver.Options{Logger: logger})),
-		// Slow clients must not hold connections forever; no overall
-		// read or write timeout, as large blobs legitimately take long.
+		Handler: handler,
+		// No overall ReadTimeout or WriteTimeout: big blobs
+		// legitimately take long. Instead, the handler moves a read
+		// deadline forward as request data arrives (see
+		// idleReadTimeout), so a client that stops sending is cut off
+		// while one that keeps sending is not.
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       cfg.idleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
 	addr := ln.Addr().String()
-	url := "http://" + addr
+	url := scheme + "://" + addr
 	logger.Info("listening on "+url, "addr", addr, "backend", backend)
 	fmt.Fprintln(stdout, url)
 	if cfg.addrFile != "" {

@@ -95,6 +95,9 @@ func StartOcireg(t testing.TB, args ...string) (host string) {
 	t.Helper()
 	bin := BuildOcireg(t)
 	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	// serve keeps its registry in ./ocireg-data by default: give it a
+	// directory of its own, not the test package's.
+	cmd.Dir = t.TempDir()
 	first := &firstLineWriter{line: make(chan string, 1)}
 	cmd.Stdout = first
 	p := startProcess(t, "ocireg", cmd)

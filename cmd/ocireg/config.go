@@ -1,0 +1,516 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/ociauth"
+	"github.com/ocireg/ociregistry/ociclient"
+	"github.com/ocireg/ociregistry/ocifilter"
+	"github.com/ocireg/ociregistry/ocifs"
+	"github.com/ocireg/ociregistry/ocimem"
+	"github.com/ocireg/ociregistry/ociproxy"
+	"github.com/ocireg/ociregistry/ociunify"
+)
+
+// The config file (see README.md, "Config file") is YAML:
+//
+//	addr: 127.0.0.1:5000          # --addr
+//	logFormat: json               # --log-format
+//	tls: {cert: FILE, key: FILE}  # --tls-cert, --tls-key
+//	htpasswd: FILE                # --htpasswd
+//	access:                       # who may do what; needs htpasswd
+//	  - users: [alice]            # "*" is every user in the htpasswd file
+//	    repositories: ["**"]      # see matchRepo
+//	    allow: [pull, push, delete]
+//	registry: REGISTRY
+//
+// where a REGISTRY is a mapping with a kind and the fields of that kind:
+//
+//	{kind: mem}
+//	{kind: fs, dir: DIR}
+//	{kind: remote, url: URL, insecure: BOOL, username: U, password: P}
+//	{kind: proxy, upstream: REGISTRY, cache: REGISTRY, tagTTL: DURATION}
+//	{kind: unify, registries: [REGISTRY, REGISTRY]}
+//	{kind: readonly, registry: REGISTRY}
+//	{kind: immutable, registry: REGISTRY}
+//	{kind: select, registry: REGISTRY, repositories: [PATTERN...]}
+//	{kind: sub, registry: REGISTRY, prefix: PREFIX}
+//
+// Relative paths (dir, htpasswd, tls cert and key) are relative to the
+// config file's directory.
+//
+// The file is decoded into yaml.Node values rather than structs, so that
+// every error can name the line and column it is about.
+
+// configError is a mistake in the config file, at a place in it.
+type configError struct {
+	file         string
+	line, column int
+	msg          string
+}
+
+func (e *configError) Error() string {
+	return fmt.Sprintf("%s:%d:%d: %s", e.file, e.line, e.column, e.msg)
+}
+
+// configErrors is every mistake found in a config file, one a line.
+type configErrors []*configError
+
+func (es configErrors) Error() string {
+	var b strings.Builder
+	for i, e := range es {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+// configParser decodes a config file and builds what it describes,
+// collecting its mistakes.
+type configParser struct {
+	file string
+	errs configErrors
+	m    *metrics
+}
+
+// path resolves name, a path in the config file, against the file's
+// directory.
+func (p *configParser) path(name string) string {
+	if name == "" || filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(filepath.Dir(p.file), name)
+}
+
+func (p *configParser) errorf(n *yaml.Node, format string, args ...any) {
+	p.errs = append(p.errs, &configError{file: p.file, line: n.Line, column: n.Column, msg: fmt.Sprintf(format, args...)})
+}
+
+// mapping is a YAML mapping whose fields are taken one by one; done
+// reports those left, which nothing knows.
+type mapping struct {
+	p      *configParser
+	node   *yaml.Node
+	keys   map[string]*yaml.Node
+	values map[string]*yaml.Node
+	taken  map[string]bool
+}
+
+// mapping returns n as a mapping, or nil after reporting that it is not
+// one.
+func (p *configParser) mapping(n *yaml.Node, what string) *mapping {
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n, "%s must be a mapping", what)
+		return nil
+	}
+	m := &mapping{p: p, node: n, keys: map[string]*yaml.Node{}, values: map[string]*yaml.Node{}, taken: map[string]bool{}}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if _, dup := m.keys[k.Value]; dup {
+			p.errorf(k, "field %q given twice", k.Value)
+			continue
+		}
+		m.keys[k.Value], m.values[k.Value] = k, v
+	}
+	return m
+}
+
+// field returns the value of the field name, or nil when there is none
+// (reported when required).
+func (m *mapping) field(name string, required bool) *yaml.Node {
+	m.taken[name] = true
+	v := m.values[name]
+	if v == nil && required {
+		m.p.errorf(m.node, "missing field %q", name)
+	}
+	return v
+}
+
+// str returns the string field name; "" when it is missing or not a
+// string (reported).
+func (m *mapping) str(name string, required bool) (string, *yaml.Node) {
+	v := m.field(name, required)
+	if v == nil {
+		return "", nil
+	}
+	if v.Kind != yaml.ScalarNode || v.Tag != "!!str" && v.Tag != "!!int" && v.Tag != "!!float" {
+		m.p.errorf(v, "%s must be a string", name)
+		return "", nil
+	}
+	if v.Value == "" && required {
+		m.p.errorf(v, "%s must not be empty", name)
+	}
+	return v.Value, v
+}
+
+func (m *mapping) boolean(name string) bool {
+	v := m.field(name, false)
+	if v == nil {
+		return false
+	}
+	var b bool
+	if v.Kind != yaml.ScalarNode || v.Decode(&b) != nil {
+		m.p.errorf(v, "%s must be true or false", name)
+	}
+	return b
+}
+
+func (m *mapping) duration(name string) time.Duration {
+	s, v := m.str(name, false)
+	if v == nil {
+		return 0
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		m.p.errorf(v, "%s: %v", name, err)
+	}
+	return d
+}
+
+// strings returns the field name, a sequence of strings, with the node
+// of each.
+func (m *mapping) strings(name string, required bool) ([]string, []*yaml.Node) {
+	v := m.field(name, required)
+	if v == nil {
+		return nil, nil
+	}
+	if v.Kind != yaml.SequenceNode {
+		m.p.errorf(v, "%s must be a list", name)
+		return nil, nil
+	}
+	if len(v.Content) == 0 && required {
+		m.p.errorf(v, "%s must not be empty", name)
+	}
+	var ss []string
+	var ns []*yaml.Node
+	for _, e := range v.Content {
+		if e.Kind != yaml.ScalarNode {
+			m.p.errorf(e, "%s must hold strings", name)
+			continue
+		}
+		ss, ns = append(ss, e.Value), append(ns, e)
+	}
+	return ss, ns
+}
+
+// done reports the fields that were not taken.
+func (m *mapping) done() {
+	for i := 0; i+1 < len(m.node.Content); i += 2 {
+		k := m.node.Content[i]
+		if !m.taken[k.Value] {
+			m.p.errorf(k, "unknown field %q", k.Value)
+		}
+	}
+}
+
+// loadConfigFile reads cfg.configFile into cfg. Settings of the file
+// that a flag in set also gives are left as the flag says. It returns
+// configErrors, or an error reading the file.
+func loadConfigFile(cfg *serveConfig, set map[string]bool) error {
+	data, err := os.ReadFile(cfg.configFile)
+	if err != nil {
+		return fmt.Errorf("ocireg serve: %w", err)
+	}
+	p := &configParser{file: cfg.configFile, m: cfg.metrics}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		// yaml.v3's syntax errors say "yaml: line N: ..." without a
+		// column; keep its words but put the file first.
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		line := 0
+		if _, err := fmt.Sscanf(msg, "line %d:", &line); err == nil {
+			_, msg, _ = strings.Cut(msg, ": ")
+		}
+		return configErrors{{file: p.file, line: line, column: 1, msg: msg}}
+	}
+	if len(doc.Content) == 0 {
+		return configErrors{{file: p.file, line: 1, column: 1, msg: "empty config file"}}
+	}
+	p.parseServer(doc.Content[0], cfg, set)
+	if len(p.errs) > 0 {
+		slices.SortStableFunc(p.errs, func(a, b *configError) int {
+			if a.line != b.line {
+				return a.line - b.line
+			}
+			return a.column - b.column
+		})
+		return p.errs
+	}
+	return nil
+}
+
+func (p *configParser) parseServer(n *yaml.Node, cfg *serveConfig, set map[string]bool) {
+	m := p.mapping(n, "the config file")
+	if m == nil {
+		return
+	}
+	if s, v := m.str("addr", false); v != nil && !set["addr"] {
+		cfg.addr = s
+	}
+	if s, v := m.str("logFormat", false); v != nil && !set["log-format"] {
+		if s != "text" && s != "json" {
+			p.errorf(v, "logFormat must be text or json")
+		}
+		cfg.logFormat = s
+	}
+	if s, v := m.str("htpasswd", false); v != nil && !set["htpasswd"] {
+		s = p.path(s)
+		if _, err := os.Stat(s); err != nil {
+			p.errorf(v, "htpasswd: %v", err)
+		} else if _, err := loadHtpasswd(s); err != nil {
+			p.errorf(v, "%v", err)
+		}
+		cfg.htpasswd = s
+	}
+	if v := m.field("tls", false); v != nil && !set["tls-cert"] {
+		if tm := p.mapping(v, "tls"); tm != nil {
+			cert, cn := tm.str("cert", true)
+			key, kn := tm.str("key", true)
+			cert, key = p.path(cert), p.path(key)
+			for _, f := range []struct {
+				name string
+				n    *yaml.Node
+			}{{cert, cn}, {key, kn}} {
+				if f.n != nil {
+					if _, err := os.Stat(f.name); err != nil {
+						p.errorf(f.n, "%v", err)
+					}
+				}
+			}
+			tm.done()
+			cfg.tlsCert, cfg.tlsKey = cert, key
+		}
+	}
+	if v := m.field("access", false); v != nil {
+		cfg.rules = p.parseRules(v)
+		if cfg.htpasswd == "" {
+			p.errorf(v, "access rules need htpasswd (or --htpasswd)")
+		}
+	}
+	if v := m.field("registry", false); v != nil {
+		cfg.registry, cfg.backend = p.parseRegistry(v, false)
+	} else {
+		p.errorf(n, `missing field "registry"`)
+	}
+	m.done()
+}
+
+func (p *configParser) parseRules(n *yaml.Node) []accessRule {
+	if n.Kind != yaml.SequenceNode {
+		p.errorf(n, "access must be a list of rules")
+		return nil
+	}
+	rules := []accessRule{}
+	for _, rn := range n.Content {
+		m := p.mapping(rn, "an access rule")
+		if m == nil {
+			continue
+		}
+		var r accessRule
+		r.users, _ = m.strings("users", true)
+		var pns []*yaml.Node
+		r.patterns, pns = m.strings("repositories", true)
+		for i, pat := range r.patterns {
+			if err := checkRepoPattern(pat); err != nil {
+				p.errorf(pns[i], "%v", err)
+			}
+		}
+		verbs, vns := m.strings("allow", true)
+		for i, verb := range verbs {
+			a, ok := accessVerbs[verb]
+			if !ok {
+				p.errorf(vns[i], "unknown access %q (want pull, push or delete)", verb)
+			}
+			r.access = append(r.access, a)
+		}
+		m.done()
+		rules = append(rules, r)
+	}
+	return rules
+}
+
+// registryKinds are the kinds of registry, in the order errors list them.
+var registryKinds = []string{"mem", "fs", "remote", "proxy", "unify", "readonly", "immutable", "select", "sub"}
+
+// parseRegistry builds the registry that n describes and returns it with
+// a description for the logs. It returns nil after reporting a mistake.
+// lax asks for a store that takes manifests before their blobs, as a
+// proxy's cache must.
+func (p *configParser) parseRegistry(n *yaml.Node, lax bool) (ociregistry.Interface, string) {
+	m := p.mapping(n, "a registry")
+	if m == nil {
+		return nil, ""
+	}
+	defer m.done()
+	kind, kn := m.str("kind", true)
+	if kn == nil {
+		return nil, ""
+	}
+	// inner parses the field name as a registry.
+	inner := func(name string, lax bool) (ociregistry.Interface, string) {
+		v := m.field(name, true)
+		if v == nil {
+			return nil, ""
+		}
+		return p.parseRegistry(v, lax)
+	}
+	switch kind {
+	case "mem":
+		return ocimem.NewWithConfig(&ocimem.Config{LaxChildReferences: lax}), "mem"
+	case "fs":
+		dir, dn := m.str("dir", true)
+		if dn == nil || dir == "" {
+			return nil, ""
+		}
+		dir = p.path(dir)
+		if err := checkDir(dir); err != nil {
+			p.errorf(dn, "%v", err)
+			return nil, ""
+		}
+		r, err := ocifs.New(dir, &ocifs.Options{LaxChildReferences: lax})
+		if err != nil {
+			p.errorf(dn, "%v", err)
+			return nil, ""
+		}
+		return r, "fs " + dir
+	case "remote":
+		url, un := m.str("url", true)
+		insecure := m.boolean("insecure")
+		user, userN := m.str("username", false)
+		password, pn := m.str("password", false)
+		if un == nil {
+			return nil, ""
+		}
+		if (userN == nil) != (pn == nil) {
+			p.errorf(n, "username and password go together")
+			return nil, ""
+		}
+		var auth ociauth.CredentialsSource
+		if userN != nil {
+			host := strings.TrimPrefix(strings.TrimPrefix(url, "https://"), "http://")
+			auth = ociauth.StaticCredentials{strings.TrimSuffix(host, "/"): {Username: user, Password: password}}
+		} else {
+			cfg, err := ociauth.Load()
+			if err != nil {
+				p.errorf(un, "reading the docker config for credentials: %v", err)
+				return nil, ""
+			}
+			auth = cfg
+		}
+		r, err := ociclient.New(url, &ociclient.Options{Insecure: insecure, Auth: auth})
+		if err != nil {
+			p.errorf(un, "%v", err)
+			return nil, ""
+		}
+		return r, "remote " + url
+	case "proxy":
+		up, upd := inner("upstream", false)
+		cache, cached := inner("cache", true)
+		ttl := m.duration("tagTTL")
+		if up == nil || cache == nil {
+			return nil, ""
+		}
+		return newProxy(up, cache, &ociproxy.Options{TagTTL: ttl}, p.m), "proxy of (" + upd + ") cached in (" + cached + ")"
+	case "unify":
+		v := m.field("registries", true)
+		if v == nil {
+			return nil, ""
+		}
+		if v.Kind != yaml.SequenceNode || len(v.Content) != 2 {
+			p.errorf(v, "registries must be a list of two registries")
+			return nil, ""
+		}
+		r0, d0 := p.parseRegistry(v.Content[0], lax)
+		r1, d1 := p.parseRegistry(v.Content[1], lax)
+		if r0 == nil || r1 == nil {
+			return nil, ""
+		}
+		return ociunify.New(r0, r1, nil), "unify (" + d0 + ") and (" + d1 + ")"
+	case "readonly", "immutable":
+		r, d := inner("registry", lax)
+		if r == nil {
+			return nil, ""
+		}
+		if kind == "readonly" {
+			return ocifilter.ReadOnly(r), "read-only " + d
+		}
+		return ocifilter.Immutable(r), "immutable " + d
+	case "select":
+		r, d := inner("registry", lax)
+		pats, pns := m.strings("repositories", true)
+		ok := true
+		for i, pat := range pats {
+			if err := checkRepoPattern(pat); err != nil {
+				p.errorf(pns[i], "%v", err)
+				ok = false
+			}
+		}
+		if r == nil || !ok || pats == nil {
+			return nil, ""
+		}
+		allow := func(repo string) bool {
+			return slices.ContainsFunc(pats, func(pat string) bool { return matchRepo(pat, repo) })
+		}
+		return ocifilter.Select(r, allow), fmt.Sprintf("%s selecting %q", d, pats)
+	case "sub":
+		r, d := inner("registry", lax)
+		prefix, pn := m.str("prefix", true)
+		if pn != nil && !validPrefix(prefix) {
+			p.errorf(pn, "prefix %q is not a repository name", prefix)
+			return nil, ""
+		}
+		if r == nil || pn == nil {
+			return nil, ""
+		}
+		return ocifilter.Sub(r, prefix), fmt.Sprintf("%s under %q", d, prefix)
+	}
+	p.errorf(kn, "unknown kind %q (want one of %s)", kind, strings.Join(registryKinds, ", "))
+	// The fields of an unknown kind mean nothing: report only the kind.
+	for k := range m.values {
+		m.taken[k] = true
+	}
+	return nil, ""
+}
+
+var prefixRE = regexp.MustCompile(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`)
+
+func validPrefix(s string) bool {
+	return prefixRE.MatchString(s) && ociregistry.CheckRepository(s) == nil
+}
+
+// checkDir returns an error when dir exists but is not a directory that
+// can be read and written, or does not exist and cannot be made.
+func checkDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return os.MkdirAll(dir, 0o777)
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.Readdirnames(1); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
