@@ -3,18 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"maps"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -23,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-quicktest/qt"
+	"github.com/ocireg/ociregistry/internal/toolstest"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -179,41 +173,10 @@ func cmdGencert(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: gencert CERTFILE KEYFILE")
 	}
-	cert, key, err := selfSignedCert()
+	cert, key, err := toolstest.SelfSignedCert()
 	ts.Check(err)
 	ts.Check(os.WriteFile(ts.MkAbs(args[0]), cert, 0o666))
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), key, 0o600))
-}
-
-// selfSignedCert returns a self-signed certificate for 127.0.0.1 and
-// localhost, valid for a day, and its private key, in PEM.
-func selfSignedCert() (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "ocireg test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
 }
 
 func TestRunExitCodes(t *testing.T) {

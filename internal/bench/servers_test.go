@@ -220,7 +220,7 @@ func startDistribution(bin, dir string) (*server, error) {
 		}
 		config := filepath.Join(dir, fmt.Sprintf("distribution-%d.yml", i))
 		data := filepath.Join(dir, fmt.Sprintf("distribution-data-%d", i))
-		if err := os.WriteFile(config, []byte(distributionConfig(host, data)), 0o666); err != nil {
+		if err := os.WriteFile(config, []byte(toolstest.DistributionConfig(host, data)), 0o666); err != nil {
 			return nil, err
 		}
 		cmd := exec.Command(bin, "serve", config)
@@ -238,25 +238,6 @@ func startDistribution(bin, dir string) (*server, error) {
 		lastErr = fmt.Errorf("%w\n%s", lastErr, s.logTail())
 	}
 	return nil, lastErr
-}
-
-// distributionConfig logs only errors and no access log: its cheapest
-// setting, so that ocireg is not compared against logging overhead.
-func distributionConfig(host, dataDir string) string {
-	return fmt.Sprintf(`version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-http:
-  addr: %s
-  secret: ocireg-bench
-`, dataDir, host)
 }
 
 func freeHost() (string, error) {

@@ -3,17 +3,10 @@ package smoketest
 import (
 	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -152,7 +145,8 @@ func TestTLSAuth(t *testing.T) {
 func startTLSOcireg(t *testing.T) *tlsServer {
 	t.Helper()
 	dir := t.TempDir()
-	certPEM, keyPEM := selfSignedCert(t)
+	certPEM, keyPEM, err := toolstest.SelfSignedCert()
+	qt.Assert(t, qt.IsNil(err))
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	qt.Assert(t, qt.IsNil(os.WriteFile(certFile, certPEM, 0o666)))
 	qt.Assert(t, qt.IsNil(os.WriteFile(keyFile, keyPEM, 0o600)))
@@ -283,32 +277,6 @@ func assertLayoutBlobs(t *testing.T, dir string, img image) {
 		qt.Assert(t, qt.IsNil(err))
 		qt.Assert(t, qt.DeepEquals(got, data), qt.Commentf("blob %s", dg))
 	}
-}
-
-// selfSignedCert returns a certificate for 127.0.0.1 that is its own CA,
-// and its key, in PEM.
-func selfSignedCert(t *testing.T) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	qt.Assert(t, qt.IsNil(err))
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "ocireg smoke test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	qt.Assert(t, qt.IsNil(err))
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	qt.Assert(t, qt.IsNil(err))
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
 }
 
 // lockedWriter is a bytes.Buffer safe for concurrent writes and reads.

@@ -142,7 +142,7 @@ func StartDistribution(t testing.TB) (host string) {
 			t.Fatal(err)
 		}
 		config := filepath.Join(storeDir, "config.yml")
-		if err := os.WriteFile(config, []byte(distributionConfig(host, storeDir)), 0o666); err != nil {
+		if err := os.WriteFile(config, []byte(DistributionConfig(host, filepath.Join(storeDir, "data"))), 0o666); err != nil {
 			t.Fatal(err)
 		}
 		cmd := exec.Command(bin, "serve", config)
@@ -160,7 +160,11 @@ func StartDistribution(t testing.TB) (host string) {
 	return ""
 }
 
-func distributionConfig(host, storeDir string) string {
+// DistributionConfig returns a configuration for CNCF Distribution's
+// registry that listens on host and stores in dataDir with the filesystem
+// driver, with deletes enabled, logging only errors and no access log (its
+// cheapest setting, so that benchmarks do not compare against logging).
+func DistributionConfig(host, dataDir string) string {
 	return fmt.Sprintf(`version: 0.1
 log:
   level: error
@@ -174,7 +178,7 @@ storage:
 http:
   addr: %s
   secret: toolstest
-`, filepath.Join(storeDir, "data"), host)
+`, dataDir, host)
 }
 
 // freeHost returns a 127.0.0.1 host with a port that was free a moment ago.
