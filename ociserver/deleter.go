@@ -23,7 +23,7 @@ func (s *server) deleteBlob(w http.ResponseWriter, req *http.Request, rt route) 
 // deleteManifest answers DELETE /v2/<name>/manifests/<reference>: by
 // digest it deletes the manifest and its tags, by tag the tag only.
 func (s *server) deleteManifest(w http.ResponseWriter, req *http.Request, rt route) error {
-	d, err := checkRef(rt.ref)
+	d, err := checkLookupRef(rt.ref)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package ociserver
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -115,13 +116,50 @@ func (s *server) getBlobRange(w http.ResponseWriter, req *http.Request, repo str
 	w.Header().Set("Accept-Ranges", "bytes")
 	w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end, desc.Size))
 	w.WriteHeader(http.StatusPartialContent)
-	s.copyBody(w, req, io.LimitReader(rd, end-start+1))
+	s.copyBody(&boundedWriter{w: w, n: end - start + 1}, req, rd)
 	return nil
 }
 
+// boundedWriter passes at most n bytes on to w, so that a backend that
+// sends more than the range it was asked for cannot write past the
+// Content-Length. It bounds the writer rather than the reader so that a
+// blob reader's WriteTo still runs: given an *io.LimitedReader (an
+// *os.File's range, as ocifs has) that already stops within n, ReadFrom
+// hands it to w unchanged, where the connection turns it into sendfile.
+type boundedWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (b *boundedWriter) Write(p []byte) (int, error) {
+	var err error
+	if int64(len(p)) > b.n {
+		p, err = p[:b.n], errRangeOverrun
+	}
+	n, werr := b.w.Write(p)
+	b.n -= int64(n)
+	if werr != nil {
+		err = werr
+	}
+	return n, err
+}
+
+func (b *boundedWriter) ReadFrom(src io.Reader) (int64, error) {
+	if lr, ok := src.(*io.LimitedReader); !ok || lr.N > b.n {
+		src = io.LimitReader(src, b.n)
+	}
+	n, err := io.Copy(b.w, src)
+	b.n -= n
+	return n, err
+}
+
+// errRangeOverrun is logged when a backend's range reader goes past the
+// range.
+var errRangeOverrun = errors.New("backend sent more than the range asked for")
+
 // copyBody copies a response body once the status has been sent, when
 // nothing but a log record can report a failure.
-func (s *server) copyBody(w http.ResponseWriter, req *http.Request, r io.Reader) {
+func (s *server) copyBody(w io.Writer, req *http.Request, r io.Reader) {
 	if _, err := io.Copy(w, r); err != nil && req.Context().Err() == nil {
 		s.logger.Error("cannot send body", "method", req.Method, "path", req.URL.Path, "err", err)
 	}
@@ -217,7 +255,7 @@ func parseUint(s string) (int64, bool) {
 // The manifest is served as stored, whatever the Accept header says.
 func (s *server) getManifest(w http.ResponseWriter, req *http.Request, rt route) error {
 	ctx := req.Context()
-	d, err := checkRef(rt.ref)
+	d, err := checkLookupRef(rt.ref)
 	if err != nil {
 		return err
 	}

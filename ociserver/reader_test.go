@@ -5,13 +5,17 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/go-quicktest/qt"
 	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/ocifs"
 	"github.com/ocireg/ociregistry/ocimem"
+	"github.com/ocireg/ociregistry/ociserver"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -223,4 +227,60 @@ func TestHeadWithoutResolve(t *testing.T) {
 	}
 	resp := do(t, base, request{method: "HEAD", path: "/v2/foo/manifests/v2"})
 	qt.Check(t, qt.Equals(resp.status, 404))
+}
+
+// fileRangeRecorder is a ResponseWriter that notes whether ReadFrom was
+// handed what a TCP connection turns into sendfile: a file (a
+// syscall.Conn, as *os.File is), or an *io.LimitedReader of one.
+type fileRangeRecorder struct {
+	*httptest.ResponseRecorder
+	sentFile bool
+}
+
+func (r *fileRangeRecorder) ReadFrom(src io.Reader) (int64, error) {
+	f := src
+	if lr, ok := src.(*io.LimitedReader); ok {
+		f = lr.R
+	}
+	if _, ok := f.(syscall.Conn); ok {
+		r.sentFile = true
+	}
+	return io.Copy(r.ResponseRecorder, src)
+}
+
+func TestGetBlobRangeSendsFile(t *testing.T) {
+	r, err := ocifs.New(t.TempDir(), nil)
+	qt.Assert(t, qt.IsNil(err))
+	desc := pushBlob(t, r, "foo", "0123456789abcdef")
+	h := ociserver.New(r, nil)
+	for _, rng := range []string{"", "bytes=3-9", "bytes=-4", "bytes=10-"} {
+		t.Run(rng, func(t *testing.T) {
+			req := httptest.NewRequest("GET", "/v2/foo/blobs/"+string(desc.Digest), nil)
+			if rng != "" {
+				req.Header.Set("Range", rng)
+			}
+			rec := &fileRangeRecorder{ResponseRecorder: httptest.NewRecorder()}
+			h.ServeHTTP(rec, req)
+			qt.Check(t, qt.IsTrue(rec.sentFile), qt.Commentf("body not sent from the file"))
+			want := map[string]string{"": "0123456789abcdef", "bytes=3-9": "3456789", "bytes=-4": "cdef", "bytes=10-": "abcdef"}[rng]
+			qt.Check(t, qt.Equals(rec.Body.String(), want))
+		})
+	}
+}
+
+func TestGetBlobRangeBackendOverrun(t *testing.T) {
+	// A backend that answers a range with the whole blob must not make
+	// the server send more than the Content-Length it announced.
+	mem := ocimem.New()
+	desc := pushBlob(t, mem, "foo", "0123456789")
+	r := &ociregistry.Funcs{
+		GetBlobRange_: func(ctx context.Context, repo string, d ociregistry.Digest, o0, o1 int64) (ociregistry.BlobReader, error) {
+			return mem.GetBlob(ctx, repo, d)
+		},
+	}
+	base := newServer(t, r, nil)
+	resp := do(t, base, request{method: "GET", path: "/v2/foo/blobs/" + string(desc.Digest), header: map[string]string{"Range": "bytes=2-4"}})
+	qt.Check(t, qt.Equals(resp.status, 206))
+	qt.Check(t, qt.Equals(resp.header.Get("Content-Range"), "bytes 2-4/10"))
+	qt.Check(t, qt.Equals(resp.body, "012"))
 }

@@ -327,6 +327,19 @@ func checkRef(ref string) (ociregistry.Digest, error) {
 	return "", nil
 }
 
+// checkLookupRef is checkRef for a request that reads or deletes: a
+// malformed tag names no manifest, so it is answered as one that is not
+// there (404 MANIFEST_UNKNOWN, as registries whose routes do not match
+// such a tag answer), without asking the backend. A malformed digest is
+// still DIGEST_INVALID.
+func checkLookupRef(ref string) (ociregistry.Digest, error) {
+	d, err := checkRef(ref)
+	if err != nil && !strings.Contains(ref, ":") {
+		return "", fmt.Errorf("no manifest can have the malformed tag %.50q: %w", ref, ociregistry.ErrManifestUnknown)
+	}
+	return d, err
+}
+
 // isUnsupported reports whether err says that the backend lacks a method.
 func isUnsupported(err error) bool {
 	return errors.Is(err, ociregistry.ErrUnsupported)

@@ -68,9 +68,12 @@ func TestRejectedBeforeBackend(t *testing.T) {
 		{name: "bad blob digest delete", method: "DELETE", path: "/v2/foo/blobs/nodigest", status: 400, code: "DIGEST_INVALID"},
 		{name: "unknown algorithm", method: "GET", path: "/v2/foo/blobs/md5:d41d8cd98f00b204e9800998ecf8427e", status: 400, code: "DIGEST_INVALID"},
 		{name: "bad manifest digest", method: "GET", path: "/v2/foo/manifests/" + badDigest, status: 400, code: "DIGEST_INVALID"},
-		{name: "bad tag", method: "GET", path: "/v2/foo/manifests/.bad", status: 400, code: "MANIFEST_INVALID"},
-		{name: "tag too long", method: "GET", path: "/v2/foo/manifests/" + strings.Repeat("t", 129), status: 400, code: "MANIFEST_INVALID"},
-		{name: "bad tag delete", method: "DELETE", path: "/v2/foo/manifests/-x", status: 400, code: "MANIFEST_INVALID"},
+		// A malformed tag can name no manifest: GET, HEAD and DELETE
+		// answer as for any unknown tag, a PUT is invalid.
+		{name: "bad tag", method: "GET", path: "/v2/foo/manifests/.bad", status: 404, code: "MANIFEST_UNKNOWN"},
+		{name: "bad tag head", method: "HEAD", path: "/v2/foo/manifests/.INVALID_MANIFEST_NAME", status: 404},
+		{name: "tag too long", method: "GET", path: "/v2/foo/manifests/" + strings.Repeat("t", 129), status: 404, code: "MANIFEST_UNKNOWN"},
+		{name: "bad tag delete", method: "DELETE", path: "/v2/foo/manifests/-x", status: 404, code: "MANIFEST_UNKNOWN"},
 		{name: "bad tag put", method: "PUT", path: "/v2/foo/manifests/-x", header: map[string]string{"Content-Type": "application/vnd.oci.image.manifest.v1+json"}, body: "{}", status: 400, code: "MANIFEST_INVALID"},
 		{name: "bad tag parameter", method: "PUT", path: "/v2/foo/manifests/" + goodDigest + "?tag=ok&tag=-bad", header: map[string]string{"Content-Type": "application/vnd.oci.image.manifest.v1+json"}, body: "{}", status: 400, code: "MANIFEST_INVALID"},
 		{name: "manifest without content type", method: "PUT", path: "/v2/foo/manifests/latest", body: "{}", status: 400, code: "MANIFEST_INVALID"},

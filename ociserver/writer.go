@@ -3,6 +3,7 @@ package ociserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -67,9 +68,12 @@ func (s *server) startUpload(w http.ResponseWriter, req *http.Request, rt route)
 }
 
 // mount makes the blob d available in repo, from fromRepo when that is
-// not empty, and reports whether it could. Without fromRepo, the blob is
-// found only when repo holds it already: the specification lets a
-// registry look for it, and the Interface has no way to look elsewhere.
+// not empty, and reports whether it could. Without fromRepo (an
+// anonymous mount, which the specification lets a registry honour), the
+// blob is looked for in repo and then in up to maxMountSearch other
+// repositories that the backend lists. The search goes through the
+// backend, so a wrapper that hides repositories or checks access (as
+// ocifilter's do) hides them from it too.
 func (s *server) mount(ctx context.Context, fromRepo, repo string, d ociregistry.Digest) (ociregistry.Descriptor, bool) {
 	var desc ociregistry.Descriptor
 	var err error
@@ -77,6 +81,9 @@ func (s *server) mount(ctx context.Context, fromRepo, repo string, d ociregistry
 		desc, err = s.backend.MountBlob(ctx, fromRepo, repo, d)
 	} else {
 		desc, err = s.backend.ResolveBlob(ctx, repo, d)
+		if err != nil {
+			desc, err = s.mountFromAnywhere(ctx, repo, d)
+		}
 	}
 	if err != nil {
 		s.logger.Debug("cannot mount blob; starting an upload", "repo", repo, "from", fromRepo, "digest", d, "err", err)
@@ -86,6 +93,39 @@ func (s *server) mount(ctx context.Context, fromRepo, repo string, d ociregistry
 		desc.Digest = d
 	}
 	return desc, true
+}
+
+// maxMountSearch bounds the repositories an anonymous mount looks
+// through, so that one request costs a bounded number of backend calls
+// however many repositories there are.
+const maxMountSearch = 1000
+
+// mountFromAnywhere mounts d into repo from the first repository the
+// backend lists that holds it, looking at no more than maxMountSearch.
+func (s *server) mountFromAnywhere(ctx context.Context, repo string, d ociregistry.Digest) (ociregistry.Descriptor, error) {
+	looked := 0
+	for from, err := range s.backend.Repositories(ctx, "") {
+		if err != nil {
+			return ociregistry.Descriptor{}, err
+		}
+		if from == repo {
+			continue
+		}
+		if looked++; looked > maxMountSearch {
+			break
+		}
+		desc, err := s.backend.MountBlob(ctx, from, repo, d)
+		switch {
+		case err == nil:
+			return desc, nil
+		case errors.Is(err, ociregistry.ErrBlobUnknown), errors.Is(err, ociregistry.ErrNameUnknown):
+			continue
+		}
+		// Any other answer (DENIED from a read-only registry, say)
+		// would be the same for every other repository.
+		return ociregistry.Descriptor{}, err
+	}
+	return ociregistry.Descriptor{}, fmt.Errorf("blob %s in no repository searched: %w", d, ociregistry.ErrBlobUnknown)
 }
 
 // pushBlob stores the body of req as the blob d in repo. A body of known

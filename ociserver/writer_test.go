@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-quicktest/qt"
 	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/ocifilter"
 	"github.com/ocireg/ociregistry/ocimem"
 	"github.com/ocireg/ociregistry/ociserver"
 	"github.com/opencontainers/go-digest"
@@ -219,7 +220,8 @@ func TestMount(t *testing.T) {
 		{"from a repository with the blob", "?mount=" + d + "&from=src", 201},
 		{"from a repository without the blob", "?mount=" + d + "&from=empty", 202},
 		{"from a missing repository", "?mount=" + d + "&from=nothere", 202},
-		{"without from, blob elsewhere", "?mount=" + d, 202},
+		{"without from, blob elsewhere", "?mount=" + d, 201},
+		{"without from, blob nowhere", "?mount=" + string(digest.FromString("nowhere")), 202},
 	}
 	for _, test := range tests {
 		t.Run(test.name, func(t *testing.T) {
@@ -242,6 +244,29 @@ func TestMount(t *testing.T) {
 			checkBlob(t, r, "dst", content)
 		})
 	}
+	t.Run("without from, blob only where access is denied", func(t *testing.T) {
+		// The search for an anonymous mount must not reach a
+		// repository the caller cannot read.
+		r := ocimem.New()
+		pushBlob(t, r, "secret", content)
+		base := newServer(t, ocifilter.AccessChecker(r, func(repo string, access ocifilter.Access) error {
+			if repo == "secret" {
+				return ociregistry.ErrDenied
+			}
+			return nil
+		}), nil)
+		resp := do(t, base, request{method: "POST", path: "/v2/dst/blobs/uploads/?mount=" + d})
+		qt.Assert(t, qt.Equals(resp.status, 202))
+		_, err := r.ResolveBlob(context.Background(), "dst", digest.Digest(d))
+		qt.Check(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown))
+	})
+	t.Run("without from, read-only registry", func(t *testing.T) {
+		r := ocimem.New()
+		pushBlob(t, r, "src", content)
+		base := newServer(t, ocifilter.ReadOnly(r), nil)
+		resp := do(t, base, request{method: "POST", path: "/v2/dst/blobs/uploads/?mount=" + d})
+		checkError(t, resp, 403, "DENIED")
+	})
 	t.Run("without from, blob already there", func(t *testing.T) {
 		r := ocimem.New()
 		pushBlob(t, r, "dst", content)

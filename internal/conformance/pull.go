@@ -234,6 +234,11 @@ func (s *suite) testPullNotFound(t *testing.T, repo string, algo digest.Algorith
 		{"ManifestByTag", http.MethodGet, "/v2/" + repo + "/manifests/missing-" + randomID(), []string{"MANIFEST_UNKNOWN"}},
 		{"ManifestByTagHead", http.MethodHead, "/v2/" + repo + "/manifests/missing-" + randomID(), nil},
 		{"ManifestInUnknownRepo", http.MethodGet, "/v2/" + otherRepo + "/manifests/latest", []string{"MANIFEST_UNKNOWN", "NAME_UNKNOWN"}},
+		// A reference that is no valid tag names no manifest: the
+		// older OCI conformance suite asks for ".INVALID_MANIFEST_NAME"
+		// and wants 404.
+		{"ManifestByInvalidTag", http.MethodGet, "/v2/" + repo + "/manifests/.INVALID_MANIFEST_NAME", []string{"MANIFEST_UNKNOWN"}},
+		{"ManifestByInvalidTagHead", http.MethodHead, "/v2/" + repo + "/manifests/.INVALID_MANIFEST_NAME", nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
