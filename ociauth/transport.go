@@ -29,14 +29,16 @@ const maxTokenBody = 1 << 20
 //
 // Credentials for a host go only to that host and to the token server it
 // names; a redirect to another host (blob storage, say) reaches it
-// without them.
+// without them. Nor do they go over plain HTTP to a host that was
+// reached over HTTPS, so that a redirect from https://host to
+// http://host does not send them in the clear.
 type Transport struct {
 	base  http.RoundTripper
 	creds CredentialsSource
 
 	mu     sync.Mutex
-	hosts  map[string]*hostAuth
-	tokens map[string][]*token // by host
+	hosts  map[string]*hostAuth // by origin, see originOf
+	tokens map[string][]*token  // by origin
 }
 
 // hostAuth records how a host asked to be authenticated.
@@ -77,11 +79,17 @@ func NewTransport(base http.RoundTripper, creds CredentialsSource) *Transport {
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	host := req.URL.Host
+	origin := originOf(req.URL)
 	needed := requestScopes(req)
 	rewindable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 
+	if t.downgraded(req.URL) {
+		// Whatever the host asks for over plain HTTP, answering it
+		// would send in the clear what it was given over TLS.
+		return t.base.RoundTrip(req)
+	}
 	t.mu.Lock()
-	ha := t.hosts[host]
+	ha := t.hosts[origin]
 	t.mu.Unlock()
 	if ha == nil && !rewindable {
 		// The body can be sent only once: learn how the host wants
@@ -90,11 +98,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		t.mu.Lock()
-		ha = t.hosts[host]
+		ha = t.hosts[origin]
 		t.mu.Unlock()
 	}
 	if ha != nil {
-		auth, err := t.authorization(ctx, host, ha, needed)
+		auth, err := t.authorization(ctx, host, origin, ha, needed)
 		if err != nil {
 			return nil, err
 		}
@@ -119,19 +127,19 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// The body is gone, so the request cannot be sent again, but
 		// the next one will be sent with what this challenge asks.
 		t.mu.Lock()
-		t.hosts[host] = &ch.hostAuth
+		t.hosts[origin] = &ch.hostAuth
 		t.mu.Unlock()
 		return resp, nil
 	}
 	t.mu.Lock()
-	prev := t.hosts[host]
-	t.hosts[host] = &ch.hostAuth
+	prev := t.hosts[origin]
+	t.hosts[origin] = &ch.hostAuth
 	if prev != nil && prev.scheme == ch.scheme {
 		// The host turned down what it was sent: forget its tokens.
-		delete(t.tokens, host)
+		delete(t.tokens, origin)
 	}
 	t.mu.Unlock()
-	auth, err := t.authorization(ctx, host, &ch.hostAuth, needed.union(ch.scopes))
+	auth, err := t.authorization(ctx, host, origin, &ch.hostAuth, needed.union(ch.scopes))
 	if err != nil {
 		resp.Body.Close()
 		return nil, err
@@ -147,6 +155,26 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	return t.base.RoundTrip(r2)
+}
+
+// originOf returns the key under which what a host asked for, and the
+// tokens it was given, are kept: its scheme and host, so that nothing
+// learnt or got over HTTPS is used over plain HTTP.
+func originOf(u *url.URL) string {
+	return u.Scheme + "://" + u.Host
+}
+
+// downgraded reports whether u is a plain HTTP URL of a host that was
+// reached over HTTPS before, such as where a redirect from the HTTPS
+// host points. No credentials, nor tokens, go there: a network attacker
+// can answer for the plain HTTP host and read them.
+func (t *Transport) downgraded(u *url.URL) bool {
+	if u.Scheme != "http" {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.hosts["https://"+u.Host] != nil
 }
 
 // ping sends GET /v2/ to the host of u, to learn its challenge.
@@ -172,8 +200,8 @@ func (t *Transport) ping(ctx context.Context, u *url.URL) error {
 	}
 	// Record the answer, even "none", so that the host is pinged once.
 	t.mu.Lock()
-	if t.hosts[u.Host] == nil {
-		t.hosts[u.Host] = ha
+	if o := originOf(u); t.hosts[o] == nil {
+		t.hosts[o] = ha
 	}
 	t.mu.Unlock()
 	return nil
@@ -194,10 +222,10 @@ func cloneRequest(req *http.Request, auth string, resend bool) (*http.Request, e
 	return r2, nil
 }
 
-// authorization returns the Authorization header for a request to host
-// that needs the given scopes, or "" when there are no credentials to
-// send.
-func (t *Transport) authorization(ctx context.Context, host string, ha *hostAuth, needed scopeSet) (string, error) {
+// authorization returns the Authorization header for a request to host,
+// at origin, that needs the given scopes, or "" when there are no
+// credentials to send.
+func (t *Transport) authorization(ctx context.Context, host, origin string, ha *hostAuth, needed scopeSet) (string, error) {
 	switch ha.scheme {
 	case "basic":
 		creds, err := t.creds.Credentials(ctx, host)
@@ -209,7 +237,7 @@ func (t *Transport) authorization(ctx context.Context, host string, ha *hostAuth
 		}
 		return "Basic " + base64.StdEncoding.EncodeToString([]byte(creds.Username+":"+creds.Password)), nil
 	case "bearer":
-		if tok := t.cachedToken(host, needed); tok != "" {
+		if tok := t.cachedToken(origin, needed); tok != "" {
 			return "Bearer " + tok, nil
 		}
 		creds, err := t.creds.Credentials(ctx, host)
@@ -224,21 +252,21 @@ func (t *Transport) authorization(ctx context.Context, host string, ha *hostAuth
 			return "", err
 		}
 		t.mu.Lock()
-		t.tokens[host] = append(t.tokens[host], tok)
+		t.tokens[origin] = append(t.tokens[origin], tok)
 		t.mu.Unlock()
 		return "Bearer " + tok.value, nil
 	}
 	return "", nil
 }
 
-// cachedToken returns a token for host that has not expired and covers
-// the needed scopes, or "".
-func (t *Transport) cachedToken(host string, needed scopeSet) string {
+// cachedToken returns a token for origin that has not expired and
+// covers the needed scopes, or "".
+func (t *Transport) cachedToken(origin string, needed scopeSet) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := time.Now()
-	toks := slices.DeleteFunc(t.tokens[host], func(tok *token) bool { return now.After(tok.expires) })
-	t.tokens[host] = toks
+	toks := slices.DeleteFunc(t.tokens[origin], func(tok *token) bool { return now.After(tok.expires) })
+	t.tokens[origin] = toks
 	for _, tok := range toks {
 		if tok.scopes.covers(needed) {
 			return tok.value

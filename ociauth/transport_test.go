@@ -353,6 +353,104 @@ func TestNoCredentialsToOtherHosts(t *testing.T) {
 	}
 }
 
+// roundTripFunc is an http.RoundTripper made of a function, so that a
+// test can play every server without the network.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// stubResponse returns a response to req with the given status and
+// headers, and an empty body unless body is given.
+func stubResponse(req *http.Request, status int, header http.Header, body string) *http.Response {
+	if header == nil {
+		header = http.Header{}
+	}
+	return &http.Response{
+		StatusCode: status,
+		Status:     fmt.Sprintf("%d %s", status, http.StatusText(status)),
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     header,
+		Body:       io.NopCloser(strings.NewReader(body)),
+		Request:    req,
+	}
+}
+
+// TestNoCredentialsOnSchemeDowngrade checks that a redirect from
+// https://host to http://host, which anyone on the network path can
+// answer, carries neither the Basic credentials nor the token that
+// https://host was given, and that a challenge from the plain HTTP host
+// is not answered with them either.
+func TestNoCredentialsOnSchemeDowngrade(t *testing.T) {
+	const (
+		host  = "reg.example"
+		path  = "/v2/a/b/blobs/sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+		realm = "https://auth.example/token"
+	)
+	tests := []struct {
+		name      string
+		challenge string
+		wantAuth  string // what https://host must get, to show credentials were in play
+	}{
+		{"Basic", `Basic realm="reg"`, "Basic dXNlcjpwYXNz"},
+		{"Bearer", `Bearer realm="` + realm + `",service="reg",scope="repository:a/b:pull"`, "Bearer tok"},
+	}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			var secureAuth, plainAuth []string
+			tokenRequests := 0
+			base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				auth := req.Header.Get("Authorization")
+				switch {
+				case req.URL.Host == "auth.example":
+					tokenRequests++
+					return stubResponse(req, http.StatusOK, nil, `{"token":"tok","expires_in":300}`), nil
+				case req.URL.Host != host:
+					return nil, fmt.Errorf("unexpected request to %s", req.URL)
+				case req.URL.Scheme == "https":
+					secureAuth = append(secureAuth, auth)
+					if auth == "" {
+						return stubResponse(req, http.StatusUnauthorized, http.Header{"Www-Authenticate": {test.challenge}}, ""), nil
+					}
+					return stubResponse(req, http.StatusTemporaryRedirect, http.Header{"Location": {"http://" + host + path}}, ""), nil
+				default:
+					plainAuth = append(plainAuth, auth)
+					if auth == "" {
+						// Ask for the credentials again, as an
+						// attacker would.
+						return stubResponse(req, http.StatusUnauthorized, http.Header{"Www-Authenticate": {test.challenge}}, ""), nil
+					}
+					return stubResponse(req, http.StatusOK, nil, "stolen"), nil
+				}
+			})
+			tr := ociauth.NewTransport(base, ociauth.StaticCredentials{
+				host: {Username: "user", Password: "pass"},
+			})
+			client := &http.Client{Transport: tr}
+			resp, err := client.Get("https://" + host + path)
+			qt.Assert(t, qt.IsNil(err))
+			resp.Body.Close()
+			qt.Assert(t, qt.Equals(resp.StatusCode, http.StatusUnauthorized))
+			qt.Assert(t, qt.Equals(resp.Request.URL.Scheme, "http"))
+			qt.Assert(t, qt.DeepEquals(secureAuth, []string{"", test.wantAuth}))
+			qt.Assert(t, qt.DeepEquals(plainAuth, []string{""}))
+			if test.name == "Bearer" {
+				// No token was got for the plain HTTP host either.
+				qt.Assert(t, qt.Equals(tokenRequests, 1))
+			}
+
+			// Later requests to the plain HTTP host, even those
+			// that start there, get nothing either.
+			resp, err = client.Get("http://" + host + path)
+			qt.Assert(t, qt.IsNil(err))
+			resp.Body.Close()
+			qt.Assert(t, qt.Equals(resp.StatusCode, http.StatusUnauthorized))
+			qt.Assert(t, qt.DeepEquals(plainAuth, []string{"", ""}))
+		})
+	}
+}
+
 func TestAccessTokenSentAsIs(t *testing.T) {
 	var got []string
 	creds := ociauth.StaticCredentials{}

@@ -56,7 +56,7 @@ func (c *client) PushBlobChunkedResume(ctx context.Context, repo, id string, off
 	if err != nil {
 		return nil, err
 	}
-	n, loc, err := c.uploadStatus(ctx, loc)
+	n, loc, h, err := c.uploadStatus(ctx, loc)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +67,10 @@ func (c *client) PushBlobChunkedResume(ctx context.Context, repo, id string, off
 	if offset >= 0 {
 		n = offset
 	}
-	return c.newBlobWriter(ctx, loc, n, chunkSize, nil), nil
+	// The status carries the registry's OCI-Chunk-Min-Length, if it
+	// says it there: the writer that started the upload knew it from
+	// the POST, and chunks below it would be refused.
+	return c.newBlobWriter(ctx, loc, n, chunkSize, h), nil
 }
 
 func (c *client) newBlobWriter(ctx context.Context, loc *url.URL, offset int64, chunkSize int, h http.Header) *blobWriter {
@@ -133,7 +136,7 @@ func (w *blobWriter) flush() error {
 		if attempt >= maxChunkRetries || !resync || w.ctx.Err() != nil {
 			return err
 		}
-		n, loc, serr := w.c.uploadStatus(w.ctx, w.loc)
+		n, loc, _, serr := w.c.uploadStatus(w.ctx, w.loc)
 		if serr != nil {
 			return err
 		}

@@ -71,8 +71,10 @@ type Options struct {
 	// its error returned instead. Zero means 30 seconds.
 	MaxRetryWait time.Duration
 
-	// ListPageSize is the n parameter of tag, catalog and referrers
-	// listings; zero means 1000.
+	// ListPageSize is the n parameter of tag and catalog listings;
+	// zero means 1000. Referrers requests carry no n: the
+	// specification gives the referrers API none, so the registry
+	// chooses the size of their pages.
 	ListPageSize int
 
 	// MaxManifestSize bounds the size of a manifest read; zero means
@@ -93,8 +95,9 @@ const (
 	maxErrorBody = 64 << 10
 )
 
-// retryBaseDelay is the first delay between retries, doubled after each
-// one. It is a variable so that tests need not wait.
+// retryBaseDelay is the longest first delay between retries, doubled
+// after each one up to Options.MaxRetryWait. It is a variable so that
+// tests need not wait.
 var retryBaseDelay = 200 * time.Millisecond
 
 // client implements ociregistry.Interface over HTTP.
@@ -308,12 +311,11 @@ func (c *client) newRequest(ctx context.Context, req *request) (*http.Request, e
 }
 
 // wait sleeps before retry number attempt+1: for what resp's
-// Retry-After asks, or for an exponential backoff with full jitter. It
-// returns an error when the context ends first or when the registry asks
-// for a longer wait than Options.MaxRetryWait.
+// Retry-After asks, or for backoff(attempt). It returns an error when the
+// context ends first or when the registry asks for a longer wait than
+// Options.MaxRetryWait.
 func (c *client) wait(ctx context.Context, attempt int, resp *http.Response) error {
-	d := retryBaseDelay << attempt
-	d = d/2 + rand.N(d/2+1)
+	d := backoff(attempt, c.opts.MaxRetryWait)
 	if resp != nil {
 		if ra, ok := retryAfter(resp.Header.Get("Retry-After")); ok {
 			if ra > c.opts.MaxRetryWait {
@@ -331,6 +333,25 @@ func (c *client) wait(ctx context.Context, attempt int, resp *http.Response) err
 	case <-t.C:
 		return nil
 	}
+}
+
+// backoff returns the delay before retry number attempt+1: an
+// exponential backoff, retryBaseDelay doubled attempt times but no more
+// than maxWait, with equal jitter: half of it fixed and half random, so
+// that clients that failed together do not all come back together, yet
+// none comes back at once. The cap comes before the doubling can
+// overflow (with a large Options.MaxRetries) and before the jitter, so
+// that the jitter stays within the cap and rand.N always gets a positive
+// bound.
+func backoff(attempt int, maxWait time.Duration) time.Duration {
+	d := maxWait
+	// maxWait>>attempt is 0 once attempt reaches its width, so this
+	// also holds for any attempt too large to shift by.
+	if attempt >= 0 && retryBaseDelay <= maxWait>>attempt {
+		d = retryBaseDelay << attempt
+	}
+	d = max(d, 0)
+	return d/2 + rand.N(d-d/2+1)
 }
 
 // retryAfter parses a Retry-After header: a number of seconds or an HTTP

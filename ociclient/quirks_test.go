@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -247,7 +250,8 @@ func assertMemBlob(t *testing.T, mem *ocimem.Registry, repo string, data []byte)
 }
 
 // quirks wraps h with the behaviour of registries seen in the wild:
-// a minimum chunk size, Distribution's 416 for a Content-Range on an
+// a minimum chunk size (said on the POST that starts an upload and on
+// the GET of its status), Distribution's 416 for a Content-Range on an
 // empty final PUT, and a 201 without Location at the end of an upload.
 func quirks(h http.Handler, minChunk int) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -272,7 +276,8 @@ type quirkWriter struct {
 
 func (w *quirkWriter) WriteHeader(status int) {
 	switch {
-	case w.req.Method == "POST" && status == http.StatusAccepted:
+	case w.req.Method == "POST" && status == http.StatusAccepted,
+		w.req.Method == "GET" && status == http.StatusNoContent && strings.Contains(w.req.URL.Path, "/uploads/"):
 		w.Header().Set("OCI-Chunk-Min-Length", strconv.Itoa(w.minChunk))
 	case w.req.Method == "PUT" && status == http.StatusCreated && strings.Contains(w.req.URL.Path, "/uploads/"):
 		w.Header().Del("Location")
@@ -302,6 +307,27 @@ func TestChunkedUploadQuirks(t *testing.T) {
 	qt.Assert(t, qt.Equals(rec.hdrs[3].Get("Content-Range"), ""))
 	assertMemBlob(t, mem, "a/b", data)
 	qt.Assert(t, qt.IsNil(w.Cancel()))
+
+	// A writer that resumes the upload by ID must keep to the minimum
+	// too, though it asked for smaller chunks: it learns the minimum
+	// from the upload's status.
+	data = bytes.Repeat([]byte("abcdefghij"), 200)
+	w, err = c.PushBlobChunked(context.Background(), "a/b", 0)
+	qt.Assert(t, qt.IsNil(err))
+	_, err = w.Write(data[:1000])
+	qt.Assert(t, qt.IsNil(err))
+	id := w.ID()
+	qt.Assert(t, qt.IsNil(w.Close()))
+	w, err = c.PushBlobChunkedResume(context.Background(), "a/b", id, 1000, 10)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(w.ChunkSize(), 1000))
+	for i := 1000; i < len(data); i += 100 {
+		_, err := w.Write(data[i : i+100])
+		qt.Assert(t, qt.IsNil(err))
+	}
+	_, err = w.Commit(digest.FromBytes(data))
+	qt.Assert(t, qt.IsNil(err))
+	assertMemBlob(t, mem, "a/b", data)
 }
 
 // dropServer is a registry that holds a single upload and drops the
@@ -502,12 +528,61 @@ func TestBadContentOnRead(t *testing.T) {
 		})
 	}
 	t.Run("Manifest", func(t *testing.T) {
-		c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
-			w.Write([]byte(`{"schemaVersion":2}`))
-		}), nil)
-		_, err := c.GetManifest(context.Background(), "a/b", dig)
-		qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrDigestInvalid))
+		manifest := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}`)
+		mdig := digest.FromBytes(manifest)
+		big := bytes.Repeat([]byte(" "), 200)
+		tests := []struct {
+			name    string
+			handler http.HandlerFunc
+			wantErr error
+			wantMsg string
+		}{{
+			name: "WrongContent",
+			handler: func(w http.ResponseWriter, req *http.Request) {
+				w.Write([]byte(`{"schemaVersion":2}`))
+			},
+			wantErr: ociregistry.ErrDigestInvalid,
+			wantMsg: `manifest sha256:[0-9a-f]+: content has digest sha256:[0-9a-f]+, want sha256:[0-9a-f]+: provided digest did not match uploaded content`,
+		}, {
+			name: "Truncated",
+			handler: func(w http.ResponseWriter, req *http.Request) {
+				w.Header().Set("Content-Length", strconv.Itoa(len(manifest)+10))
+				w.Write(manifest)
+			},
+			wantErr: ociregistry.ErrSizeInvalid,
+			wantMsg: fmt.Sprintf(`manifest sha256:[0-9a-f]+: got %d bytes, Content-Length said %d: provided length did not match content length \(unexpected EOF\)`, len(manifest), len(manifest)+10),
+		}, {
+			name: "OverLimit",
+			handler: func(w http.ResponseWriter, req *http.Request) {
+				w.Header().Set("Content-Length", strconv.Itoa(len(big)))
+				w.Write(big)
+			},
+			wantErr: ociregistry.ErrManifestInvalid,
+			wantMsg: `manifest sha256:[0-9a-f]+ is 200 bytes, more than the limit of 100: manifest invalid`,
+		}, {
+			name: "OverLimitNoLength",
+			handler: func(w http.ResponseWriter, req *http.Request) {
+				// Flushing before the end sends the body
+				// chunked, with no Content-Length to go by.
+				w.Write(big[:50])
+				w.(http.Flusher).Flush()
+				w.Write(big[50:])
+			},
+			wantErr: ociregistry.ErrManifestInvalid,
+			wantMsg: `manifest sha256:[0-9a-f]+ is more than the limit of 100 bytes: manifest invalid`,
+		}}
+		for _, test := range tests {
+			t.Run(test.name, func(t *testing.T) {
+				c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+					w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+					test.handler(w, req)
+				}), &Options{MaxRetries: -1, MaxManifestSize: 100})
+				r, err := c.GetManifest(context.Background(), "a/b", mdig)
+				qt.Assert(t, qt.IsNil(r))
+				qt.Assert(t, qt.ErrorIs(err, test.wantErr))
+				qt.Assert(t, qt.ErrorMatches(err, test.wantMsg))
+			})
+		}
 	})
 }
 
@@ -535,6 +610,27 @@ func TestTagsPagination(t *testing.T) {
 		qt.Assert(t, qt.IsNil(err))
 		qt.Assert(t, qt.DeepEquals(got, want[3:]))
 	})
+	t.Run("Catalog", func(t *testing.T) {
+		mem := ocimem.New()
+		// Pushed out of order, so that the order is the registry's.
+		for _, repo := range []string{"z", "a/b", "m", "a", "q/r"} {
+			ocitest.PushRandomImage(t, mem, repo, "v1")
+		}
+		want := []string{"a", "a/b", "m", "q/r", "z"}
+		var rec recorder
+		c := serve(t, rec.wrap(ociserver.New(mem, nil)), &Options{ListPageSize: 2})
+		got, err := ociregistry.All(c.Repositories(context.Background(), ""))
+		qt.Assert(t, qt.IsNil(err))
+		qt.Assert(t, qt.DeepEquals(got, want))
+		qt.Assert(t, qt.DeepEquals(rec.reqs, []string{
+			"GET /v2/_catalog?n=2",
+			"GET /v2/_catalog?last=a%2Fb&n=2",
+			"GET /v2/_catalog?last=q%2Fr&n=2",
+		}))
+		got, err = ociregistry.All(c.Repositories(context.Background(), "a/b"))
+		qt.Assert(t, qt.IsNil(err))
+		qt.Assert(t, qt.DeepEquals(got, want[2:]))
+	})
 	t.Run("IgnoresNAndLast", func(t *testing.T) {
 		c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			io.WriteString(w, `{"name":"a/b","tags":["t0","t1","t2","t3","t4"]}`)
@@ -543,6 +639,68 @@ func TestTagsPagination(t *testing.T) {
 		qt.Assert(t, qt.IsNil(err))
 		qt.Assert(t, qt.DeepEquals(got, want[2:]))
 	})
+}
+
+func TestReferrersPagination(t *testing.T) {
+	mem := ocimem.New()
+	ctx := context.Background()
+	img := ocitest.PushRandomImage(t, mem, "a/b", "latest")
+	var want []ociregistry.Digest
+	for range 5 {
+		art := ocitest.PushRandomArtifact(t, mem, "a/b", img.Manifest, "application/vnd.example.sig")
+		want = append(want, art.Manifest.Digest)
+	}
+	slices.Sort(want)
+	var rec recorder
+	c := serve(t, rec.wrap(ociserver.New(mem, &ociserver.Options{ReferrersPageSize: 2})), nil)
+	descs, err := ociregistry.All(c.Referrers(ctx, "a/b", img.Manifest.Digest, ""))
+	qt.Assert(t, qt.IsNil(err))
+	var got []ociregistry.Digest
+	for _, d := range descs {
+		got = append(got, d.Digest)
+	}
+	qt.Assert(t, qt.DeepEquals(got, want))
+	// Pages of 2, 2 and 1, each through the Link of the one before.
+	var pages []string
+	for _, r := range rec.reqs {
+		if strings.HasPrefix(r, "GET /v2/a/b/referrers/") {
+			pages = append(pages, r)
+		}
+	}
+	qt.Assert(t, qt.HasLen(pages, 3), qt.Commentf("%q", rec.reqs))
+	qt.Assert(t, qt.StringContains(pages[1], "last="+url.QueryEscape(string(want[1]))))
+	qt.Assert(t, qt.StringContains(pages[2], "last="+url.QueryEscape(string(want[3]))))
+	// The client sends no n: the referrers API has none.
+	qt.Assert(t, qt.IsFalse(strings.Contains(pages[0], "n=")))
+}
+
+func TestReferrersLinkLoop(t *testing.T) {
+	tests := []struct {
+		name string
+		link func(req *http.Request) string
+	}{
+		{"Self", func(req *http.Request) string { return req.URL.RequestURI() }},
+		// Two pages that point at each other.
+		{"Cycle", func(req *http.Request) string {
+			if req.URL.Query().Get("page") == "2" {
+				return req.URL.Path
+			}
+			return req.URL.Path + "?page=2"
+		}},
+	}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			var rec recorder
+			c := serve(t, rec.wrap(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				w.Header().Set("Content-Type", "application/vnd.oci.image.index.v1+json")
+				w.Header().Set("Link", "<"+test.link(req)+`>; rel="next"`)
+				io.WriteString(w, `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`)
+			})), nil)
+			_, err := ociregistry.All(c.Referrers(context.Background(), "a/b", testDigest, ""))
+			qt.Assert(t, qt.ErrorMatches(err, `referrers of sha256:[0-9a-f]+: registry's Link points back to http://.*/v2/a/b/referrers/sha256:[0-9a-f]+`))
+			qt.Assert(t, qt.IsTrue(rec.count() <= 2), qt.Commentf("%q", rec.reqs))
+		})
+	}
 }
 
 func TestReferrersFallbackTag(t *testing.T) {
@@ -624,6 +782,77 @@ func TestRetries(t *testing.T) {
 			qt.Assert(t, qt.IsTrue(time.Since(start) >= test.minDuration))
 		})
 	}
+}
+
+// TestBackoff checks the bounds of the delays between retries: each
+// between half and all of retryBaseDelay doubled for each attempt, and
+// never more than the longest wait, however many attempts (where the
+// doubling alone would overflow).
+func TestBackoff(t *testing.T) {
+	defer func(d time.Duration) { retryBaseDelay = d }(retryBaseDelay)
+	retryBaseDelay = 200 * time.Millisecond
+	const maxWait = 30 * time.Second
+	var ceilings []time.Duration
+	for attempt := range 100 {
+		ceiling := maxWait
+		if attempt < 8 {
+			// 200ms << 8 is 51.2s, past maxWait.
+			ceiling = retryBaseDelay * time.Duration(1<<attempt)
+		}
+		ceilings = append(ceilings, ceiling)
+		for range 20 {
+			d := backoff(attempt, maxWait)
+			qt.Assert(t, qt.IsTrue(d >= ceiling/2 && d <= ceiling), qt.Commentf("attempt %d: %v, want in [%v, %v]", attempt, d, ceiling/2, ceiling))
+		}
+	}
+	qt.Assert(t, qt.DeepEquals(ceilings[:9], []time.Duration{
+		200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond,
+		1600 * time.Millisecond, 3200 * time.Millisecond, 6400 * time.Millisecond,
+		12800 * time.Millisecond, 25600 * time.Millisecond, maxWait,
+	}))
+	for _, attempt := range []int{62, 63, 64, 1000, math.MaxInt} {
+		d := backoff(attempt, maxWait)
+		qt.Assert(t, qt.IsTrue(d >= maxWait/2 && d <= maxWait), qt.Commentf("attempt %d: %v", attempt, d))
+	}
+	// The smallest wait still leaves rand.N a positive bound.
+	for _, attempt := range []int{0, 1, 100} {
+		d := backoff(attempt, time.Nanosecond)
+		qt.Assert(t, qt.IsTrue(d >= 0 && d <= time.Nanosecond), qt.Commentf("attempt %d: %v", attempt, d))
+	}
+}
+
+// TestRetryBrokenConnection checks that a GET whose connection breaks
+// before any answer is sent again, and that it then succeeds.
+func TestRetryBrokenConnection(t *testing.T) {
+	mem := ocimem.New()
+	data := []byte("blob behind a broken connection")
+	desc := ocitest.PushBlob(t, mem, "a/b", data)
+	h := ociserver.New(mem, nil)
+	var mu sync.Mutex
+	var gets int
+	c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		mu.Lock()
+		gets++
+		first := gets == 1
+		mu.Unlock()
+		if first {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		h.ServeHTTP(w, req)
+	}), nil)
+	r, err := c.GetBlob(context.Background(), "a/b", desc.Digest)
+	qt.Assert(t, qt.IsNil(err))
+	got, err := io.ReadAll(r)
+	r.Close()
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(string(got), string(data)))
+	mu.Lock()
+	defer mu.Unlock()
+	qt.Assert(t, qt.Equals(gets, 2))
 }
 
 func TestRetryNotForStreams(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -249,6 +250,12 @@ func (c *client) getManifest(ctx context.Context, repo, ref string, dig ociregis
 		return nil, fmt.Errorf("manifest %s is %d bytes, more than the limit of %d: %w", ref, resp.ContentLength, max, ociregistry.ErrManifestInvalid)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	if errors.Is(err, io.ErrUnexpectedEOF) && resp.ContentLength >= 0 {
+		// The body ended before its Content-Length: say so in the
+		// terms of the root package, as for any length that does
+		// not match.
+		return nil, fmt.Errorf("manifest %s: got %d bytes, Content-Length said %d: %w (%w)", ref, len(data), resp.ContentLength, ociregistry.ErrSizeInvalid, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading manifest %s: %w", ref, err)
 	}

@@ -355,25 +355,26 @@ func (c *client) decodeID(repo, id string) (*url.URL, error) {
 	return u, nil
 }
 
-// uploadOffset returns the number of bytes the upload at loc holds,
-// from its Range header, and its current location.
-func (c *client) uploadStatus(ctx context.Context, loc *url.URL) (int64, *url.URL, error) {
+// uploadStatus returns the number of bytes the upload at loc holds,
+// from its Range header, its current location, and the headers of the
+// status response, where the registry may say its OCI-Chunk-Min-Length.
+func (c *client) uploadStatus(ctx context.Context, loc *url.URL) (int64, *url.URL, http.Header, error) {
 	resp, err := c.do(ctx, &request{method: "GET", url: loc.String(), kind: kindUpload, idempotent: true})
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	resp.Body.Close()
 	n, err := rangeEnd(resp.Header.Get("Range"))
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	newLoc := loc
 	if resp.Header.Get("Location") != "" {
 		if newLoc, err = c.location(resp); err != nil {
-			return 0, nil, err
+			return 0, nil, nil, err
 		}
 	}
-	return n, newLoc, nil
+	return n, newLoc, resp.Header, nil
 }
 
 // rangeEnd returns the number of bytes held by an upload whose Range

@@ -107,12 +107,12 @@ func TestGGCRServerSuite(t *testing.T) {
 		// as a blob GET and answers 400 NAME_INVALID "invalid digest"),
 		// so an upload cannot be resumed by ID.
 		NoChunkedResume: true,
-		// ggcr's catalog ignores n and last, sends no Link, and lists
-		// its repositories in map order, and only those holding a
-		// manifest (a repository with blobs alone is missing). Our
-		// client skips names that do not sort after the last one it
-		// yielded, so it drops most of that unsorted answer; see
-		// TestGGCRServerCatalog and notes-ociclient.md.
+		// ggcr's catalog lists only the repositories that hold a
+		// manifest, and Names/BadRepository checks that the catalog
+		// holds its test/ok, a repository of blobs alone. The
+		// Lister/Repositories subtests pass without this (ociclient
+		// sorts ggcr's unsorted page and skips up to last itself), and
+		// TestGGCRServerCatalog checks the catalog in their place.
 		NoRepositories: true,
 		// Not set, because the suite passes with them on:
 		//   - NoReferrers: ggcr has no referrers API by default (404),
@@ -330,9 +330,8 @@ func TestGGCRServerReferrersAPI(t *testing.T) {
 // TestGGCRServerBlobRange checks GetBlobRange against ggcr's registry,
 // which serves closed ranges inside the blob but answers 416 to an
 // open-ended range (bytes=10-) and to one whose end is past the blob
-// (bytes=90-999), both valid HTTP. Our client should still return the
-// bytes; while it returns none instead (see notes-ociclient.md), those
-// cases skip, and they check themselves again once it is fixed.
+// (bytes=90-999), both valid HTTP. Our client must still return the
+// bytes, which it cuts out of the whole blob after the 416.
 func TestGGCRServerBlobRange(t *testing.T) {
 	c, _ := newGGCRClient(t)
 	data := pseudoRandom("range", 100)
@@ -341,14 +340,13 @@ func TestGGCRServerBlobRange(t *testing.T) {
 		name             string
 		offset0, offset1 int64
 		want             []byte
-		refused          bool // ggcr answers 416
 	}{
 		{name: "Middle", offset0: 10, offset1: 20, want: data[10:20]},
 		{name: "Start", offset0: 0, offset1: 1, want: data[:1]},
 		{name: "Whole", offset0: 0, offset1: 100, want: data},
 		{name: "Empty", offset0: 100, offset1: 100, want: []byte{}},
-		{name: "ToEnd", offset0: 10, offset1: -1, want: data[10:], refused: true},
-		{name: "PastEnd", offset0: 90, offset1: 1000, want: data[90:], refused: true},
+		{name: "ToEnd", offset0: 10, offset1: -1, want: data[10:]},
+		{name: "PastEnd", offset0: 90, offset1: 1000, want: data[90:]},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -357,9 +355,6 @@ func TestGGCRServerBlobRange(t *testing.T) {
 			defer rd.Close()
 			got, err := io.ReadAll(rd)
 			qt.Assert(t, qt.IsNil(err))
-			if tc.refused && len(got) == 0 {
-				t.Skip("known ociclient bug (notes-ociclient.md): no bytes after a 416 to a valid range")
-			}
 			assertSameBytes(t, got, tc.want)
 			qt.Assert(t, qt.Equals(rd.Descriptor().Size, int64(len(data))))
 		})
@@ -367,11 +362,9 @@ func TestGGCRServerBlobRange(t *testing.T) {
 }
 
 // TestGGCRServerCatalog checks Repositories against ggcr's catalog, which
-// is why the suite runs with NoRepositories: ggcr answers one page, in
-// map order, with only the repositories that hold a manifest. Our client
-// yields only names that sort after the previous one, so it loses names
-// from an unsorted page (see notes-ociclient.md); while it does, the full
-// check skips, and it checks itself again once that is fixed.
+// answers one page, in map order, with only the repositories that hold a
+// manifest. Our client yields only names that sort after the previous
+// one, so it must sort the page first or lose most of it.
 func TestGGCRServerCatalog(t *testing.T) {
 	c, _ := newGGCRClient(t)
 	all := []string{"a", "b/c", "d", "e/f/g", "h", "i", "j/k"}
@@ -382,12 +375,9 @@ func TestGGCRServerCatalog(t *testing.T) {
 	ocitest.PushBlob(t, c, "only/blobs", []byte("no manifest"))
 	got, err := ociregistry.All(c.Repositories(t.Context(), ""))
 	qt.Assert(t, qt.IsNil(err))
-	qt.Assert(t, qt.IsTrue(slices.IsSorted(got)), qt.Commentf("%q", got))
-	for _, repo := range got {
-		qt.Assert(t, qt.IsTrue(slices.Contains(all, repo)), qt.Commentf("%q", got))
-	}
-	if len(got) < len(all) {
-		t.Skipf("known ociclient bug (notes-ociclient.md): unsorted catalog page gave only %q", got)
-	}
 	qt.Assert(t, qt.DeepEquals(got, all))
+	// ggcr ignores last, so skipping what comes before it is ours.
+	got, err = ociregistry.All(c.Repositories(t.Context(), "d"))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.DeepEquals(got, all[3:]))
 }
