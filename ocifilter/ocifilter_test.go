@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/go-quicktest/qt"
 
 	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/internal/conformance"
 	"github.com/ocireg/ociregistry/ocifilter"
 	"github.com/ocireg/ociregistry/ocimem"
+	"github.com/ocireg/ociregistry/ociserver"
 	"github.com/ocireg/ociregistry/ocitest"
 )
 
@@ -65,6 +68,17 @@ func TestSuite(t *testing.T) {
 			ocitest.Run(t, test.suite)
 		})
 	}
+}
+
+// TestReadOnlyConformance runs the pull and content discovery parts of
+// the conformance tests over HTTP against a server over a read-only view
+// of a registry seeded directly, which is how a read-only mirror is
+// served: the view must let every read through unchanged.
+func TestReadOnlyConformance(t *testing.T) {
+	seed := ocimem.New()
+	srv := httptest.NewServer(ociserver.New(ocifilter.ReadOnly(seed), nil))
+	t.Cleanup(srv.Close)
+	conformance.Run(t, srv.URL, conformance.Options{PullOnly: true, Seed: seed})
 }
 
 func TestReadOnly(t *testing.T) {

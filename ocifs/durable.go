@@ -112,29 +112,65 @@ func discard(f *os.File) {
 // creating dest's directory when needed. It closes f; on failure f is
 // removed.
 func (r *Registry) install(f *os.File, dest string) error {
-	if err := f.Sync(); err != nil {
+	if err := r.syncFile(f); err != nil {
 		discard(f)
 		return err
 	}
-	if err := f.Close(); err != nil {
+	if err := r.closeFile(f); err != nil {
 		os.Remove(f.Name())
 		return err
 	}
-	return renameDurable(f.Name(), dest)
+	return r.renameDurable(f.Name(), dest)
+}
+
+// injected returns the error that r.fault makes op on path fail with, if
+// any.
+func (r *Registry) injected(op, path string) error {
+	if r.fault == nil {
+		return nil
+	}
+	if err := r.fault(op, path); err != nil {
+		return &os.PathError{Op: op, Path: path, Err: err}
+	}
+	return nil
+}
+
+// syncFile fsyncs f.
+func (r *Registry) syncFile(f *os.File) error {
+	if err := r.injected("fsync", f.Name()); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// closeFile closes f. An injected failure still closes it, as a failed
+// close does.
+func (r *Registry) closeFile(f *os.File) error {
+	err := f.Close()
+	if ierr := r.injected("close", f.Name()); ierr != nil {
+		return ierr
+	}
+	return err
 }
 
 // renameDurable renames src to dest, creating dest's directory when
 // needed, and fsyncs dest's directory. On failure src is removed.
-func renameDurable(src, dest string) error {
+func (r *Registry) renameDurable(src, dest string) error {
 	dir := filepath.Dir(dest)
-	err := os.Rename(src, dest)
-	if err != nil && isNotExist(err) {
-		if err = mkdirAll(dir); err == nil {
-			err = os.Rename(src, dest)
+	err := r.injected("rename", dest)
+	if err == nil {
+		err = os.Rename(src, dest)
+		if err != nil && isNotExist(err) {
+			if err = mkdirAll(dir); err == nil {
+				err = os.Rename(src, dest)
+			}
 		}
 	}
 	if err != nil {
 		os.Remove(src)
+		return err
+	}
+	if err := r.injected("syncdir", dir); err != nil {
 		return err
 	}
 	return syncDir(dir)

@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +15,7 @@ import (
 	"github.com/go-quicktest/qt"
 	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/ocifs"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -216,13 +220,189 @@ func TestGCRacingPushes(t *testing.T) {
 	}
 }
 
+// TestGCRacingPushesWithinGrace runs the collector over and over, with
+// its default grace period, which is longer than the test, while pushes
+// go on in the same directory through another Registry. The collector
+// always has old unreferenced content to delete, and the pushes race it
+// for that content: some push blobs with the same bytes as a blob it is
+// deleting, some mount blobs pushed moments ago by other pushers, some
+// push new content. Everything was pushed within the grace period, so
+// every push must succeed and every image must be whole at the end.
+func TestGCRacingPushesWithinGrace(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	r, err := ocifs.New(dir, nil)
+	qt.Assert(t, qt.IsNil(err))
+	pusher, err := ocifs.New(dir, nil)
+	qt.Assert(t, qt.IsNil(err))
+
+	// stale holds content that is old and unreferenced in the
+	// directory, as the collector left it there an hour and a half ago.
+	var staleMu sync.Mutex
+	var stale [][]byte
+	addStale := func(data []byte) error {
+		desc, err := r.PushBlob(ctx, "pool", descOf(data, "application/octet-stream"), bytes.NewReader(data))
+		if err != nil {
+			return err
+		}
+		// Aged before any pusher knows the content, so that no
+		// push's own files are made to look old.
+		old := timeAgo(90)
+		for _, p := range []string{
+			filepath.Join(dir, "blobs", "sha256", desc.Digest.Encoded()),
+			filepath.Join(dir, "repos", "pool", "_blobs", "sha256", desc.Digest.Encoded()),
+		} {
+			if err := os.Chtimes(p, old, old); err != nil {
+				return err
+			}
+		}
+		staleMu.Lock()
+		stale = append(stale, data)
+		staleMu.Unlock()
+		return nil
+	}
+	pickStale := func(rnd *rand.Rand) []byte {
+		staleMu.Lock()
+		defer staleMu.Unlock()
+		// The newest are those the collector is about to delete.
+		return stale[max(len(stale)-1-rnd.IntN(4), 0)]
+	}
+	for i := range 8 {
+		qt.Assert(t, qt.IsNil(addStale([]byte(fmt.Sprintf("stale blob %d", i)))))
+	}
+
+	done := make(chan struct{})
+	var gcErr error
+	var gcRuns, gcDeleted int
+	go func() {
+		defer close(done)
+		deadline := time.Now().Add(2 * time.Second)
+		for i := 0; time.Now().Before(deadline) || gcRuns < 20; i++ {
+			if err := addStale([]byte(fmt.Sprintf("stale blob %d", 8+i))); err != nil {
+				gcErr = err
+				return
+			}
+			res, err := ocifs.GC(ctx, dir, ocifs.GCOptions{DeleteUntagged: true})
+			if err != nil {
+				gcErr = err
+				return
+			}
+			gcRuns++
+			gcDeleted += len(res.Blobs)
+		}
+	}()
+
+	var mu sync.Mutex
+	var pushed []image
+	var pushErrs []error
+	var kinds [3]int
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			rnd := newRand()
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				repo := fmt.Sprintf("r%d", g)
+				tag := fmt.Sprintf("t%d", i)
+				var img image
+				var err error
+				kind := i % 3
+				mu.Lock()
+				var from *image
+				if kind == 2 && len(pushed) > 0 {
+					from = &pushed[rnd.IntN(len(pushed))]
+				}
+				mu.Unlock()
+				switch {
+				case kind == 1:
+					img, err = pushWithLayer(ctx, pusher, repo, tag, pickStale(rnd))
+				case from != nil:
+					img, err = pushMountedFrom(ctx, pusher, "r"+from.repo, repo, tag, from.blobs[len(from.blobs)-1])
+				default:
+					kind = 0
+					img, err = pushImageErr(ctx, pusher, repo, tag, 2, rnd)
+				}
+				mu.Lock()
+				if err != nil {
+					pushErrs = append(pushErrs, fmt.Errorf("push %s:%s: %w", repo, tag, err))
+				} else {
+					pushed = append(pushed, img)
+					kinds[kind]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	<-done
+	qt.Assert(t, qt.IsNil(gcErr))
+	t.Logf("%d pushes (new, stale content, mounted: %v), %d collections deleting %d blobs", len(pushed), kinds, gcRuns, gcDeleted)
+	qt.Assert(t, qt.HasLen(pushErrs, 0))
+	for _, n := range kinds {
+		qt.Assert(t, qt.IsTrue(n > 0))
+	}
+	qt.Assert(t, qt.IsTrue(gcRuns >= 20))
+	// The collector was deleting all along, not finding nothing to do.
+	qt.Assert(t, qt.IsTrue(gcDeleted > 0))
+
+	// One more collection, with nothing in flight.
+	_, err = ocifs.GC(ctx, dir, ocifs.GCOptions{DeleteUntagged: true})
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.IsNil(ocifs.Check(ctx, dir)))
+	r2, err := ocifs.New(dir, nil)
+	qt.Assert(t, qt.IsNil(err))
+	for _, img := range pushed {
+		repo := "r" + img.repo
+		desc, err := r2.ResolveTag(ctx, repo, img.tag)
+		qt.Assert(t, qt.IsNil(err))
+		qt.Assert(t, qt.Equals(desc.Digest, img.manifest.Digest))
+		rd, err := r2.GetManifest(ctx, repo, img.manifest.Digest)
+		qt.Assert(t, qt.IsNil(err))
+		qt.Assert(t, qt.Equals(digest.FromBytes(readAll(t, rd)), img.manifest.Digest))
+		for _, b := range img.blobs {
+			rd, err := r2.GetBlob(ctx, repo, b.Digest)
+			qt.Assert(t, qt.IsNil(err))
+			qt.Assert(t, qt.Equals(digest.FromBytes(readAll(t, rd)), b.Digest))
+		}
+	}
+}
+
+// pushWithLayer pushes a tagged manifest whose only layer is data,
+// pushed with PushBlob.
+func pushWithLayer(ctx context.Context, r ociregistry.Interface, repo, tag string, data []byte) (image, error) {
+	img := image{repo: repo[1:], tag: tag}
+	layer := descOf(data, ocispec.MediaTypeImageLayer)
+	if _, err := r.PushBlob(ctx, repo, layer, bytes.NewReader(data)); err != nil {
+		return img, err
+	}
+	return pushManifestOf(ctx, r, img, layer)
+}
+
 // pushMounted mounts an old blob from the pool and pushes a tagged
 // manifest with it as the only layer.
 func pushMounted(ctx context.Context, r ociregistry.Interface, repo, tag string, layer ociregistry.Descriptor) (image, error) {
-	img := image{repo: repo[1:]}
-	if _, err := r.MountBlob(ctx, "pool", repo, layer.Digest); err != nil {
+	return pushMountedFrom(ctx, r, "pool", repo, tag, layer)
+}
+
+// pushMountedFrom mounts a blob from the repository from and pushes a
+// tagged manifest with it as the only layer.
+func pushMountedFrom(ctx context.Context, r ociregistry.Interface, from, repo, tag string, layer ociregistry.Descriptor) (image, error) {
+	img := image{repo: repo[1:], tag: tag}
+	if _, err := r.MountBlob(ctx, from, repo, layer.Digest); err != nil {
 		return img, err
 	}
+	return pushManifestOf(ctx, r, img, layer)
+}
+
+// pushManifestOf pushes the empty config and a tagged manifest with
+// layer, already in the repository, as its only layer.
+func pushManifestOf(ctx context.Context, r ociregistry.Interface, img image, layer ociregistry.Descriptor) (image, error) {
+	repo := "r" + img.repo
 	cfg := ocispec.DescriptorEmptyJSON
 	if _, err := r.PushBlob(ctx, repo, cfg, bytes.NewReader(cfg.Data)); err != nil {
 		return img, err
@@ -231,7 +411,7 @@ func pushMounted(ctx context.Context, r ociregistry.Interface, repo, tag string,
 	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: cfg, Layers: []ociregistry.Descriptor{layer}}
 	m.SchemaVersion = 2
 	data, _ := json.Marshal(m)
-	desc, err := r.PushManifest(ctx, repo, tag, data, ocispec.MediaTypeImageManifest)
+	desc, err := r.PushManifest(ctx, repo, img.tag, data, ocispec.MediaTypeImageManifest)
 	img.manifest = desc
 	img.blobs = []ociregistry.Descriptor{cfg, layer}
 	return img, err

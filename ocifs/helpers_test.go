@@ -49,6 +49,7 @@ func pushBlob(t *testing.T, r ociregistry.Interface, repo string, data []byte) o
 // image is what pushImage pushed.
 type image struct {
 	repo     string
+	tag      string
 	manifest ociregistry.Descriptor
 	blobs    []ociregistry.Descriptor
 }
@@ -57,7 +58,7 @@ type image struct {
 // random layers, the last of them through a chunked upload, and tags it
 // when tag is not empty.
 func pushImageErr(ctx context.Context, r ociregistry.Interface, repo, tag string, layers int, rnd *rand.Rand) (image, error) {
-	img := image{repo: repo[1:]}
+	img := image{repo: repo[1:], tag: tag}
 	config := []byte(`{"architecture":"amd64","os":"linux","n":` + string(randHex(rnd)) + `}`)
 	cdesc := descOf(config, ocispec.MediaTypeImageConfig)
 	if _, err := r.PushBlob(ctx, repo, cdesc, bytes.NewReader(config)); err != nil {

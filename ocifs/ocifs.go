@@ -137,6 +137,12 @@ type Registry struct {
 	// wrapWriter, when set, wraps every writer of file content; tests
 	// use it to simulate a full disk.
 	wrapWriter func(w io.Writer) io.Writer
+	// fault, when set, is called before every fsync, close and rename
+	// of a push (op is "fsync", "close", "rename" or "syncdir", path
+	// the file or directory), and its error is returned as if the
+	// operation had failed: tests use it to simulate a full disk or
+	// failing device at those steps, which wrapWriter cannot reach.
+	fault func(op, path string) error
 }
 
 var _ ociregistry.Interface = (*Registry)(nil)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -362,6 +363,60 @@ func TestFullDisk(t *testing.T) {
 	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown))
 	ocifs.SetWrapWriter(r, nil)
 	pushImage(t, r, "a", "after", 1)
+}
+
+// TestFailingSyncCloseRename checks that a push failing at any one of
+// its fsyncs, closes, renames or directory fsyncs, as a full or failing
+// disk can make them fail, returns the error and leaves nothing
+// half-written: tmp/ and uploads/ are empty, the directory passes Check,
+// and the image's tag is not set (except when only the fsync of the
+// tag's directory failed, after the tag's rename). Writes are covered by
+// TestFullDisk.
+func TestFailingSyncCloseRename(t *testing.T) {
+	ctx := context.Background()
+	r, dir := newRegistry(t)
+	pushImage(t, r, "a", "good", 1)
+	seen := make(map[string]int)
+	var failOp string
+	var failAt int
+	ocifs.SetFault(r, func(op, path string) error {
+		seen[op]++
+		if op == failOp && seen[op] == failAt {
+			return errENOSPC
+		}
+		return nil
+	})
+	// Each push has content of its own, so that none finds its blobs
+	// already stored and skips steps.
+	seed := uint64(1)
+	push := func(repo string) error {
+		seed++
+		_, err := pushImageErr(ctx, r, repo, "v1", 2, rand.New(rand.NewPCG(seed, seed)))
+		return err
+	}
+	qt.Assert(t, qt.IsNil(push("measure")))
+	counts := maps.Clone(seen)
+	for _, op := range []string{"fsync", "close", "rename", "syncdir"} {
+		qt.Assert(t, qt.IsTrue(counts[op] > 0), qt.Commentf("a push does no %s", op))
+		for i := 1; i <= counts[op]; i++ {
+			clear(seen)
+			failOp, failAt = op, i
+			repo := fmt.Sprintf("bad-%s-%d", op, i)
+			err := push(repo)
+			qt.Assert(t, qt.ErrorIs(err, errENOSPC), qt.Commentf("%s %d of %d", op, i, counts[op]))
+			if op != "syncdir" {
+				_, err = r.ResolveTag(ctx, repo, "v1")
+				qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown), qt.Commentf("%s %d of %d", op, i, counts[op]))
+			}
+			qt.Assert(t, qt.HasLen(filesUnder(t, dir, "tmp"), 0))
+			qt.Assert(t, qt.HasLen(filesUnder(t, dir, "uploads"), 0))
+			qt.Assert(t, qt.IsNil(ocifs.Check(ctx, dir)), qt.Commentf("%s %d of %d", op, i, counts[op]))
+		}
+	}
+	t.Logf("operations per push: %v", counts)
+	ocifs.SetFault(r, nil)
+	qt.Assert(t, qt.IsNil(push("after")))
+	qt.Assert(t, qt.IsNil(ocifs.Check(ctx, dir)))
 }
 
 func TestCheckFindsProblems(t *testing.T) {

@@ -259,7 +259,7 @@ func (w *blobWriter) Commit(dig ociregistry.Digest) (ociregistry.Descriptor, err
 	if got != dig {
 		return ociregistry.Descriptor{}, fmt.Errorf("upload has digest %s, not %s: %w", got, dig, ociregistry.ErrDigestInvalid)
 	}
-	if err := w.f.Sync(); err != nil {
+	if err := w.r.syncFile(w.f); err != nil {
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing blob %s: %w", dig, err)
 	}
 	w.closed = true

@@ -57,11 +57,11 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 		discard(f)
 		return ociregistry.Descriptor{}, fmt.Errorf("blob has digest %s, not %s: %w", got, desc.Digest, ociregistry.ErrDigestInvalid)
 	}
-	if err := f.Sync(); err != nil {
+	if err := r.syncFile(f); err != nil {
 		discard(f)
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing blob %s: %w", desc.Digest, err)
 	}
-	if err := f.Close(); err != nil {
+	if err := r.closeFile(f); err != nil {
 		os.Remove(f.Name())
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing blob %s: %w", desc.Digest, err)
 	}
@@ -121,7 +121,7 @@ func (r *Registry) storeBlob(src, rdir, dp, mediaType string) error {
 		return err
 	}
 	defer r.gcLock.release()
-	if err := renameDurable(src, r.blobFile(dp)); err != nil {
+	if err := r.renameDurable(src, r.blobFile(dp)); err != nil {
 		return err
 	}
 	// An upload's data may have been written long ago; the blob is new.
@@ -235,11 +235,11 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 		discard(f)
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", d256, err)
 	}
-	if err := f.Sync(); err != nil {
+	if err := r.syncFile(f); err != nil {
 		discard(f)
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", d256, err)
 	}
-	if err := f.Close(); err != nil {
+	if err := r.closeFile(f); err != nil {
 		os.Remove(f.Name())
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", d256, err)
 	}
@@ -259,7 +259,7 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 			return ociregistry.Descriptor{}, err
 		}
 	}
-	if err := renameDurable(tmp, r.blobFile(dp256)); err != nil {
+	if err := r.renameDurable(tmp, r.blobFile(dp256)); err != nil {
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", d256, err)
 	}
 	if pm.Subject != nil {

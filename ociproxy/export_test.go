@@ -10,3 +10,9 @@ import (
 func SetNow(r ociregistry.Interface, now func() time.Time) {
 	r.(*proxy).now = now
 }
+
+// SetMaxFillAttempts makes the proxy r wait for n fetches that fail to
+// fill the cache before it reads a blob from upstream uncached.
+func SetMaxFillAttempts(r ociregistry.Interface, n int) {
+	r.(*proxy).maxFillAttempts = n
+}

@@ -13,7 +13,10 @@
 // written into the cache through a chunked upload, which is committed
 // only when the caller has read the whole blob and its digest checks
 // out; a caller that stops half way, or content that does not match its
-// digest, cancels the upload. Callers that ask for the same blob while
+// digest, cancels the upload. The read that completes a blob returns its
+// last bytes only once the blob has been verified, so that a server
+// streaming wrong content to a client cuts the body short instead of
+// completing it. Callers that ask for the same blob while
 // it is being fetched wait for that fetch to end and then read the blob
 // from the cache, so that upstream is asked once however many callers
 // there are. Should the fetch fail, one of them fetches again. (A caller
@@ -86,6 +89,8 @@ func New(upstream, cache ociregistry.Interface, opts *Options) ociregistry.Inter
 		fills:  make(map[string]*fill),
 		tags:   make(map[string]tagEntry),
 		logger: slog.New(slog.DiscardHandler),
+
+		maxFillAttempts: maxFillAttempts,
 	}
 	if opts != nil {
 		p.opts = *opts
@@ -109,6 +114,9 @@ type proxy struct {
 	logger    *slog.Logger
 	// now is time.Now, except in tests.
 	now func() time.Time
+	// maxFillAttempts is the constant maxFillAttempts, except in
+	// tests, which reach the uncached path without racing fetches.
+	maxFillAttempts int
 
 	// fills holds the blob fetches under way, by repo+"@"+digest.
 	fillMu sync.Mutex

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/go-quicktest/qt"
@@ -349,43 +350,56 @@ func TestReadExactlyThenClose(t *testing.T) {
 }
 
 // TestWrongBytesUpstream checks that content from upstream that does not
-// match its digest fails the read at its end and is not cached.
+// match its digest fails the read at its end, without its last bytes,
+// and is not cached, however upstream splits its stream into reads.
 func TestWrongBytesUpstream(t *testing.T) {
 	good := randomBlob(4096)
 	dg := ocitest.Digest(good)
 	bad := bytes.Clone(good)
 	bad[100]++
+	badEnd := bytes.Clone(good)
+	badEnd[len(badEnd)-1]++
 	mem := ocimem.New()
 	cases := []struct {
 		name    string
 		content []byte
 		want    error
 	}{
+		{"Good", good, nil},
 		{"Corrupt", bad, ociregistry.ErrDigestInvalid},
+		{"CorruptLastByte", badEnd, ociregistry.ErrDigestInvalid},
 		{"Short", good[:4000], ociregistry.ErrSizeInvalid},
 		{"Long", append(bytes.Clone(good), 'x'), ociregistry.ErrSizeInvalid},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			up := &ociregistry.Funcs{
-				GetBlob_: func(ctx context.Context, repo string, d ociregistry.Digest) (ociregistry.BlobReader, error) {
-					return &fakeReader{Reader: bytes.NewReader(c.content), desc: ociregistry.Descriptor{
-						MediaType: "application/octet-stream", Digest: dg, Size: int64(len(good)),
-					}}, nil
-				},
-			}
-			cache := &recordingCache{Registry: newCache()}
-			p := ociproxy.New(up, cache, nil)
-			rd, err := p.GetBlob(t.Context(), "a/b", dg)
-			qt.Assert(t, qt.IsNil(err))
-			_, err = io.ReadAll(rd)
-			qt.Assert(t, qt.ErrorIs(err, c.want))
-			rd.Close()
-			_, err = cache.ResolveBlob(t.Context(), "a/b", dg)
-			qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown))
-			qt.Assert(t, qt.Equals(cache.commits.Load(), int32(0)))
-			qt.Assert(t, qt.Equals(cache.cancels.Load(), int32(1)))
-		})
+		for _, split := range readSplits {
+			t.Run(c.name+"/"+split.name, func(t *testing.T) {
+				up := wrongBytesUpstream(c.content, dg, int64(len(good)), split.wrap)
+				cache := &recordingCache{Registry: newCache()}
+				p := ociproxy.New(up, cache, nil)
+				rd, err := p.GetBlob(t.Context(), "a/b", dg)
+				qt.Assert(t, qt.IsNil(err))
+				got, err := io.ReadAll(rd)
+				qt.Assert(t, qt.IsNil(rd.Close()))
+				_, cerr := cache.ResolveBlob(t.Context(), "a/b", dg)
+				if c.want == nil {
+					qt.Assert(t, qt.IsNil(err))
+					qt.Assert(t, qt.IsTrue(bytes.Equal(got, good)))
+					qt.Assert(t, qt.IsNil(cerr))
+					qt.Assert(t, qt.Equals(cache.commits.Load(), int32(1)))
+					return
+				}
+				qt.Assert(t, qt.ErrorIs(err, c.want))
+				// The read that would have completed the blob
+				// returned none of its bytes: the caller never
+				// holds the whole of wrong content.
+				qt.Assert(t, qt.IsTrue(len(got) < len(good)), qt.Commentf("read %d bytes", len(got)))
+				qt.Assert(t, qt.IsTrue(bytes.HasPrefix(c.content, got)))
+				qt.Assert(t, qt.ErrorIs(cerr, ociregistry.ErrBlobUnknown))
+				qt.Assert(t, qt.Equals(cache.commits.Load(), int32(0)))
+				qt.Assert(t, qt.Equals(cache.cancels.Load(), int32(1)))
+			})
+		}
 	}
 	t.Run("Manifest", func(t *testing.T) {
 		img := ocitest.PushRandomImage(t, mem, "a/b", "v1")
@@ -406,14 +420,129 @@ func TestWrongBytesUpstream(t *testing.T) {
 	})
 }
 
+// readSplits are ways an upstream stream may come in reads: whole,
+// with io.EOF alongside the last bytes, and a byte at a time.
+var readSplits = []struct {
+	name string
+	wrap func(io.Reader) io.Reader
+}{
+	{"Plain", func(r io.Reader) io.Reader { return r }},
+	{"DataErr", iotest.DataErrReader},
+	{"OneByte", iotest.OneByteReader},
+}
+
+// wrongBytesUpstream returns an upstream whose GetBlob answers any digest
+// with content, read through wrap, under a descriptor that claims digest
+// dg and size.
+func wrongBytesUpstream(content []byte, dg ociregistry.Digest, size int64, wrap func(io.Reader) io.Reader) *ociregistry.Funcs {
+	return &ociregistry.Funcs{
+		GetBlob_: func(ctx context.Context, repo string, d ociregistry.Digest) (ociregistry.BlobReader, error) {
+			return &fakeReader{Reader: wrap(bytes.NewReader(content)), desc: ociregistry.Descriptor{
+				MediaType: "application/octet-stream", Digest: dg, Size: size,
+			}}, nil
+		},
+	}
+}
+
+// TestWrongBytesOverHTTP checks that a client pulling a blob through a
+// server over the proxy, from an upstream that sends other bytes of the
+// right size, sees the pull fail: the server has sent "200 OK" before
+// the content can be checked, so the failure shows as a body cut short.
+// Nothing is cached, and the next pull fails again.
+func TestWrongBytesOverHTTP(t *testing.T) {
+	good := randomBlob(1 << 20)
+	dg := ocitest.Digest(good)
+	// Only the last byte is wrong: what is checked only at the end.
+	bad := bytes.Clone(good)
+	bad[len(bad)-1]++
+	cache := &recordingCache{Registry: newCache()}
+	p := ociproxy.New(wrongBytesUpstream(bad, dg, int64(len(good)), iotest.HalfReader), cache, nil)
+	srv := httptest.NewServer(ociserver.New(p, nil))
+	t.Cleanup(srv.Close)
+
+	for range 2 {
+		resp, err := srv.Client().Get(srv.URL + "/v2/a/b/blobs/" + string(dg))
+		qt.Assert(t, qt.IsNil(err))
+		qt.Assert(t, qt.Equals(resp.StatusCode, http.StatusOK))
+		qt.Assert(t, qt.Equals(resp.ContentLength, int64(len(good))))
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		qt.Assert(t, qt.ErrorIs(err, io.ErrUnexpectedEOF))
+		qt.Assert(t, qt.IsTrue(len(body) < len(good)), qt.Commentf("received %d bytes", len(body)))
+		qt.Assert(t, qt.Not(qt.Equals(ocitest.Digest(body), dg)))
+	}
+
+	// A registry client, which checks what it reads, fails too.
+	client := newClient(t, strings.TrimPrefix(srv.URL, "http://"))
+	rd, err := client.GetBlob(t.Context(), "a/b", dg)
+	if err == nil {
+		_, err = io.ReadAll(rd)
+		rd.Close()
+	}
+	qt.Assert(t, qt.IsNotNil(err))
+
+	_, err = cache.ResolveBlob(t.Context(), "a/b", dg)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown))
+	qt.Assert(t, qt.Equals(cache.commits.Load(), int32(0)))
+}
+
+// TestUncachedReadVerified checks that a blob read from upstream
+// uncached, as it is once fetches have failed to fill the cache too
+// often, is checked against its digest as a fetch into the cache is, and
+// that nothing is written to the cache.
+func TestUncachedReadVerified(t *testing.T) {
+	good := randomBlob(4096)
+	dg := ocitest.Digest(good)
+	bad := bytes.Clone(good)
+	bad[len(bad)-1]++
+	cases := []struct {
+		name    string
+		content []byte
+		want    error
+	}{
+		{"Good", good, nil},
+		{"Corrupt", bad, ociregistry.ErrDigestInvalid},
+		{"Short", good[:4000], ociregistry.ErrSizeInvalid},
+		{"Long", append(bytes.Clone(good), 'x'), ociregistry.ErrSizeInvalid},
+	}
+	for _, c := range cases {
+		for _, split := range readSplits {
+			t.Run(c.name+"/"+split.name, func(t *testing.T) {
+				cache := &recordingCache{Registry: newCache()}
+				p := ociproxy.New(wrongBytesUpstream(c.content, dg, int64(len(good)), split.wrap), cache, nil)
+				ociproxy.SetMaxFillAttempts(p, 0)
+				rd, err := p.GetBlob(t.Context(), "a/b", dg)
+				qt.Assert(t, qt.IsNil(err))
+				qt.Assert(t, qt.Equals(rd.Descriptor().Digest, dg))
+				got, err := io.ReadAll(rd)
+				qt.Assert(t, qt.IsNil(rd.Close()))
+				if c.want == nil {
+					qt.Assert(t, qt.IsNil(err))
+					qt.Assert(t, qt.IsTrue(bytes.Equal(got, good)))
+				} else {
+					qt.Assert(t, qt.ErrorIs(err, c.want))
+					qt.Assert(t, qt.IsTrue(len(got) < len(good)), qt.Commentf("read %d bytes", len(got)))
+					// The error stays.
+					_, err = rd.Read(make([]byte, 10))
+					qt.Assert(t, qt.ErrorIs(err, c.want))
+				}
+				qt.Assert(t, qt.Equals(cache.uploads.Load(), int32(0)))
+				_, err = cache.ResolveBlob(t.Context(), "a/b", dg)
+				qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown))
+			})
+		}
+	}
+}
+
 // recordingCache is a cache that counts the commits and cancels of
-// chunked uploads.
+// chunked uploads, and the uploads started.
 type recordingCache struct {
 	*ocimem.Registry
-	commits, cancels atomic.Int32
+	uploads, commits, cancels atomic.Int32
 }
 
 func (c *recordingCache) PushBlobChunked(ctx context.Context, repo string, chunkSize int) (ociregistry.BlobWriter, error) {
+	c.uploads.Add(1)
 	w, err := c.Registry.PushBlobChunked(ctx, repo, chunkSize)
 	if err != nil {
 		return nil, err
@@ -442,7 +571,7 @@ func (w *recordingWriter) Cancel() error {
 }
 
 type fakeReader struct {
-	*bytes.Reader
+	io.Reader
 	desc ociregistry.Descriptor
 }
 

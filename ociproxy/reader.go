@@ -33,9 +33,11 @@ func checkRepoDigest(repo string, dg ociregistry.Digest) error {
 // upstream while storing it in the cache, as the package documentation
 // describes. It answers upstream's error when the cache does not have
 // the blob and upstream cannot supply it. Reading the blob fails at its
-// end with an error that Is ociregistry.ErrDigestInvalid or
-// ociregistry.ErrSizeInvalid when upstream sent other content than the
-// digest names; the content is then not cached.
+// end, without returning its last bytes, with an error that Is
+// ociregistry.ErrDigestInvalid or ociregistry.ErrSizeInvalid when
+// upstream sent other content than the digest names; the content is then
+// not cached. So a server that streams the blob to a client cuts the
+// body short rather than complete wrong content.
 func (p *proxy) GetBlob(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.BlobReader, error) {
 	if err := checkRepoDigest(repo, dg); err != nil {
 		return nil, err
@@ -49,11 +51,12 @@ func (p *proxy) GetBlob(ctx context.Context, repo string, dg ociregistry.Digest)
 		if !isNotFound(err) {
 			p.logger.Warn("ociproxy: cannot read blob from cache", "repo", repo, "digest", dg, "err", err)
 		}
-		if attempt >= maxFillAttempts {
+		if attempt >= p.maxFillAttempts {
 			// The cache is not getting filled (it may refuse
 			// writes, or callers keep giving up half way): stop
-			// queueing behind other fetches.
-			return p.up.GetBlob(ctx, repo, dg)
+			// queueing behind other fetches. What upstream sends
+			// is still checked, as a fill would check it.
+			return p.getBlobUncached(ctx, repo, dg)
 		}
 		p.fillMu.Lock()
 		f := p.fills[key]
@@ -75,6 +78,18 @@ func (p *proxy) GetBlob(ctx context.Context, repo string, dg ociregistry.Digest)
 			return nil, f.openErr
 		}
 	}
+}
+
+// getBlobUncached returns the blob from upstream, failing at its end
+// when the content does not match the digest, without caching it.
+func (p *proxy) getBlobUncached(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.BlobReader, error) {
+	up, err := p.up.GetBlob(ctx, repo, dg)
+	if err != nil {
+		return nil, err
+	}
+	desc := up.Descriptor()
+	desc.Digest = dg
+	return &verifyReader{verifier: newVerifier(up, desc)}, nil
 }
 
 // fill is a fetch of a blob from upstream into the cache.
@@ -111,30 +126,124 @@ func (p *proxy) startFill(ctx context.Context, repo string, dg ociregistry.Diges
 		cw = nil
 	}
 	return &fillReader{
-		p:    p,
-		repo: repo,
-		key:  key,
-		f:    f,
-		up:   up,
-		desc: desc,
-		h:    dg.Algorithm().Hash(),
-		cw:   cw,
+		verifier: newVerifier(up, desc),
+		p:        p,
+		repo:     repo,
+		key:      key,
+		f:        f,
+		cw:       cw,
 	}, nil
 }
 
-// fillReader streams a blob from upstream to its caller, writing it into
-// the cache as it goes, and commits it to the cache when the caller has
-// read it all and it matches its digest.
-type fillReader struct {
-	p    *proxy
-	repo string
-	key  string
-	f    *fill
+// verifier reads a blob from upstream and checks it against its
+// descriptor: its size and its digest.
+type verifier struct {
 	up   ociregistry.BlobReader
 	desc ociregistry.Descriptor
 	h    hash.Hash
 	// n counts the bytes read from upstream.
 	n int64
+}
+
+func newVerifier(up ociregistry.BlobReader, desc ociregistry.Descriptor) verifier {
+	return verifier{up: up, desc: desc, h: desc.Digest.Algorithm().Hash()}
+}
+
+// next reads the next bytes of the blob into buf. It answers io.EOF,
+// possibly with the blob's last bytes, once the blob has been read whole
+// and verified. Any other error means that upstream failed or sent other
+// content than the descriptor names, and then n is 0: the bytes that
+// complete a blob are held back until it has been verified, so that a
+// caller that passes bytes on as it reads them (such as ociserver, which
+// has sent "200 OK" by then) never passes on the whole of wrong content,
+// and its client sees a body cut short.
+func (v *verifier) next(buf []byte) (int, error) {
+	left := max(v.desc.Size-v.n, 0)
+	if left > 0 && len(buf) == 0 {
+		return 0, nil
+	}
+	// Reading no more than the blob's size leaves any excess in
+	// upstream's stream, where checkEnd finds it.
+	if int64(len(buf)) > left {
+		buf = buf[:left]
+	}
+	var n int
+	var err error
+	if len(buf) > 0 {
+		n, err = v.up.Read(buf)
+		v.h.Write(buf[:n])
+		v.n += int64(n)
+	}
+	switch {
+	case err != nil && err != io.EOF:
+		return 0, err
+	case v.n < v.desc.Size && err == io.EOF:
+		return 0, fmt.Errorf("ociproxy: upstream sent %d bytes of blob %s, not %d: %w", v.n, v.desc.Digest, v.desc.Size, ociregistry.ErrSizeInvalid)
+	case v.n < v.desc.Size:
+		return n, nil
+	}
+	if got := digest.NewDigest(v.desc.Digest.Algorithm(), v.h); got != v.desc.Digest {
+		return 0, fmt.Errorf("ociproxy: upstream sent content with digest %s for blob %s: %w", got, v.desc.Digest, ociregistry.ErrDigestInvalid)
+	}
+	if err != io.EOF {
+		if err := v.checkEnd(); err != nil {
+			return 0, err
+		}
+	}
+	return n, io.EOF
+}
+
+// checkEnd checks that upstream's stream ends after the blob's last
+// byte.
+func (v *verifier) checkEnd() error {
+	var b [1]byte
+	// A reader may answer (0, nil) now and then; a few tries tell
+	// that from one that never ends.
+	for range 100 {
+		n, err := v.up.Read(b[:])
+		switch {
+		case n > 0:
+			return fmt.Errorf("ociproxy: upstream sent more than the %d bytes of blob %s: %w", v.desc.Size, v.desc.Digest, ociregistry.ErrSizeInvalid)
+		case err == io.EOF:
+			return nil
+		case err != nil:
+			return err
+		}
+	}
+	return io.ErrNoProgress
+}
+
+// verifyReader is a BlobReader that reads a blob from upstream and
+// fails at its end when the content does not match the descriptor, as
+// verifier.next describes.
+type verifyReader struct {
+	verifier
+	// err is what Read answers once the blob has ended.
+	err error
+}
+
+func (r *verifyReader) Descriptor() ociregistry.Descriptor { return r.desc }
+
+func (r *verifyReader) Read(buf []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	n, err := r.next(buf)
+	r.err = err
+	return n, err
+}
+
+func (r *verifyReader) Close() error { return r.up.Close() }
+
+// fillReader streams a blob from upstream to its caller, writing it into
+// the cache as it goes, and commits it to the cache when the caller has
+// read it all and it matches its digest.
+type fillReader struct {
+	verifier
+	p    *proxy
+	repo string
+	key  string
+	f    *fill
 	// cw writes to the cache; it is nil when the content is not
 	// being cached.
 	cw ociregistry.BlobWriter
@@ -150,43 +259,18 @@ func (r *fillReader) Read(buf []byte) (int, error) {
 	if r.ended {
 		return 0, r.err
 	}
-	n, err := r.up.Read(buf)
-	if n > 0 {
-		r.h.Write(buf[:n])
-		r.n += int64(n)
-		if r.n > r.desc.Size {
-			r.end(fmt.Errorf("ociproxy: upstream sent more than the %d bytes of blob %s: %w", r.desc.Size, r.desc.Digest, ociregistry.ErrSizeInvalid))
-			return n, r.err
-		}
-		if r.cw != nil {
-			if _, werr := r.cw.Write(buf[:n]); werr != nil {
-				r.p.logger.Warn("ociproxy: cannot write blob to cache", "repo", r.repo, "digest", r.desc.Digest, "err", werr)
-				r.cw.Cancel()
-				r.cw = nil
-			}
+	n, err := r.next(buf)
+	if n > 0 && r.cw != nil {
+		if _, werr := r.cw.Write(buf[:n]); werr != nil {
+			r.p.logger.Warn("ociproxy: cannot write blob to cache", "repo", r.repo, "digest", r.desc.Digest, "err", werr)
+			r.cw.Cancel()
+			r.cw = nil
 		}
 	}
-	switch {
-	case err == io.EOF:
-		r.end(r.verify())
-		return n, r.err
-	case err != nil:
+	if err != nil {
 		r.end(err)
-		return n, err
 	}
-	return n, nil
-}
-
-// verify checks the content read against the descriptor and returns
-// io.EOF when it matches.
-func (r *fillReader) verify() error {
-	if r.n != r.desc.Size {
-		return fmt.Errorf("ociproxy: upstream sent %d bytes of blob %s, not %d: %w", r.n, r.desc.Digest, r.desc.Size, ociregistry.ErrSizeInvalid)
-	}
-	if got := digest.NewDigest(r.desc.Digest.Algorithm(), r.h); got != r.desc.Digest {
-		return fmt.Errorf("ociproxy: upstream sent content with digest %s for blob %s: %w", got, r.desc.Digest, ociregistry.ErrDigestInvalid)
-	}
-	return io.EOF
+	return n, err
 }
 
 // end ends the fetch with err, which is io.EOF when the content was read
@@ -210,14 +294,10 @@ func (r *fillReader) end(err error) {
 }
 
 // Close closes the upstream reader. When the caller has not read the
-// whole blob the fetch is abandoned, and nothing is cached; a caller
-// that read exactly the blob's size but not the end of the stream has
-// read it all, so the end is read and checked on its behalf.
+// whole blob the fetch is abandoned, and nothing is cached. (A caller
+// that read as many bytes as the blob's size has had it verified and
+// cached by the read that completed it.)
 func (r *fillReader) Close() error {
-	var buf [1]byte
-	for i := 0; !r.ended && r.n == r.desc.Size && i < 3; i++ {
-		r.Read(buf[:])
-	}
 	if !r.ended {
 		r.end(errAbandoned)
 	}
