@@ -23,7 +23,9 @@ import (
 
 // newHandler returns the server's whole handler: /healthz, /metrics, and
 // the registry API, behind Basic authentication when users is not nil.
-func newHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, logger *slog.Logger, m *metrics, readTimeout time.Duration) http.Handler {
+// /healthz and /metrics ask for no credentials, so that probes and
+// scrapers need none; the metrics name no repository, user or digest.
+func newHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, logger *slog.Logger, m *metrics, readTimeout, writeTimeout time.Duration) http.Handler {
 	opts := &ociserver.Options{Logger: logger}
 	var api http.Handler
 	if users == nil {
@@ -42,7 +44,7 @@ func newHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, 
 			api.ServeHTTP(w, req)
 		}
 	})
-	return logRequests(logger, m, idleReadTimeout(readTimeout, h))
+	return logRequests(logger, m, idleReadTimeout(readTimeout, idleWriteTimeout(writeTimeout, h)))
 }
 
 // accessRule grants users an access to the repositories that match

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -52,6 +53,11 @@ import (
 //
 // The file is decoded into yaml.Node values rather than structs, so that
 // every error can name the line and column it is about.
+//
+// Loading is in two steps: parsing checks the whole file and returns a
+// registryBuilder for each registry, and the builders run only once no
+// mistake was found, so that a config with mistakes makes no directories
+// and opens nothing.
 
 // configError is a mistake in the config file, at a place in it.
 type configError struct {
@@ -84,6 +90,30 @@ type configParser struct {
 	file string
 	errs configErrors
 	m    *metrics
+	// logger is what the proxies and remote clients built log to; it
+	// is set only for building, as the config may choose the log
+	// format.
+	logger *slog.Logger
+}
+
+// registryBuilder makes a registry that parsing found described without
+// mistakes. It reports what goes wrong to its parser, with the place in
+// the file, and then returns nil.
+type registryBuilder func() ociregistry.Interface
+
+// sortedErrs returns the mistakes found, in the order of the file, or
+// nil when there are none.
+func (p *configParser) sortedErrs() error {
+	if len(p.errs) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(p.errs, func(a, b *configError) int {
+		if a.line != b.line {
+			return a.line - b.line
+		}
+		return a.column - b.column
+	})
+	return p.errs
 }
 
 // path resolves name, a path in the config file, against the file's
@@ -218,7 +248,8 @@ func (m *mapping) done() {
 
 // loadConfigFile reads cfg.configFile into cfg. Settings of the file
 // that a flag in set also gives are left as the flag says. It returns
-// configErrors, or an error reading the file.
+// configErrors, or an error reading the file. It only checks the file:
+// the registry is made later by cfg.buildRegistry.
 func loadConfigFile(cfg *serveConfig, set map[string]bool) error {
 	data, err := os.ReadFile(cfg.configFile)
 	if err != nil {
@@ -239,23 +270,27 @@ func loadConfigFile(cfg *serveConfig, set map[string]bool) error {
 	if len(doc.Content) == 0 {
 		return configErrors{{file: p.file, line: 1, column: 1, msg: "empty config file"}}
 	}
-	p.parseServer(doc.Content[0], cfg, set)
-	if len(p.errs) > 0 {
-		slices.SortStableFunc(p.errs, func(a, b *configError) int {
-			if a.line != b.line {
-				return a.line - b.line
-			}
-			return a.column - b.column
-		})
-		return p.errs
+	build := p.parseServer(doc.Content[0], cfg, set)
+	if err := p.sortedErrs(); err != nil {
+		return err
+	}
+	cfg.buildRegistry = func(logger *slog.Logger) (ociregistry.Interface, error) {
+		p.logger = logger
+		r := build()
+		if err := p.sortedErrs(); err != nil {
+			return nil, err
+		}
+		return r, nil
 	}
 	return nil
 }
 
-func (p *configParser) parseServer(n *yaml.Node, cfg *serveConfig, set map[string]bool) {
+// parseServer checks the config file's top level, n, setting cfg from
+// it, and returns the builder of its registry (nil after a mistake).
+func (p *configParser) parseServer(n *yaml.Node, cfg *serveConfig, set map[string]bool) registryBuilder {
 	m := p.mapping(n, "the config file")
 	if m == nil {
-		return
+		return nil
 	}
 	if s, v := m.str("addr", false); v != nil && !set["addr"] {
 		cfg.addr = s
@@ -300,12 +335,14 @@ func (p *configParser) parseServer(n *yaml.Node, cfg *serveConfig, set map[strin
 			p.errorf(v, "access rules need htpasswd (or --htpasswd)")
 		}
 	}
+	var build registryBuilder
 	if v := m.field("registry", false); v != nil {
-		cfg.registry, cfg.backend = p.parseRegistry(v, false)
+		build, cfg.backend = p.parseRegistry(v, false)
 	} else {
 		p.errorf(n, `missing field "registry"`)
 	}
 	m.done()
+	return build
 }
 
 func (p *configParser) parseRules(n *yaml.Node) []accessRule {
@@ -345,11 +382,11 @@ func (p *configParser) parseRules(n *yaml.Node) []accessRule {
 // registryKinds are the kinds of registry, in the order errors list them.
 var registryKinds = []string{"mem", "fs", "remote", "proxy", "unify", "readonly", "immutable", "select", "sub"}
 
-// parseRegistry builds the registry that n describes and returns it with
-// a description for the logs. It returns nil after reporting a mistake.
-// lax asks for a store that takes manifests before their blobs, as a
-// proxy's cache must.
-func (p *configParser) parseRegistry(n *yaml.Node, lax bool) (ociregistry.Interface, string) {
+// parseRegistry checks the registry that n describes and returns its
+// builder with a description for the logs. It returns a nil builder
+// after reporting a mistake. lax asks for a store that takes manifests
+// before their blobs, as a proxy's cache must.
+func (p *configParser) parseRegistry(n *yaml.Node, lax bool) (registryBuilder, string) {
 	m := p.mapping(n, "a registry")
 	if m == nil {
 		return nil, ""
@@ -360,7 +397,7 @@ func (p *configParser) parseRegistry(n *yaml.Node, lax bool) (ociregistry.Interf
 		return nil, ""
 	}
 	// inner parses the field name as a registry.
-	inner := func(name string, lax bool) (ociregistry.Interface, string) {
+	inner := func(name string, lax bool) (registryBuilder, string) {
 		v := m.field(name, true)
 		if v == nil {
 			return nil, ""
@@ -369,7 +406,9 @@ func (p *configParser) parseRegistry(n *yaml.Node, lax bool) (ociregistry.Interf
 	}
 	switch kind {
 	case "mem":
-		return ocimem.NewWithConfig(&ocimem.Config{LaxChildReferences: lax}), "mem"
+		return func() ociregistry.Interface {
+			return ocimem.NewWithConfig(&ocimem.Config{LaxChildReferences: lax})
+		}, "mem"
 	case "fs":
 		dir, dn := m.str("dir", true)
 		if dn == nil || dir == "" {
@@ -380,12 +419,15 @@ func (p *configParser) parseRegistry(n *yaml.Node, lax bool) (ociregistry.Interf
 			p.errorf(dn, "%v", err)
 			return nil, ""
 		}
-		r, err := ocifs.New(dir, &ocifs.Options{LaxChildReferences: lax})
-		if err != nil {
-			p.errorf(dn, "%v", err)
-			return nil, ""
-		}
-		return r, "fs " + dir
+		return func() ociregistry.Interface {
+			// ocifs.New makes the directory when it is missing.
+			r, err := ocifs.New(dir, &ocifs.Options{LaxChildReferences: lax})
+			if err != nil {
+				p.errorf(dn, "%v", err)
+				return nil
+			}
+			return r
+		}, "fs " + dir
 	case "remote":
 		url, un := m.str("url", true)
 		insecure := m.boolean("insecure")
@@ -410,12 +452,24 @@ func (p *configParser) parseRegistry(n *yaml.Node, lax bool) (ociregistry.Interf
 			}
 			auth = cfg
 		}
-		r, err := ociclient.New(url, &ociclient.Options{Insecure: insecure, Auth: auth})
-		if err != nil {
+		opts := &ociclient.Options{Insecure: insecure, Auth: auth}
+		// Making a client only checks the URL, so it is done here
+		// to report a bad one as a mistake; the builder makes the
+		// client again, with the server's logger.
+		if _, err := ociclient.New(url, opts); err != nil {
 			p.errorf(un, "%v", err)
 			return nil, ""
 		}
-		return r, "remote " + url
+		return func() ociregistry.Interface {
+			opts := *opts
+			opts.Logger = p.logger
+			r, err := ociclient.New(url, &opts)
+			if err != nil {
+				p.errorf(un, "%v", err)
+				return nil
+			}
+			return r
+		}, "remote " + url
 	case "proxy":
 		up, upd := inner("upstream", false)
 		cache, cached := inner("cache", true)
@@ -423,7 +477,13 @@ func (p *configParser) parseRegistry(n *yaml.Node, lax bool) (ociregistry.Interf
 		if up == nil || cache == nil {
 			return nil, ""
 		}
-		return newProxy(up, cache, &ociproxy.Options{TagTTL: ttl}, p.m), "proxy of (" + upd + ") cached in (" + cached + ")"
+		return func() ociregistry.Interface {
+			u, c := up(), cache()
+			if u == nil || c == nil {
+				return nil
+			}
+			return newProxy(u, c, &ociproxy.Options{TagTTL: ttl, Logger: p.logger}, p.m)
+		}, "proxy of (" + upd + ") cached in (" + cached + ")"
 	case "unify":
 		v := m.field("registries", true)
 		if v == nil {
@@ -433,23 +493,29 @@ func (p *configParser) parseRegistry(n *yaml.Node, lax bool) (ociregistry.Interf
 			p.errorf(v, "registries must be a list of two registries")
 			return nil, ""
 		}
-		r0, d0 := p.parseRegistry(v.Content[0], lax)
-		r1, d1 := p.parseRegistry(v.Content[1], lax)
-		if r0 == nil || r1 == nil {
+		b0, d0 := p.parseRegistry(v.Content[0], lax)
+		b1, d1 := p.parseRegistry(v.Content[1], lax)
+		if b0 == nil || b1 == nil {
 			return nil, ""
 		}
-		return ociunify.New(r0, r1, nil), "unify (" + d0 + ") and (" + d1 + ")"
+		return func() ociregistry.Interface {
+			r0, r1 := b0(), b1()
+			if r0 == nil || r1 == nil {
+				return nil
+			}
+			return ociunify.New(r0, r1, nil)
+		}, "unify (" + d0 + ") and (" + d1 + ")"
 	case "readonly", "immutable":
-		r, d := inner("registry", lax)
-		if r == nil {
+		b, d := inner("registry", lax)
+		if b == nil {
 			return nil, ""
 		}
 		if kind == "readonly" {
-			return ocifilter.ReadOnly(r), "read-only " + d
+			return wrapBuilder(b, ocifilter.ReadOnly), "read-only " + d
 		}
-		return ocifilter.Immutable(r), "immutable " + d
+		return wrapBuilder(b, ocifilter.Immutable), "immutable " + d
 	case "select":
-		r, d := inner("registry", lax)
+		b, d := inner("registry", lax)
 		pats, pns := m.strings("repositories", true)
 		ok := true
 		for i, pat := range pats {
@@ -458,24 +524,28 @@ func (p *configParser) parseRegistry(n *yaml.Node, lax bool) (ociregistry.Interf
 				ok = false
 			}
 		}
-		if r == nil || !ok || pats == nil {
+		if b == nil || !ok || pats == nil {
 			return nil, ""
 		}
 		allow := func(repo string) bool {
 			return slices.ContainsFunc(pats, func(pat string) bool { return matchRepo(pat, repo) })
 		}
-		return ocifilter.Select(r, allow), fmt.Sprintf("%s selecting %q", d, pats)
+		return wrapBuilder(b, func(r ociregistry.Interface) ociregistry.Interface {
+			return ocifilter.Select(r, allow)
+		}), fmt.Sprintf("%s selecting %q", d, pats)
 	case "sub":
-		r, d := inner("registry", lax)
+		b, d := inner("registry", lax)
 		prefix, pn := m.str("prefix", true)
 		if pn != nil && !validPrefix(prefix) {
 			p.errorf(pn, "prefix %q is not a repository name", prefix)
 			return nil, ""
 		}
-		if r == nil || pn == nil {
+		if b == nil || pn == nil {
 			return nil, ""
 		}
-		return ocifilter.Sub(r, prefix), fmt.Sprintf("%s under %q", d, prefix)
+		return wrapBuilder(b, func(r ociregistry.Interface) ociregistry.Interface {
+			return ocifilter.Sub(r, prefix)
+		}), fmt.Sprintf("%s under %q", d, prefix)
 	}
 	p.errorf(kn, "unknown kind %q (want one of %s)", kind, strings.Join(registryKinds, ", "))
 	// The fields of an unknown kind mean nothing: report only the kind.
@@ -485,6 +555,17 @@ func (p *configParser) parseRegistry(n *yaml.Node, lax bool) (ociregistry.Interf
 	return nil, ""
 }
 
+// wrapBuilder returns a builder of wrap applied to what b builds.
+func wrapBuilder(b registryBuilder, wrap func(ociregistry.Interface) ociregistry.Interface) registryBuilder {
+	return func() ociregistry.Interface {
+		r := b()
+		if r == nil {
+			return nil
+		}
+		return wrap(r)
+	}
+}
+
 var prefixRE = regexp.MustCompile(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`)
 
 func validPrefix(s string) bool {
@@ -492,11 +573,20 @@ func validPrefix(s string) bool {
 }
 
 // checkDir returns an error when dir exists but is not a directory that
-// can be read and written, or does not exist and cannot be made.
+// can be read, or does not exist and could not be made because what
+// would be its nearest existing parent is not a directory. It changes
+// nothing: the directory is made when the registry is built.
 func checkDir(dir string) error {
 	fi, err := os.Stat(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return os.MkdirAll(dir, 0o777)
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return err
+		}
+		if err := checkDir(parent); err != nil {
+			return fmt.Errorf("cannot make %s: %w", dir, err)
+		}
+		return nil
 	}
 	if err != nil {
 		return err

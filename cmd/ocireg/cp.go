@@ -112,10 +112,14 @@ type copier struct {
 
 	// The plan: manifests in the order they are pushed (children
 	// before parents, subjects before referrers) and the blobs they
-	// need, each once.
-	manifests []manifestNode
-	blobs     []ociregistry.Descriptor
-	seen      map[ociregistry.Digest]bool
+	// need, each once. Manifests and blobs are remembered apart: the
+	// same bytes may be both a manifest and a blob (an artifact can
+	// carry a manifest as a layer), and each must then be copied as
+	// what it is, the manifest pushed and the blob uploaded.
+	manifests     []manifestNode
+	blobs         []ociregistry.Descriptor
+	seenManifests map[ociregistry.Digest]bool
+	seenBlobs     map[ociregistry.Digest]bool
 }
 
 // manifestNode is a manifest to push, with its exact bytes.
@@ -139,7 +143,8 @@ func (c *copier) copy(ctx context.Context) (ociregistry.Descriptor, error) {
 	if c.dst.digest != "" && c.dst.digest != desc.Digest {
 		return ociregistry.Descriptor{}, fmt.Errorf("%s: %s has digest %s, not the one the destination names: %w", c.dst.name, c.src.name, desc.Digest, ociregistry.ErrDigestInvalid)
 	}
-	c.seen = map[ociregistry.Digest]bool{}
+	c.seenManifests = map[ociregistry.Digest]bool{}
+	c.seenBlobs = map[ociregistry.Digest]bool{}
 	if err := c.plan(ctx, desc, data); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
@@ -220,10 +225,10 @@ func platformString(p *ocispec.Platform) string {
 // plan adds the manifest data, after its children, and its blobs to the
 // plan, unless it is there already.
 func (c *copier) plan(ctx context.Context, desc ociregistry.Descriptor, data []byte) error {
-	if c.seen[desc.Digest] {
+	if c.seenManifests[desc.Digest] {
 		return nil
 	}
-	c.seen[desc.Digest] = true
+	c.seenManifests[desc.Digest] = true
 	pm, err := ocimanifest.Parse(data, desc.MediaType)
 	if err != nil {
 		return c.src.describe(fmt.Errorf("manifest %s: %w", desc.Digest, err))
@@ -241,8 +246,8 @@ func (c *copier) plan(ctx context.Context, desc ociregistry.Descriptor, data []b
 		}
 	}
 	for _, b := range pm.Blobs {
-		if !c.seen[b.Digest] {
-			c.seen[b.Digest] = true
+		if !c.seenBlobs[b.Digest] {
+			c.seenBlobs[b.Digest] = true
 			c.blobs = append(c.blobs, b)
 		}
 	}

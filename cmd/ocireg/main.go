@@ -54,6 +54,11 @@ Commands:
   help     print this message
 
 Run "ocireg <command> -h" for the flags of a command.
+
+Exit codes: 0 success (serve: stopped by SIGINT or SIGTERM and shut down
+cleanly), 1 failure while running, 2 bad command line (serve: also a bad
+config, htpasswd or TLS file; nothing listens), 3 not found (a verb's
+manifest, blob or repository does not exist).
 `
 
 func main() {

@@ -5,12 +5,15 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"os"
+	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +46,7 @@ func TestScripts(t *testing.T) {
 			"subst":    cmdSubst,
 			"gencert":  cmdGencert,
 			"sleep":    cmdSleep,
+			"exitcode": cmdExitCode,
 		},
 	})
 }
@@ -153,6 +157,28 @@ func cmdSubst(ts *testscript.TestScript, neg bool, args []string) {
 		data, err := os.ReadFile(ts.MkAbs(name))
 		ts.Check(err)
 		ts.Check(os.WriteFile(ts.MkAbs(name), []byte(os.Expand(string(data), ts.Getenv)), 0o666))
+	}
+}
+
+// cmdExitCode implements "exitcode N PROGRAM [ARGS...]": it runs
+// PROGRAM, as exec does, and fails unless it exits with status N.
+// testscript's own "! exec" tells only that the status was not 0.
+func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exitcode N PROGRAM [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var exitErr *exec.ExitError
+		if !errors.As(err, &exitErr) {
+			ts.Fatalf("%s: %v", args[1], err)
+		}
+		got = exitErr.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -100,46 +101,117 @@ func routeOf(path string) string {
 }
 
 // newProxy returns ociproxy.New(upstream, cache, opts), counting cache
-// hits and misses in m. ociproxy has no hook for them, so they are
-// counted at its edges: a blob or manifest read from the cache
-// successfully is a hit, and one read from upstream is a miss.
+// hits and misses in m. ociproxy has no hook for them, so each blob or
+// manifest read through the proxy is followed: the cache and upstream
+// note in the read's context whether the cache answered and whether
+// upstream was asked, and the read is then counted once, as a miss when
+// upstream was asked and as a hit when only the cache answered. Counting
+// the inner reads themselves would count some reads twice: serving a tag
+// fetches its manifest upstream into the cache and then reads it back.
 func newProxy(upstream, cache ociregistry.Interface, opts *ociproxy.Options, m *metrics) ociregistry.Interface {
-	if m != nil {
-		upstream = &countingRegistry{Interface: upstream, counter: m.cacheMiss, countErrors: true}
-		cache = &countingRegistry{Interface: cache, counter: m.cacheHits}
+	if m == nil {
+		return ociproxy.New(upstream, cache, opts)
 	}
-	return ociproxy.New(upstream, cache, opts)
+	upstream = &notingRegistry{Interface: upstream, upstream: true}
+	cache = &notingRegistry{Interface: cache}
+	return &countingProxy{Interface: ociproxy.New(upstream, cache, opts), m: m}
 }
 
-// countingRegistry counts the blob and manifest reads of the registry it
-// wraps.
-type countingRegistry struct {
+// readOutcome is what happened in one read through a proxy.
+type readOutcome struct {
+	fromCache, askedUpstream atomic.Bool
+}
+
+type readOutcomeKey struct{}
+
+// countingProxy counts the blob and manifest reads of the proxy it wraps
+// as cache hits or misses.
+type countingProxy struct {
 	ociregistry.Interface
-	counter *prometheus.CounterVec
-	// countErrors counts failed reads too.
-	countErrors bool
+	m *metrics
 }
 
-func (r *countingRegistry) count(kind string, err error) {
-	if err == nil || r.countErrors {
-		r.counter.WithLabelValues(kind).Inc()
+// begin returns ctx with a fresh readOutcome for one read.
+func (p *countingProxy) begin(ctx context.Context) (context.Context, *readOutcome) {
+	o := &readOutcome{}
+	return context.WithValue(ctx, readOutcomeKey{}, o), o
+}
+
+// count counts the read that o followed, which ended with err.
+func (p *countingProxy) count(kind string, o *readOutcome, err error) {
+	switch {
+	case o.askedUpstream.Load():
+		p.m.cacheMiss.WithLabelValues(kind).Inc()
+	case o.fromCache.Load():
+		p.m.cacheHits.WithLabelValues(kind).Inc()
+	case err == nil:
+		// Neither was read in this read's context: it shared a fetch
+		// from upstream that another read started.
+		p.m.cacheMiss.WithLabelValues(kind).Inc()
 	}
 }
 
-func (r *countingRegistry) GetBlob(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.BlobReader, error) {
+func (p *countingProxy) GetBlob(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.BlobReader, error) {
+	ctx, o := p.begin(ctx)
+	rd, err := p.Interface.GetBlob(ctx, repo, dg)
+	p.count("blob", o, err)
+	return rd, err
+}
+
+func (p *countingProxy) GetBlobRange(ctx context.Context, repo string, dg ociregistry.Digest, o0, o1 int64) (ociregistry.BlobReader, error) {
+	ctx, o := p.begin(ctx)
+	rd, err := p.Interface.GetBlobRange(ctx, repo, dg, o0, o1)
+	p.count("blob", o, err)
+	return rd, err
+}
+
+func (p *countingProxy) GetManifest(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.BlobReader, error) {
+	ctx, o := p.begin(ctx)
+	rd, err := p.Interface.GetManifest(ctx, repo, dg)
+	p.count("manifest", o, err)
+	return rd, err
+}
+
+func (p *countingProxy) GetTag(ctx context.Context, repo, tag string) (ociregistry.BlobReader, error) {
+	ctx, o := p.begin(ctx)
+	rd, err := p.Interface.GetTag(ctx, repo, tag)
+	p.count("manifest", o, err)
+	return rd, err
+}
+
+// notingRegistry notes its blob and manifest reads in the readOutcome
+// of their context, if any: for upstream every read asked, for the
+// cache every read answered.
+type notingRegistry struct {
+	ociregistry.Interface
+	upstream bool
+}
+
+func (r *notingRegistry) note(ctx context.Context, err error) {
+	o, ok := ctx.Value(readOutcomeKey{}).(*readOutcome)
+	switch {
+	case !ok:
+	case r.upstream:
+		o.askedUpstream.Store(true)
+	case err == nil:
+		o.fromCache.Store(true)
+	}
+}
+
+func (r *notingRegistry) GetBlob(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.BlobReader, error) {
 	rd, err := r.Interface.GetBlob(ctx, repo, dg)
-	r.count("blob", err)
+	r.note(ctx, err)
 	return rd, err
 }
 
-func (r *countingRegistry) GetBlobRange(ctx context.Context, repo string, dg ociregistry.Digest, o0, o1 int64) (ociregistry.BlobReader, error) {
+func (r *notingRegistry) GetBlobRange(ctx context.Context, repo string, dg ociregistry.Digest, o0, o1 int64) (ociregistry.BlobReader, error) {
 	rd, err := r.Interface.GetBlobRange(ctx, repo, dg, o0, o1)
-	r.count("blob", err)
+	r.note(ctx, err)
 	return rd, err
 }
 
-func (r *countingRegistry) GetManifest(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.BlobReader, error) {
+func (r *notingRegistry) GetManifest(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.BlobReader, error) {
 	rd, err := r.Interface.GetManifest(ctx, repo, dg)
-	r.count("manifest", err)
+	r.note(ctx, err)
 	return rd, err
 }

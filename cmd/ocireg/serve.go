@@ -62,11 +62,15 @@ type serveConfig struct {
 	shutdownTimeout time.Duration
 	idleTimeout     time.Duration
 	readTimeout     time.Duration
+	writeTimeout    time.Duration
 
 	// From the config file only.
-	registry ociregistry.Interface // nil: choose from the flags
-	backend  string                // the registry's name in the logs
-	rules    []accessRule
+	// buildRegistry makes the registry the file describes, once the
+	// logger is known; nil: choose from the flags.
+	buildRegistry func(*slog.Logger) (ociregistry.Interface, error)
+	registry      ociregistry.Interface // set by buildRegistry's result
+	backend       string                // the registry's name in the logs
+	rules         []accessRule
 
 	metrics *metrics
 }
@@ -102,6 +106,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to let requests in flight finish on shutdown")
 	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", 2*time.Minute, "close keep-alive connections idle for this long")
 	fs.DurationVar(&cfg.readTimeout, "read-timeout", time.Minute, "fail a request whose client stops sending its body for this long; the deadline\nmoves as data arrives, so big uploads are fine (headers must come within 10s)")
+	fs.DurationVar(&cfg.writeTimeout, "write-timeout", time.Minute, "fail a response whose client stops reading it for this long; the deadline\nmoves as data is sent, so big downloads are fine")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -130,6 +135,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		fmt.Fprintf(stderr, "ocireg serve: %v\n", err)
 		return exitUsage
+	}
+	if cfg.buildRegistry != nil {
+		// Only now, with the whole file known good, are directories
+		// made, and with the logger the proxies and clients need.
+		if cfg.registry, err = cfg.buildRegistry(logger); err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitUsage
+		}
 	}
 	if err := serve(ctx, &cfg, logger, stdout); err != nil {
 		if errors.As(err, new(usageError)) {
@@ -239,7 +252,7 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	handler := newHandler(reg, users, cfg.rules, logger, m, cfg.readTimeout)
+	handler := newHandler(reg, users, cfg.rules, logger, m, cfg.readTimeout, cfg.writeTimeout)
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -254,9 +267,11 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 		Handler: handler,
 		// No overall ReadTimeout or WriteTimeout: big blobs
 		// legitimately take long. Instead, the handler moves a read
-		// deadline forward as request data arrives (see
-		// idleReadTimeout), so a client that stops sending is cut off
-		// while one that keeps sending is not.
+		// deadline forward as request data arrives and a write
+		// deadline forward as response data goes out (see
+		// idleReadTimeout and idleWriteTimeout), so a client that
+		// stops sending or reading is cut off while one that keeps
+		// going is not.
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       cfg.idleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),

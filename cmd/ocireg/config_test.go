@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/go-quicktest/qt"
+	"github.com/ocireg/ociregistry/ocimem"
+	"github.com/ocireg/ociregistry/ociserver"
+	"github.com/ocireg/ociregistry/ocitest"
+)
+
+// TestConfigErrorsMakeNothing checks that serve exits with exitUsage for
+// a config with a mistake, and that the fs directory it names, which
+// does not exist, is not made: parsing only checks the file.
+func TestConfigErrorsMakeNothing(t *testing.T) {
+	dir := t.TempDir()
+	config := filepath.Join(dir, "bad.yaml")
+	err := os.WriteFile(config, []byte(`
+addr: 127.0.0.1:0
+registry:
+  kind: unify
+  registries:
+    - {kind: fs, dir: newdir/sub}
+    - {kind: nosuch}
+`), 0o666)
+	qt.Assert(t, qt.IsNil(err))
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"serve", "--config", config}, &stdout, &stderr)
+	qt.Check(t, qt.Equals(code, exitUsage))
+	qt.Check(t, qt.Equals(stdout.String(), ""))
+	qt.Check(t, qt.Equals(stderr.String(), config+`:7:14: unknown kind "nosuch" (want one of mem, fs, remote, proxy, unify, readonly, immutable, select, sub)`+"\n"))
+	_, err = os.Stat(filepath.Join(dir, "newdir"))
+	qt.Check(t, qt.ErrorIs(err, os.ErrNotExist))
+}
+
+// TestConfigBuildMakesDir checks that a good config's fs directory is
+// made when the registry is built, and not before.
+func TestConfigBuildMakesDir(t *testing.T) {
+	dir := t.TempDir()
+	cfg := &serveConfig{configFile: filepath.Join(dir, "good.yaml")}
+	err := os.WriteFile(cfg.configFile, []byte("registry: {kind: fs, dir: newdir/sub}\n"), 0o666)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.IsNil(loadConfigFile(cfg, nil)))
+	_, err = os.Stat(filepath.Join(dir, "newdir"))
+	qt.Check(t, qt.ErrorIs(err, os.ErrNotExist))
+
+	reg, err := cfg.buildRegistry(slog.New(slog.DiscardHandler))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Check(t, qt.IsNotNil(reg))
+	qt.Check(t, qt.Equals(cfg.backend, "fs "+filepath.Join(dir, "newdir/sub")))
+	fi, err := os.Stat(filepath.Join(dir, "newdir/sub/blobs"))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Check(t, qt.IsTrue(fi.IsDir()))
+}
+
+// TestConfigBuildUsesLogger checks that the remote clients and proxies a
+// config builds log to the server's logger.
+func TestConfigBuildUsesLogger(t *testing.T) {
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	upReg := ocimem.New()
+	img := ocitest.PushRandomImage(t, upReg, "app", "v1")
+	host, stop, err := serveForScript(ociserver.New(upReg, nil))
+	qt.Assert(t, qt.IsNil(err))
+	defer stop()
+
+	dir := t.TempDir()
+	cfg := &serveConfig{configFile: filepath.Join(dir, "proxy.yaml")}
+	err = os.WriteFile(cfg.configFile, []byte(`
+registry:
+  kind: proxy
+  upstream: {kind: remote, url: http://`+host+`}
+  cache: {kind: mem}
+  tagTTL: 1ns
+`), 0o666)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.IsNil(loadConfigFile(cfg, nil)))
+	var logBuf syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	reg, err := cfg.buildRegistry(logger)
+	qt.Assert(t, qt.IsNil(err))
+
+	ctx := context.Background()
+	desc, err := reg.ResolveTag(ctx, "app", "v1")
+	qt.Assert(t, qt.IsNil(err))
+	qt.Check(t, qt.Equals(desc.Digest, img.Manifest.Digest))
+	// ociclient logs each request at debug level.
+	qt.Check(t, qt.StringContains(logBuf.String(), `msg="ociclient request"`))
+
+	// With upstream gone, the proxy answers the tag from its cache
+	// and warns about it.
+	stop()
+	desc, err = reg.ResolveTag(ctx, "app", "v1")
+	qt.Assert(t, qt.IsNil(err))
+	qt.Check(t, qt.Equals(desc.Digest, img.Manifest.Digest))
+	qt.Check(t, qt.StringContains(logBuf.String(), `level=WARN msg="ociproxy: upstream failed; serving cached tag"`))
+	qt.Check(t, qt.IsFalse(strings.Contains(logBuf.String(), "level=ERROR")), qt.Commentf("%s", logBuf.String()))
+}
