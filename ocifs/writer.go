@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 
 	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/internal/ocimanifest"
@@ -76,40 +78,76 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 	return r.ResolveBlob(ctx, repo, desc.Digest)
 }
 
-// copyHashing copies src to both w and h. Each chunk is written while it
-// is hashed, so a push costs the slower of the two rather than their sum.
-// When it fails, h may have seen bytes that w did not.
+// copyHashing copies src to both w and h. Reading and hashing run in
+// one goroutine and writing in another, with up to copyBuffers chunks
+// between them, so that a push costs the slowest of the three rather
+// than their sum: writing waits on the disk (the writer starts
+// writeback as it goes), and it no longer stops while the next chunk is
+// read from the network and hashed. When it fails, h may have seen bytes
+// that w did not. It returns the number of bytes written.
 func copyHashing(w io.Writer, h hash.Hash, src io.Reader) (int64, error) {
+	free := make(chan []byte, copyBuffers)
+	full := make(chan []byte, copyBuffers)
+	for range copyBuffers {
+		free <- copyBufPool.Get().([]byte)
+	}
 	type result struct {
-		n   int
+		n   int64
 		err error
 	}
-	buf := make([]byte, copyBufferSize)
 	done := make(chan result, 1)
-	var n int64
-	for {
-		nr, rerr := io.ReadFull(src, buf)
-		if nr > 0 {
-			chunk := buf[:nr]
-			go func() {
-				nw, werr := w.Write(chunk)
-				done <- result{nw, werr}
-			}()
-			h.Write(chunk)
-			res := <-done
-			n += int64(res.n)
-			if res.err != nil {
-				return n, res.err
+	var failed atomic.Bool
+	go func() {
+		var res result
+		for b := range full {
+			if res.err == nil {
+				nw, err := w.Write(b)
+				res.n += int64(nw)
+				if err != nil {
+					res.err = err
+					failed.Store(true)
+				}
 			}
+			free <- b[:cap(b)]
 		}
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-			return n, nil
+		done <- res
+	}()
+	var rerr error
+	for !failed.Load() {
+		buf := <-free
+		nr, err := io.ReadFull(src, buf)
+		if nr > 0 {
+			h.Write(buf[:nr])
+			full <- buf[:nr]
+		} else {
+			free <- buf
 		}
-		if rerr != nil {
-			return n, rerr
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			rerr = err
+			break
 		}
 	}
+	close(full)
+	res := <-done
+	for range copyBuffers {
+		copyBufPool.Put(<-free)
+	}
+	if res.err != nil {
+		return res.n, res.err
+	}
+	return res.n, rerr
 }
+
+// copyBuffers is how many chunks of copyBufferSize copyHashing keeps
+// between reading and writing: enough to ride out a slow write, few
+// enough that many uploads at once stay within a few MiB each.
+const copyBuffers = 4
+
+// copyBufPool holds copyHashing's buffers between uploads.
+var copyBufPool = sync.Pool{New: func() any { return make([]byte, copyBufferSize) }}
 
 // storeBlob renames the complete, synced file at src to be the content
 // of the blob at dp, and links it into the repository at rdir. The
