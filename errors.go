@@ -70,7 +70,10 @@ var codeStatus = map[string]int{
 }
 
 // NewError returns an Error with the given message, code and detail.
-// Its message is the code's description when msg is empty.
+// When msg is empty, Error() returns the code in lower case with spaces
+// for underscores ("blob unknown" for BLOB_UNKNOWN), not the longer
+// description of the specification's table, which only the package's
+// own Err variables carry.
 func NewError(msg, code string, detail any) Error {
 	return &registryError{code: code, message: msg, detail: detail}
 }
@@ -160,21 +163,82 @@ func (e *HTTPError) Unwrap() error { return e.Err }
 
 // WireErrors is the JSON form of errors in a registry's response body.
 type WireErrors struct {
+	// Errors holds the errors, at least one in a valid body.
 	Errors []WireError `json:"errors"`
 }
 
 // WireError is the JSON form of one error.
 type WireError struct {
-	Code    string          `json:"code"`
-	Message string          `json:"message,omitempty"`
-	Detail  json.RawMessage `json:"detail,omitempty"`
+	// Code is one of the specification's codes, such as
+	// "BLOB_UNKNOWN", or another that a registry made up.
+	Code string `json:"code"`
+
+	// Message describes the error for people.
+	Message string `json:"message,omitempty"`
+
+	// Detail holds the error's detail, any JSON value, as it was
+	// sent.
+	Detail json.RawMessage `json:"detail,omitempty"`
 }
 
 // MarshalError returns the JSON body and HTTP status with which a server
-// answers err. An err that holds no Error is sent with code UNKNOWN.
+// answers err. An err that holds no Error is sent with code UNKNOWN. An
+// err that joins several errors holding an Error (see errors.Join) is
+// sent as several errors, one for each, so that UnmarshalError gives
+// back an error that Is each of their codes; the status is still
+// HTTPStatus(err), that of the first.
 func MarshalError(err error) (body []byte, status int) {
 	status = HTTPStatus(err)
-	we := WireError{Code: "UNKNOWN", Message: err.Error()}
+	body, _ = json.Marshal(WireErrors{Errors: wireErrors(err, "")})
+	return body, status
+}
+
+// wireErrors returns the wire form of err, with prefix before each
+// message. It follows single wrappers down to the first Error or join:
+// the branches of a join of which at least two hold an Error become
+// wire errors of their own, each with the text that the wrappers above
+// the join put before it (such as "repo foo: ").
+func wireErrors(err error, prefix string) []WireError {
+	for e := err; e != nil; {
+		if _, ok := e.(Error); ok {
+			break
+		}
+		switch x := e.(type) {
+		case interface{ Unwrap() []error }:
+			branches := x.Unwrap()
+			n := 0
+			for _, b := range branches {
+				var rerr Error
+				if errors.As(b, &rerr) {
+					n++
+				}
+			}
+			if n < 2 {
+				// One code or none: the whole text goes with it,
+				// as for an error that joins nothing.
+				e = nil
+				continue
+			}
+			// The text that wrappers put before the join, when
+			// they only prefixed it.
+			pre := prefix
+			if p, ok := strings.CutSuffix(err.Error(), e.Error()); ok {
+				pre += p
+			}
+			var wes []WireError
+			for _, b := range branches {
+				if b != nil {
+					wes = append(wes, wireErrors(b, pre)...)
+				}
+			}
+			return wes
+		case interface{ Unwrap() error }:
+			e = x.Unwrap()
+		default:
+			e = nil
+		}
+	}
+	we := WireError{Code: "UNKNOWN", Message: prefix + err.Error()}
 	var rerr Error
 	if errors.As(err, &rerr) {
 		we.Code = rerr.Code()
@@ -184,8 +248,7 @@ func MarshalError(err error) (body []byte, status int) {
 			}
 		}
 	}
-	body, _ = json.Marshal(WireErrors{Errors: []WireError{we}})
-	return body, status
+	return []WireError{we}
 }
 
 // UnmarshalError returns the error that an HTTP response with the given

@@ -176,6 +176,47 @@ func TestMarshalErrorDetail(t *testing.T) {
 	qt.Assert(t, qt.Equals(string(body), `{"errors":[{"code":"DENIED","message":"x"}]}`))
 }
 
+func TestMarshalErrorJoined(t *testing.T) {
+	// Each branch of a join that holds an Error goes on the wire as
+	// its own error, with the text the wrappers put before the join.
+	err := fmt.Errorf("repo foo: %w", errors.Join(
+		fmt.Errorf("bad name: %w", ociregistry.ErrNameInvalid),
+		ociregistry.NewError("bad digest", "DIGEST_INVALID", map[string]int{"n": 1}),
+		errors.New("plain"),
+	))
+	body, status := ociregistry.MarshalError(err)
+	// The status is that of the first Error.
+	qt.Assert(t, qt.Equals(status, http.StatusBadRequest))
+	qt.Assert(t, qt.JSONEquals(body, map[string]any{
+		"errors": []any{
+			map[string]any{"code": "NAME_INVALID", "message": "repo foo: bad name: invalid repository name"},
+			map[string]any{"code": "DIGEST_INVALID", "message": "repo foo: bad digest", "detail": map[string]any{"n": 1}},
+			map[string]any{"code": "UNKNOWN", "message": "repo foo: plain"},
+		},
+	}))
+	got := ociregistry.UnmarshalError(status, nil, body)
+	qt.Assert(t, qt.ErrorIs(got, ociregistry.ErrNameInvalid))
+	qt.Assert(t, qt.ErrorIs(got, ociregistry.ErrDigestInvalid))
+	qt.Assert(t, qt.Equals(ociregistry.HTTPStatus(got), http.StatusBadRequest))
+	// Marshaling what was decoded sends the same errors again, as a
+	// proxy that passes an upstream's error on does.
+	body2, _ := ociregistry.MarshalError(got)
+	var wire ociregistry.WireErrors
+	qt.Assert(t, qt.IsNil(json.Unmarshal(body2, &wire)))
+	qt.Assert(t, qt.HasLen(wire.Errors, 3))
+	qt.Assert(t, qt.Equals(wire.Errors[1].Message, "repo foo: bad digest"))
+	qt.Assert(t, qt.JSONEquals([]byte(wire.Errors[1].Detail), map[string]int{"n": 1}))
+
+	// A join with a single Error is sent as one error with the whole
+	// text, as before joins were split.
+	err = errors.Join(errors.New("context"), ociregistry.ErrBlobUnknown)
+	body, status = ociregistry.MarshalError(err)
+	qt.Assert(t, qt.Equals(status, http.StatusNotFound))
+	qt.Assert(t, qt.JSONEquals(body, map[string]any{
+		"errors": []any{map[string]any{"code": "BLOB_UNKNOWN", "message": "context\nblob unknown to registry"}},
+	}))
+}
+
 func TestMarshalErrorPlain(t *testing.T) {
 	body, status := ociregistry.MarshalError(io.ErrUnexpectedEOF)
 	qt.Assert(t, qt.Equals(status, http.StatusInternalServerError))

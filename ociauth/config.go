@@ -32,6 +32,8 @@ type Credentials struct {
 	// Username and Password are sent with Basic authentication, to the
 	// registry or to its token server.
 	Username string
+
+	// Password goes with Username; see there.
 	Password string
 
 	// RefreshToken (docker's "identitytoken") is exchanged for access

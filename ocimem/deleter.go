@@ -47,7 +47,10 @@ func (r *Registry) DeleteManifest(ctx context.Context, repo string, dig ociregis
 	delete(rp.manifests, m.digest)
 	delete(rp.manifests, m.other)
 	for tag, d := range rp.tags {
-		if d == m.digest {
+		// Tags hold m.digest, but matching m.other as well costs
+		// nothing and leaves no tag dangling whatever digest it
+		// was recorded with.
+		if d == m.digest || d == m.other {
 			delete(rp.tags, tag)
 		}
 	}

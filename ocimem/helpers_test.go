@@ -12,6 +12,7 @@ import (
 	"github.com/go-quicktest/qt"
 	"github.com/ocireg/ociregistry"
 	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -79,6 +80,39 @@ func pushImage(t *testing.T, r ociregistry.Interface, repo, tag, seed string) oc
 		Size:      int64(len(data)),
 	}))
 	return desc
+}
+
+// pushImageErr is pushImage for goroutines other than the test's: it
+// returns an error instead of failing the test, since t.Fatal may only
+// be called from the test's goroutine.
+func pushImageErr(r ociregistry.Interface, repo, tag, seed string) (ociregistry.Descriptor, error) {
+	var layers []ocispec.Descriptor
+	for _, data := range []string{`{"seed":"` + seed + `"}`, "layer " + seed} {
+		desc := ociregistry.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.FromString(data), Size: int64(len(data))}
+		if _, err := r.PushBlob(ctx, repo, desc, bytes.NewReader([]byte(data))); err != nil {
+			return ociregistry.Descriptor{}, err
+		}
+		layers = append(layers, desc)
+	}
+	config := layers[0]
+	config.MediaType = ocispec.MediaTypeImageConfig
+	data, err := json.Marshal(ocispec.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageManifest,
+		Config:    config,
+		Layers:    layers[1:],
+	})
+	if err != nil {
+		return ociregistry.Descriptor{}, err
+	}
+	desc, err := r.PushManifest(ctx, repo, tag, data, ocispec.MediaTypeImageManifest)
+	if err != nil {
+		return ociregistry.Descriptor{}, err
+	}
+	if want := digest.FromBytes(data); desc.Digest != want {
+		return ociregistry.Descriptor{}, fmt.Errorf("pushed manifest has digest %s, want %s", desc.Digest, want)
+	}
+	return desc, nil
 }
 
 // readAll reads and closes br, checking its descriptor.

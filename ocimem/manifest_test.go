@@ -83,13 +83,22 @@ func TestPushManifestChecks(t *testing.T) {
 	nonDist.MediaType = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip" // deprecated but still found in the wild
 	badDigest := layer
 	badDigest.Digest = "sha256:nothex"
+	// A descriptor names its content by digest and size: one whose
+	// digest is right but whose size is wrong does not describe what
+	// the registry holds.
+	wrongSizeLayer := layer
+	wrongSizeLayer.Size++
+	wrongSizeConfig := config
+	wrongSizeConfig.Size--
+	wrongSizeChild := child
+	wrongSizeChild.Size += 10
 
 	tests := []struct {
 		name      string
 		data      []byte
 		mediaType string
 		wantErr   error // nil means success
-		laxOK     bool  // success with LaxChildReferences
+		laxOK     bool  // success with LaxChildReferences, in a registry without the content
 		sha512    bool  // the manifest refers to sha512 content first
 	}{{
 		name:      "Image",
@@ -167,6 +176,18 @@ func TestPushManifestChecks(t *testing.T) {
 		wantErr:   ociregistry.ErrManifestBlobUnknown,
 		laxOK:     true,
 	}, {
+		name:      "LayerWrongSize",
+		data:      imageManifest(t, ocispec.Manifest{Config: config, Layers: []ocispec.Descriptor{wrongSizeLayer}}),
+		mediaType: ocispec.MediaTypeImageManifest,
+		wantErr:   ociregistry.ErrManifestInvalid,
+		laxOK:     true,
+	}, {
+		name:      "ConfigWrongSize",
+		data:      imageManifest(t, ocispec.Manifest{Config: wrongSizeConfig, Layers: []ocispec.Descriptor{layer}}),
+		mediaType: ocispec.MediaTypeImageManifest,
+		wantErr:   ociregistry.ErrManifestInvalid,
+		laxOK:     true,
+	}, {
 		name:      "LayerWithURL",
 		data:      imageManifest(t, ocispec.Manifest{Config: config, Layers: []ocispec.Descriptor{withURL}}),
 		mediaType: ocispec.MediaTypeImageManifest,
@@ -195,6 +216,12 @@ func TestPushManifestChecks(t *testing.T) {
 		data:      indexManifest(t, ocispec.Index{Manifests: []ocispec.Descriptor{child, missing}}),
 		mediaType: ocispec.MediaTypeImageIndex,
 		wantErr:   ociregistry.ErrManifestBlobUnknown,
+		laxOK:     true,
+	}, {
+		name:      "IndexChildWrongSize",
+		data:      indexManifest(t, ocispec.Index{Manifests: []ocispec.Descriptor{wrongSizeChild}}),
+		mediaType: ocispec.MediaTypeImageIndex,
+		wantErr:   ociregistry.ErrManifestInvalid,
 		laxOK:     true,
 	}, {
 		name:      "IndexChildIsABlob",
@@ -262,6 +289,40 @@ func TestPushManifestChecks(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestPushManifestWrongSizeLax(t *testing.T) {
+	// LaxChildReferences allows content that is absent, not
+	// descriptors that are wrong about content that is present.
+	r := ocimem.NewWithConfig(&ocimem.Config{LaxChildReferences: true})
+	config := pushBlob(t, r, "repo", digest.SHA256, "{}")
+	config.MediaType = ocispec.MediaTypeImageConfig
+	layer := pushBlob(t, r, "repo", digest.SHA512, "layer")
+	child := pushImage(t, r, "repo", "", "child")
+	absent := ociregistry.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.FromString("absent"), Size: 1000}
+
+	wrongLayer := layer
+	wrongLayer.Size = 0
+	wrongChild := child
+	wrongChild.Size--
+	for _, data := range [][]byte{
+		imageManifest(t, ocispec.Manifest{Config: config, Layers: []ocispec.Descriptor{wrongLayer}}),
+		indexManifest(t, ocispec.Index{Manifests: []ocispec.Descriptor{wrongChild}}),
+	} {
+		var m struct{ MediaType string }
+		qt.Assert(t, qt.IsNil(json.Unmarshal(data, &m)))
+		_, err := r.PushManifest(ctx, "repo", "bad", data, m.MediaType)
+		qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestInvalid))
+		qt.Assert(t, qt.StringContains(err.Error(), "size"))
+		_, err = r.ResolveManifest(ctx, "repo", digest.FromBytes(data))
+		qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
+		_, err = r.ResolveTag(ctx, "repo", "bad")
+		qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
+	}
+
+	// Right sizes, and absent content of any size, are accepted.
+	must(r.PushManifest(ctx, "repo", "", imageManifest(t, ocispec.Manifest{Config: config, Layers: []ocispec.Descriptor{layer, absent}}), ocispec.MediaTypeImageManifest))
+	must(r.PushManifest(ctx, "repo", "", indexManifest(t, ocispec.Index{Manifests: []ocispec.Descriptor{child, absent}}), ocispec.MediaTypeImageIndex))
 }
 
 func TestPushManifestChecksOwnRepository(t *testing.T) {

@@ -5,8 +5,8 @@
 // It checks what a real registry checks: the digest and size of every
 // blob, that a manifest parses as its media type and that the blobs and
 // child manifests it refers to exist in the same repository (see
-// Config.LaxChildReferences), and the syntax of repository names, tags and
-// digests. Blobs belong to repositories: a blob is visible only in the
+// Config.LaxChildReferences) with the sizes its descriptors give, and the
+// syntax of repository names, tags and digests. Blobs belong to repositories: a blob is visible only in the
 // repositories it was pushed to or mounted into.
 //
 // Manifests can be found by both their sha256 and their sha512 digest.
@@ -48,6 +48,8 @@ type Config struct {
 	// LaxChildReferences, when true, lets manifests be pushed whose
 	// config, layers or child manifests are not in the repository. It
 	// is meant for tests that push manifests without their content.
+	// Content that is in the repository must still have the size its
+	// descriptor gives.
 	LaxChildReferences bool
 
 	// UploadIdleTimeout is how long a chunked upload may go untouched
@@ -83,7 +85,12 @@ type repository struct {
 	// the manifest.
 	manifests map[digest.Digest]*manifest
 
-	// tags maps a tag to the sha256 digest of its manifest.
+	// tags maps a tag to the digest of its manifest, always the
+	// manifest's digest field (not its other one, and so sha512 for
+	// a manifest of sha512 content): PushManifest rewrites the tags of
+	// a manifest it replaces with one of another digest, and
+	// DeleteManifest removes them, so that a tag never names a
+	// manifest that is not stored.
 	tags map[string]digest.Digest
 
 	// referrers maps a subject digest to the manifests that refer to it,

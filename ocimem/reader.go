@@ -137,7 +137,14 @@ func (r *Registry) tag(repo, tagName string) (*manifest, error) {
 	defer r.mu.Unlock()
 	if rp := r.repo(repo); rp != nil {
 		if d, ok := rp.tags[tagName]; ok {
-			return rp.manifests[d], nil
+			// A tag always names a stored manifest (see
+			// repository.tags), but answering a nil manifest
+			// would make the caller panic, so a dangling tag is
+			// reported as the missing manifest it points to.
+			if m := rp.manifests[d]; m != nil {
+				return m, nil
+			}
+			return nil, fmt.Errorf("tag %q in repository %s points to missing manifest %s: %w", tagName, repo, d, ociregistry.ErrManifestUnknown)
 		}
 	}
 	return nil, fmt.Errorf("tag %q in repository %s: %w", tagName, repo, ociregistry.ErrManifestUnknown)

@@ -119,9 +119,13 @@ func (r *Registry) MountBlob(ctx context.Context, fromRepo, toRepo string, dig o
 // Config.LaxChildReferences is set. The subject need not exist. Other
 // media types are stored unchecked.
 //
+// The config, layers and child manifests that are in repo must have the
+// sizes their descriptors give, even with Config.LaxChildReferences.
+//
 // It returns an error that Is ociregistry.ErrNameInvalid for a bad
 // repository name, ociregistry.ErrManifestInvalid for a bad tag or
-// content, and ociregistry.ErrManifestBlobUnknown when a referenced blob
+// content or a descriptor whose size is not that of the content it
+// names, and ociregistry.ErrManifestBlobUnknown when a referenced blob
 // or manifest is missing.
 func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, contents []byte, mediaType string) (ociregistry.Descriptor, error) {
 	if err := ociregistry.CheckRepository(repo); err != nil {
@@ -155,16 +159,26 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rp := r.repo(repo)
-	if !r.cfg.LaxChildReferences {
-		if err := checkReferences(rp, pm); err != nil {
-			return ociregistry.Descriptor{}, fmt.Errorf("manifest %s in repository %s: %w", m.digest, repo, err)
-		}
+	if err := checkReferences(rp, pm, r.cfg.LaxChildReferences); err != nil {
+		return ociregistry.Descriptor{}, fmt.Errorf("manifest %s in repository %s: %w", m.digest, repo, err)
 	}
 	rp = r.makeRepo(repo)
 	if old := rp.manifests[m.digest]; old != nil {
 		// The same content, perhaps pushed as another media type:
 		// the latest push says what it is.
 		rp.removeReferrer(old)
+		if old.digest != m.digest {
+			// The media type chose another algorithm (an opaque
+			// type always gets sha256), so the old digest is
+			// now m.other. The tags must follow, since they hold
+			// a manifest's digest field and DeleteManifest
+			// removes the tags that hold m.digest.
+			for t, d := range rp.tags {
+				if d == old.digest {
+					rp.tags[t] = m.digest
+				}
+			}
+		}
 	}
 	rp.manifests[m.digest] = m
 	rp.manifests[m.other] = m
@@ -189,17 +203,44 @@ func otherAlgorithm(alg digest.Algorithm) digest.Algorithm {
 	return digest.SHA512
 }
 
-// checkReferences checks that repo holds what pm refers to. It must be
-// called with the registry's lock held. rp may be nil.
-func checkReferences(rp *repository, pm *ocimanifest.Parsed) error {
+// checkReferences checks that repo holds what pm refers to, with the
+// sizes pm gives. It must be called with the registry's lock held. rp
+// may be nil.
+//
+// Content that is missing is ociregistry.ErrManifestBlobUnknown, unless
+// lax is set (Config.LaxChildReferences), which allows it. Content that
+// is present with another size than its descriptor says is
+// ociregistry.ErrManifestInvalid, lax or not: the digest names content
+// the registry has, so pushing it again cannot help, as
+// MANIFEST_BLOB_UNKNOWN would suggest; it is the manifest that is wrong,
+// and a client that trusted its sizes would fail reading the content;
+// MANIFEST_INVALID is the specification's code for a manifest that fails
+// the registry's checks. (CNCF Distribution does not compare sizes at
+// all, so it stores such a manifest.) Lax registries are meant for
+// manifests pushed without their content, not with wrong descriptors.
+func checkReferences(rp *repository, pm *ocimanifest.Parsed, lax bool) error {
 	for _, desc := range pm.Blobs {
-		if rp == nil || rp.blobs[desc.Digest] == nil {
+		var b *blob
+		if rp != nil {
+			b = rp.blobs[desc.Digest]
+		}
+		switch {
+		case b == nil && !lax:
 			return fmt.Errorf("blob %s not in repository: %w", desc.Digest, ociregistry.ErrManifestBlobUnknown)
+		case b != nil && int64(len(b.data)) != desc.Size:
+			return fmt.Errorf("blob %s has size %d, not the %d its descriptor says: %w", desc.Digest, len(b.data), desc.Size, ociregistry.ErrManifestInvalid)
 		}
 	}
 	for _, desc := range pm.Children {
-		if rp == nil || rp.manifests[desc.Digest] == nil {
+		var m *manifest
+		if rp != nil {
+			m = rp.manifests[desc.Digest]
+		}
+		switch {
+		case m == nil && !lax:
 			return fmt.Errorf("child manifest %s not in repository: %w", desc.Digest, ociregistry.ErrManifestBlobUnknown)
+		case m != nil && int64(len(m.data)) != desc.Size:
+			return fmt.Errorf("child manifest %s has size %d, not the %d its descriptor says: %w", desc.Digest, len(m.data), desc.Size, ociregistry.ErrManifestInvalid)
 		}
 	}
 	return nil

@@ -329,7 +329,14 @@ func TestConcurrentUse(t *testing.T) {
 			repo := "repo" + string(rune('a'+i%3))
 			for j := range 20 {
 				seed := seedOf(i*100 + j)
-				desc := pushImage(t, r, repo, "t"+seedOf(j), seed)
+				// Not pushImage: it calls qt.Assert, whose
+				// t.Fatal must not be called from a goroutine
+				// other than the test's.
+				desc, err := pushImageErr(r, repo, "t"+seedOf(j), seed)
+				if err != nil {
+					t.Error(err)
+					return
+				}
 				if _, err := r.GetManifest(ctx, repo, desc.Digest); err != nil {
 					t.Error(err)
 				}

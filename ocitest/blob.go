@@ -2,6 +2,7 @@ package ocitest
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 
 	"github.com/go-quicktest/qt"
@@ -17,6 +18,8 @@ var blobTests = []test{
 	{"PerRepository", testBlobPerRepository},
 	{"Range", testBlobRange},
 	{"RangeInvalid", testBlobRangeInvalid},
+	{"RangeAtEnd", testBlobRangeAtEnd},
+	{"PushReaderFails", testBlobPushReaderFails},
 }
 
 func testBlobPushGetResolve(t *testing.T, s Suite) {
@@ -183,4 +186,97 @@ func testBlobRangeInvalid(t *testing.T, s Suite) {
 			assertErrorIs(t, err, ociregistry.ErrRangeInvalid)
 		})
 	}
+}
+
+func testBlobRangeAtEnd(t *testing.T, s Suite) {
+	r := s.newRegistry(t)
+	dig := PushBlob(t, r, "test/blob", rangeData).Digest
+	empty := PushBlob(t, r, "test/blob", []byte{}).Digest
+	size := int64(len(rangeData))
+	// A range that starts at the end of a blob is empty, not invalid:
+	// only a start past the end is (see Reader.GetBlobRange). That
+	// holds for the empty blob, whose end is 0.
+	tests := []struct {
+		name             string
+		dig              ociregistry.Digest
+		size             int64
+		offset0, offset1 int64
+	}{
+		{"ToEnd", dig, size, size, -1},
+		{"Empty", dig, size, size, size},
+		{"Offset1PastEnd", dig, size, size, size + 10},
+		{"EmptyBlobToEnd", empty, 0, 0, -1},
+		{"EmptyBlobEmpty", empty, 0, 0, 0},
+		{"EmptyBlobOffset1PastEnd", empty, 0, 0, 10},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rd, err := r.GetBlobRange(t.Context(), "test/blob", tc.dig, tc.offset0, tc.offset1)
+			qt.Assert(t, qt.IsNil(err))
+			desc := rd.Descriptor()
+			assertBytes(t, readAll(t, rd), []byte{})
+			qt.Assert(t, qt.Equals(desc.Digest, tc.dig))
+			qt.Assert(t, qt.Equals(desc.Size, tc.size))
+		})
+	}
+	// One byte further is past the end.
+	for _, tc := range []struct {
+		name string
+		dig  ociregistry.Digest
+		off  int64
+	}{{"PastEnd", dig, size + 1}, {"EmptyBlobPastEnd", empty, 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			rd, err := r.GetBlobRange(t.Context(), "test/blob", tc.dig, tc.off, -1)
+			if err == nil {
+				rd.Close()
+			}
+			assertErrorIs(t, err, ociregistry.ErrRangeInvalid)
+		})
+	}
+}
+
+// failingReader yields data and then fails with err instead of io.EOF.
+type failingReader struct {
+	data []byte
+	err  error
+}
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, r.err
+	}
+	n := copy(p, r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+func testBlobPushReaderFails(t *testing.T, s Suite) {
+	r := s.newRegistry(t)
+	PushBlob(t, r, "test/blob", []byte("keeps the repository in existence"))
+	data := randomBytes(64 << 10)
+	errRead := errors.New("the reader failed")
+	for _, size := range []int64{int64(len(data)), -1} {
+		desc := ociregistry.Descriptor{
+			MediaType: "application/octet-stream",
+			Digest:    Digest(data),
+			Size:      size,
+		}
+		// The reader fails half way through: the push must fail,
+		// whatever error it reports, and store nothing, not even
+		// the half that was read.
+		rd := &failingReader{data: data[:len(data)/2], err: errRead}
+		_, err := r.PushBlob(t.Context(), "test/blob", desc, rd)
+		qt.Assert(t, qt.IsNotNil(err), qt.Commentf("size %d", size))
+		assertNoBlob(t, r, "test/blob", Digest(data))
+		assertNoBlob(t, r, "test/blob", Digest(data[:len(data)/2]))
+	}
+	// The registry takes the blob when it is pushed whole.
+	desc, err := r.PushBlob(t.Context(), "test/blob", ociregistry.Descriptor{
+		MediaType: "application/octet-stream",
+		Digest:    Digest(data),
+		Size:      int64(len(data)),
+	}, bytes.NewReader(data))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(desc.Digest, Digest(data)))
+	assertBlob(t, r, "test/blob", Digest(data), data)
 }

@@ -3,6 +3,7 @@ package ocitest
 import (
 	"bytes"
 	"fmt"
+	"iter"
 	mathrand "math/rand/v2"
 	"slices"
 	"sync"
@@ -18,8 +19,10 @@ var listerTests = []test{
 	{"TagsUnknownRepository", testListerTagsUnknownRepository},
 	{"TagsBreakEarly", testListerTagsBreakEarly},
 	{"TagsPushedConcurrently", testListerTagsPushedConcurrently},
+	{"TagsPaginated", testListerTagsPaginated},
 	{"Repositories", testListerRepositories},
 	{"RepositoriesBreakEarly", testListerRepositoriesBreakEarly},
+	{"RepositoriesPaginated", testListerRepositoriesPaginated},
 }
 
 // manyTags returns 100 distinct tags, in no particular order, that mix
@@ -45,6 +48,47 @@ func after(sorted []string, s string) []string {
 		return nil
 	}
 	return sorted[i:]
+}
+
+// walkPages lists what list yields in pages of n, as a client of the
+// tags or catalog API does: each page starts after the last name of the
+// one before, and its iteration is abandoned once it holds n names, so
+// that the implementation is asked for a page at a time and must stop
+// early. It returns the pages, the last of which is empty.
+func walkPages(t *testing.T, n int, list func(startAfter string) iter.Seq2[string, error]) [][]string {
+	t.Helper()
+	var pages [][]string
+	startAfter := ""
+	for {
+		page := []string{}
+		for name, err := range list(startAfter) {
+			qt.Assert(t, qt.IsNil(err), qt.Commentf("page after %q", startAfter))
+			page = append(page, name)
+			if len(page) == n {
+				break
+			}
+		}
+		pages = append(pages, page)
+		if len(page) == 0 {
+			return pages
+		}
+		if len(pages) > 1000 {
+			t.Fatalf("no end after %d pages; last page %q", len(pages), page)
+		}
+		startAfter = page[len(page)-1]
+	}
+}
+
+// assertPages checks that pages are sorted cut into pages of n, followed
+// by an empty page.
+func assertPages(t *testing.T, pages [][]string, sorted []string, n int) {
+	t.Helper()
+	var want [][]string
+	for chunk := range slices.Chunk(sorted, n) {
+		want = append(want, chunk)
+	}
+	want = append(want, []string{})
+	qt.Assert(t, qt.DeepEquals(pages, want))
 }
 
 // pushTags pushes p's manifest again under each of tags.
@@ -197,4 +241,41 @@ func testListerRepositoriesBreakEarly(t *testing.T, s Suite) {
 	}
 	qt.Assert(t, qt.DeepEquals(got, sorted[:2]))
 	qt.Assert(t, qt.DeepEquals(collect(t, r.Repositories(t.Context(), "")), sorted))
+}
+
+func testListerTagsPaginated(t *testing.T, s Suite) {
+	r := s.newRegistry(t)
+	tags := manyTags()
+	p := PushRandomImage(t, r, "test/tags", "")
+	pushTags(t, r, "test/tags", p, tags)
+	sorted := slices.Sorted(slices.Values(tags))
+	for _, n := range []int{10, 7} {
+		pages := walkPages(t, n, func(startAfter string) iter.Seq2[string, error] {
+			return r.Tags(t.Context(), "test/tags", startAfter)
+		})
+		assertPages(t, pages, sorted, n)
+	}
+}
+
+func testListerRepositoriesPaginated(t *testing.T, s Suite) {
+	if s.NoRepositories {
+		t.Skip("Suite.NoRepositories")
+	}
+	r := s.newRegistry(t)
+	// 25 repositories, each holding a blob, whose names mix the
+	// characters that sort around "/": pages of 10 end in the middle of
+	// a group of names that share a prefix.
+	var repos []string
+	for i := range 25 {
+		repos = append(repos, fmt.Sprintf([]string{"test/r%d", "test/r%d/x", "test-r%d", "test.r%d", "t%d"}[i%5], i/5))
+	}
+	mathrand.Shuffle(len(repos), func(i, j int) { repos[i], repos[j] = repos[j], repos[i] })
+	for _, repo := range repos {
+		PushBlob(t, r, repo, []byte("blob in "+repo))
+	}
+	sorted := slices.Sorted(slices.Values(repos))
+	pages := walkPages(t, 10, func(startAfter string) iter.Seq2[string, error] {
+		return r.Repositories(t.Context(), startAfter)
+	})
+	assertPages(t, pages, sorted, 10)
 }

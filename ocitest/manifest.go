@@ -20,6 +20,8 @@ var manifestTests = []test{
 	{"SubjectNotPushed", testManifestSubjectNotPushed},
 	{"TagMoves", testManifestTagMoves},
 	{"Unknown", testManifestUnknown},
+	{"SHA512", testManifestSHA512},
+	{"SHA512Index", testManifestSHA512Index},
 }
 
 func testManifestImage(t *testing.T, s Suite) {
@@ -90,7 +92,17 @@ func testManifestMissingBlob(t *testing.T, s Suite) {
 
 func testManifestInvalid(t *testing.T, s Suite) {
 	r := s.newRegistry(t)
-	PushRandomImage(t, r, "test/image", "v1")
+	p := PushRandomImage(t, r, "test/image", "v1")
+	// The blobs and the child are there, so that only the content's
+	// form is wrong: each case is ErrManifestInvalid because its
+	// content does not parse as a manifest of its media type, which the
+	// Interface promises, not because of what it refers to.
+	config, layer := p.Blobs[0], p.Blobs[1]
+	configJSON, layerJSON, childJSON := string(mustMarshal(t, config)), string(mustMarshal(t, layer)), string(mustMarshal(t, p.Manifest))
+	badDigest := layer
+	badDigest.Digest = "sha256:nothex"
+	badDigestJSON := string(mustMarshal(t, badDigest))
+	image := string(mustMarshal(t, newManifest(config, []ociregistry.Descriptor{layer})))
 	tests := []struct {
 		name      string
 		content   string
@@ -100,6 +112,19 @@ func testManifestInvalid(t *testing.T, s Suite) {
 		{"Truncated", `{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": {`, ocispec.MediaTypeImageManifest},
 		{"Array", `[]`, ocispec.MediaTypeImageManifest},
 		{"IndexNotJSON", "not an index", ocispec.MediaTypeImageIndex},
+		// A valid image manifest pushed as an index, and the other
+		// way round: the mediaType field must match.
+		{"ImagePushedAsIndex", image, ocispec.MediaTypeImageIndex},
+		{"IndexPushedAsImage", `{"schemaVersion":2,"mediaType":"` + ocispec.MediaTypeImageIndex + `","manifests":[` + childJSON + `]}`, ocispec.MediaTypeImageManifest},
+		{"NoSchemaVersion", `{"mediaType":"` + ocispec.MediaTypeImageManifest + `","config":` + configJSON + `,"layers":[` + layerJSON + `]}`, ocispec.MediaTypeImageManifest},
+		{"SchemaVersion1", `{"schemaVersion":1,"mediaType":"` + ocispec.MediaTypeImageManifest + `","config":` + configJSON + `,"layers":[` + layerJSON + `]}`, ocispec.MediaTypeImageManifest},
+		{"SchemaVersion3", `{"schemaVersion":3,"mediaType":"` + ocispec.MediaTypeImageManifest + `","config":` + configJSON + `,"layers":[` + layerJSON + `]}`, ocispec.MediaTypeImageManifest},
+		{"SchemaVersionString", `{"schemaVersion":"2","mediaType":"` + ocispec.MediaTypeImageManifest + `","config":` + configJSON + `,"layers":[` + layerJSON + `]}`, ocispec.MediaTypeImageManifest},
+		{"NoConfig", `{"schemaVersion":2,"mediaType":"` + ocispec.MediaTypeImageManifest + `","layers":[` + layerJSON + `]}`, ocispec.MediaTypeImageManifest},
+		{"IndexWithLayers", `{"schemaVersion":2,"mediaType":"` + ocispec.MediaTypeImageIndex + `","manifests":[` + childJSON + `],"layers":[` + layerJSON + `]}`, ocispec.MediaTypeImageIndex},
+		{"IndexWithConfig", `{"schemaVersion":2,"mediaType":"` + ocispec.MediaTypeImageIndex + `","manifests":[` + childJSON + `],"config":` + configJSON + `}`, ocispec.MediaTypeImageIndex},
+		{"BadLayerDigest", `{"schemaVersion":2,"mediaType":"` + ocispec.MediaTypeImageManifest + `","config":` + configJSON + `,"layers":[` + badDigestJSON + `]}`, ocispec.MediaTypeImageManifest},
+		{"BadSubjectDigest", `{"schemaVersion":2,"mediaType":"` + ocispec.MediaTypeImageManifest + `","config":` + configJSON + `,"layers":[],"subject":` + badDigestJSON + `}`, ocispec.MediaTypeImageManifest},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -109,6 +134,9 @@ func testManifestInvalid(t *testing.T, s Suite) {
 			assertNoTag(t, r, "test/image", "bad")
 		})
 	}
+	// The valid image the cases above were made from is accepted, so
+	// that they fail for the reason their names give.
+	pushManifest(t, r, "test/image", "", []byte(image), ocispec.MediaTypeImageManifest)
 }
 
 func testManifestIndex(t *testing.T, s Suite) {

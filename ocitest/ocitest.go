@@ -15,7 +15,13 @@
 // error is answered where it is due and nothing is stored when a push
 // fails. Behaviour that legitimately differs between implementations is
 // switched by the capability flags of Suite; anything else that differs
-// is a bug in the implementation or in the suite.
+// is a bug in the implementation or in the suite. Where the Interface
+// leaves the choice to the implementation, the suite accepts every
+// answer the distribution specification allows: PushManifest, ResolveTag
+// and Referrers may describe a manifest of sha512 content by its sha256
+// or its sha512 digest, since the Interface does not carry the digest a
+// client pushed it by, but a lookup by either digest must find it and
+// answer with the digest it was given.
 //
 // Tools that talk to a registry can be tested with NewServer, which
 // serves an Interface over HTTP on the loopback interface, and

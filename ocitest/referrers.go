@@ -18,6 +18,7 @@ var referrersTests = []test{
 	{"None", testReferrersNone},
 	{"BreakEarly", testReferrersBreakEarly},
 	{"Deleted", testReferrersDeleted},
+	{"SHA512Subject", testReferrersSHA512Subject},
 }
 
 // referrerDesc returns the descriptor that Referrers should yield for p.

@@ -17,6 +17,7 @@ var uploadTests = []test{
 	{"ResumeWrongOffset", testUploadResumeWrongOffset},
 	{"ResumeUnknown", testUploadResumeUnknown},
 	{"CancelThenResume", testUploadCancelThenResume},
+	{"ResumeOtherRepository", testUploadResumeOtherRepository},
 }
 
 // writeChunks writes chunks to w, checking Size after each.
@@ -173,4 +174,35 @@ func testUploadCancelThenResume(t *testing.T, s Suite) {
 	}
 	_, err = r.PushBlobChunkedResume(t.Context(), "test/upload", id, -1, 0)
 	assertErrorIs(t, err, ociregistry.ErrBlobUploadUnknown)
+}
+
+func testUploadResumeOtherRepository(t *testing.T, s Suite) {
+	if s.NoChunkedResume {
+		t.Skip("Suite.NoChunkedResume")
+	}
+	r := s.newRegistry(t)
+	PushBlob(t, r, "test/other", []byte("keeps the other repository in existence"))
+	part1, part2 := randomBytes(100), randomBytes(200)
+	data := append(part1[:len(part1):len(part1)], part2...)
+	w, err := r.PushBlobChunked(t.Context(), "test/upload", 0)
+	qt.Assert(t, qt.IsNil(err))
+	writeChunks(t, w, part1)
+	id := w.ID()
+	qt.Assert(t, qt.IsNil(w.Close()))
+
+	// An upload belongs to the repository it was started in: its ID
+	// means nothing in another.
+	_, err = r.PushBlobChunkedResume(t.Context(), "test/other", id, -1, 0)
+	assertErrorIs(t, err, ociregistry.ErrBlobUploadUnknown)
+	_, err = r.PushBlobChunkedResume(t.Context(), "test/other", id, int64(len(part1)), 0)
+	assertErrorIs(t, err, ociregistry.ErrBlobUploadUnknown)
+
+	// It carries on in its own repository, and lands there only.
+	w, err = r.PushBlobChunkedResume(t.Context(), "test/upload", id, int64(len(part1)), 0)
+	qt.Assert(t, qt.IsNil(err))
+	writeChunks(t, w, part2)
+	_, err = w.Commit(Digest(data))
+	qt.Assert(t, qt.IsNil(err))
+	assertBlob(t, r, "test/upload", Digest(data), data)
+	assertNoBlob(t, r, "test/other", Digest(data))
 }

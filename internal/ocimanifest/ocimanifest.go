@@ -55,22 +55,32 @@ type manifestJSON struct {
 // Parsed is what the registry keeps from a manifest's content:
 // what it refers to and what Referrers reports.
 type Parsed struct {
-	MediaType    string
-	ArtifactType string
-	Annotations  map[string]string
-	Subject      *ociregistry.Descriptor
+	// MediaType is the manifest's media type: the one it was pushed
+	// as, or its content's mediaType field when that was empty.
+	MediaType string
 
-	// algorithm is the algorithm of the first digest the manifest
+	// ArtifactType is the artifact type that Referrers reports: the
+	// artifactType field, else the config's media type for an image
+	// manifest.
+	ArtifactType string
+
+	// Annotations holds the manifest's annotations field.
+	Annotations map[string]string
+
+	// Subject is the manifest's subject, or nil.
+	Subject *ociregistry.Descriptor
+
+	// Algorithm is the algorithm of the first digest the manifest
 	// holds, in its config, layers, child manifests or subject, or
 	// sha256 when it holds none. Registries are not told the digest a
 	// manifest was pushed by, and this is the best guess of it.
 	Algorithm digest.Algorithm
 
-	// blobs are the blobs that must exist in the repository: the config
+	// Blobs are the blobs that must exist in the repository: the config
 	// and the distributable layers.
 	Blobs []ociregistry.Descriptor
 
-	// children are the manifests that must exist in the repository.
+	// Children are the manifests that must exist in the repository.
 	Children []ociregistry.Descriptor
 }
 
