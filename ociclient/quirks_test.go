@@ -3,6 +3,7 @@ package ociclient
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,8 @@ import (
 
 	"github.com/go-quicktest/qt"
 	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/ocimem"
@@ -952,4 +955,48 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+func TestPushManifestSHA512(t *testing.T) {
+	// A registry knows a manifest by its sha256 digest and by the
+	// reference it was pushed by, so content named by sha512 digests is
+	// pushed by its sha512 digest first, then by tag.
+	ctx := context.Background()
+	var rec recorder
+	mem := ocimem.NewWithConfig(&ocimem.Config{LaxChildReferences: true})
+	c := serve(t, rec.wrap(ociserver.New(mem, nil)), nil)
+	manifest := func(alg digest.Algorithm) []byte {
+		cfg := []byte("{}")
+		data, err := json.Marshal(ocispec.Manifest{
+			Versioned: specs.Versioned{SchemaVersion: 2},
+			MediaType: ocispec.MediaTypeImageManifest,
+			Config:    ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: alg.FromBytes(cfg), Size: 2},
+			Layers:    []ocispec.Descriptor{},
+		})
+		qt.Assert(t, qt.IsNil(err))
+		return data
+	}
+	tests := []struct {
+		alg  digest.Algorithm
+		want []string
+	}{
+		{digest.SHA256, []string{"PUT /v2/a/manifests/v1"}},
+		{digest.SHA512, []string{"PUT /v2/a/manifests/" + digest.SHA512.FromBytes(manifest(digest.SHA512)).String(), "PUT /v2/a/manifests/v1"}},
+	}
+	for _, test := range tests {
+		t.Run(string(test.alg), func(t *testing.T) {
+			data := manifest(test.alg)
+			n := rec.count()
+			desc, err := c.PushManifest(ctx, "a", "v1", data, ocispec.MediaTypeImageManifest)
+			qt.Assert(t, qt.IsNil(err))
+			qt.Check(t, qt.Equals(desc.Digest, test.alg.FromBytes(data)))
+			rec.mu.Lock()
+			got := rec.reqs[n:]
+			rec.mu.Unlock()
+			qt.Check(t, qt.DeepEquals(got, test.want))
+			rd, err := c.GetManifest(ctx, "a", test.alg.FromBytes(data))
+			qt.Assert(t, qt.IsNil(err))
+			rd.Close()
+		})
+	}
 }

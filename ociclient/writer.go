@@ -17,6 +17,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/internal/ocimanifest"
 )
 
 // maxRewindBuffer bounds the blob that PushBlob holds in memory so that
@@ -293,42 +294,56 @@ func (c *client) PushManifest(ctx context.Context, repo string, tag string, cont
 	if err := checkRepo(repo); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
-	// The Interface does not say which digest the caller uses. A
-	// manifest whose subject has a sha512 digest was most likely made by
-	// a caller that uses sha512 throughout, and its referrers list (kept
-	// by this client on registries without the referrers API) must hold
+	// The Interface does not say which digest the caller uses. Content
+	// named by sha512 digests (as ocimem and ocifs judge it), or a
+	// subject with a sha512 digest, was most likely made by a caller
+	// that uses sha512 throughout: the manifest is pushed by its sha512
+	// digest, since a registry knows a manifest only by sha256 and by
+	// the reference it was pushed by, and its referrers list (kept by
+	// this client on registries without the referrers API) must hold
 	// the digest that caller knows it by.
 	alg := digest.SHA256
 	var m referringManifest
 	if json.Unmarshal(contents, &m) == nil && m.Subject != nil && m.Subject.Digest.Algorithm() == digest.SHA512 {
 		alg = digest.SHA512
+	} else if pm, err := ocimanifest.Parse(contents, mediaType); err == nil {
+		alg = pm.Algorithm
 	}
 	dig := alg.FromBytes(contents)
-	ref := string(dig)
+	refs := []string{string(dig)}
 	if tag != "" {
 		if err := ociregistry.CheckTag(tag); err != nil {
 			return ociregistry.Descriptor{}, err
 		}
-		ref = tag
+		if alg == digest.SHA256 {
+			// Pushing by tag makes the sha256 digest known too.
+			refs = []string{tag}
+		} else {
+			refs = append(refs, tag)
+		}
 	}
-	resp, err := c.do(ctx, &request{
-		method:     "PUT",
-		url:        repoPath(repo, "manifests", ref),
-		kind:       kindManifest,
-		header:     http.Header{"Content-Type": {mediaType}},
-		body:       contents,
-		idempotent: true,
-	})
-	if err != nil {
-		return ociregistry.Descriptor{}, err
+	var subjectKept bool
+	for _, ref := range refs {
+		resp, err := c.do(ctx, &request{
+			method:     "PUT",
+			url:        repoPath(repo, "manifests", ref),
+			kind:       kindManifest,
+			header:     http.Header{"Content-Type": {mediaType}},
+			body:       contents,
+			idempotent: true,
+		})
+		if err != nil {
+			return ociregistry.Descriptor{}, err
+		}
+		resp.Body.Close()
+		subjectKept = resp.Header.Get("OCI-Subject") != ""
 	}
-	resp.Body.Close()
 	desc := ociregistry.Descriptor{
 		MediaType: mediaType,
 		Digest:    dig,
 		Size:      int64(len(contents)),
 	}
-	if resp.Header.Get("OCI-Subject") == "" {
+	if !subjectKept {
 		if err := c.addToReferrersTag(ctx, repo, desc, &m); err != nil {
 			return ociregistry.Descriptor{}, fmt.Errorf("manifest %s pushed but its subject's referrers tag not updated: %w", dig, err)
 		}
