@@ -12,6 +12,7 @@ package ociclient
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -33,9 +35,10 @@ import (
 // Options holds the optional settings of a client. The zero value is
 // ready to use.
 type Options struct {
-	// Insecure makes the client talk plain HTTP to the host. Plain HTTP
-	// is always used for localhost, 127.0.0.1 and ::1, unless the host
-	// passed to New starts with "https://".
+	// Insecure makes the client talk plain HTTP to the host. The local
+	// machine (localhost, 127.0.0.1 and ::1) is reached over HTTPS when
+	// a TLS server answers on its port and over plain HTTP otherwise,
+	// unless the host passed to New starts with "https://" or "http://".
 	Insecure bool
 
 	// Transport makes the HTTP requests; nil means a clone of
@@ -103,10 +106,14 @@ var retryBaseDelay = 200 * time.Millisecond
 // client implements ociregistry.Interface over HTTP.
 type client struct {
 	*ociregistry.Funcs
-	base   *url.URL // scheme and host of the registry
-	http   *http.Client
-	opts   Options
-	logger *slog.Logger
+	// base holds the scheme and host of the registry; read it through
+	// baseURL, since the scheme of a local host is found on first use.
+	base      *url.URL
+	probe     bool // whether the scheme is to be found
+	probeOnce sync.Once
+	http      *http.Client
+	opts      Options
+	logger    *slog.Logger
 
 	// noSinglePost is set once the registry has answered a
 	// single-request upload by starting a session, so that later pushes
@@ -124,25 +131,9 @@ func New(host string, opts *Options) (ociregistry.Interface, error) {
 	if opts != nil {
 		o = *opts
 	}
-	scheme := ""
-	if rest, ok := strings.CutPrefix(host, "https://"); ok {
-		scheme, host = "https", rest
-	} else if rest, ok := strings.CutPrefix(host, "http://"); ok {
-		scheme, host = "http", rest
-	}
-	host = strings.TrimSuffix(host, "/")
-	if host == "" || strings.ContainsAny(host, "/?#@ ") {
-		return nil, fmt.Errorf("ociclient: invalid registry host %q", host)
-	}
-	if scheme == "" {
-		scheme = "https"
-		if o.Insecure || isLocal(host) {
-			scheme = "http"
-		}
-	}
-	u, err := url.Parse(scheme + "://" + host)
-	if err != nil || u.Host != host {
-		return nil, fmt.Errorf("ociclient: invalid registry host %q", host)
+	u, probe, err := parseHost(host, o.Insecure)
+	if err != nil {
+		return nil, err
 	}
 	if o.ChunkSize <= 0 {
 		o.ChunkSize = defaultChunkSize
@@ -174,11 +165,92 @@ func New(host string, opts *Options) (ociregistry.Interface, error) {
 	}
 	return &client{
 		base:   u,
+		probe:  probe,
 		http:   &http.Client{Transport: ociauth.NewTransport(transport, o.Auth)},
 		opts:   o,
 		logger: o.Logger,
 	}, nil
 }
+
+// BaseURL returns the scheme and host that a client made by New with
+// the same host and opts talks to, such as "https://ghcr.io" or
+// "http://localhost:5000", finding the scheme of a local host as the
+// client would (see Options.Insecure). It returns an error when host is
+// not a valid host.
+func BaseURL(host string, opts *Options) (*url.URL, error) {
+	insecure := opts != nil && opts.Insecure
+	u, probe, err := parseHost(host, insecure)
+	if err != nil {
+		return nil, err
+	}
+	if probe && speaksTLS(u.Host) {
+		u.Scheme = "https"
+	}
+	return u, nil
+}
+
+// parseHost returns the URL of the registry at host, as New takes it,
+// and whether its scheme is to be found by speaksTLS.
+func parseHost(host string, insecure bool) (u *url.URL, probe bool, err error) {
+	scheme := ""
+	if rest, ok := strings.CutPrefix(host, "https://"); ok {
+		scheme, host = "https", rest
+	} else if rest, ok := strings.CutPrefix(host, "http://"); ok {
+		scheme, host = "http", rest
+	}
+	host = strings.TrimSuffix(host, "/")
+	if host == "" || strings.ContainsAny(host, "/?#@ ") {
+		return nil, false, fmt.Errorf("ociclient: invalid registry host %q", host)
+	}
+	if scheme == "" {
+		scheme = "https"
+		if insecure || isLocal(host) {
+			scheme = "http"
+			probe = !insecure
+		}
+	}
+	u, err = url.Parse(scheme + "://" + host)
+	if err != nil || u.Host != host {
+		return nil, false, fmt.Errorf("ociclient: invalid registry host %q", host)
+	}
+	return u, probe, nil
+}
+
+// baseURL returns the scheme and host of the registry. For a local host
+// named without a scheme, the first call finds the scheme: a registry
+// served with TLS on the local machine (ocireg serve --tls-cert, say) is
+// then reached as one would expect, and any other over plain HTTP.
+func (c *client) baseURL() *url.URL {
+	c.probeOnce.Do(func() {
+		if c.probe && speaksTLS(c.base.Host) {
+			u := *c.base
+			u.Scheme = "https"
+			c.base = &u
+		}
+	})
+	return c.base
+}
+
+// speaksTLS reports whether a TLS handshake with host succeeds. The
+// handshake only tells TLS from plain HTTP, so the certificate is not
+// checked here: requests check it, through the client's transport.
+func speaksTLS(host string) bool {
+	d := tls.Dialer{
+		NetDialer: &net.Dialer{Timeout: probeTimeout},
+		Config:    &tls.Config{InsecureSkipVerify: true},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	defer cancel()
+	conn, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}
+
+// probeTimeout bounds the handshake that finds a local host's scheme.
+const probeTimeout = 2 * time.Second
 
 // isLocal reports whether host names the local machine, which is
 // reached over plain HTTP unless asked otherwise.
@@ -225,7 +297,7 @@ type request struct {
 
 // url returns the absolute URL of a path on the registry.
 func (c *client) url(path string, query url.Values) string {
-	u := *c.base
+	u := *c.baseURL()
 	u.Path = path
 	if query != nil {
 		u.RawQuery = query.Encode()
@@ -282,7 +354,8 @@ func (c *client) do(ctx context.Context, req *request) (*http.Response, error) {
 func (c *client) newRequest(ctx context.Context, req *request) (*http.Request, error) {
 	u := req.url
 	if strings.HasPrefix(u, "/") {
-		u = c.base.Scheme + "://" + c.base.Host + u
+		base := c.baseURL()
+		u = base.Scheme + "://" + base.Host + u
 	}
 	var body io.Reader
 	length := int64(0)

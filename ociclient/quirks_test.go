@@ -1000,3 +1000,30 @@ func TestPushManifestSHA512(t *testing.T) {
 		})
 	}
 }
+
+func TestLocalHostScheme(t *testing.T) {
+	// A registry on the local machine named without a scheme is reached
+	// over HTTPS when it serves TLS, and over plain HTTP otherwise.
+	ctx := context.Background()
+	for _, useTLS := range []bool{false, true} {
+		t.Run(fmt.Sprint("tls=", useTLS), func(t *testing.T) {
+			mem := ocimem.New()
+			img := ocitest.PushRandomImage(t, mem, "a", "v1")
+			// A request in the wrong scheme fails: a TLS server answers
+			// plain HTTP with 400, a plain one cannot do a handshake.
+			srv := httptest.NewUnstartedServer(ociserver.New(mem, nil))
+			if useTLS {
+				srv.StartTLS()
+			} else {
+				srv.Start()
+			}
+			t.Cleanup(srv.Close)
+			host := strings.TrimPrefix(strings.TrimPrefix(srv.URL, "https://"), "http://")
+			c, err := New(host, &Options{Transport: srv.Client().Transport})
+			qt.Assert(t, qt.IsNil(err))
+			desc, err := c.ResolveTag(ctx, "a", "v1")
+			qt.Assert(t, qt.IsNil(err))
+			qt.Check(t, qt.Equals(desc.Digest, img.Manifest.Digest))
+		})
+	}
+}

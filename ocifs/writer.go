@@ -89,7 +89,7 @@ func copyHashing(w io.Writer, h hash.Hash, src io.Reader) (int64, error) {
 	free := make(chan []byte, copyBuffers)
 	full := make(chan []byte, copyBuffers)
 	for range copyBuffers {
-		free <- copyBufPool.Get().([]byte)
+		free <- *copyBufPool.Get().(*[]byte)
 	}
 	type result struct {
 		n   int64
@@ -133,7 +133,8 @@ func copyHashing(w io.Writer, h hash.Hash, src io.Reader) (int64, error) {
 	close(full)
 	res := <-done
 	for range copyBuffers {
-		copyBufPool.Put(<-free)
+		b := <-free
+		copyBufPool.Put(&b)
 	}
 	if res.err != nil {
 		return res.n, res.err
@@ -146,8 +147,12 @@ func copyHashing(w io.Writer, h hash.Hash, src io.Reader) (int64, error) {
 // enough that many uploads at once stay within a few MiB each.
 const copyBuffers = 4
 
-// copyBufPool holds copyHashing's buffers between uploads.
-var copyBufPool = sync.Pool{New: func() any { return make([]byte, copyBufferSize) }}
+// copyBufPool holds copyHashing's buffers between uploads, as *[]byte
+// so that putting one back allocates nothing.
+var copyBufPool = sync.Pool{New: func() any {
+	b := make([]byte, copyBufferSize)
+	return &b
+}}
 
 // storeBlob renames the complete, synced file at src to be the content
 // of the blob at dp, and links it into the repository at rdir. The

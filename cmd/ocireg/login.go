@@ -9,13 +9,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/ocireg/ociregistry/ociauth"
+	"github.com/ocireg/ociregistry/ociclient"
 )
 
 const loginUsage = `usage: ocireg login [flags] HOST[:PORT] -u USER --password-stdin
@@ -87,12 +87,12 @@ func readPassword(r io.Reader) (string, error) {
 // here works for them. It returns an error saying so when the registry
 // turns the credentials down.
 func checkLogin(ctx context.Context, host string, insecure bool, creds ociauth.Credentials) error {
-	scheme := "https"
-	if insecure || isLocalHost(host) {
-		scheme = "http"
+	base, err := ociclient.BaseURL(host, &ociclient.Options{Insecure: insecure})
+	if err != nil {
+		return fmt.Errorf("login to %s: %w", host, err)
 	}
 	client := &http.Client{Transport: ociauth.NewTransport(http.DefaultTransport.(*http.Transport).Clone(), ociauth.StaticCredentials{host: creds})}
-	req, err := http.NewRequestWithContext(ctx, "GET", scheme+"://"+host+"/v2/", nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", base.String()+"/v2/", nil)
 	if err != nil {
 		return fmt.Errorf("login to %s: %w", host, err)
 	}
@@ -108,17 +108,6 @@ func checkLogin(ctx context.Context, host string, insecure bool, creds ociauth.C
 		return fmt.Errorf("login to %s failed: the registry turned down the user name or password (%s)", host, resp.Status)
 	}
 	return fmt.Errorf("login to %s failed: /v2/ answered %s; is it an OCI registry?", host, resp.Status)
-}
-
-// isLocalHost reports whether host names the local machine, which
-// ociclient reaches over plain HTTP.
-func isLocalHost(host string) bool {
-	h := host
-	if hh, _, err := net.SplitHostPort(host); err == nil {
-		h = hh
-	}
-	h = strings.Trim(h, "[]")
-	return h == "localhost" || h == "127.0.0.1" || h == "::1"
 }
 
 // saveLogin sets the "auths" entry of host in the docker config file at

@@ -99,7 +99,7 @@ func newClientFlagSet(name, usageText string, stderr io.Writer) (*flag.FlagSet, 
 		fs.PrintDefaults()
 	}
 	cf := &clientFlags{}
-	fs.BoolVar(&cf.insecure, "insecure", false, "talk plain HTTP to the registry (always done for localhost and 127.0.0.1)")
+	fs.BoolVar(&cf.insecure, "insecure", false, "talk plain HTTP to the registry (done for localhost and 127.0.0.1 unless they serve TLS)")
 	return fs, cf
 }
 

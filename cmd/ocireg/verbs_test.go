@@ -50,26 +50,8 @@ func TestVerbScripts(t *testing.T) {
 			"stdoutenv": cmdStdoutEnv,
 			"gencert":   cmdGencert,
 			"waitaddr":  cmdWaitAddr,
-			"v4mapped":  cmdV4Mapped,
 		},
 	})
-}
-
-// cmdV4Mapped implements "v4mapped VAR IPV4:PORT": it sets $VAR to the
-// same address written as an IPv4-mapped IPv6 one, [::ffff:IPV4]:PORT.
-// ocireg talks plain HTTP to 127.0.0.1 and localhost, so a script that
-// wants a server on the loopback reached over HTTPS names it this way.
-func cmdV4Mapped(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 2 {
-		ts.Fatalf("usage: v4mapped VAR IPV4:PORT")
-	}
-	host, port, err := net.SplitHostPort(args[1])
-	ts.Check(err)
-	ip := net.ParseIP(host)
-	if ip == nil || ip.To4() == nil {
-		ts.Fatalf("%s is not an IPv4 address", host)
-	}
-	ts.Setenv(args[0], net.JoinHostPort("::ffff:"+ip.String(), port))
 }
 
 // testRegistry is a registry served to a script, with a log of the
