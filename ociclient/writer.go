@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -54,6 +55,9 @@ func (c *client) PushBlob(ctx context.Context, repo string, desc ociregistry.Des
 		if err != nil {
 			return ociregistry.Descriptor{}, fmt.Errorf("push blob %s: %w", desc.Digest, err)
 		}
+		if n := int64(len(data)); n != desc.Size {
+			return ociregistry.Descriptor{}, sizeError(desc, n)
+		}
 		r = bytes.NewReader(data)
 		rewind = func() (io.Reader, error) { return bytes.NewReader(data), nil }
 	}
@@ -67,7 +71,8 @@ func (c *client) PushBlob(ctx context.Context, repo string, desc ociregistry.Des
 		return c.putBlob(ctx, repo, loc, desc, r)
 	}
 	q := url.Values{"digest": {string(desc.Digest)}}
-	stream := &closeNotifier{r: &sizeChecker{r: r, size: desc.Size, dig: desc.Digest}, done: make(chan struct{})}
+	sc := &sizeChecker{r: r, size: desc.Size, dig: desc.Digest}
+	stream := &closeNotifier{r: sc, done: make(chan struct{})}
 	resp, err := c.do(ctx, &request{
 		method: "POST",
 		url:    c.url(repoPath(repo, "blobs", "uploads")+"/", q),
@@ -77,6 +82,20 @@ func (c *client) PushBlob(ctx context.Context, repo string, desc ociregistry.Des
 		length: desc.Size,
 	})
 	if err != nil {
+		// The registry may answer before the transport finds that
+		// the content has the wrong length (it judges the bytes it
+		// got by their digest): the content's fault is the one to
+		// report. The transport closes the body once it has sent the
+		// request, which is at once here; the timer only keeps a
+		// request that never reached the transport from waiting.
+		select {
+		case <-stream.done:
+			if sc.err != nil {
+				return ociregistry.Descriptor{}, sc.err
+			}
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
 		return ociregistry.Descriptor{}, err
 	}
 	resp.Body.Close()
@@ -198,6 +217,8 @@ type sizeChecker struct {
 	size int64
 	n    int64
 	dig  ociregistry.Digest
+	// err is the error that Read found in the content's length.
+	err error
 }
 
 func (s *sizeChecker) Read(p []byte) (int, error) {
@@ -208,13 +229,19 @@ func (s *sizeChecker) Read(p []byte) (int, error) {
 	}
 	n, err := s.r.Read(p)
 	s.n += int64(n)
-	if s.n > s.size {
-		return n - int(s.n-s.size), fmt.Errorf("blob %s: content is longer than %d bytes: %w", s.dig, s.size, ociregistry.ErrSizeInvalid)
-	}
-	if err == io.EOF && s.n < s.size {
-		return n, fmt.Errorf("blob %s: content is %d bytes, want %d: %w", s.dig, s.n, s.size, ociregistry.ErrSizeInvalid)
+	if s.n > s.size || err == io.EOF && s.n < s.size {
+		s.err = sizeError(ociregistry.Descriptor{Digest: s.dig, Size: s.size}, s.n)
+		return n - int(max(s.n-s.size, 0)), s.err
 	}
 	return n, err
+}
+
+// sizeError returns the error for content of n bytes pushed as desc.
+func sizeError(desc ociregistry.Descriptor, n int64) error {
+	if n > desc.Size {
+		return fmt.Errorf("blob %s: content is longer than %d bytes: %w", desc.Digest, desc.Size, ociregistry.ErrSizeInvalid)
+	}
+	return fmt.Errorf("blob %s: content is %d bytes, want %d: %w", desc.Digest, n, desc.Size, ociregistry.ErrSizeInvalid)
 }
 
 // MountBlob asks the registry to mount a blob from fromRepo in toRepo.
