@@ -86,10 +86,14 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 // read from the network and hashed. When it fails, h may have seen bytes
 // that w did not. It returns the number of bytes written.
 func copyHashing(w io.Writer, h hash.Hash, src io.Reader) (int64, error) {
-	free := make(chan []byte, copyBuffers)
-	full := make(chan []byte, copyBuffers)
+	type chunk struct {
+		buf *[]byte
+		n   int
+	}
+	free := make(chan *[]byte, copyBuffers)
+	full := make(chan chunk, copyBuffers)
 	for range copyBuffers {
-		free <- *copyBufPool.Get().(*[]byte)
+		free <- copyBufPool.Get().(*[]byte)
 	}
 	type result struct {
 		n   int64
@@ -99,42 +103,44 @@ func copyHashing(w io.Writer, h hash.Hash, src io.Reader) (int64, error) {
 	var failed atomic.Bool
 	go func() {
 		var res result
-		for b := range full {
+		for c := range full {
 			if res.err == nil {
-				nw, err := w.Write(b)
+				nw, err := w.Write((*c.buf)[:c.n])
 				res.n += int64(nw)
 				if err != nil {
 					res.err = err
 					failed.Store(true)
 				}
 			}
-			free <- b[:cap(b)]
+			free <- c.buf
 		}
 		done <- res
 	}()
-	var rerr error
-	for !failed.Load() {
-		buf := <-free
-		nr, err := io.ReadFull(src, buf)
-		if nr > 0 {
-			h.Write(buf[:nr])
-			full <- buf[:nr]
-		} else {
-			free <- buf
+	rerr := func() error {
+		// Closing full even when src or h panics lets the writer
+		// end, rather than wait for chunks that never come.
+		defer close(full)
+		for !failed.Load() {
+			buf := <-free
+			nr, err := io.ReadFull(src, *buf)
+			if nr > 0 {
+				h.Write((*buf)[:nr])
+				full <- chunk{buf, nr}
+			} else {
+				free <- buf
+			}
+			switch {
+			case err == io.EOF || err == io.ErrUnexpectedEOF:
+				return nil
+			case err != nil:
+				return err
+			}
 		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			break
-		}
-		if err != nil {
-			rerr = err
-			break
-		}
-	}
-	close(full)
+		return nil
+	}()
 	res := <-done
 	for range copyBuffers {
-		b := <-free
-		copyBufPool.Put(&b)
+		copyBufPool.Put(<-free)
 	}
 	if res.err != nil {
 		return res.n, res.err

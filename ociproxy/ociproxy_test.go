@@ -792,3 +792,36 @@ func readAll(t *testing.T) func(rd ociregistry.BlobReader, err error) []byte {
 		return data
 	}
 }
+
+// TestUpstreamWithoutSize checks that a blob whose upstream reader does
+// not know its size (a response without Content-Length) has the size
+// resolved, and is served whole, verified and cached.
+func TestUpstreamWithoutSize(t *testing.T) {
+	ctx := context.Background()
+	mem := ocimem.New()
+	data := randomBlob(5000)
+	desc := ocitest.PushBlob(t, mem, "a", data)
+	up := &ociregistry.Funcs{
+		GetBlob_: func(ctx context.Context, repo string, d ociregistry.Digest) (ociregistry.BlobReader, error) {
+			rd, err := mem.GetBlob(ctx, repo, d)
+			if err != nil {
+				return nil, err
+			}
+			desc := rd.Descriptor()
+			desc.Size = -1
+			return &fakeReader{Reader: rd, desc: desc}, nil
+		},
+		ResolveBlob_: mem.ResolveBlob,
+	}
+	cache := ocimem.New()
+	p := ociproxy.New(up, cache, nil)
+	rd, err := p.GetBlob(ctx, "a", desc.Digest)
+	qt.Assert(t, qt.IsNil(err))
+	got, err := io.ReadAll(rd)
+	rd.Close()
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.DeepEquals(got, data))
+	cached, err := cache.ResolveBlob(ctx, "a", desc.Digest)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Check(t, qt.Equals(cached.Size, int64(len(data))))
+}

@@ -83,13 +83,36 @@ func (p *proxy) GetBlob(ctx context.Context, repo string, dg ociregistry.Digest)
 // getBlobUncached returns the blob from upstream, failing at its end
 // when the content does not match the digest, without caching it.
 func (p *proxy) getBlobUncached(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.BlobReader, error) {
-	up, err := p.up.GetBlob(ctx, repo, dg)
+	up, desc, err := p.openUpstream(ctx, repo, dg)
 	if err != nil {
 		return nil, err
 	}
+	return &verifyReader{verifier: newVerifier(up, desc)}, nil
+}
+
+// openUpstream opens the blob upstream and returns it with its
+// descriptor. The verifier needs the size up front (to hold back the
+// last bytes), so a reader that does not know it (an HTTP response sent
+// without a Content-Length, say) has it resolved.
+func (p *proxy) openUpstream(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.BlobReader, ociregistry.Descriptor, error) {
+	up, err := p.up.GetBlob(ctx, repo, dg)
+	if err != nil {
+		return nil, ociregistry.Descriptor{}, err
+	}
 	desc := up.Descriptor()
 	desc.Digest = dg
-	return &verifyReader{verifier: newVerifier(up, desc)}, nil
+	if desc.Size < 0 {
+		rdesc, err := p.up.ResolveBlob(ctx, repo, dg)
+		if err == nil && rdesc.Size < 0 {
+			err = fmt.Errorf("ociproxy: upstream gives no size for blob %s: %w", dg, ociregistry.ErrSizeInvalid)
+		}
+		if err != nil {
+			up.Close()
+			return nil, ociregistry.Descriptor{}, err
+		}
+		desc.Size = rdesc.Size
+	}
+	return up, desc, nil
 }
 
 // fill is a fetch of a blob from upstream into the cache.
@@ -113,13 +136,11 @@ func (p *proxy) endFill(key string, f *fill, openErr error) {
 // startFill opens the blob upstream and returns a reader that streams it
 // to the caller while writing it into the cache.
 func (p *proxy) startFill(ctx context.Context, repo string, dg ociregistry.Digest, key string, f *fill) (ociregistry.BlobReader, error) {
-	up, err := p.up.GetBlob(ctx, repo, dg)
+	up, desc, err := p.openUpstream(ctx, repo, dg)
 	if err != nil {
 		p.endFill(key, f, err)
 		return nil, err
 	}
-	desc := up.Descriptor()
-	desc.Digest = dg
 	cw, err := p.cache.PushBlobChunked(ctx, repo, 0)
 	if err != nil {
 		p.logger.Warn("ociproxy: cannot write blob to cache", "repo", repo, "digest", dg, "err", err)

@@ -153,8 +153,9 @@ func (b *boundedWriter) ReadFrom(src io.Reader) (int64, error) {
 	return n, err
 }
 
-// errRangeOverrun is logged when a backend's range reader goes past the
-// range.
+// errRangeOverrun is logged when a backend's range reader, writing
+// through boundedWriter.Write, goes past the range. (What ReadFrom cuts
+// off is not seen: it stops reading at the range's end.)
 var errRangeOverrun = errors.New("backend sent more than the range asked for")
 
 // copyBody copies a response body once the status has been sent, when

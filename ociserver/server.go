@@ -333,11 +333,10 @@ func checkRef(ref string) (ociregistry.Digest, error) {
 // such a tag answer), without asking the backend. A malformed digest is
 // still DIGEST_INVALID.
 func checkLookupRef(ref string) (ociregistry.Digest, error) {
-	d, err := checkRef(ref)
-	if err != nil && !strings.Contains(ref, ":") {
+	if !strings.Contains(ref, ":") && !ociregistry.IsValidTag(ref) {
 		return "", fmt.Errorf("no manifest can have the malformed tag %.50q: %w", ref, ociregistry.ErrManifestUnknown)
 	}
-	return d, err
+	return checkRef(ref)
 }
 
 // isUnsupported reports whether err says that the backend lacks a method.

@@ -81,7 +81,7 @@ func (s *server) mount(ctx context.Context, fromRepo, repo string, d ociregistry
 		desc, err = s.backend.MountBlob(ctx, fromRepo, repo, d)
 	} else {
 		desc, err = s.backend.ResolveBlob(ctx, repo, d)
-		if err != nil {
+		if isUnknown(err) {
 			desc, err = s.mountFromAnywhere(ctx, repo, d)
 		}
 	}
@@ -97,8 +97,16 @@ func (s *server) mount(ctx context.Context, fromRepo, repo string, d ociregistry
 
 // maxMountSearch bounds the repositories an anonymous mount looks
 // through, so that one request costs a bounded number of backend calls
+// (each a request upstream, when the backend is a remote registry)
 // however many repositories there are.
-const maxMountSearch = 1000
+const maxMountSearch = 100
+
+// isUnknown reports whether err says that a blob or its repository is
+// not there, as opposed to a failure that another repository would meet
+// too.
+func isUnknown(err error) bool {
+	return errors.Is(err, ociregistry.ErrBlobUnknown) || errors.Is(err, ociregistry.ErrNameUnknown)
+}
 
 // mountFromAnywhere mounts d into repo from the first repository the
 // backend lists that holds it, looking at no more than maxMountSearch.
@@ -118,7 +126,7 @@ func (s *server) mountFromAnywhere(ctx context.Context, repo string, d ociregist
 		switch {
 		case err == nil:
 			return desc, nil
-		case errors.Is(err, ociregistry.ErrBlobUnknown), errors.Is(err, ociregistry.ErrNameUnknown):
+		case isUnknown(err):
 			continue
 		}
 		// Any other answer (DENIED from a read-only registry, say)

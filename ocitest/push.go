@@ -50,9 +50,15 @@ func PushBlob(t testing.TB, r ociregistry.Interface, repo string, data []byte) o
 
 func pushBlob(t testing.TB, r ociregistry.Interface, repo, mediaType string, data []byte) ociregistry.Descriptor {
 	t.Helper()
+	return pushBlobAlg(t, r, repo, mediaType, digest.SHA256, data)
+}
+
+// pushBlobAlg pushes data to repo with its digest of algorithm alg.
+func pushBlobAlg(t testing.TB, r ociregistry.Interface, repo, mediaType string, alg digest.Algorithm, data []byte) ociregistry.Descriptor {
+	t.Helper()
 	desc := ociregistry.Descriptor{
 		MediaType: mediaType,
-		Digest:    Digest(data),
+		Digest:    alg.FromBytes(data),
 		Size:      int64(len(data)),
 	}
 	got, err := r.PushBlob(t.Context(), repo, desc, bytes.NewReader(data))

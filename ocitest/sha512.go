@@ -1,7 +1,6 @@
 package ocitest
 
 import (
-	"bytes"
 	"testing"
 
 	"github.com/go-quicktest/qt"
@@ -23,24 +22,6 @@ import (
 // either digest, since the client will refer to it by sha512 (in an
 // index, as a subject) and others by sha256, and answer a lookup by
 // digest with the digest it was asked for.
-
-// pushSHA512Blob pushes data to repo with its sha512 digest.
-func pushSHA512Blob(t testing.TB, r ociregistry.Interface, repo, mediaType string, data []byte) ociregistry.Descriptor {
-	t.Helper()
-	desc := ociregistry.Descriptor{
-		MediaType: mediaType,
-		Digest:    digest.SHA512.FromBytes(data),
-		Size:      int64(len(data)),
-	}
-	got, err := r.PushBlob(t.Context(), repo, desc, bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("pushing blob %s to %s: %v", desc.Digest, repo, err)
-	}
-	if got.Digest != desc.Digest || got.Size != desc.Size {
-		t.Fatalf("pushing blob to %s: got descriptor %s size %d, want %s size %d", repo, got.Digest, got.Size, desc.Digest, desc.Size)
-	}
-	return desc
-}
 
 // isDigestOf reports whether d is the sha256 or the sha512 digest of
 // content.
@@ -104,7 +85,7 @@ func pushSHA512Image(t testing.TB, r ociregistry.Interface, repo, tag string) Pu
 	var layers []ociregistry.Descriptor
 	for range 2 {
 		data := randomBytes(512 + randomSize(1024))
-		desc := pushSHA512Blob(t, r, repo, ocispec.MediaTypeImageLayer, data)
+		desc := pushBlobAlg(t, r, repo, ocispec.MediaTypeImageLayer, digest.SHA512, data)
 		p.BlobContent[desc.Digest] = data
 		layers = append(layers, desc)
 	}
@@ -113,7 +94,7 @@ func pushSHA512Image(t testing.TB, r ociregistry.Interface, repo, tag string) Pu
 		Config:   ocispec.ImageConfig{Labels: map[string]string{"random": randomHex()}},
 		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{layers[0].Digest, layers[1].Digest}},
 	})
-	configDesc := pushSHA512Blob(t, r, repo, ocispec.MediaTypeImageConfig, config)
+	configDesc := pushBlobAlg(t, r, repo, ocispec.MediaTypeImageConfig, digest.SHA512, config)
 	p.BlobContent[configDesc.Digest] = config
 	p.Blobs = append([]ociregistry.Descriptor{configDesc}, layers...)
 	p.Content = mustMarshal(t, newManifest(configDesc, layers))
@@ -185,8 +166,8 @@ func testReferrersSHA512Subject(t *testing.T, s Suite) {
 	r := s.newRegistry(t)
 	image := pushSHA512Image(t, r, "test/referrers", "v1")
 	const artifactType = "application/vnd.example.sig"
-	config := pushSHA512Blob(t, r, "test/referrers", ocispec.MediaTypeEmptyJSON, []byte("{}"))
-	layer := pushSHA512Blob(t, r, "test/referrers", "application/octet-stream", randomBytes(300))
+	config := pushBlobAlg(t, r, "test/referrers", ocispec.MediaTypeEmptyJSON, digest.SHA512, []byte("{}"))
+	layer := pushBlobAlg(t, r, "test/referrers", "application/octet-stream", digest.SHA512, randomBytes(300))
 	m := newManifest(config, []ociregistry.Descriptor{layer})
 	m.ArtifactType = artifactType
 	m.Subject = &image.Manifest

@@ -105,7 +105,10 @@ func routeOf(path string) string {
 // manifest read through the proxy is followed: the cache and upstream
 // note in the read's context whether the cache answered and whether
 // upstream was asked, and the read is then counted once, as a miss when
-// upstream was asked and as a hit when only the cache answered. Counting
+// upstream was asked for the content and as a hit when only the cache
+// answered. Resolving a tag upstream is no miss: tags are resolved there
+// every TagTTL whatever the cache holds, and what counts is whether the
+// manifest came from the cache. Counting
 // the inner reads themselves would count some reads twice: serving a tag
 // fetches its manifest upstream into the cache and then reads it back.
 func newProxy(upstream, cache ociregistry.Interface, opts *ociproxy.Options, m *metrics) ociregistry.Interface {
@@ -145,8 +148,10 @@ func (p *countingProxy) count(kind string, o *readOutcome, err error) {
 	case o.fromCache.Load():
 		p.m.cacheHits.WithLabelValues(kind).Inc()
 	case err == nil:
-		// Neither was read in this read's context: it shared a fetch
-		// from upstream that another read started.
+		// Neither was noted in this read's context: it shared a
+		// manifest fetch from upstream that another read started. (A
+		// blob read that waits for another's fill then reads the
+		// cache, and counts as a hit.)
 		p.m.cacheMiss.WithLabelValues(kind).Inc()
 	}
 }

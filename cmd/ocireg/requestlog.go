@@ -271,9 +271,11 @@ func (d *deadlineWriter) Write(p []byte) (int, error) {
 func (d *deadlineWriter) ReadFrom(src io.Reader) (int64, error) {
 	// A limited reader's limit is taken over, rather than limited
 	// again, because sendfile sees through only one *io.LimitedReader.
-	limit := int64(-1)
+	limit := int64(-1) // no limit
 	if lr, ok := src.(*io.LimitedReader); ok {
-		src, limit = lr.R, lr.N
+		// A limited reader with N <= 0 yields nothing, so its limit
+		// must not read as "none".
+		src, limit = lr.R, max(lr.N, 0)
 		defer func() { lr.N = limit }()
 	}
 	var total int64
