@@ -408,6 +408,12 @@ func deleteBlob(host, repo string, dgst digest.Digest) error {
 
 // pull GETs url and checks that it answers 200 with size bytes.
 func pull(url string, size int64) error {
+	return pullTo(io.Discard, url, size)
+}
+
+// pullTo GETs url, copies the body to w, and checks that it answers 200
+// with size bytes.
+func pullTo(w io.Writer, url string, size int64) error {
 	resp, err := client.Get(url)
 	if err != nil {
 		return err
@@ -416,7 +422,7 @@ func pull(url string, size int64) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	n, err := io.Copy(io.Discard, resp.Body)
+	n, err := io.Copy(w, resp.Body)
 	if err != nil {
 		return err
 	}

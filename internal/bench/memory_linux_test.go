@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"net/http"
 	"os/exec"
 	"testing"
 	"time"
@@ -80,21 +79,12 @@ func measure(t *testing.T, s *server, f func() error) (before, peak int64) {
 // pullVerified GETs url and checks that it answers 200 with size bytes
 // whose digest is dgst.
 func pullVerified(url string, size int64, dgst digest.Digest) error {
-	resp, err := client.Get(url)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
 	v := dgst.Verifier()
-	n, err := io.Copy(v, resp.Body)
-	if err != nil {
+	if err := pullTo(v, url, size); err != nil {
 		return err
 	}
-	if n != size || !v.Verified() {
-		return fmt.Errorf("GET %s: got %d bytes, want %d with digest %s", url, n, size, dgst)
+	if !v.Verified() {
+		return fmt.Errorf("GET %s: content does not have digest %s", url, dgst)
 	}
 	return nil
 }
