@@ -37,8 +37,11 @@ import (
 type Options struct {
 	// Insecure makes the client talk plain HTTP to the host. The local
 	// machine (localhost, 127.0.0.1 and ::1) is reached over HTTPS when
-	// a TLS server answers on its port and over plain HTTP otherwise,
-	// unless the host passed to New starts with "https://" or "http://".
+	// a TLS server answers on its port (443 when the host names none)
+	// and over plain HTTP otherwise, unless the host passed to New
+	// starts with "https://" or "http://". While nothing answers on the
+	// port, plain HTTP is used and the port is probed again on the next
+	// request.
 	Insecure bool
 
 	// Transport makes the HTTP requests; nil means a clone of
@@ -106,14 +109,18 @@ var retryBaseDelay = 200 * time.Millisecond
 // client implements ociregistry.Interface over HTTP.
 type client struct {
 	*ociregistry.Funcs
+	// probeMu guards base and probe: the scheme of a local host is
+	// found on use, and again on a later use for as long as nothing
+	// answers on its port.
+	probeMu sync.Mutex
 	// base holds the scheme and host of the registry; read it through
-	// baseURL, since the scheme of a local host is found on first use.
-	base      *url.URL
-	probe     bool // whether the scheme is to be found
-	probeOnce sync.Once
-	http      *http.Client
-	opts      Options
-	logger    *slog.Logger
+	// baseURL. It is replaced, never changed, so that the URL that
+	// baseURL returns can be read without the lock.
+	base   *url.URL
+	probe  bool // whether the scheme is still to be found
+	http   *http.Client
+	opts   Options
+	logger *slog.Logger
 
 	// noSinglePost is set once the registry has answered a
 	// single-request upload by starting a session, so that later pushes
@@ -183,8 +190,10 @@ func BaseURL(host string, opts *Options) (*url.URL, error) {
 	if err != nil {
 		return nil, err
 	}
-	if probe && speaksTLS(u.Host) {
-		u.Scheme = "https"
+	if probe {
+		// Whether or not the answer is final, this call has no
+		// later one to ask again.
+		u, _ = probeScheme(u)
 	}
 	return u, nil
 }
@@ -217,36 +226,73 @@ func parseHost(host string, insecure bool) (u *url.URL, probe bool, err error) {
 }
 
 // baseURL returns the scheme and host of the registry. For a local host
-// named without a scheme, the first call finds the scheme: a registry
-// served with TLS on the local machine (ocireg serve --tls-cert, say) is
-// then reached as one would expect, and any other over plain HTTP.
+// named without a scheme, it finds the scheme: a registry served with
+// TLS on the local machine (ocireg serve --tls-cert, say) is then
+// reached as one would expect, and any other over plain HTTP. The answer
+// is kept once a server answered the probe; while nothing listens on
+// the port (the registry may not have started yet), plain HTTP is used
+// and the next call probes again, so that a client made before its
+// registry started does not stay on the wrong scheme.
 func (c *client) baseURL() *url.URL {
-	c.probeOnce.Do(func() {
-		if c.probe && speaksTLS(c.base.Host) {
-			u := *c.base
-			u.Scheme = "https"
-			c.base = &u
-		}
-	})
-	return c.base
+	c.probeMu.Lock()
+	defer c.probeMu.Unlock()
+	if !c.probe {
+		return c.base
+	}
+	u, final := probeScheme(c.base)
+	if final {
+		c.base, c.probe = u, false
+	}
+	return u
 }
 
-// speaksTLS reports whether a TLS handshake with host succeeds. The
-// handshake only tells TLS from plain HTTP, so the certificate is not
-// checked here: requests check it, through the client's transport.
-func speaksTLS(host string) bool {
-	d := tls.Dialer{
-		NetDialer: &net.Dialer{Timeout: probeTimeout},
-		Config:    &tls.Config{InsecureSkipVerify: true},
+// probeScheme returns u, the URL of a local host with the scheme http,
+// with the scheme https instead when a TLS server answers on its port.
+// It also reports whether the answer is final: it is when a server
+// answered, with TLS or without, and not when nothing could be dialed,
+// which says nothing about the server that may listen there later.
+func probeScheme(u *url.URL) (*url.URL, bool) {
+	isTLS, reached := speaksTLS(probeAddr(u))
+	if !isTLS {
+		return u, reached
 	}
+	v := *u
+	v.Scheme = "https"
+	return &v, true
+}
+
+// probeAddr returns the address that probeScheme dials for u: its host
+// and port, or port 443 when it names none, since a registry reached
+// over HTTPS at that host would be on that port (a dial without a port
+// always fails).
+func probeAddr(u *url.URL) string {
+	if u.Port() == "" {
+		return net.JoinHostPort(u.Hostname(), "443")
+	}
+	return u.Host
+}
+
+// speaksTLS reports whether a TLS handshake with the server at addr
+// succeeds, and whether a server was reached at all: reached is false
+// only when the connection could not be made. The handshake only tells
+// TLS from plain HTTP, so the certificate is not checked here: requests
+// check it, through the client's transport.
+func speaksTLS(addr string) (isTLS, reached bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	defer cancel()
-	conn, err := d.DialContext(ctx, "tcp", host)
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return false
+		return false, false
 	}
-	conn.Close()
-	return true
+	defer conn.Close()
+	// The dial and the handshake are made apart, unlike with
+	// tls.Dialer, to tell a server that is not there from one that
+	// does not speak TLS. ServerName is sent as SNI, as tls.Dialer
+	// would, for a server that chooses its certificate by it.
+	host, _, _ := net.SplitHostPort(addr)
+	tc := tls.Client(conn, &tls.Config{ServerName: host, InsecureSkipVerify: true})
+	return tc.HandshakeContext(ctx) == nil, true
 }
 
 // probeTimeout bounds the handshake that finds a local host's scheme.
@@ -286,7 +332,9 @@ type request struct {
 	// body, when not nil, is sent and can be sent again on a retry.
 	body []byte
 	// stream, when not nil, is sent instead of body; a request with a
-	// stream is never retried.
+	// stream is never retried. A stream that is an io.Closer is closed
+	// once the request is done with it, by the transport or, when the
+	// transport never gets it, by do.
 	stream io.Reader
 	// length is the length of stream, or -1.
 	length int64
@@ -312,12 +360,35 @@ func (c *client) do(ctx context.Context, req *request) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
 		hreq, err := c.newRequest(ctx, req)
 		if err != nil {
+			// The transport closes the body of every request that
+			// reaches http.Client.Do, even on errors (net/http's
+			// RoundTripper contract); this one never got there. Its
+			// stream is closed here so that a caller waiting for that
+			// (PushBlob, to read the content again or to learn of a
+			// bad length) is not left waiting. A stream is only ever
+			// sent once, so this is the first attempt.
+			closeStream(req)
 			return nil, err
+		}
+		if req.stream != nil && hreq.Body == http.NoBody {
+			// An empty stream is sent as http.NoBody, so the
+			// transport does not close it either.
+			closeStream(req)
 		}
 		start := time.Now()
 		resp, err := c.http.Do(hreq)
 		if c.logger != nil {
 			c.logRequest(hreq, resp, err, time.Since(start), attempt)
+		}
+		if err != nil {
+			// http.Client.Do leaves the body to the transport, which
+			// must close it even on errors, but ociauth.Transport
+			// returns some errors (a failed ping or token request)
+			// before its base transport gets the body, and a
+			// transport in Options may be as careless. The request is
+			// done with the stream either way; a second Close is
+			// harmless to the streams that are closers.
+			closeStream(req)
 		}
 		canRetry := req.stream == nil && (req.idempotent || isConnRefused(err)) && attempt < c.opts.MaxRetries
 		if err != nil {
@@ -347,6 +418,13 @@ func (c *client) do(ctx context.Context, req *request) (*http.Response, error) {
 			}
 		}
 		return nil, responseError(resp, body, req.kind)
+	}
+}
+
+// closeStream closes req.stream when it is an io.Closer.
+func closeStream(req *request) {
+	if cl, ok := req.stream.(io.Closer); ok {
+		cl.Close()
 	}
 }
 

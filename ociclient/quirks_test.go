@@ -3,15 +3,18 @@ package ociclient
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -1034,4 +1037,309 @@ func TestLocalHostScheme(t *testing.T) {
 			qt.Check(t, qt.Equals(desc.Digest, img.Manifest.Digest))
 		})
 	}
+}
+
+func TestPushBlobWrongSizeHTTP2(t *testing.T) {
+	// Over HTTP/2 the transport may close the body while a Read of it
+	// is still running on another goroutine: the length error that
+	// Read found must still reach PushBlob, without a race (run with
+	// -race).
+	srv := httptest.NewUnstartedServer(ociserver.New(ocimem.New(), nil))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	c, err := New(srv.URL, &Options{Transport: srv.Client().Transport})
+	qt.Assert(t, qt.IsNil(err))
+	data := []byte("twelve bytes")
+	for _, size := range []int64{5, 20} {
+		desc := ociregistry.Descriptor{Digest: digest.FromBytes(data), Size: size}
+		_, err := c.PushBlob(context.Background(), "a/b", desc, bytes.NewReader(data))
+		qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrSizeInvalid), qt.Commentf("size %d", size))
+	}
+}
+
+func TestDoClosesUnsentStream(t *testing.T) {
+	// A caller waits for its stream to be closed before it reads the
+	// content again; the transport closes it, and c.do does when the
+	// transport never gets it.
+	// Nothing listens on the host, so the requests that are sent fail
+	// too.
+	ci, err := New(freeAddr(t), &Options{MaxRetries: -1})
+	qt.Assert(t, qt.IsNil(err))
+	c := ci.(*client)
+	tests := []struct {
+		name   string
+		method string
+		data   []byte
+	}{
+		// http.NewRequest turns down the method, so the request
+		// never reaches http.Client.Do.
+		{"bad request", "BAD METHOD", []byte("x")},
+		// An empty stream is sent as http.NoBody.
+		{"empty stream", "POST", nil},
+		// The transport closes it, even as the dial fails.
+		{"sent", "POST", []byte("x")},
+	}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			stream := &closeNotifier{r: bytes.NewReader(test.data), done: make(chan struct{})}
+			_, err := c.do(context.Background(), &request{
+				method: test.method,
+				url:    "/v2/a/blobs/uploads/",
+				stream: stream,
+				length: int64(len(test.data)),
+			})
+			qt.Assert(t, qt.IsNotNil(err))
+			select {
+			case <-stream.done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("stream not closed")
+			}
+		})
+	}
+}
+
+func TestPushEmptyBlobFallsBackToPostPut(t *testing.T) {
+	// An empty blob is sent as http.NoBody, which the transport does
+	// not close; PushBlob waits for its stream's close before it sends
+	// the content again with PUT.
+	mem := ocimem.New()
+	c := serve(t, ociserver.New(mem, &ociserver.Options{DisableSinglePostUpload: true}), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	desc := ociregistry.Descriptor{Digest: testDigest, Size: 0}
+	_, err := c.PushBlob(ctx, "a/b", desc, bytes.NewReader(nil))
+	qt.Assert(t, qt.IsNil(err))
+	assertMemBlob(t, mem, "a/b", nil)
+}
+
+// freeAddr returns a local address on which nothing listens, most
+// likely until a test listens on it.
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	qt.Assert(t, qt.IsNil(err))
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func TestLocalHostProbeAgain(t *testing.T) {
+	// A client made before its local registry started (nothing
+	// listens, so plain HTTP is used) finds the scheme again once the
+	// registry is up, and keeps it from then on.
+	ctx := context.Background()
+	for _, useTLS := range []bool{false, true} {
+		t.Run(fmt.Sprint("tls=", useTLS), func(t *testing.T) {
+			addr := freeAddr(t)
+			mem := ocimem.New()
+			img := ocitest.PushRandomImage(t, mem, "a", "v1")
+			ci, err := New(addr, &Options{
+				Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
+			})
+			qt.Assert(t, qt.IsNil(err))
+			c := ci.(*client)
+
+			// Concurrent calls while nothing listens: all plain
+			// HTTP, none kept, and no race.
+			var wg sync.WaitGroup
+			for range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					qt.Check(t, qt.Equals(c.baseURL().Scheme, "http"))
+				}()
+			}
+			wg.Wait()
+			_, err = c.ResolveTag(ctx, "a", "v1")
+			qt.Assert(t, qt.IsNotNil(err))
+			c.probeMu.Lock()
+			qt.Assert(t, qt.IsTrue(c.probe))
+			c.probeMu.Unlock()
+
+			l, err := net.Listen("tcp", addr)
+			qt.Assert(t, qt.IsNil(err))
+			srv := httptest.NewUnstartedServer(ociserver.New(mem, nil))
+			srv.Listener.Close()
+			srv.Listener = l
+			if useTLS {
+				srv.StartTLS()
+			} else {
+				srv.Start()
+			}
+			t.Cleanup(srv.Close)
+			desc, err := c.ResolveTag(ctx, "a", "v1")
+			qt.Assert(t, qt.IsNil(err))
+			qt.Check(t, qt.Equals(desc.Digest, img.Manifest.Digest))
+			c.probeMu.Lock()
+			defer c.probeMu.Unlock()
+			qt.Check(t, qt.IsFalse(c.probe))
+			qt.Check(t, qt.Equals(c.base.Scheme, map[bool]string{false: "http", true: "https"}[useTLS]))
+		})
+	}
+}
+
+func TestProbeAddr(t *testing.T) {
+	// A host named without a port is probed on the HTTPS port: a dial
+	// without a port always fails.
+	tests := []struct{ host, want string }{
+		{"localhost", "localhost:443"},
+		{"localhost:5000", "localhost:5000"},
+		{"127.0.0.1", "127.0.0.1:443"},
+		{"[::1]", "[::1]:443"},
+		{"[::1]:5000", "[::1]:5000"},
+	}
+	for _, test := range tests {
+		qt.Check(t, qt.Equals(probeAddr(&url.URL{Scheme: "http", Host: test.host}), test.want), qt.Commentf("%s", test.host))
+	}
+}
+
+func TestBaseURLProbe(t *testing.T) {
+	// BaseURL finds a local host's scheme as the client does.
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "https://")
+	u, err := BaseURL(host, nil)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Check(t, qt.Equals(u.String(), srv.URL))
+	u, err = BaseURL(freeAddr(t), nil)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Check(t, qt.Equals(u.Scheme, "http"))
+}
+
+// refuseSHA512 wraps h with a registry that takes manifests by sha256
+// digest and by tag only, as the specification asks of registries.
+func refuseSHA512(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if strings.Contains(req.URL.Path, "/manifests/sha512:") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write([]byte(`{"errors":[{"code":"DIGEST_INVALID","message":"only sha256 digests"}]}`))
+			return
+		}
+		h.ServeHTTP(w, req)
+	})
+}
+
+func TestPushManifestSHA512Refused(t *testing.T) {
+	// A registry that refuses sha512 references still gets sha512
+	// content, as it did before such content was pushed by its digest:
+	// by tag, or by sha256 digest without a tag. The caller gets the
+	// sha256 digest, the one the registry knows the manifest by, and
+	// so does the subject's referrers tag.
+	ctx := context.Background()
+	cfg := []byte("{}")
+	subjectData := []byte(`{"schemaVersion":2}`)
+	subject := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.SHA512.FromBytes(subjectData), Size: int64(len(subjectData))}
+	data, err := json.Marshal(ocispec.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageManifest,
+		Config:    ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.SHA512.FromBytes(cfg), Size: 2},
+		Layers:    []ocispec.Descriptor{},
+		Subject:   &subject,
+	})
+	qt.Assert(t, qt.IsNil(err))
+	sha512Ref := "PUT /v2/a/manifests/" + digest.SHA512.FromBytes(data).String()
+	want := digest.FromBytes(data)
+	tests := []struct {
+		tag  string
+		reqs []string
+	}{
+		{"v1", []string{sha512Ref, "PUT /v2/a/manifests/v1"}},
+		{"", []string{sha512Ref, "PUT /v2/a/manifests/" + want.String()}},
+	}
+	for _, test := range tests {
+		t.Run(fmt.Sprintf("tag=%q", test.tag), func(t *testing.T) {
+			var rec recorder
+			mem := ocimem.NewWithConfig(&ocimem.Config{LaxChildReferences: true})
+			c := serve(t, rec.wrap(refuseSHA512(ociserver.New(mem, &ociserver.Options{DisableReferrersAPI: true}))), nil)
+			desc, err := c.PushManifest(ctx, "a", test.tag, data, ocispec.MediaTypeImageManifest)
+			qt.Assert(t, qt.IsNil(err))
+			qt.Check(t, qt.Equals(desc.Digest, want))
+			rec.mu.Lock()
+			got := slices.Clone(rec.reqs[:2])
+			rec.mu.Unlock()
+			qt.Check(t, qt.DeepEquals(got, test.reqs))
+			rd, err := c.GetManifest(ctx, "a", want)
+			qt.Assert(t, qt.IsNil(err))
+			rd.Close()
+			if test.tag != "" {
+				rd, err := c.GetTag(ctx, "a", test.tag)
+				qt.Assert(t, qt.IsNil(err))
+				rd.Close()
+			}
+			// The referrers tag of a sha512 subject is sha512-<hex>,
+			// which the registry takes.
+			var referrers []ociregistry.Digest
+			for d, err := range c.Referrers(ctx, "a", subject.Digest, "") {
+				qt.Assert(t, qt.IsNil(err))
+				referrers = append(referrers, d.Digest)
+			}
+			qt.Check(t, qt.DeepEquals(referrers, []ociregistry.Digest{want}))
+		})
+	}
+}
+
+func TestRefusesReference(t *testing.T) {
+	// Only errors that say the reference is refused, not the manifest,
+	// send PushManifest back to sha256.
+	codeless := func(status int) error {
+		return responseError(&http.Response{StatusCode: status}, []byte("no"), kindManifest)
+	}
+	coded := func(status int, code string) error {
+		body := fmt.Sprintf(`{"errors":[{"code":%q}]}`, code)
+		return responseError(&http.Response{StatusCode: status}, []byte(body), kindManifest)
+	}
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{coded(400, "DIGEST_INVALID"), true},
+		{coded(400, "MANIFEST_INVALID"), true},
+		{coded(405, "UNSUPPORTED"), true},
+		{codeless(400), true},
+		{codeless(404), true},
+		{codeless(405), true},
+		{coded(404, "MANIFEST_UNKNOWN"), false},
+		{coded(404, "NAME_UNKNOWN"), false},
+		{coded(400, "MANIFEST_BLOB_UNKNOWN"), false},
+		{codeless(401), false},
+		{codeless(500), false},
+		{context.Canceled, false},
+	}
+	for _, test := range tests {
+		qt.Check(t, qt.Equals(refusesReference(test.err), test.want), qt.Commentf("%v", test.err))
+	}
+}
+
+func TestPushBlobHTTP2FallsBackToPostPut(t *testing.T) {
+	// The registry answers the single POST with 202 while the client
+	// is still sending the content, and over HTTP/2 the transport then
+	// closes the body, perhaps while a Read of it runs: the content is
+	// read again for the PUT only once that Read is over (run with
+	// -race).
+	mem := ocimem.New()
+	srv := httptest.NewUnstartedServer(ociserver.New(mem, &ociserver.Options{DisableSinglePostUpload: true}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	c, err := New(srv.URL, &Options{Transport: srv.Client().Transport})
+	qt.Assert(t, qt.IsNil(err))
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16)
+	desc := ociregistry.Descriptor{Digest: digest.FromBytes(data), Size: int64(len(data))}
+	_, err = c.PushBlob(context.Background(), "a/b", desc, bytes.NewReader(data))
+	qt.Assert(t, qt.IsNil(err))
+	assertMemBlob(t, mem, "a/b", data)
+}
+
+func TestSizeCheckerErrConcurrent(t *testing.T) {
+	// The transport reads the body on a goroutine of its own while
+	// PushBlob may ask for the length error without anything that
+	// orders the two (run with -race).
+	data := []byte("twelve bytes")
+	sc := &sizeChecker{r: bytes.NewReader(data), size: 5, dig: digest.FromBytes(data)}
+	go io.Copy(io.Discard, sc)
+	for sc.Err() == nil {
+		runtime.Gosched()
+	}
+	qt.Assert(t, qt.ErrorIs(sc.Err(), ociregistry.ErrSizeInvalid))
 }

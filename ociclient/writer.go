@@ -10,12 +10,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
+	"sync/atomic"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/internal/ocimanifest"
@@ -85,16 +87,17 @@ func (c *client) PushBlob(ctx context.Context, repo string, desc ociregistry.Des
 		// The registry may answer before the transport finds that
 		// the content has the wrong length (it judges the bytes it
 		// got by their digest): the content's fault is the one to
-		// report. The transport closes the body once it has sent the
-		// request, which is at once here; the timer only keeps a
-		// request that never reached the transport from waiting.
+		// report. The stream is closed once the request is done with
+		// it, which is at once here: by the transport, which closes
+		// the body of every request it gets, even on errors, or by
+		// c.do for a request that never reached the transport or
+		// failed before the transport closed it.
 		select {
 		case <-stream.done:
-			if sc.err != nil {
-				return ociregistry.Descriptor{}, sc.err
+			if err := sc.Err(); err != nil {
+				return ociregistry.Descriptor{}, err
 			}
 		case <-ctx.Done():
-		case <-time.After(time.Second):
 		}
 		return ociregistry.Descriptor{}, err
 	}
@@ -196,17 +199,45 @@ func (c *client) location(resp *http.Response) (*url.URL, error) {
 }
 
 // closeNotifier is a request body that says when the transport has
-// closed it, after which it is safe to read its content again.
+// closed it and no Read of it is running, after which it is safe to
+// read its content again.
 type closeNotifier struct {
 	r    io.Reader
 	once sync.Once
 	done chan struct{}
+
+	// mu is held by Read. With HTTP/2 the transport may close the body
+	// from another goroutine while a Read is running (to end a Read
+	// that blocks), so done is closed only once mu is free, and Read
+	// reads nothing after that.
+	mu     sync.Mutex
+	closed bool
 }
 
-func (c *closeNotifier) Read(p []byte) (int, error) { return c.r.Read(p) }
+// errBodyClosed is what a Read after Close returns.
+var errBodyClosed = errors.New("ociclient: read on closed request body")
 
+func (c *closeNotifier) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, errBodyClosed
+	}
+	return c.r.Read(p)
+}
+
+// Close marks the body closed and closes done once no Read is running.
+// It does not wait for that itself: the transport may call it to end a
+// Read that blocks.
 func (c *closeNotifier) Close() error {
-	c.once.Do(func() { close(c.done) })
+	c.once.Do(func() {
+		go func() {
+			c.mu.Lock()
+			c.closed = true
+			c.mu.Unlock()
+			close(c.done)
+		}()
+	})
 	return nil
 }
 
@@ -217,8 +248,20 @@ type sizeChecker struct {
 	size int64
 	n    int64
 	dig  ociregistry.Digest
-	// err is the error that Read found in the content's length.
-	err error
+	// err holds the error that Read found in the content's length. It
+	// is atomic because Read runs on the transport's goroutine while
+	// Err is called from the caller's, and with HTTP/2 the transport
+	// may close the body (which is what the caller waits for) while a
+	// Read is still running: the close orders nothing.
+	err atomic.Pointer[error]
+}
+
+// Err returns the error that Read found in the content's length, or nil.
+func (s *sizeChecker) Err() error {
+	if p := s.err.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 func (s *sizeChecker) Read(p []byte) (int, error) {
@@ -230,8 +273,9 @@ func (s *sizeChecker) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
 	s.n += int64(n)
 	if s.n > s.size || err == io.EOF && s.n < s.size {
-		s.err = sizeError(ociregistry.Descriptor{Digest: s.dig, Size: s.size}, s.n)
-		return n - int(max(s.n-s.size, 0)), s.err
+		err := sizeError(ociregistry.Descriptor{Digest: s.dig, Size: s.size}, s.n)
+		s.err.Store(&err)
+		return n - int(max(s.n-s.size, 0)), err
 	}
 	return n, err
 }
@@ -314,12 +358,20 @@ func (c *client) cancelUpload(loc *url.URL) {
 // manifest has a subject and the registry does not say that it handled
 // it (no OCI-Subject header), the registry has no referrers API, and the
 // manifest is added to the subject's referrers tag (sha256-<hex>) as the
-// specification asks. It returns an error that Is
-// ociregistry.ErrManifestInvalid or ociregistry.ErrManifestBlobUnknown
-// when the registry turns the manifest down.
+// specification asks. Content named by sha512 digests is pushed by its
+// sha512 digest, and by its sha256 digest (the one in the returned
+// descriptor) on a registry that refuses that reference. It returns an
+// error that Is ociregistry.ErrManifestInvalid or
+// ociregistry.ErrManifestBlobUnknown when the registry turns the
+// manifest down.
 func (c *client) PushManifest(ctx context.Context, repo string, tag string, contents []byte, mediaType string) (ociregistry.Descriptor, error) {
 	if err := checkRepo(repo); err != nil {
 		return ociregistry.Descriptor{}, err
+	}
+	if tag != "" {
+		if err := ociregistry.CheckTag(tag); err != nil {
+			return ociregistry.Descriptor{}, err
+		}
 	}
 	// The Interface does not say which digest the caller uses. Content
 	// named by sha512 digests (as ocimem and ocifs judge it), or a
@@ -329,41 +381,34 @@ func (c *client) PushManifest(ctx context.Context, repo string, tag string, cont
 	// the reference it was pushed by, and its referrers list (kept by
 	// this client on registries without the referrers API) must hold
 	// the digest that caller knows it by.
-	alg := digest.SHA256
-	var m referringManifest
-	if json.Unmarshal(contents, &m) == nil && m.Subject != nil && m.Subject.Digest.Algorithm() == digest.SHA512 {
-		alg = digest.SHA512
-	} else if pm, err := ocimanifest.Parse(contents, mediaType); err == nil {
-		alg = pm.Algorithm
-	}
+	m, alg := referringFields(contents, mediaType)
 	dig := alg.FromBytes(contents)
-	refs := []string{string(dig)}
-	if tag != "" {
-		if err := ociregistry.CheckTag(tag); err != nil {
+	var subjectKept, pushed bool
+	if alg == digest.SHA512 {
+		kept, err := c.putManifest(ctx, repo, string(dig), contents, mediaType)
+		switch {
+		case err == nil:
+			subjectKept, pushed = kept, true
+		case refusesReference(err):
+			// Registries are only asked to take sha256 references:
+			// push it as before sha512 content was pushed by its
+			// digest, which leaves the caller without the digest
+			// it knows the manifest by, but with the manifest.
+			dig = digest.SHA256.FromBytes(contents)
+		default:
 			return ociregistry.Descriptor{}, err
 		}
-		if alg == digest.SHA256 {
-			// Pushing by tag makes the sha256 digest known too.
-			refs = []string{tag}
-		} else {
-			refs = append(refs, tag)
-		}
 	}
-	var subjectKept bool
-	for _, ref := range refs {
-		resp, err := c.do(ctx, &request{
-			method:     "PUT",
-			url:        repoPath(repo, "manifests", ref),
-			kind:       kindManifest,
-			header:     http.Header{"Content-Type": {mediaType}},
-			body:       contents,
-			idempotent: true,
-		})
+	// Pushing by tag makes the sha256 digest known too.
+	if ref := tag; ref != "" || !pushed {
+		if ref == "" {
+			ref = string(dig)
+		}
+		kept, err := c.putManifest(ctx, repo, ref, contents, mediaType)
 		if err != nil {
 			return ociregistry.Descriptor{}, err
 		}
-		resp.Body.Close()
-		subjectKept = resp.Header.Get("OCI-Subject") != ""
+		subjectKept = kept
 	}
 	desc := ociregistry.Descriptor{
 		MediaType: mediaType,
@@ -371,11 +416,93 @@ func (c *client) PushManifest(ctx context.Context, repo string, tag string, cont
 		Size:      int64(len(contents)),
 	}
 	if !subjectKept {
-		if err := c.addToReferrersTag(ctx, repo, desc, &m); err != nil {
+		if err := c.addToReferrersTag(ctx, repo, desc, m); err != nil {
 			return ociregistry.Descriptor{}, fmt.Errorf("manifest %s pushed but its subject's referrers tag not updated: %w", dig, err)
 		}
 	}
 	return desc, nil
+}
+
+// putManifest puts a manifest by ref, a tag or digest, and reports
+// whether the registry says that it handled the manifest's subject.
+func (c *client) putManifest(ctx context.Context, repo, ref string, contents []byte, mediaType string) (subjectKept bool, err error) {
+	resp, err := c.do(ctx, &request{
+		method:     "PUT",
+		url:        repoPath(repo, "manifests", ref),
+		kind:       kindManifest,
+		header:     http.Header{"Content-Type": {mediaType}},
+		body:       contents,
+		idempotent: true,
+	})
+	if err != nil {
+		return false, err
+	}
+	resp.Body.Close()
+	return resp.Header.Get("OCI-Subject") != "", nil
+}
+
+// refusesReference reports whether err, from a PUT of a manifest by its
+// sha512 digest, says that the registry refuses the reference rather
+// than the manifest: registries are only asked to take sha256 digests,
+// and say so with any of these errors, or with one of these statuses
+// without a code.
+func refusesReference(err error) bool {
+	if errors.Is(err, ociregistry.ErrDigestInvalid) || errors.Is(err, ociregistry.ErrUnsupported) || errors.Is(err, ociregistry.ErrManifestInvalid) {
+		return true
+	}
+	var herr *ociregistry.HTTPError
+	if !errors.As(err, &herr) {
+		return false
+	}
+	switch herr.StatusCode {
+	case http.StatusBadRequest, http.StatusNotFound, http.StatusMethodNotAllowed:
+		// The client gives a codeless error response an error from
+		// its status (ErrManifestUnknown for a 404): parse the body
+		// again to know whether the registry sent a code.
+		uerr, ok := ociregistry.UnmarshalError(herr.StatusCode, nil, herr.Body).(*ociregistry.HTTPError)
+		return ok && uerr.Err == nil
+	}
+	return false
+}
+
+// parsedTypes are the media types whose content ocimanifest.Parse
+// reads; it takes content of any other type as it is, without looking
+// for a subject.
+var parsedTypes = []string{
+	ocispec.MediaTypeImageManifest,
+	ocispec.MediaTypeImageIndex,
+	"application/vnd.docker.distribution.manifest.v2+json",
+	"application/vnd.docker.distribution.manifest.list.v2+json",
+}
+
+// referringFields returns the fields of a manifest that its referrers
+// descriptor is made from, and the algorithm of the digest to push it
+// by: sha512 when its subject, or else the first digest it holds, is
+// sha512, and sha256 otherwise. The content is parsed once, by
+// ocimanifest.Parse, when it is a valid image manifest or index. Content
+// of another type, or one that Parse turns down (the registry is the
+// judge of that), is read only for its referring fields, as the
+// registry may take it and list it as a referrer all the same; it is
+// pushed by its sha256 digest unless its subject is sha512.
+func referringFields(contents []byte, mediaType string) (*referringManifest, digest.Algorithm) {
+	var m referringManifest
+	alg := digest.SHA256
+	if pm, err := ocimanifest.Parse(contents, mediaType); err == nil && slices.Contains(parsedTypes, pm.MediaType) {
+		// Parse has made the artifact type from the config already.
+		m = referringManifest{
+			MediaType:    pm.MediaType,
+			ArtifactType: pm.ArtifactType,
+			Subject:      pm.Subject,
+			Annotations:  pm.Annotations,
+		}
+		alg = pm.Algorithm
+	} else if json.Unmarshal(contents, &m) != nil {
+		return &referringManifest{}, digest.SHA256
+	}
+	if m.Subject != nil && m.Subject.Digest.Algorithm() == digest.SHA512 {
+		alg = digest.SHA512
+	}
+	return &m, alg
 }
 
 // ID encoding: an upload's ID is its location, which may hold slashes
