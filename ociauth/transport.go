@@ -82,6 +82,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	origin := originOf(req.URL)
 	needed := requestScopes(req)
 	rewindable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+	// A RoundTripper must close the request's body even when it
+	// fails, or a caller waiting for the body to be done waits for good.
+	fail := func(err error) (*http.Response, error) {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
 
 	if t.downgraded(req.URL) {
 		// Whatever the host asks for over plain HTTP, answering it
@@ -95,7 +103,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// The body can be sent only once: learn how the host wants
 		// to be authenticated before sending it.
 		if err := t.ping(ctx, req.URL); err != nil {
-			return nil, err
+			return fail(err)
 		}
 		t.mu.Lock()
 		ha = t.hosts[origin]
@@ -104,12 +112,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if ha != nil {
 		auth, err := t.authorization(ctx, host, origin, ha, needed)
 		if err != nil {
-			return nil, err
+			return fail(err)
 		}
 		if auth != "" {
 			r2, err := cloneRequest(req, auth, false)
 			if err != nil {
-				return nil, err
+				return fail(err)
 			}
 			req = r2
 		}

@@ -3,6 +3,7 @@ package ociauth_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -496,4 +497,49 @@ func TestNoCredentialsToPlainHTTPRealm(t *testing.T) {
 	_, err = c.ResolveTag(context.Background(), "a/b", "latest")
 	qt.Assert(t, qt.ErrorMatches(err, `.*refusing to send credentials to plain HTTP token realm.*`))
 	qt.Assert(t, qt.HasLen(ts.requestLog(), 0))
+}
+
+// closeRecorder is a request body that notes being closed.
+type closeRecorder struct {
+	io.Reader
+	closed bool
+}
+
+func (c *closeRecorder) Close() error { c.closed = true; return nil }
+
+// TestFailedRoundTripClosesBody checks that RoundTrip closes a body it
+// could not send, as http.RoundTripper's contract asks: when the ping
+// that comes before a body that can be sent only once fails, and when
+// the token server cannot be reached.
+func TestFailedRoundTripClosesBody(t *testing.T) {
+	tests := []struct {
+		name string
+		base roundTripFunc
+	}{{
+		name: "PingFails",
+		base: func(req *http.Request) (*http.Response, error) {
+			return nil, errors.New("no network here")
+		},
+	}, {
+		name: "TokenServerDown",
+		base: func(req *http.Request) (*http.Response, error) {
+			if req.URL.Host == "auth.example" {
+				return nil, errors.New("no network here")
+			}
+			return stubResponse(req, http.StatusUnauthorized, http.Header{
+				"Www-Authenticate": {`Bearer realm="https://auth.example/token",service="reg"`},
+			}, ""), nil
+		},
+	}}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			tr := ociauth.NewTransport(test.base, ociauth.StaticCredentials{"reg.example": {Username: "u", Password: "p"}})
+			body := &closeRecorder{Reader: strings.NewReader("content")}
+			req, err := http.NewRequest("PUT", "https://reg.example/v2/a/blobs/uploads/x?digest=sha256:0", body)
+			qt.Assert(t, qt.IsNil(err))
+			_, err = tr.RoundTrip(req)
+			qt.Assert(t, qt.IsNotNil(err))
+			qt.Check(t, qt.IsTrue(body.closed))
+		})
+	}
 }

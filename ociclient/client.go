@@ -380,16 +380,6 @@ func (c *client) do(ctx context.Context, req *request) (*http.Response, error) {
 		if c.logger != nil {
 			c.logRequest(hreq, resp, err, time.Since(start), attempt)
 		}
-		if err != nil {
-			// http.Client.Do leaves the body to the transport, which
-			// must close it even on errors, but ociauth.Transport
-			// returns some errors (a failed ping or token request)
-			// before its base transport gets the body, and a
-			// transport in Options may be as careless. The request is
-			// done with the stream either way; a second Close is
-			// harmless to the streams that are closers.
-			closeStream(req)
-		}
 		canRetry := req.stream == nil && (req.idempotent || isConnRefused(err)) && attempt < c.opts.MaxRetries
 		if err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
