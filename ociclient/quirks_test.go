@@ -28,6 +28,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/internal/toolstest"
 	"github.com/ocireg/ociregistry/ocimem"
 	"github.com/ocireg/ociregistry/ociserver"
 	"github.com/ocireg/ociregistry/ocitest"
@@ -940,7 +941,7 @@ func TestNewBadHost(t *testing.T) {
 
 func TestUserAgentAndLog(t *testing.T) {
 	var rec recorder
-	var logBuf syncBuffer
+	var logBuf toolstest.Buffer
 	c := serve(t, rec.wrap(ociserver.New(ocimem.New(), nil)), &Options{
 		UserAgent: "test-agent/1.0",
 		Logger:    slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -949,23 +950,6 @@ func TestUserAgentAndLog(t *testing.T) {
 	qt.Assert(t, qt.Equals(rec.hdrs[0].Get("User-Agent"), "test-agent/1.0"))
 	qt.Assert(t, qt.StringContains(logBuf.String(), "method=HEAD"))
 	qt.Assert(t, qt.StringContains(logBuf.String(), "status=404"))
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestPushManifestSHA512(t *testing.T) {

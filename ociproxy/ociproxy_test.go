@@ -19,6 +19,7 @@ import (
 	"github.com/go-quicktest/qt"
 	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/internal/conformance"
+	"github.com/ocireg/ociregistry/internal/toolstest"
 	"github.com/ocireg/ociregistry/ociclient"
 	"github.com/ocireg/ociregistry/ocifilter"
 	"github.com/ocireg/ociregistry/ocimem"
@@ -587,7 +588,7 @@ func TestUpstreamDown(t *testing.T) {
 	upSrv := httptest.NewServer(ociserver.New(mem, nil))
 	defer upSrv.Close()
 	client := newClient(t, strings.TrimPrefix(upSrv.URL, "http://"))
-	var logs syncBuffer
+	var logs toolstest.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	p := ociproxy.New(client, newCache(), &ociproxy.Options{Logger: logger})
 	now := time.Now()
@@ -760,24 +761,6 @@ func TestListings(t *testing.T) {
 	qt.Assert(t, qt.IsNil(err))
 	qt.Assert(t, qt.HasLen(refs, 1))
 	qt.Assert(t, qt.Equals(refs[0].Digest, ref.Manifest.Digest))
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // readAll returns a func that reads all of a BlobReader returned with

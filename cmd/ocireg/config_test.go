@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/go-quicktest/qt"
+	"github.com/ocireg/ociregistry/internal/toolstest"
 	"github.com/ocireg/ociregistry/ocimem"
 	"github.com/ocireg/ociregistry/ociserver"
 	"github.com/ocireg/ociregistry/ocitest"
@@ -80,7 +81,7 @@ registry:
 `), 0o666)
 	qt.Assert(t, qt.IsNil(err))
 	qt.Assert(t, qt.IsNil(loadConfigFile(cfg, nil)))
-	var logBuf syncBuffer
+	var logBuf toolstest.Buffer
 	logger := slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	reg, err := cfg.buildRegistry(logger)
 	qt.Assert(t, qt.IsNil(err))

@@ -2,39 +2,20 @@ package main
 
 import (
 	"bytes"
+	"github.com/ocireg/ociregistry/internal/toolstest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-quicktest/qt"
 )
 
-// syncBuffer is a bytes.Buffer safe to write from one goroutine while
-// another reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestProgressRedraws checks what an enabled progress display writes:
 // each redraw returns to the start of the line, writes the line and
 // clears the rest of it, and finish leaves the final counts on a line
 // of their own.
 func TestProgressRedraws(t *testing.T) {
-	var out syncBuffer
+	var out toolstest.Buffer
 	p := &progress{w: &out, enabled: true}
 	p.start(3, 3*1024)
 	p.blobSkipped(1024, false)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ocireg/ociregistry/internal/toolstest"
 	"io"
 	"net"
 	"net/http"
@@ -26,7 +27,7 @@ import (
 // the ocireg command would run it.
 type testServer struct {
 	addr   string
-	stderr *syncBuffer
+	stderr *toolstest.Buffer
 	stop   context.CancelFunc
 	done   chan struct{} // closed when run has returned code
 	code   int
@@ -37,7 +38,7 @@ type testServer struct {
 func startServe(t *testing.T, args ...string) *testServer {
 	addrFile := filepath.Join(t.TempDir(), "addr")
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &testServer{stderr: &syncBuffer{}, stop: cancel, done: make(chan struct{})}
+	s := &testServer{stderr: &toolstest.Buffer{}, stop: cancel, done: make(chan struct{})}
 	args = append([]string{"serve", "--addr", "127.0.0.1:0", "--addr-file", addrFile}, args...)
 	go func() {
 		s.code = run(ctx, args, io.Discard, s.stderr)

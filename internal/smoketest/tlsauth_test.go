@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -157,7 +156,7 @@ func startTLSOcireg(t *testing.T) *tlsServer {
 
 	cmd := exec.Command(toolstest.BuildOcireg(t), "serve", "--mem", "--addr", "127.0.0.1:0",
 		"--tls-cert", certFile, "--tls-key", keyFile, "--htpasswd", htpasswd)
-	var logBuf lockedWriter
+	var logBuf toolstest.Buffer
 	cmd.Stderr = &logBuf
 	stdout, err := cmd.StdoutPipe()
 	qt.Assert(t, qt.IsNil(err))
@@ -277,22 +276,4 @@ func assertLayoutBlobs(t *testing.T, dir string, img image) {
 		qt.Assert(t, qt.IsNil(err))
 		qt.Assert(t, qt.DeepEquals(got, data), qt.Commentf("blob %s", dg))
 	}
-}
-
-// lockedWriter is a bytes.Buffer safe for concurrent writes and reads.
-type lockedWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
-}
-
-func (w *lockedWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
 }

@@ -220,7 +220,7 @@ func waitHTTP(p *process, url string) error {
 type process struct {
 	name string
 	cmd  *exec.Cmd
-	out  lockedBuffer
+	out  Buffer
 	done chan struct{} // closed when the program has exited
 	err  error         // the result of Wait, set before done is closed
 }
@@ -280,7 +280,7 @@ func (p *process) output() string {
 // everything on to rest.
 type firstLineWriter struct {
 	line chan string
-	rest *lockedBuffer
+	rest *Buffer
 
 	mu   sync.Mutex
 	buf  []byte
@@ -303,20 +303,23 @@ func (w *firstLineWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// lockedBuffer is a bytes.Buffer safe for concurrent use, as a program's
-// stdout and stderr are copied by separate goroutines.
-type lockedBuffer struct {
+// Buffer is a bytes.Buffer safe for concurrent use, for output that
+// one goroutine writes (a program's stdout and stderr, a logger) while a
+// test reads it. The zero value is an empty buffer.
+type Buffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+// Write appends p to the buffer. It never fails.
+func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+// String returns what has been written so far.
+func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()

@@ -97,7 +97,7 @@ func TestStartDistribution(t *testing.T) {
 }
 
 func TestFirstLineWriter(t *testing.T) {
-	var rest lockedBuffer
+	var rest Buffer
 	w := &firstLineWriter{line: make(chan string, 1), rest: &rest}
 	for _, s := range []string{"http://127.0", ".0.1:5000\nmore\n", "and more\n"} {
 		_, err := w.Write([]byte(s))
