@@ -406,10 +406,12 @@ func (p *configParser) parseRegistry(n *yaml.Node, lax bool) (registryBuilder, s
 	}
 	switch kind {
 	case "mem":
+		lax := lax || m.boolean("laxReferences")
 		return func() ociregistry.Interface {
 			return ocimem.NewWithConfig(&ocimem.Config{LaxChildReferences: lax})
 		}, "mem"
 	case "fs":
+		lax := lax || m.boolean("laxReferences")
 		dir, dn := m.str("dir", true)
 		if dn == nil || dir == "" {
 			return nil, ""

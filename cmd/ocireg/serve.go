@@ -33,8 +33,10 @@ on a line of its own.
 Without flags, the registry is kept on disk under ./ocireg-data. --mem keeps
 it in memory instead, --upstream makes it a pull-through cache of another
 registry, and --config composes registries from a YAML file (see README.md,
-"Config file"); --config cannot be combined with --mem, --dir, --upstream or
---read-only, and the other flags given override the file's settings.
+"Config file"); --config cannot be combined with --mem, --dir, --upstream,
+--read-only or --lax-references, and the other flags given override the
+file's settings. --lax-references accepts manifests whose config, layers or
+child manifests have not been pushed (yet).
 
 Besides the registry API under /v2/, the server answers /healthz (200 "ok")
 and /metrics (Prometheus text format); neither asks for credentials.
@@ -54,6 +56,7 @@ type serveConfig struct {
 	dir             string
 	upstream        string
 	readOnly        bool
+	laxReferences   bool
 	configFile      string
 	tlsCert         string
 	tlsKey          string
@@ -98,6 +101,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&cfg.dir, "dir", "ocireg-data", "keep the registry in this `directory` (created if missing)")
 	fs.StringVar(&cfg.upstream, "upstream", "", "serve as a pull-through cache of the registry at this `URL` (https://host, http://host or host),\nkeeping what it pulls in --dir or in memory with --mem; credentials come from the docker config;\npushes are refused")
 	fs.BoolVar(&cfg.readOnly, "read-only", false, "refuse every push and delete (403 DENIED)")
+	fs.BoolVar(&cfg.laxReferences, "lax-references", false, "accept manifests whose config, layers or child manifests are not pushed (yet),\nfor clients that push a manifest and its blobs at once")
 	fs.StringVar(&cfg.configFile, "config", "", "compose the registry and set the server up from this YAML `file`")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "serve HTTPS with the certificate (PEM, chain first) in this `file`; needs --tls-key")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "serve HTTPS with the private key (PEM) in this `file`; needs --tls-cert")
@@ -158,7 +162,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // checkServeFlags reports flags that cannot go together.
 func checkServeFlags(cfg *serveConfig, set map[string]bool) error {
 	if cfg.configFile != "" {
-		for _, name := range []string{"mem", "dir", "upstream", "read-only"} {
+		for _, name := range []string{"mem", "dir", "upstream", "read-only", "lax-references"} {
 			if set[name] {
 				return fmt.Errorf("--%s cannot be used with --config: say it in the config file", name)
 			}
@@ -195,7 +199,7 @@ func openRegistry(cfg *serveConfig, logger *slog.Logger, m *metrics) (ociregistr
 		backend string
 	)
 	// A proxy's cache receives manifests before their blobs.
-	lax := cfg.upstream != ""
+	lax := cfg.upstream != "" || cfg.laxReferences
 	if cfg.mem {
 		reg, backend = ocimem.NewWithConfig(&ocimem.Config{LaxChildReferences: lax}), "memory"
 	} else {
