@@ -56,7 +56,7 @@ var codeStatus = map[string]int{
 	"BLOB_UPLOAD_INVALID":   http.StatusBadRequest,
 	"BLOB_UPLOAD_UNKNOWN":   http.StatusNotFound,
 	"DIGEST_INVALID":        http.StatusBadRequest,
-	"MANIFEST_BLOB_UNKNOWN": http.StatusNotFound,
+	"MANIFEST_BLOB_UNKNOWN": http.StatusBadRequest,
 	"MANIFEST_INVALID":      http.StatusBadRequest,
 	"MANIFEST_UNKNOWN":      http.StatusNotFound,
 	"NAME_INVALID":          http.StatusBadRequest,

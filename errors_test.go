@@ -22,7 +22,7 @@ var allErrors = []struct {
 	{ociregistry.ErrBlobUploadInvalid, "BLOB_UPLOAD_INVALID", http.StatusBadRequest},
 	{ociregistry.ErrBlobUploadUnknown, "BLOB_UPLOAD_UNKNOWN", http.StatusNotFound},
 	{ociregistry.ErrDigestInvalid, "DIGEST_INVALID", http.StatusBadRequest},
-	{ociregistry.ErrManifestBlobUnknown, "MANIFEST_BLOB_UNKNOWN", http.StatusNotFound},
+	{ociregistry.ErrManifestBlobUnknown, "MANIFEST_BLOB_UNKNOWN", http.StatusBadRequest},
 	{ociregistry.ErrManifestInvalid, "MANIFEST_INVALID", http.StatusBadRequest},
 	{ociregistry.ErrManifestUnknown, "MANIFEST_UNKNOWN", http.StatusNotFound},
 	{ociregistry.ErrNameInvalid, "NAME_INVALID", http.StatusBadRequest},

@@ -306,7 +306,7 @@ func TestPutManifest(t *testing.T) {
 
 	// A manifest that refers to blobs the repository lacks.
 	resp = do(t, base, request{method: "PUT", path: "/v2/other/manifests/v1", header: ct, body: string(data)})
-	checkError(t, resp, 404, "MANIFEST_BLOB_UNKNOWN")
+	checkError(t, resp, 400, "MANIFEST_BLOB_UNKNOWN")
 	// Content that is not a manifest.
 	resp = do(t, base, request{method: "PUT", path: "/v2/foo/manifests/v1", header: ct, body: "not json"})
 	checkError(t, resp, 400, "MANIFEST_INVALID")
