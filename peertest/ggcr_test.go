@@ -379,7 +379,7 @@ func TestGGCRErrors(t *testing.T) {
 		other, err := random.Image(100, 1)
 		qt.Assert(t, qt.IsNil(err))
 		err = remote.Put(ggcrTag(t, host, "ggcr/errs:bad"), other, ggcrOpts(t, nil)...)
-		assertGGCRStatus(t, err, http.StatusNotFound, transport.ManifestBlobUnknownErrorCode)
+		assertGGCRStatus(t, err, http.StatusBadRequest, transport.ManifestBlobUnknownErrorCode)
 
 		// A manifest that does not parse as one. (ggcr itself refuses
 		// to send what is not JSON.)
