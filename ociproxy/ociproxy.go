@@ -19,10 +19,13 @@
 // completing it. Callers that ask for the same blob while
 // it is being fetched wait for that fetch to end and then read the blob
 // from the cache, so that upstream is asked once however many callers
-// there are. Should the fetch fail, one of them fetches again. (A caller
-// that holds the first reader without reading or closing it therefore
-// holds up the others until their contexts end.) Manifests are small:
-// they are fetched whole, verified, stored and then served.
+// there are. Should the fetch fail, one of them fetches again. Should it
+// stall instead (its caller holds the first reader without reading or
+// closing it, or upstream stops sending), so that no bytes have been
+// read for Options.FillStallTimeout, the waiting callers stop waiting
+// and each reads the blob from upstream itself, verified but not
+// cached. Manifests are small: they are fetched whole, verified, stored
+// and then served.
 //
 // Tags move, so they are resolved upstream, and the answer is kept for
 // Options.TagTTL. The manifest a tag points to is stored in the cache
@@ -56,6 +59,11 @@ import (
 // Options.TagTTL is zero.
 const DefaultTagTTL = time.Minute
 
+// DefaultFillStallTimeout is how long callers waiting for a blob fetch
+// put up with its making no progress when Options.FillStallTimeout is
+// zero.
+const DefaultFillStallTimeout = 30 * time.Second
+
 // maxManifestSize bounds the size of a manifest fetched from upstream,
 // which is held in memory whole.
 const maxManifestSize = 8 << 20
@@ -67,6 +75,14 @@ type Options struct {
 	// is resolved again. Zero means DefaultTagTTL; a negative value
 	// means that every tag lookup asks upstream.
 	TagTTL time.Duration
+
+	// FillStallTimeout is how long callers waiting for another
+	// caller's fetch of the same blob wait while the fetch makes no
+	// progress (no bytes of the blob are read) before each reads the
+	// blob from upstream itself, verified but not cached. Zero means
+	// DefaultFillStallTimeout; a negative value means that they wait
+	// for the fetch to end however long it stalls.
+	FillStallTimeout time.Duration
 
 	// WritesToCache makes writes and deletes go to the cache, rather
 	// than fail with ociregistry.ErrDenied. Content written so is
@@ -100,6 +116,9 @@ func New(upstream, cache ociregistry.Interface, opts *Options) ociregistry.Inter
 	}
 	if p.opts.TagTTL == 0 {
 		p.opts.TagTTL = DefaultTagTTL
+	}
+	if p.opts.FillStallTimeout == 0 {
+		p.opts.FillStallTimeout = DefaultFillStallTimeout
 	}
 	return p
 }

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/iotest"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-quicktest/qt"
@@ -201,6 +202,209 @@ func TestConcurrentPulls(t *testing.T) {
 	desc, err := cache.ResolveBlob(t.Context(), "a/b", dg)
 	qt.Assert(t, qt.IsNil(err))
 	qt.Assert(t, qt.Equals(desc.Size, int64(len(data))))
+}
+
+// pull reads the blob dg through p whole and checks it against data
+// and its digest.
+func pull(ctx context.Context, p ociregistry.Interface, dg ociregistry.Digest, data []byte) error {
+	rd, err := p.GetBlob(ctx, "a/b", dg)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	got, err := io.ReadAll(rd)
+	switch {
+	case err != nil:
+		return err
+	case ocitest.Digest(got) != dg || !bytes.Equal(got, data):
+		return errors.New("wrong content")
+	}
+	return nil
+}
+
+// openStalled opens the blob dg through p, reads a little of it and
+// returns the reader, which the caller holds without reading more.
+func openStalled(t *testing.T, p ociregistry.Interface, dg ociregistry.Digest, data []byte) ociregistry.BlobReader {
+	t.Helper()
+	rd, err := p.GetBlob(t.Context(), "a/b", dg)
+	qt.Assert(t, qt.IsNil(err))
+	buf := make([]byte, 1000)
+	_, err = io.ReadFull(rd, buf)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.DeepEquals(buf, data[:len(buf)]))
+	return rd
+}
+
+// pullConcurrently pulls the blob dg through p n times at once, as pull
+// does, and returns the errors.
+func pullConcurrently(ctx context.Context, p ociregistry.Interface, dg ociregistry.Digest, data []byte, n int) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = pull(ctx, p, dg, data) })
+	}
+	wg.Wait()
+	return errs
+}
+
+// TestStalledFill checks that when the caller whose pull is filling the
+// cache stops reading without closing the blob, the callers waiting for
+// that fetch each read the blob from upstream, verified, once the fetch
+// has made no progress for FillStallTimeout, rather than wait for ever.
+func TestStalledFill(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mem := ocimem.New()
+		data := randomBlob(256 << 10)
+		dg := ocitest.PushBlob(t, mem, "a/b", data).Digest
+		var calls counter
+		var logs toolstest.Buffer
+		cache := newCache()
+		const timeout = 100 * time.Millisecond
+		p := ociproxy.New(counting(mem, &calls), cache, &ociproxy.Options{
+			FillStallTimeout: timeout,
+			Logger:           slog.New(slog.NewTextHandler(&logs, nil)),
+		})
+		stalled := openStalled(t, p, dg, data)
+
+		const n = 20
+		start := time.Now()
+		for _, err := range pullConcurrently(t.Context(), p, dg, data, n) {
+			qt.Assert(t, qt.IsNil(err))
+		}
+		// The clock is synctest's: the waiters gave up on the
+		// fetch as soon as it had been idle for the timeout.
+		qt.Assert(t, qt.Equals(time.Since(start), timeout))
+		fallbacks := strings.Count(logs.String(), "blob fetch stalled")
+		qt.Assert(t, qt.Equals(fallbacks, n))
+		qt.Assert(t, qt.Equals(calls.get("GetBlob"), 1+fallbacks))
+		// Nothing was cached by the uncached reads.
+		_, err := cache.ResolveBlob(t.Context(), "a/b", dg)
+		qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown))
+
+		// Once the stalled caller lets go, a pull fills the cache.
+		qt.Assert(t, qt.IsNil(stalled.Close()))
+		qt.Assert(t, qt.IsNil(pull(t.Context(), p, dg, data)))
+		qt.Assert(t, qt.Equals(calls.get("GetBlob"), 2+fallbacks))
+		_, err = cache.ResolveBlob(t.Context(), "a/b", dg)
+		qt.Assert(t, qt.IsNil(err))
+	})
+}
+
+// TestStalledFillArrivingLate checks that a caller that asks for a blob
+// whose fetch has already stalled for longer than FillStallTimeout does
+// not wait at all.
+func TestStalledFillArrivingLate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mem := ocimem.New()
+		data := randomBlob(64 << 10)
+		dg := ocitest.PushBlob(t, mem, "a/b", data).Digest
+		var calls counter
+		p := ociproxy.New(counting(mem, &calls), newCache(), &ociproxy.Options{FillStallTimeout: time.Second})
+		stalled := openStalled(t, p, dg, data)
+		defer stalled.Close()
+		time.Sleep(time.Minute)
+		start := time.Now()
+		qt.Assert(t, qt.IsNil(pull(t.Context(), p, dg, data)))
+		qt.Assert(t, qt.Equals(time.Since(start), 0))
+		qt.Assert(t, qt.Equals(calls.get("GetBlob"), 2))
+	})
+}
+
+// TestSlowFillNotStalled checks that callers waiting for a fetch that
+// is slow, but reads some of the blob more often than FillStallTimeout,
+// keep waiting for it however long it takes in all, so that upstream is
+// asked once.
+func TestSlowFillNotStalled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mem := ocimem.New()
+		data := randomBlob(256 << 10)
+		dg := ocitest.PushBlob(t, mem, "a/b", data).Digest
+		var calls counter
+		var logs toolstest.Buffer
+		cache := newCache()
+		const timeout = 100 * time.Millisecond
+		p := ociproxy.New(counting(mem, &calls), cache, &ociproxy.Options{
+			FillStallTimeout: timeout,
+			Logger:           slog.New(slog.NewTextHandler(&logs, nil)),
+		})
+		rd, err := p.GetBlob(t.Context(), "a/b", dg)
+		qt.Assert(t, qt.IsNil(err))
+
+		const n = 20
+		var errs []error
+		var wg sync.WaitGroup
+		wg.Go(func() { errs = pullConcurrently(t.Context(), p, dg, data, n) })
+		// Read the blob in 8 chunks, one every 60ms: 480ms in all.
+		start := time.Now()
+		var got []byte
+		buf := make([]byte, len(data)/8)
+		for {
+			time.Sleep(60 * time.Millisecond)
+			k, err := rd.Read(buf)
+			got = append(got, buf[:k]...)
+			if err == io.EOF {
+				break
+			}
+			qt.Assert(t, qt.IsNil(err))
+		}
+		qt.Assert(t, qt.IsNil(rd.Close()))
+		qt.Assert(t, qt.IsTrue(bytes.Equal(got, data)))
+		qt.Assert(t, qt.IsTrue(time.Since(start) > 4*timeout))
+		wg.Wait()
+		for _, err := range errs {
+			qt.Assert(t, qt.IsNil(err))
+		}
+		qt.Assert(t, qt.Equals(calls.get("GetBlob"), 1))
+		qt.Assert(t, qt.Equals(logs.String(), ""))
+		_, err = cache.ResolveBlob(t.Context(), "a/b", dg)
+		qt.Assert(t, qt.IsNil(err))
+	})
+}
+
+// TestFillStallTimeoutSettings checks that a zero FillStallTimeout
+// means DefaultFillStallTimeout, and that with a negative one callers
+// wait for a stalled fetch until it ends.
+func TestFillStallTimeoutSettings(t *testing.T) {
+	t.Run("Default", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			mem := ocimem.New()
+			data := randomBlob(64 << 10)
+			dg := ocitest.PushBlob(t, mem, "a/b", data).Digest
+			var calls counter
+			p := ociproxy.New(counting(mem, &calls), newCache(), nil)
+			stalled := openStalled(t, p, dg, data)
+			defer stalled.Close()
+			start := time.Now()
+			qt.Assert(t, qt.IsNil(pull(t.Context(), p, dg, data)))
+			qt.Assert(t, qt.Equals(time.Since(start), ociproxy.DefaultFillStallTimeout))
+			qt.Assert(t, qt.Equals(calls.get("GetBlob"), 2))
+		})
+	})
+	t.Run("Negative", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			mem := ocimem.New()
+			data := randomBlob(64 << 10)
+			dg := ocitest.PushBlob(t, mem, "a/b", data).Digest
+			var calls counter
+			p := ociproxy.New(counting(mem, &calls), newCache(), &ociproxy.Options{FillStallTimeout: -1})
+			stalled := openStalled(t, p, dg, data)
+			var pulled atomic.Bool
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				qt.Check(t, qt.IsNil(pull(t.Context(), p, dg, data)))
+				pulled.Store(true)
+			})
+			time.Sleep(time.Hour)
+			synctest.Wait()
+			qt.Assert(t, qt.IsFalse(pulled.Load()))
+			// The waiter fetches again once the stalled fetch
+			// is abandoned.
+			qt.Assert(t, qt.IsNil(stalled.Close()))
+			wg.Wait()
+			qt.Assert(t, qt.IsTrue(pulled.Load()))
+			qt.Assert(t, qt.Equals(calls.get("GetBlob"), 2))
+		})
+	})
 }
 
 // TestConcurrentTagPulls checks that an image pulled by tag 100 times at

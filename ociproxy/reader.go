@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/ocireg/ociregistry"
@@ -61,16 +62,22 @@ func (p *proxy) GetBlob(ctx context.Context, repo string, dg ociregistry.Digest)
 		p.fillMu.Lock()
 		f := p.fills[key]
 		if f == nil {
-			f = &fill{done: make(chan struct{})}
+			f = &fill{done: make(chan struct{}), start: time.Now()}
 			p.fills[key] = f
 			p.fillMu.Unlock()
 			return p.startFill(ctx, repo, dg, key, f)
 		}
 		p.fillMu.Unlock()
-		select {
-		case <-f.done:
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		stalled, err := p.waitFill(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		if stalled {
+			// The fetch's caller holds its reader without reading
+			// it, or upstream stopped sending: stop waiting, and
+			// read the blob verified but uncached, as above.
+			p.logger.Warn("ociproxy: blob fetch stalled; reading blob from upstream uncached", "repo", repo, "digest", dg, "stallTimeout", p.opts.FillStallTimeout)
+			return p.getBlobUncached(ctx, repo, dg)
 		}
 		if f.openErr != nil && !isContextErr(f.openErr) {
 			// Upstream answered the fetch with an error, such as
@@ -122,6 +129,50 @@ type fill struct {
 	// openErr holds upstream's error when it could not supply the
 	// blob at all. It is set before done is closed.
 	openErr error
+	// start is when the fetch began. It is set before the fill is
+	// shared, and is read with its monotonic clock reading.
+	start time.Time
+	// progress is when the fetch last read bytes of the blob, in
+	// nanoseconds since start.
+	progress atomic.Int64
+}
+
+// touch records that the fetch f has just read bytes of the blob.
+func (f *fill) touch() {
+	f.progress.Store(int64(time.Since(f.start)))
+}
+
+// idle returns how long the fetch f has read no bytes of the blob.
+func (f *fill) idle() time.Duration {
+	return time.Since(f.start) - time.Duration(f.progress.Load())
+}
+
+// waitFill waits for the fetch f to end, answering ctx's error should
+// ctx end first. It reports whether the fetch stalled instead: read no
+// bytes of the blob for Options.FillStallTimeout.
+func (p *proxy) waitFill(ctx context.Context, f *fill) (stalled bool, err error) {
+	timeout := p.opts.FillStallTimeout
+	var timer *time.Timer
+	var check <-chan time.Time // nil, never ready, without a timeout
+	if timeout > 0 {
+		timer = time.NewTimer(max(timeout-f.idle(), 0))
+		defer timer.Stop()
+		check = timer.C
+	}
+	for {
+		select {
+		case <-f.done:
+			return false, nil
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-check:
+			idle := f.idle()
+			if idle >= timeout {
+				return true, nil
+			}
+			timer.Reset(timeout - idle)
+		}
+	}
 }
 
 // endFill records the end of the fetch f of key.
@@ -281,6 +332,9 @@ func (r *fillReader) Read(buf []byte) (int, error) {
 		return 0, r.err
 	}
 	n, err := r.next(buf)
+	if n > 0 {
+		r.f.touch()
+	}
 	if n > 0 && r.cw != nil {
 		if _, werr := r.cw.Write(buf[:n]); werr != nil {
 			r.p.logger.Warn("ociproxy: cannot write blob to cache", "repo", r.repo, "digest", r.desc.Digest, "err", werr)
