@@ -16,3 +16,15 @@ func SetNow(r ociregistry.Interface, now func() time.Time) {
 func SetMaxFillAttempts(r ociregistry.Interface, n int) {
 	r.(*proxy).maxFillAttempts = n
 }
+
+// SetMaxTags makes the proxy r remember at most n tags, and returns a
+// function that tells how many it remembers.
+func SetMaxTags(r ociregistry.Interface, n int) func() int {
+	p := r.(*proxy)
+	p.maxTags = n
+	return func() int {
+		p.tagMu.Lock()
+		defer p.tagMu.Unlock()
+		return len(p.tags)
+	}
+}

@@ -107,6 +107,7 @@ func New(upstream, cache ociregistry.Interface, opts *Options) ociregistry.Inter
 		logger: slog.New(slog.DiscardHandler),
 
 		maxFillAttempts: maxFillAttempts,
+		maxTags:         maxTags,
 	}
 	if opts != nil {
 		p.opts = *opts
@@ -144,9 +145,11 @@ type proxy struct {
 	// manifests shares manifest fetches, by repo+"@"+digest.
 	manifests group[manifestData]
 
-	// tags holds what tags resolved to upstream, by repo+":"+tag.
-	tagMu sync.Mutex
-	tags  map[string]tagEntry
+	// tags holds what tags resolved to upstream, by repo+":"+tag; at
+	// most maxTags of them (the constant, except in tests).
+	tagMu   sync.Mutex
+	tags    map[string]tagEntry
+	maxTags int
 	// tagLookups shares the upstream lookups of a tag.
 	tagLookups group[ociregistry.Descriptor]
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"iter"
 	"log/slog"
@@ -1008,4 +1009,48 @@ func TestUpstreamWithoutSize(t *testing.T) {
 	cached, err := cache.ResolveBlob(ctx, "a", desc.Digest)
 	qt.Assert(t, qt.IsNil(err))
 	qt.Check(t, qt.Equals(cached.Size, int64(len(data))))
+}
+
+// TestTagsBounded checks that the tags a proxy remembers stay bounded:
+// expired ones go first, and a proxy full of fresh ones starts afresh,
+// resolving them upstream again.
+func TestTagsBounded(t *testing.T) {
+	ctx := t.Context()
+	mem := ocimem.New()
+	img := ocitest.PushRandomImage(t, mem, "a/b", "")
+	for i := range 10 {
+		_, err := mem.PushManifest(ctx, "a/b", fmt.Sprintf("t%d", i), img.Content, img.Manifest.MediaType)
+		qt.Assert(t, qt.IsNil(err))
+	}
+	var calls counter
+	p := ociproxy.New(counting(mem, &calls), newCache(), &ociproxy.Options{TagTTL: time.Minute})
+	now := time.Now()
+	ociproxy.SetNow(p, func() time.Time { return now })
+	remembered := ociproxy.SetMaxTags(p, 4)
+	resolve := func(i int) {
+		t.Helper()
+		_, err := p.ResolveTag(ctx, "a/b", fmt.Sprintf("t%d", i))
+		qt.Assert(t, qt.IsNil(err))
+	}
+	resolve(0)
+	resolve(1)
+	now = now.Add(30 * time.Second)
+	resolve(2)
+	resolve(3)
+	qt.Assert(t, qt.Equals(remembered(), 4))
+	// t0 and t1 expire; remembering t4 drops them, not t2 and t3.
+	now = now.Add(40 * time.Second)
+	resolve(4)
+	qt.Assert(t, qt.Equals(remembered(), 3))
+	resolve(2)
+	qt.Assert(t, qt.Equals(calls.get("ResolveTag"), 5))
+	// All fresh and full: the next tag starts afresh.
+	resolve(5)
+	qt.Assert(t, qt.Equals(remembered(), 4))
+	resolve(6)
+	qt.Assert(t, qt.Equals(remembered(), 1))
+	for i := range 7 {
+		resolve(i)
+	}
+	qt.Assert(t, qt.IsTrue(remembered() <= 4))
 }

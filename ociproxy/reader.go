@@ -545,9 +545,7 @@ func (p *proxy) lookupTag(ctx context.Context, repo, tag, key string) (ociregist
 			}
 		}
 		if p.opts.TagTTL > 0 {
-			p.tagMu.Lock()
-			p.tags[key] = tagEntry{desc: m.desc, at: at}
-			p.tagMu.Unlock()
+			p.rememberTag(key, tagEntry{desc: m.desc, at: at})
 		}
 		return m.desc, nil
 	case isNotFound(err):
@@ -567,6 +565,32 @@ func (p *proxy) lookupTag(ctx context.Context, repo, tag, key string) (ociregist
 	}
 	p.logger.Warn("ociproxy: upstream failed; serving cached tag", "repo", repo, "tag", tag, "digest", cd.Digest, "err", err)
 	return cd, nil
+}
+
+// maxTags bounds the tags a proxy remembers, so that pulls of ever new
+// tags cannot grow its memory without end. Forgetting a tag costs no more
+// than resolving it upstream again.
+const maxTags = 100_000
+
+// rememberTag records what the tag key resolved to. When the proxy
+// already remembers maxTags tags, the expired ones are dropped first,
+// and all of them if that frees less than half: each sweep then pays for
+// at least maxTags/2 inserts.
+func (p *proxy) rememberTag(key string, e tagEntry) {
+	p.tagMu.Lock()
+	defer p.tagMu.Unlock()
+	if _, ok := p.tags[key]; !ok && len(p.tags) >= p.maxTags {
+		now := p.now()
+		for k, old := range p.tags {
+			if now.Sub(old.at) >= p.opts.TagTTL {
+				delete(p.tags, k)
+			}
+		}
+		if len(p.tags) > p.maxTags/2 {
+			clear(p.tags)
+		}
+	}
+	p.tags[key] = e
 }
 
 // forgetTag drops what the tag key was resolved to.
