@@ -476,6 +476,7 @@ func (p *configParser) parseRegistry(n *yaml.Node, lax bool) (registryBuilder, s
 		up, upd := inner("upstream", false)
 		cache, cached := inner("cache", true)
 		ttl := m.duration("tagTTL")
+		stall := m.duration("stallTimeout")
 		if up == nil || cache == nil {
 			return nil, ""
 		}
@@ -484,7 +485,7 @@ func (p *configParser) parseRegistry(n *yaml.Node, lax bool) (registryBuilder, s
 			if u == nil || c == nil {
 				return nil
 			}
-			return newProxy(u, c, &ociproxy.Options{TagTTL: ttl, Logger: p.logger}, p.m)
+			return newProxy(u, c, &ociproxy.Options{TagTTL: ttl, FillStallTimeout: stall, Logger: p.logger}, p.m)
 		}, "proxy of (" + upd + ") cached in (" + cached + ")"
 	case "unify":
 		v := m.field("registries", true)
