@@ -103,6 +103,14 @@ func openSources(dir string) error {
 // status 0. Its log is added to the test log when the test fails.
 func StartOcireg(t testing.TB, args ...string) (host string) {
 	t.Helper()
+	host, _ = StartOciregProcess(t, args...)
+	return host
+}
+
+// StartOciregProcess is StartOcireg that also returns the process ID of
+// the server, for tests that watch its memory or open files.
+func StartOciregProcess(t testing.TB, args ...string) (host string, pid int) {
+	t.Helper()
 	bin := BuildOcireg(t)
 	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 	// serve keeps its registry in ./ocireg-data by default: give it a
@@ -122,7 +130,7 @@ func StartOcireg(t testing.TB, args ...string) (host string) {
 		if !ok {
 			t.Fatalf("ocireg serve printed %q, want http://HOST:PORT", line)
 		}
-		return host
+		return host, cmd.Process.Pid
 	case <-p.done:
 		t.Fatalf("ocireg serve exited before listening: %v\n%s", p.err, p.output())
 	case <-time.After(startTimeout):
