@@ -78,6 +78,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
+	if asksForHelp(args[1:]) {
+		// Help asked for is the output, not a complaint: it goes to
+		// stdout, as other tools send it.
+		stderr = stdout
+	}
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
 		return runServe(ctx, rest, stdout, stderr)
@@ -108,4 +113,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ocireg: unknown command %q\n\n%s", cmd, usage)
 		return exitUsage
 	}
+}
+
+// asksForHelp reports whether args (a verb's) ask for its usage with -h,
+// -help or --help before any "--".
+func asksForHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help", "--h":
+			return true
+		}
+	}
+	return false
 }

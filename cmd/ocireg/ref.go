@@ -241,6 +241,9 @@ func (t *target) describe(err error) error {
 		msg = "access denied (run: ocireg login " + t.host + " as a user with access)"
 	case errors.Is(err, ociregistry.ErrManifestUnknown):
 		msg = "manifest unknown"
+		if t.tag == "" && t.digest == "" {
+			msg += ` (no tag given, so it looked for "latest")`
+		}
 	case errors.Is(err, ociregistry.ErrBlobUnknown):
 		msg = "blob unknown"
 	case errors.Is(err, ociregistry.ErrNameUnknown):
