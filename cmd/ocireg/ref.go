@@ -233,6 +233,9 @@ func (t *target) describe(err error) error {
 	if err == nil {
 		return nil
 	}
+	if _, ok := err.(*verbError); ok {
+		return err // described already
+	}
 	msg := err.Error()
 	switch {
 	case errors.Is(err, ociregistry.ErrUnauthorized):

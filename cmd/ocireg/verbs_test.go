@@ -51,6 +51,7 @@ func TestVerbScripts(t *testing.T) {
 			"gencert":   cmdGencert,
 			"waitaddr":  cmdWaitAddr,
 			"subst":     cmdSubst,
+			"exitcode":  cmdExitCode,
 		},
 	})
 }
