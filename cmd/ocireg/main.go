@@ -54,7 +54,7 @@ Commands:
   rm       remove a tag, or a manifest by digest
   login    check and save credentials in the docker config (or its credential helper)
   logout   remove the credentials of a registry
-  help     print this message
+  help     print this message; "ocireg help config" documents the config file
 
 Run "ocireg <command> -h" for the flags of a command.
 
@@ -112,7 +112,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runLogin(ctx, rest, os.Stdin, stdout, stderr)
 	case "logout":
 		return runLogout(ctx, rest, stdout, stderr)
-	case "help", "-h", "-help", "--help":
+	case "help":
+		return runHelp(rest, stdout, stderr)
+	case "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	default:
