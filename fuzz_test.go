@@ -35,6 +35,7 @@ func FuzzUnmarshalError(f *testing.F) {
 		{404, `{"errors":null}`},
 		{404, `{"errors":[null,{"code":"MANIFEST_UNKNOWN"}]}`},
 		{-1, `{"Errors":[{"Code":"SIZE_INVALID"}]}`},
+		{400, `{"errors":[1,"x",{"code":5},{"code":"DENIED","message":{"text":"no"}}]}`},
 	} {
 		f.Add(seed.status, []byte(seed.body))
 	}
@@ -95,20 +96,23 @@ func FuzzUnmarshalError(f *testing.F) {
 	})
 }
 
-// wireCodes returns the non-empty codes of a body in the specification's
-// form, decoded independently of UnmarshalError.
+// wireCodes returns the non-empty string codes of the errors of a body
+// in the specification's form, decoded independently of UnmarshalError:
+// an error that is not an object with a string code has none, and does
+// not hide the codes of the others.
 func wireCodes(body []byte) []string {
 	var wire struct {
-		Errors []struct {
-			Code string `json:"code"`
-		} `json:"errors"`
+		Errors []json.RawMessage `json:"errors"`
 	}
 	if json.Unmarshal(body, &wire) != nil {
 		return nil
 	}
 	var codes []string
-	for _, e := range wire.Errors {
-		if e.Code != "" {
+	for _, raw := range wire.Errors {
+		var e struct {
+			Code string `json:"code"`
+		}
+		if json.Unmarshal(raw, &e) == nil && e.Code != "" {
 			codes = append(codes, e.Code)
 		}
 	}
