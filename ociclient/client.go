@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -502,6 +503,11 @@ func retryAfter(h string) (time.Duration, bool) {
 		return 0, false
 	}
 	if secs, err := strconv.Atoi(strings.TrimSpace(h)); err == nil && secs >= 0 {
+		// A wait too long for a Duration is the longest one, not
+		// one that overflows to a negative wait and retries at once.
+		if secs > int(math.MaxInt64/time.Second) {
+			return math.MaxInt64, true
+		}
 		return time.Duration(secs) * time.Second, true
 	}
 	if t, err := http.ParseTime(h); err == nil {
