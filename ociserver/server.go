@@ -130,9 +130,17 @@ type route struct {
 	ref string
 }
 
-// parsePath parses the escaped path of a request. Repository names hold
-// slashes and may hold path elements such as "blobs" or "manifests", so
-// the endpoint is found from the end of the path.
+// parsePath parses the path of a request as the client sent it (see
+// rawPath). Repository names hold slashes and may hold path elements
+// such as "blobs" or "manifests", so the endpoint is found from the end
+// of the path.
+//
+// Only the reference (tag, digest or upload ID) is unescaped, since some
+// clients escape the colon of a digest. The repository name and the
+// endpoint's words are taken as sent: a name holds no character that
+// needs escaping, so a name with a percent sign is invalid (see
+// checkRouteRepo) rather than decoded, and "a%2Fb" or "%2E%2E" can never
+// reach the backend, a filter or an access rule as "a/b" or "..".
 func parsePath(escaped string) route {
 	rest, ok := strings.CutPrefix(escaped, "/v2")
 	if !ok {
@@ -149,13 +157,6 @@ func parsePath(escaped string) route {
 		return route{kind: routeCatalog}
 	}
 	elems := strings.Split(rest, "/")
-	for i, e := range elems {
-		u, err := url.PathUnescape(e)
-		if err != nil {
-			return route{}
-		}
-		elems[i] = u
-	}
 	n := len(elems)
 	at := func(i int) string {
 		if n-i < 0 {
@@ -193,7 +194,34 @@ func parsePath(escaped string) route {
 	if rt.repo == "" {
 		return route{}
 	}
+	ref, err := url.PathUnescape(rt.ref)
+	if err != nil {
+		return route{}
+	}
+	rt.ref = ref
 	return rt
+}
+
+// rawPath returns the path of u as the client sent it, escapes and all.
+// URL.EscapedPath is not enough: when the raw path holds a character
+// that it would have escaped, it gives the decoded path re-escaped, in
+// which an escaped slash has become a slash.
+func rawPath(u *url.URL) string {
+	if u.RawPath != "" {
+		return u.RawPath
+	}
+	// An empty RawPath means that the path was sent in its default
+	// escaping, which EscapedPath gives back.
+	return u.EscapedPath()
+}
+
+// checkRouteRepo checks the repository name of a request, as sent. It
+// returns an error that Is ErrNameInvalid, saying why.
+func checkRouteRepo(repo string) error {
+	if i := strings.IndexByte(repo, '%'); i >= 0 {
+		return fmt.Errorf("repository name %.100q is percent-encoded (%.3q): a name is sent as it is, so that no other spelling can name it: %w", repo, repo[i:min(i+3, len(repo))], ociregistry.ErrNameInvalid)
+	}
+	return ociregistry.CheckRepository(repo)
 }
 
 // methods holds the methods each endpoint answers, for the Allow header.
@@ -213,7 +241,7 @@ var errNotFound = ociregistry.NewHTTPError(fmt.Errorf("no such endpoint: %w", oc
 
 func (s *server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
-	rt := parsePath(req.URL.EscapedPath())
+	rt := parsePath(rawPath(req.URL))
 	if rt.kind == routeUnknown {
 		s.writeError(w, req, errNotFound)
 		return
@@ -234,7 +262,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if rt.repo != "" {
-		if err := ociregistry.CheckRepository(rt.repo); err != nil {
+		if err := checkRouteRepo(rt.repo); err != nil {
 			s.writeError(w, req, err)
 			return
 		}
