@@ -219,7 +219,7 @@ func rawPath(u *url.URL) string {
 // returns an error that Is ErrNameInvalid, saying why.
 func checkRouteRepo(repo string) error {
 	if i := strings.IndexByte(repo, '%'); i >= 0 {
-		return fmt.Errorf("repository name %.100q is percent-encoded (%.3q): a name is sent as it is, so that no other spelling can name it: %w", repo, repo[i:min(i+3, len(repo))], ociregistry.ErrNameInvalid)
+		return ociregistry.NewError(fmt.Sprintf("invalid repository name %.100q: it is percent-encoded (%.3q); a name is sent as it is, so that no other spelling can name it", repo, repo[i:min(i+3, len(repo))]), ociregistry.ErrNameInvalid.Code(), nil)
 	}
 	return ociregistry.CheckRepository(repo)
 }

@@ -57,7 +57,7 @@ func (s *server) startUpload(w http.ResponseWriter, req *http.Request, rt route)
 		// names, so the parameter only has to name an algorithm that
 		// digests may use.
 		if !uploadAlgorithms[alg] {
-			return fmt.Errorf("unsupported digest-algorithm %q: %w", alg, ociregistry.ErrDigestInvalid)
+			return ociregistry.NewError(fmt.Sprintf("unsupported digest-algorithm %.20q: sha256 and sha512 are supported", alg), ociregistry.ErrDigestInvalid.Code(), nil)
 		}
 	}
 	bw, err := s.backend.PushBlobChunked(ctx, rt.repo, 0)
@@ -320,7 +320,7 @@ func (s *server) patchUpload(w http.ResponseWriter, req *http.Request, rt route)
 func (s *server) putUpload(w http.ResponseWriter, req *http.Request, rt route) error {
 	ds := req.URL.Query().Get("digest")
 	if ds == "" {
-		return fmt.Errorf("no digest parameter: %w", ociregistry.ErrDigestInvalid)
+		return ociregistry.NewError("the PUT that ends an upload needs a digest parameter", ociregistry.ErrDigestInvalid.Code(), nil)
 	}
 	d := ociregistry.Digest(ds)
 	if err := ociregistry.CheckDigest(d); err != nil {
