@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/ocireg/ociregistry"
 )
@@ -69,6 +70,22 @@ type Options struct {
 	// ListPageSize is the most tags or repositories in one page of a
 	// listing. Zero means DefaultListPageSize.
 	ListPageSize int
+
+	// MaxUploads bounds the uploads in progress: the upload sessions
+	// the server started (POST) and has not seen finished, cancelled
+	// or idle for longer than UploadIdleTimeout, and the single-request
+	// uploads (POST with a digest) being received. A POST that would
+	// start one more is answered 429 TOOMANYREQUESTS with a Retry-After
+	// header, before anything is read or stored; the uploads in
+	// progress go on. Zero means DefaultMaxUploads; a negative value
+	// means no limit, and no session is ever cancelled by the server.
+	MaxUploads int
+
+	// UploadIdleTimeout is how long an upload session may go untouched
+	// before the server stops counting it and cancels it in the
+	// backend, which frees what it holds there. Zero means
+	// DefaultUploadIdleTimeout.
+	UploadIdleTimeout time.Duration
 }
 
 // server is the http.Handler returned by New.
@@ -76,6 +93,9 @@ type server struct {
 	backend ociregistry.Interface
 	opts    Options
 	logger  *slog.Logger
+	// uploads counts the uploads in progress; nil when they are not
+	// limited.
+	uploads *uploadLimiter
 }
 
 // New returns an http.Handler that serves the OCI distribution API under
@@ -98,6 +118,15 @@ func New(r ociregistry.Interface, opts *Options) http.Handler {
 	}
 	if s.opts.ListPageSize <= 0 {
 		s.opts.ListPageSize = DefaultListPageSize
+	}
+	if s.opts.MaxUploads == 0 {
+		s.opts.MaxUploads = DefaultMaxUploads
+	}
+	if s.opts.UploadIdleTimeout <= 0 {
+		s.opts.UploadIdleTimeout = DefaultUploadIdleTimeout
+	}
+	if s.opts.MaxUploads > 0 {
+		s.uploads = newUploadLimiter(s.opts.MaxUploads, s.opts.UploadIdleTimeout)
 	}
 	s.logger = s.opts.Logger
 	if s.logger == nil {
