@@ -1,6 +1,7 @@
 package ociserver
 
 import (
+	"container/list"
 	"context"
 	"fmt"
 	"net/http"
@@ -44,15 +45,23 @@ type uploadLimiter struct {
 	idle time.Duration
 
 	mu sync.Mutex
-	// sessions maps each session to the time it was last used.
-	sessions map[uploadKey]time.Time
+	// sessions maps each session to its element in byUse.
+	sessions map[uploadKey]*list.Element
+	// byUse holds the sessions as *trackedUpload, least recently used
+	// first, so that the idle ones are found at its front.
+	byUse list.List
 	// pending counts the slots reserved by requests in progress.
-	pending   int
-	lastSweep time.Time
+	pending int
+}
+
+// trackedUpload is a session and the time it was last used.
+type trackedUpload struct {
+	key  uploadKey
+	used time.Time
 }
 
 func newUploadLimiter(max int, idle time.Duration) *uploadLimiter {
-	return &uploadLimiter{max: max, idle: idle, sessions: make(map[uploadKey]time.Time)}
+	return &uploadLimiter{max: max, idle: idle, sessions: make(map[uploadKey]*list.Element)}
 }
 
 // errTooManyUploads is the answer to a request that would start one
@@ -66,7 +75,7 @@ func errTooManyUploads(max int) error {
 }
 
 // reserve takes a slot for an upload that the request is about to start,
-// after cancelling in backend a bounded number of sessions that have
+// after cancelling in backend up to maxCancelPerSweep sessions that have
 // been idle too long. It returns an error that Is ErrTooManyRequests
 // when no slot is free. The slot must be given back with release, or
 // turned into a session with started.
@@ -77,17 +86,14 @@ func (l *uploadLimiter) reserve(ctx context.Context, backend ociregistry.Interfa
 	now := time.Now()
 	l.mu.Lock()
 	var expired []uploadKey
-	if len(l.sessions)+l.pending >= l.max || now.Sub(l.lastSweep) > l.idle/4 {
-		l.lastSweep = now
-		for k, last := range l.sessions {
-			if now.Sub(last) > l.idle {
-				expired = append(expired, k)
-				delete(l.sessions, k)
-				if len(expired) == maxCancelPerSweep {
-					break
-				}
-			}
+	for e := l.byUse.Front(); e != nil && len(expired) < maxCancelPerSweep; e = l.byUse.Front() {
+		u := e.Value.(*trackedUpload)
+		if now.Sub(u.used) <= l.idle {
+			break
 		}
+		expired = append(expired, u.key)
+		l.byUse.Remove(e)
+		delete(l.sessions, u.key)
 	}
 	full := len(l.sessions)+l.pending >= l.max
 	if !full {
@@ -129,7 +135,7 @@ func (l *uploadLimiter) started(k uploadKey) {
 	}
 	l.mu.Lock()
 	l.pending--
-	l.sessions[k] = time.Now()
+	l.touchLocked(k)
 	l.mu.Unlock()
 }
 
@@ -141,8 +147,18 @@ func (l *uploadLimiter) touch(k uploadKey) {
 		return
 	}
 	l.mu.Lock()
-	l.sessions[k] = time.Now()
+	l.touchLocked(k)
 	l.mu.Unlock()
+}
+
+func (l *uploadLimiter) touchLocked(k uploadKey) {
+	now := time.Now()
+	if e := l.sessions[k]; e != nil {
+		e.Value.(*trackedUpload).used = now
+		l.byUse.MoveToBack(e)
+		return
+	}
+	l.sessions[k] = l.byUse.PushBack(&trackedUpload{key: k, used: now})
 }
 
 // done records that the session k is finished, cancelled or gone.
@@ -151,6 +167,9 @@ func (l *uploadLimiter) done(k uploadKey) {
 		return
 	}
 	l.mu.Lock()
-	delete(l.sessions, k)
+	if e := l.sessions[k]; e != nil {
+		l.byUse.Remove(e)
+		delete(l.sessions, k)
+	}
 	l.mu.Unlock()
 }

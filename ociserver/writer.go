@@ -198,8 +198,22 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	if err != nil && err != io.EOF {
 		b.err = err
+		// net/http reports a body cut short of its Content-Length as
+		// io.ErrUnexpectedEOF, which a backend may take for the end
+		// of content of unknown length (as io.ReadFull's callers
+		// do) and store what came: the backend is given an error
+		// that is no kind of EOF.
+		err = errBodyUnreadable{err}
 	}
 	return n, err
+}
+
+// errBodyUnreadable is a failure to read a request body. It does not
+// unwrap, so that no backend can mistake it for an end of file.
+type errBodyUnreadable struct{ err error }
+
+func (e errBodyUnreadable) Error() string {
+	return "cannot read request body: " + e.err.Error()
 }
 
 // check returns err, or an error that Is ErrBlobUploadInvalid when the
