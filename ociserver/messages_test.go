@@ -91,6 +91,12 @@ func TestErrorMessages(t *testing.T) {
 		code:   "MANIFEST_INVALID",
 		want:   []string{`invalid tag "a:b": character ':' is not allowed`},
 	}, {
+		name:   "GetBadTag",
+		rq:     request{method: "GET", path: "/v2/foo/manifests/.x"},
+		status: 404,
+		code:   "MANIFEST_UNKNOWN",
+		want:   []string{`invalid tag ".x": it starts with '.'`},
+	}, {
 		name:   "RangePastEnd",
 		rq:     request{method: "GET", path: "/v2/foo/blobs/" + string(blob.Digest), header: map[string]string{"Range": "bytes=100-200"}},
 		status: 416,

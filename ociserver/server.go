@@ -390,8 +390,10 @@ func checkRef(ref string) (ociregistry.Digest, error) {
 // such a tag answer), without asking the backend. A malformed digest is
 // still DIGEST_INVALID.
 func checkLookupRef(ref string) (ociregistry.Digest, error) {
-	if !strings.Contains(ref, ":") && !ociregistry.IsValidTag(ref) {
-		return "", fmt.Errorf("no manifest can have the malformed tag %.50q: %w", ref, ociregistry.ErrManifestUnknown)
+	if !strings.Contains(ref, ":") {
+		if err := ociregistry.CheckTag(ref); err != nil {
+			return "", fmt.Errorf("no manifest has a malformed tag (%v): %w", err, ociregistry.ErrManifestUnknown)
+		}
 	}
 	return checkRef(ref)
 }
