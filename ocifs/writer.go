@@ -122,7 +122,7 @@ func copyHashing(w io.Writer, h hash.Hash, src io.Reader) (int64, error) {
 		defer close(full)
 		for !failed.Load() {
 			buf := <-free
-			nr, err := io.ReadFull(src, *buf)
+			nr, err := fill(src, *buf)
 			if nr > 0 {
 				h.Write((*buf)[:nr])
 				full <- chunk{buf, nr}
@@ -130,7 +130,7 @@ func copyHashing(w io.Writer, h hash.Hash, src io.Reader) (int64, error) {
 				free <- buf
 			}
 			switch {
-			case err == io.EOF || err == io.ErrUnexpectedEOF:
+			case err == io.EOF:
 				return nil
 			case err != nil:
 				return err
@@ -146,6 +146,22 @@ func copyHashing(w io.Writer, h hash.Hash, src io.Reader) (int64, error) {
 		return res.n, res.err
 	}
 	return res.n, rerr
+}
+
+// fill reads from src until buf is full, src ends (io.EOF) or reading
+// fails. Unlike io.ReadFull it passes on every error of src as it is:
+// io.ErrUnexpectedEOF, which net/http answers for a request body cut
+// short of its Content-Length, must fail the copy rather than end it.
+func fill(src io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		nr, err := src.Read(buf[n:])
+		n += nr
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // copyBuffers is how many chunks of copyBufferSize copyHashing keeps
