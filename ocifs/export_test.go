@@ -1,6 +1,9 @@
 package ocifs
 
-import "io"
+import (
+	"io"
+	"time"
+)
 
 // SetWrapWriter makes r write all file content through wrap, so that
 // tests can make writes fail as on a full disk.
@@ -12,4 +15,22 @@ func SetWrapWriter(r *Registry, wrap func(io.Writer) io.Writer) {
 // push, and fail the operation with its error when not nil.
 func SetFault(r *Registry, fault func(op, path string) error) {
 	r.fault = fault
+}
+
+// UploadStates returns how many uploads r keeps the hash state of.
+func UploadStates(r *Registry) int {
+	r.uploadsMu.Lock()
+	defer r.uploadsMu.Unlock()
+	return len(r.uploads)
+}
+
+// CleanStale removes the uploads that are stale at now.
+func CleanStale(r *Registry, now time.Time) { r.cleanStale(now) }
+
+// SetMaxUploadStates sets the bound of the upload states kept, until the
+// test ends.
+func SetMaxUploadStates(t interface{ Cleanup(func()) }, n int) {
+	old := maxUploadStates
+	maxUploadStates = n
+	t.Cleanup(func() { maxUploadStates = old })
 }

@@ -224,9 +224,7 @@ func (w *blobWriter) Close() error {
 	w.closed = true
 	if m, ok := w.h.(encoding.BinaryMarshaler); ok && !w.hashBad {
 		if state, err := m.MarshalBinary(); err == nil {
-			w.r.uploadsMu.Lock()
-			w.r.uploads[w.id] = uploadState{size: w.size, hash: state}
-			w.r.uploadsMu.Unlock()
+			w.r.saveUploadState(w.id, uploadState{size: w.size, hash: state})
 		}
 	}
 	return w.f.Close()
@@ -292,6 +290,50 @@ func (w *blobWriter) Cancel() error {
 	return nil
 }
 
+// maxUploadStates bounds the entries of Registry.uploads. An entry only
+// spares a resumed upload the hashing of its data, so dropping one costs
+// time, never correctness. It is a variable for tests.
+var maxUploadStates = 4096
+
+// saveUploadState keeps the hash state of the upload id, dropping others
+// when there are maxUploadStates already: a client that starts uploads
+// and abandons them must not make the Registry grow.
+func (r *Registry) saveUploadState(id string, st uploadState) {
+	r.uploadsMu.Lock()
+	defer r.uploadsMu.Unlock()
+	if _, ok := r.uploads[id]; !ok && len(r.uploads) >= maxUploadStates {
+		for k := range r.uploads {
+			delete(r.uploads, k)
+			if len(r.uploads) < maxUploadStates*3/4 {
+				break
+			}
+		}
+	}
+	r.uploads[id] = st
+}
+
+// dropUploadStates forgets the hash states of the uploads whose
+// directory is gone: removed as stale, by GC or by another Registry.
+func (r *Registry) dropUploadStates() {
+	r.uploadsMu.Lock()
+	ids := make([]string, 0, len(r.uploads))
+	for id := range r.uploads {
+		ids = append(ids, id)
+	}
+	r.uploadsMu.Unlock()
+	var gone []string
+	for _, id := range ids {
+		if _, err := os.Stat(filepath.Join(r.dir, "uploads", id)); notFound(err) {
+			gone = append(gone, id)
+		}
+	}
+	r.uploadsMu.Lock()
+	for _, id := range gone {
+		delete(r.uploads, id)
+	}
+	r.uploadsMu.Unlock()
+}
+
 // maybeCleanStale runs cleanStale when it has not run for a while.
 func (r *Registry) maybeCleanStale() {
 	interval := min(r.opts.UploadMaxAge/4, 10*time.Minute)
@@ -313,6 +355,7 @@ func (r *Registry) maybeCleanStale() {
 // writers that died, since a live writer keeps writing.
 func (r *Registry) cleanStale(now time.Time) {
 	removeStale(r.dir, now, r.opts.UploadMaxAge)
+	r.dropUploadStates()
 	r.uploadsMu.Lock()
 	r.lastClean = now
 	r.uploadsMu.Unlock()
