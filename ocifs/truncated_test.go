@@ -12,8 +12,6 @@ import (
 
 	"github.com/go-quicktest/qt"
 	"github.com/ocireg/ociregistry"
-	"github.com/ocireg/ociregistry/ocifs"
-	"github.com/ocireg/ociregistry/ocimem"
 	"github.com/ocireg/ociregistry/ocitest"
 	"github.com/opencontainers/go-digest"
 )
@@ -56,20 +54,9 @@ func TestUploadCutShort(t *testing.T) {
 // server must not answer 201 and must store no blob, with ocifs and
 // ocimem behind it.
 func TestHTTPBodyCutShort(t *testing.T) {
-	backends := []struct {
-		name string
-		new  func(t *testing.T) ociregistry.Interface
-	}{
-		{"ocifs", func(t *testing.T) ociregistry.Interface {
-			r, err := ocifs.New(t.TempDir(), nil)
-			qt.Assert(t, qt.IsNil(err))
-			return r
-		}},
-		{"ocimem", func(t *testing.T) ociregistry.Interface { return ocimem.New() }},
-	}
 	data := []byte("ten bytes!")
 	dig := digest.FromBytes(data)
-	for _, b := range backends {
+	for _, b := range testBackends {
 		for _, method := range []string{"monolithic PUT", "POST with digest", "PATCH"} {
 			t.Run(b.name+"/"+method, func(t *testing.T) {
 				host := ocitest.NewServer(t, b.new(t))

@@ -256,7 +256,8 @@ func (r *Registry) MountBlob(ctx context.Context, fromRepo, toRepo string, dig o
 // not empty. The manifest must parse as mediaType (taken from the content
 // when empty) and, unless Options.LaxChildReferences is set, the config,
 // distributable layers and child manifests it refers to must be in repo;
-// its subject need not exist. The content is stored first, then the
+// its subject need not exist. Content that repo holds already keeps the
+// media type it was first stored with. The content is stored first, then the
 // links that make it visible, then the tag, so that a crash leaves no tag
 // pointing at a missing manifest. It returns an error that Is
 // ociregistry.ErrNameInvalid for a bad repository name,
@@ -322,6 +323,20 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 	if !r.opts.LaxChildReferences {
 		if err := checkReferences(rdir, pm); err != nil {
 			return ociregistry.Descriptor{}, err
+		}
+	}
+	if old, err := readDescriptor(manifestLink(rdir, dp256)); err == nil && old.MediaType != pm.MediaType {
+		// The repository holds this content already, as another
+		// media type: it keeps the type it was first stored with (and
+		// the digest that type chose), so that pushing its bytes
+		// again never changes how it is served.
+		if opm, err := ocimanifest.Parse(contents, old.MediaType); err == nil {
+			pm = opm
+			primary = storedDescriptor{MediaType: pm.MediaType, Digest: d256, Size: size}
+			if pm.Algorithm == digest.SHA512 {
+				primary.Digest, primary.Content = d512, d256
+			}
+			desc = primary.descriptor()
 		}
 	}
 	if err := r.renameDurable(tmp, r.blobFile(dp256)); err != nil {
