@@ -48,30 +48,30 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 	}
 	n, err := copyHashing(r.writer(f, 0), h, io.LimitReader(rd, limit))
 	if err != nil {
-		discard(f)
+		r.discard(f)
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing blob %s: %w", desc.Digest, err)
 	}
 	if desc.Size >= 0 && n != desc.Size {
-		discard(f)
+		r.discard(f)
 		return ociregistry.Descriptor{}, fmt.Errorf("blob %s has size %d, not %d: %w", desc.Digest, n, desc.Size, ociregistry.ErrSizeInvalid)
 	}
 	if got := digest.NewDigest(desc.Digest.Algorithm(), h); got != desc.Digest {
-		discard(f)
+		r.discard(f)
 		return ociregistry.Descriptor{}, fmt.Errorf("blob has digest %s, not %s: %w", got, desc.Digest, ociregistry.ErrDigestInvalid)
 	}
 	if err := r.syncFile(f); err != nil {
-		discard(f)
+		r.discard(f)
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing blob %s: %w", desc.Digest, err)
 	}
 	if err := r.closeFile(f); err != nil {
-		os.Remove(f.Name())
+		r.fs.remove(f.Name())
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing blob %s: %w", desc.Digest, err)
 	}
 	mediaType := desc.MediaType
 	if mediaType == "" {
 		mediaType = octetStream
 	}
-	if err := r.storeBlob(f.Name(), rdir, dp, mediaType); err != nil {
+	if err := r.storeBlob(ctx, f.Name(), rdir, dp, mediaType); err != nil {
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing blob %s: %w", desc.Digest, err)
 	}
 	// The link may be older and say otherwise.
@@ -180,9 +180,9 @@ var copyBufPool = sync.Pool{New: func() any {
 // of the blob at dp, and links it into the repository at rdir. The
 // garbage collector is kept out meanwhile: the blob's fresh modification
 // time and its new link protect it once it is let back in.
-func (r *Registry) storeBlob(src, rdir, dp, mediaType string) error {
-	if err := r.gcLock.acquire(); err != nil {
-		os.Remove(src)
+func (r *Registry) storeBlob(ctx context.Context, src, rdir, dp, mediaType string) error {
+	if err := r.gcLock.acquire(ctx); err != nil {
+		r.fs.remove(src)
 		return err
 	}
 	defer r.gcLock.release()
@@ -190,7 +190,7 @@ func (r *Registry) storeBlob(src, rdir, dp, mediaType string) error {
 		return err
 	}
 	// An upload's data may have been written long ago; the blob is new.
-	if err := touch(r.blobFile(dp)); err != nil {
+	if err := r.touch(r.blobFile(dp)); err != nil {
 		return err
 	}
 	return r.linkBlob(blobLink(rdir, dp), mediaType)
@@ -200,7 +200,7 @@ func (r *Registry) storeBlob(src, rdir, dp, mediaType string) error {
 // there keeps its media type, as in ocimem, and is touched so that the
 // garbage collector sees it as new.
 func (r *Registry) linkBlob(path, mediaType string) error {
-	if err := touch(path); err == nil {
+	if err := r.touch(path); err == nil {
 		return nil
 	}
 	return r.writeFileAtomic(path, []byte(mediaType))
@@ -210,7 +210,7 @@ func (r *Registry) linkBlob(path, mediaType string) error {
 // already holds data, so that the garbage collector sees it as new.
 func (r *Registry) writeLink(path string, data []byte) error {
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
-		return touch(path)
+		return r.touch(path)
 	}
 	return r.writeFileAtomic(path, data)
 }
@@ -233,13 +233,13 @@ func (r *Registry) MountBlob(ctx context.Context, fromRepo, toRepo string, dig o
 	if err != nil {
 		return ociregistry.Descriptor{}, blobError(fromRepo, dig, err)
 	}
-	if err := r.gcLock.acquire(); err != nil {
+	if err := r.gcLock.acquire(ctx); err != nil {
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: %w", err)
 	}
 	defer r.gcLock.release()
 	// Touching the content both checks that it is there and tells the
 	// garbage collector that it has a new link.
-	if err := touch(r.blobFile(dp)); err != nil {
+	if err := r.touch(r.blobFile(dp)); err != nil {
 		return ociregistry.Descriptor{}, blobError(fromRepo, dig, err)
 	}
 	fi, err := os.Stat(r.blobFile(dp))
@@ -298,25 +298,28 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest: %w", err)
 	}
 	if _, err := r.writer(f, 0).Write(contents); err != nil {
-		discard(f)
+		r.discard(f)
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", d256, err)
 	}
 	if err := r.syncFile(f); err != nil {
-		discard(f)
+		r.discard(f)
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", d256, err)
 	}
 	if err := r.closeFile(f); err != nil {
-		os.Remove(f.Name())
+		r.fs.remove(f.Name())
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", d256, err)
 	}
 	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op once it has been renamed
+	defer r.fs.remove(tmp) // a no-op once it has been renamed
 
-	unlock := r.lockRepo(repo)
+	unlock, err := r.lockRepo(ctx, repo)
+	if err != nil {
+		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: %w", err)
+	}
 	defer unlock()
 	// The garbage collector stays out from the check of the references
 	// to the tag, so that it cannot remove what was checked.
-	if err := r.gcLock.acquire(); err != nil {
+	if err := r.gcLock.acquire(ctx); err != nil {
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: %w", err)
 	}
 	defer r.gcLock.release()
