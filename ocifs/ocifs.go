@@ -76,11 +76,11 @@
 package ocifs
 
 import (
-	"errors"
-	"fmt"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
