@@ -1,6 +1,7 @@
 package ocifs
 
 import (
+	"context"
 	"io"
 	"time"
 )
@@ -33,4 +34,21 @@ func SetMaxUploadStates(t interface{ Cleanup(func()) }, n int) {
 	old := maxUploadStates
 	maxUploadStates = n
 	t.Cleanup(func() { maxUploadStates = old })
+}
+
+// LockRepo takes r's lock of repo, as a push into it does.
+func LockRepo(ctx context.Context, r *Registry, repo string) (func(), error) {
+	return r.lockRepo(ctx, repo)
+}
+
+// LockGC takes the garbage collector's exclusive lock on the registry in
+// dir.
+func LockGC(ctx context.Context, dir string) (func(), error) {
+	return lockExclusive(ctx, dir)
+}
+
+// SetGCHook makes the garbage collector that r.GC runs call hook each
+// time it releases its exclusive lock.
+func SetGCHook(r *Registry, hook func()) {
+	r.gcHook = hook
 }
