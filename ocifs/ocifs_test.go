@@ -424,7 +424,7 @@ func TestFailingSyncCloseRename(t *testing.T) {
 func TestCheckFindsProblems(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
-		name  string
+		name   string
 		spoil  func(dir string, img image)
 		want   string
 		sha512 bool
