@@ -56,7 +56,9 @@
 // # Garbage
 //
 // DeleteBlob and DeleteManifest remove links; the content goes when GC
-// finds nothing referring to it, safely while Registry values are pushing.
+// finds nothing referring to it, safely while Registry values are pushing,
+// which carry on meanwhile: GC takes its exclusive lock for one
+// repository or one batch of blobs at a time, never across an fsync.
 //
 // # Errors
 //
@@ -69,10 +71,25 @@
 //
 // # Concurrency
 //
-// A Registry is safe for concurrent use. Its locks are per repository,
-// held for short spans and never while it reads a caller's io.Reader. Two
-// Registry values, in one process or in several, may share a directory:
-// every change is an atomic rename, so neither corrupts the other.
+// A Registry is safe for concurrent use, and Registry values in one
+// process or in several may share a directory. Every change is an atomic
+// rename, and the changes that must not interleave are serialised by
+// locks that live in the directory, so that they hold between processes
+// as within one: a repository's manifests and tags are locked by a flock
+// on locks/repo-<hash of its name> (one lock per repository, never
+// shared with another), so that a DeleteManifest and a tagged
+// PushManifest of the same manifest, through any two Registry values,
+// never leave a tag pointing at a manifest that is gone. Locks are held
+// for short spans and never while a caller's io.Reader is read, and a
+// call whose context is done stops waiting for one (flock cannot be
+// interrupted, so waiting for one polls).
+//
+// Every file operation that changes the directory goes through a small
+// internal interface, so that a test can stand in a file system that
+// forgets, at a simulated power cut, what was not fsynced; the test cuts
+// the power before every operation of pushes, tag moves, deletes and a
+// garbage collection, and checks the directory as a restarted registry
+// finds it.
 package ocifs
 
 import (
