@@ -129,6 +129,10 @@ func (r *Registry) MountBlob(ctx context.Context, fromRepo, toRepo string, dig o
 // The config, layers and child manifests that are in repo must have the
 // sizes their descriptors give, even with Config.LaxChildReferences.
 //
+// Content that repo holds already keeps the media type it was first
+// stored with: pushing its bytes again (under another tag, say) returns
+// the stored descriptor, whatever mediaType says.
+//
 // It returns an error that Is ociregistry.ErrNameInvalid for a bad
 // repository name, ociregistry.ErrManifestInvalid for a bad tag or
 // content or a descriptor whose size is not that of the content it
@@ -169,24 +173,20 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 	if err := checkReferences(rp, pm, r.cfg.LaxChildReferences); err != nil {
 		return ociregistry.Descriptor{}, fmt.Errorf("manifest %s in repository %s: %w", m.digest, repo, err)
 	}
-	rp = r.makeRepo(repo)
-	if old := rp.manifests[m.digest]; old != nil {
-		// The same content, perhaps pushed as another media type:
-		// the latest push says what it is.
-		rp.removeReferrer(old)
-		if old.digest != m.digest {
-			// The media type chose another algorithm (an opaque
-			// type always gets sha256), so the old digest is
-			// now m.other. The tags must follow, since they hold
-			// a manifest's digest field and DeleteManifest
-			// removes the tags that hold m.digest.
-			for t, d := range rp.tags {
-				if d == old.digest {
-					rp.tags[t] = m.digest
-				}
+	if rp != nil {
+		if old := rp.manifests[m.digest]; old != nil {
+			// The same content is there already, perhaps pushed as
+			// another media type: it keeps the type it was first
+			// stored with (and the digest that type chose), so
+			// that pushing its bytes again never changes how it
+			// is served.
+			if tag != "" {
+				rp.tags[tag] = old.digest
 			}
+			return old.descriptor(old.digest), nil
 		}
 	}
+	rp = r.makeRepo(repo)
 	rp.manifests[m.digest] = m
 	rp.manifests[m.other] = m
 	if m.subject != "" {
