@@ -71,6 +71,18 @@ type Suite struct {
 	// skipped. Manifests with a subject must still be accepted.
 	NoReferrers bool
 
+	// SingleRepository says that the registry holds one repository
+	// whatever name it is given, as an OCI image layout does: every
+	// valid repository name reaches the same content. The checks that
+	// repositories are kept apart are skipped, and so are the tests of
+	// Repositories, as with NoRepositories.
+	SingleRepository bool
+
+	// NoChunkedUploads says that PushBlobChunked and
+	// PushBlobChunkedResume are not supported: they answer an error
+	// that Is ociregistry.ErrUnsupported. The upload tests are skipped.
+	NoChunkedUploads bool
+
 	// LaxReferences says that PushManifest does not check that the
 	// blobs and child manifests a manifest refers to are present, so
 	// the tests that expect ErrManifestBlobUnknown are skipped.
@@ -109,6 +121,9 @@ func Run(t *testing.T, s Suite) {
 		// The group's t.Run returns only when its parallel subtests
 		// are done, so that Run does too.
 		t.Run(g.name, func(t *testing.T) {
+			if g.name == "Upload" && s.NoChunkedUploads {
+				t.Skip("Suite.NoChunkedUploads")
+			}
 			for _, tc := range g.tests {
 				t.Run(tc.name, func(t *testing.T) {
 					tc.run(t, s)
@@ -117,6 +132,9 @@ func Run(t *testing.T, s Suite) {
 		})
 	}
 }
+
+// noRepositories says whether Repositories is left untested.
+func (s Suite) noRepositories() bool { return s.NoRepositories || s.SingleRepository }
 
 // newRegistry marks t parallel and returns a fresh registry for it.
 func (s Suite) newRegistry(t *testing.T) ociregistry.Interface {
