@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-quicktest/qt"
 	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/internal/toolstest"
 	"github.com/ocireg/ociregistry/ociclient"
 	"github.com/ocireg/ociregistry/ocicopy"
 	"github.com/ocireg/ociregistry/ocifs"
@@ -579,4 +580,35 @@ func TestManifestsChildrenFirst(t *testing.T) {
 		qt.Check(t, qt.IsTrue(pos(child.Manifest.Digest) < pos(c.index.Manifest.Digest)))
 	}
 	qt.Check(t, qt.IsTrue(pos(c.index.Manifest.Digest) < pos(c.sig.Manifest.Digest)))
+}
+
+// TestCopyDistribution copies an index and its referrer into CNCF
+// Distribution and from it into a layout, through ociclient: the far
+// registry checks what a real one checks, and lists referrers through
+// its referrers API or the tag schema.
+func TestCopyDistribution(t *testing.T) {
+	ctx := context.Background()
+	dist := newClient(t, toolstest.StartDistribution(t))
+	src := ocimem.New()
+	c := pushContent(t, src, "src")
+	opts := &ocicopy.Options{Referrers: true}
+	_, err := ocicopy.Copy(ctx, src, "src", dist, "mirror/app", "v1", opts)
+	qt.Assert(t, qt.IsNil(err))
+	checkCopied(t, dist, "mirror/app", c)
+
+	// Within Distribution, by mounts.
+	var events []ocicopy.Event
+	opts.Mount = true
+	opts.Progress = func(ev ocicopy.Event) { events = append(events, ev) }
+	_, err = ocicopy.Copy(ctx, dist, "mirror/app", dist, "mirror/copy", "v1", opts)
+	qt.Assert(t, qt.IsNil(err))
+	checkCopied(t, dist, "mirror/copy", c)
+	qt.Check(t, qt.Equals(count(events, ocicopy.BlobMounted), len(c.index.BlobContent)+len(c.sig.BlobContent)))
+	qt.Check(t, qt.Equals(count(events, ocicopy.BlobCopied), 0))
+
+	l, err := ocilayout.Create(t.TempDir())
+	qt.Assert(t, qt.IsNil(err))
+	_, err = ocicopy.Copy(ctx, dist, "mirror/copy", l, "", "v1", &ocicopy.Options{Referrers: true})
+	qt.Assert(t, qt.IsNil(err))
+	checkCopied(t, l, "", c)
 }
