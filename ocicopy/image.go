@@ -60,20 +60,9 @@ func (c *imageCopy) copy(ctx context.Context) (ociregistry.Descriptor, error) {
 			return ociregistry.Descriptor{}, err
 		}
 	}
-	var data []byte
-	var desc ociregistry.Descriptor
-	if isDigest {
-		data, desc, err = c.fetchManifest(ctx, ociregistry.Descriptor{Digest: ociregistry.Digest(c.img.Ref)}, "")
-	} else {
-		data, desc, err = c.fetchManifest(ctx, ociregistry.Descriptor{}, c.img.Ref)
-	}
+	data, desc, err := c.root(ctx)
 	if err != nil {
 		return ociregistry.Descriptor{}, err
-	}
-	if p := c.e.opts.Platform; p != nil {
-		if data, desc, err = c.selectPlatform(ctx, data, desc, p); err != nil {
-			return ociregistry.Descriptor{}, err
-		}
 	}
 	if err := c.plan(ctx, desc, data); err != nil {
 		return ociregistry.Descriptor{}, err
@@ -92,6 +81,29 @@ func (c *imageCopy) copy(ctx context.Context) (ociregistry.Descriptor, error) {
 		return ociregistry.Descriptor{}, err
 	}
 	return desc, nil
+}
+
+// root returns the manifest to copy: the one c.img.Ref names or, with
+// Options.Platform, the image for it in that.
+func (c *imageCopy) root(ctx context.Context) ([]byte, ociregistry.Descriptor, error) {
+	isDigest, err := checkRef(c.img.Ref)
+	if err != nil {
+		return nil, ociregistry.Descriptor{}, err
+	}
+	var data []byte
+	var desc ociregistry.Descriptor
+	if isDigest {
+		data, desc, err = c.fetchManifest(ctx, ociregistry.Descriptor{Digest: ociregistry.Digest(c.img.Ref)}, "")
+	} else {
+		data, desc, err = c.fetchManifest(ctx, ociregistry.Descriptor{}, c.img.Ref)
+	}
+	if err != nil {
+		return nil, ociregistry.Descriptor{}, err
+	}
+	if p := c.e.opts.Platform; p != nil {
+		return c.selectPlatform(ctx, data, desc, p)
+	}
+	return data, desc, nil
 }
 
 // fetchManifest returns the manifest desc.Digest names in the source, or

@@ -250,9 +250,10 @@ func Copy(ctx context.Context, src ociregistry.Interface, srcRepo string, dst oc
 // copied once.
 //
 // An image that fails does not stop the others. The error, when some
-// fail, joins one for each of them (an error that Is what Copy's would,
-// prefixed with the image's repository and reference), and their
-// descriptors are zero. A cancelled ctx stops them all.
+// fail, joins (as errors.Join does) one for each of them, in the order of
+// images: an error that Is, and As, what Copy's would, prefixed with the
+// image's repository and reference. Their descriptors are zero. A
+// cancelled ctx stops them all.
 func CopyAll(ctx context.Context, images []Image, opts *Options) ([]ociregistry.Descriptor, error) {
 	return copyAll(ctx, images, opts)
 }
@@ -263,4 +264,14 @@ func checkRef(ref string) (isDigest bool, err error) {
 		return true, ociregistry.CheckDigest(ociregistry.Digest(ref))
 	}
 	return false, ociregistry.CheckTag(ref)
+}
+
+// Resolve returns the descriptor of the manifest that Copy would copy
+// for ref in repo of src with opts: the one ref names or, with
+// opts.Platform, the image for that platform in it. Only opts.Platform
+// is used. It returns the errors of Copy that come from the source.
+func Resolve(ctx context.Context, src ociregistry.Interface, repo string, ref string, opts *Options) (ociregistry.Descriptor, error) {
+	c := &imageCopy{e: newEngine(opts), img: Image{Src: src, SrcRepo: repo, Ref: ref}}
+	_, desc, err := c.root(ctx)
+	return desc, err
 }

@@ -337,6 +337,12 @@ func TestPlatform(t *testing.T) {
 	qt.Assert(t, qt.IsNil(err))
 	arm := idx.Children[1]
 	qt.Check(t, qt.Equals(desc.Digest, arm.Manifest.Digest))
+	resolved, err := ocicopy.Resolve(ctx, src, "src", "v1", &ocicopy.Options{Platform: &ocispec.Platform{OS: "linux", Architecture: "arm64"}})
+	qt.Assert(t, qt.IsNil(err))
+	qt.Check(t, qt.Equals(resolved.Digest, arm.Manifest.Digest))
+	resolved, err = ocicopy.Resolve(ctx, src, "src", "v1", nil)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Check(t, qt.Equals(resolved.Digest, idx.Manifest.Digest))
 	got, err := dst.ResolveTag(ctx, "dst", "v1")
 	qt.Assert(t, qt.IsNil(err))
 	qt.Check(t, qt.Equals(got.Digest, arm.Manifest.Digest))
