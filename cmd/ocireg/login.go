@@ -137,6 +137,12 @@ func saveLogin(path, host string, creds ociauth.Credentials) error {
 	if config["auths"], err = json.Marshal(auths); err != nil {
 		return err
 	}
+	return writeDockerConfig(path, config)
+}
+
+// writeDockerConfig replaces the docker config file at path with config,
+// atomically, with mode 0600 as it may hold passwords.
+func writeDockerConfig(path string, config map[string]json.RawMessage) error {
 	out, err := json.MarshalIndent(config, "", "\t")
 	if err != nil {
 		return err

@@ -51,6 +51,7 @@ func TestVerbScripts(t *testing.T) {
 			"stdoutenv": cmdStdoutEnv,
 			"gencert":   cmdGencert,
 			"waitaddr":  cmdWaitAddr,
+			"exitcode":  cmdExitCode,
 		},
 	})
 }
