@@ -39,7 +39,7 @@ func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if len(pos) != 1 {
 		return usageErrorf(stderr, "logout needs one registry host, got %d arguments (see ocireg logout -h)", len(pos))
 	}
-	host := configHost(pos[0])
+	host := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(pos[0], "https://"), "http://"), "/")
 	if host == "" || strings.ContainsAny(host, "/@ ") {
 		return usageErrorf(stderr, "logout takes a registry host such as localhost:5000, not %q", pos[0])
 	}
