@@ -9,6 +9,10 @@
 //	ocireg tag REF NEWTAG...  point more tags at a manifest
 //	ocireg validate REF    check that every manifest and blob REF reaches is there and intact
 //	ocireg check --dir DIR check an on-disk registry (exit code 1 when damaged)
+//	ocireg push REF FILE...   push files as an artifact, as oras does
+//	ocireg pull REF        write an artifact's files into a directory
+//	ocireg attach REF FILE... --artifact-type T   push an artifact that refers to REF
+//	ocireg referrers REF   print the referrers of a manifest as a tree
 //	ocireg ls REPO         list the tags of a repository
 //	ocireg catalog HOST    list the repositories of a registry
 //	ocireg manifest REF    print a manifest
@@ -23,10 +27,10 @@
 // SIGINT or SIGTERM and shut down cleanly), 1 when it failed while running,
 // 2 when the command line was wrong (for serve, also: the config file, the
 // htpasswd file or the TLS files were wrong; nothing listens then), 3 when
-// a client verb (cp, ls, manifest, blob, digest, rm, tag, validate) found no
-// such manifest, blob or repository. validate exits with 1 when REF exists
-// but something it reaches is missing or wrong, check when the directory
-// is damaged.
+// a client verb (cp, ls, manifest, blob, digest, rm, tag, validate, pull,
+// attach, referrers) found no such manifest, blob or repository. validate
+// exits with 1 when REF exists but something it reaches is missing or
+// wrong, check when the directory is damaged.
 package main
 
 import (
@@ -54,6 +58,10 @@ Commands:
   tag      point more tags at a manifest
   validate check that every manifest and blob a reference reaches is intact
   check    check an on-disk registry directory
+  push     push files as an artifact (as oras push)
+  pull     write an artifact's files into a directory (as oras pull)
+  attach   push an artifact that refers to a manifest (as oras attach)
+  referrers print the referrers of a manifest as a tree
   ls       list the tags of a repository
   catalog  list the repositories of a registry
   manifest print a manifest
@@ -118,6 +126,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runValidate(ctx, rest, stdout, stderr)
 	case "check":
 		return runCheck(ctx, rest, stdout, stderr)
+	case "push":
+		return runPush(ctx, rest, stdout, stderr)
+	case "pull":
+		return runPull(ctx, rest, stdout, stderr)
+	case "attach":
+		return runAttach(ctx, rest, stdout, stderr)
+	case "referrers":
+		return runReferrers(ctx, rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
