@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/internal/ocimanifest"
@@ -64,7 +65,7 @@ func (c *imageCopy) copy(ctx context.Context) (ociregistry.Descriptor, error) {
 	if err != nil {
 		return ociregistry.Descriptor{}, err
 	}
-	if err := c.plan(ctx, desc, data); err != nil {
+	if err := c.plan(ctx, desc, data, c.dstHasManifest(ctx, desc.Digest)); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
 	// The root's media type may come from its content.
@@ -191,16 +192,21 @@ func isIndex(mediaType string) bool {
 	return mediaType == ocispec.MediaTypeImageIndex || mediaType == "application/vnd.docker.distribution.manifest.list.v2+json"
 }
 
-// plan adds the manifest data, after its children, and its blobs to the
-// plan, unless it is there already. A manifest that the destination
-// holds already is not walked, unless referrers are copied too (its
-// children may have referrers the destination lacks): a registry that
-// holds a manifest holds what it refers to.
-func (c *imageCopy) plan(ctx context.Context, desc ociregistry.Descriptor, data []byte) error {
+// plan adds the manifest desc, whose content is data, after its
+// children, and its blobs to the plan, unless it is there already.
+// present says that the destination holds it already: then it is not
+// walked (and data may be nil), unless referrers are copied too (its
+// children may have referrers the destination lacks), since a registry
+// that holds a manifest holds what it refers to.
+func (c *imageCopy) plan(ctx context.Context, desc ociregistry.Descriptor, data []byte, present bool) error {
 	if c.seenManifests[desc.Digest] {
 		return nil
 	}
 	c.seenManifests[desc.Digest] = true
+	if present && !c.e.opts.Referrers {
+		c.manifests = append(c.manifests, manifestNode{desc: desc, data: data, present: true})
+		return nil
+	}
 	pm, err := ocimanifest.Parse(data, desc.MediaType)
 	if err != nil {
 		return &Error{Side: Source, Err: fmt.Errorf("manifest %s: %w", desc.Digest, err)}
@@ -208,17 +214,12 @@ func (c *imageCopy) plan(ctx context.Context, desc ociregistry.Descriptor, data 
 	if desc.MediaType == "" {
 		desc.MediaType = pm.MediaType
 	}
-	present := c.dstHasManifest(ctx, desc.Digest)
-	if present && !c.e.opts.Referrers {
-		c.manifests = append(c.manifests, manifestNode{desc: desc, data: data, present: true})
-		return nil
-	}
-	for _, child := range pm.Children {
-		childData, childDesc, err := c.fetchManifest(ctx, child, "")
-		if err != nil {
-			return err
+	children := c.fetchChildren(ctx, pm.Children)
+	for _, child := range children {
+		if child.err != nil {
+			return child.err
 		}
-		if err := c.plan(ctx, childDesc, childData); err != nil {
+		if err := c.plan(ctx, child.desc, child.data, child.present); err != nil {
 			return err
 		}
 	}
@@ -230,6 +231,43 @@ func (c *imageCopy) plan(ctx context.Context, desc ociregistry.Descriptor, data 
 	}
 	c.manifests = append(c.manifests, manifestNode{desc: desc, data: data, present: present})
 	return nil
+}
+
+// fetchedChild is a child manifest as fetchChildren finds it.
+type fetchedChild struct {
+	desc    ociregistry.Descriptor
+	data    []byte
+	present bool
+	err     error
+}
+
+// fetchChildren looks for the children not planned yet at the
+// destination and fetches from the source those it must walk, all at
+// once within the engine's bound, and returns them in order.
+func (c *imageCopy) fetchChildren(ctx context.Context, children []ociregistry.Descriptor) []fetchedChild {
+	var todo []ociregistry.Descriptor
+	seen := map[ociregistry.Digest]bool{}
+	for _, child := range children {
+		if !c.seenManifests[child.Digest] && !seen[child.Digest] {
+			seen[child.Digest] = true
+			todo = append(todo, child)
+		}
+	}
+	fetched := make([]fetchedChild, len(todo))
+	var wg sync.WaitGroup
+	for i, child := range todo {
+		wg.Go(func() {
+			f := &fetched[i]
+			f.desc = child
+			f.present = c.dstHasManifest(ctx, child.Digest)
+			if f.present && !c.e.opts.Referrers {
+				return // not walked: see plan
+			}
+			f.data, f.desc, f.err = c.fetchManifest(ctx, child, "")
+		})
+	}
+	wg.Wait()
+	return fetched
 }
 
 // dstHasManifest reports whether the destination holds the manifest dig.
@@ -264,7 +302,7 @@ func (c *imageCopy) planReferrers(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if err := c.plan(ctx, desc, data); err != nil {
+			if err := c.plan(ctx, desc, data, c.dstHasManifest(ctx, desc.Digest)); err != nil {
 				return err
 			}
 		}

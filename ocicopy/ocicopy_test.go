@@ -152,6 +152,9 @@ type recorder struct {
 	wait time.Duration
 
 	mu            sync.Mutex
+	getManifests  int
+	manActive     int
+	manMost       int
 	getBlobs      int
 	pushedBlobs   map[ociregistry.Digest]int
 	mounts        int
@@ -178,6 +181,22 @@ func (r *recorder) GetBlob(ctx context.Context, repo string, dig ociregistry.Dig
 	r.active--
 	r.mu.Unlock()
 	return r.Interface.GetBlob(ctx, repo, dig)
+}
+
+func (r *recorder) GetManifest(ctx context.Context, repo string, dig ociregistry.Digest) (ociregistry.BlobReader, error) {
+	r.mu.Lock()
+	r.getManifests++
+	r.manActive++
+	r.manMost = max(r.manMost, r.manActive)
+	deadline := time.Now().Add(r.wait)
+	for r.manActive < 2 && time.Now().Before(deadline) {
+		r.mu.Unlock()
+		time.Sleep(time.Millisecond)
+		r.mu.Lock()
+	}
+	r.manActive--
+	r.mu.Unlock()
+	return r.Interface.GetManifest(ctx, repo, dig)
 }
 
 func (r *recorder) PushBlob(ctx context.Context, repo string, desc ociregistry.Descriptor, rd io.Reader) (ociregistry.Descriptor, error) {
@@ -219,6 +238,37 @@ func TestConcurrency(t *testing.T) {
 			qt.Assert(t, qt.IsNil(err))
 			qt.Check(t, qt.Equals(desc.Digest, img.Manifest.Digest))
 			qt.Check(t, qt.Equals(src.most, n))
+		})
+	}
+}
+
+// TestChildren checks that the children of an index are fetched at
+// once, within Concurrency, and that those the destination has are not
+// fetched at all.
+func TestChildren(t *testing.T) {
+	ctx := context.Background()
+	for _, n := range []int{1, 2} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			mem := ocimem.New()
+			idx := ocitest.PushRandomIndex(t, mem, "src", "v1")
+			src := newRecorder(mem)
+			src.wait = 300 * time.Millisecond
+			dst := ocimem.New()
+			_, err := ocicopy.Copy(ctx, src, "src", dst, "dst", "v1", &ocicopy.Options{Concurrency: n})
+			qt.Assert(t, qt.IsNil(err))
+			qt.Check(t, qt.Equals(src.manMost, n))
+			qt.Check(t, qt.Equals(src.getManifests, 2))
+
+			// Without the index, the copy fetches only it again.
+			qt.Assert(t, qt.IsNil(dst.DeleteManifest(ctx, "dst", idx.Manifest.Digest)))
+			src.wait, src.getManifests, src.getBlobs = 0, 0, 0
+			_, err = ocicopy.Copy(ctx, src, "src", dst, "dst", "v1", &ocicopy.Options{Concurrency: n})
+			qt.Assert(t, qt.IsNil(err))
+			qt.Check(t, qt.Equals(src.getManifests, 0)) // GetTag fetched the index
+			qt.Check(t, qt.Equals(src.getBlobs, 0))
+			got, err := dst.ResolveTag(ctx, "dst", "v1")
+			qt.Assert(t, qt.IsNil(err))
+			qt.Check(t, qt.Equals(got.Digest, idx.Manifest.Digest))
 		})
 	}
 }
