@@ -45,7 +45,7 @@ type blobKey struct {
 // blobTask is the copy of one blob to one destination repository, which
 // several images may wait for.
 type blobTask struct {
-	// owner is the image that started it.
+	// owner is the image that runs it.
 	owner int
 	// done is closed when err is set.
 	done chan struct{}
@@ -146,25 +146,17 @@ func sameValue(a, b any) bool {
 	return t != nil && t == reflect.TypeOf(b) && t.Comparable() && a == b
 }
 
-// startBlob returns the copy of desc to c's destination repository,
-// starting it unless another image has.
-func (e *engine) startBlob(ctx context.Context, c *imageCopy, desc ociregistry.Descriptor) *blobTask {
+// claimBlob returns the copy of desc to c's destination repository, and
+// whether c is to run it: the first image that needs a blob there runs
+// its copy, and the others wait for it.
+func (e *engine) claimBlob(c *imageCopy, desc ociregistry.Descriptor) (task *blobTask, run bool) {
 	key := blobKey{dst: c.dstID, repo: c.img.DstRepo, digest: desc.Digest}
 	e.mu.Lock()
-	task := e.blobs[key]
-	if task != nil {
-		e.mu.Unlock()
-		return task
+	defer e.mu.Unlock()
+	if task := e.blobs[key]; task != nil {
+		return task, false
 	}
 	task = &blobTask{owner: c.index, done: make(chan struct{})}
 	e.blobs[key] = task
-	e.mu.Unlock()
-	e.emit(Event{Kind: BlobPlanned, Image: c.index, Descriptor: desc})
-	// The goroutine ends before c.copy returns: c waits for every task
-	// it started.
-	go func() {
-		task.err = c.copyBlob(ctx, desc)
-		close(task.done)
-	}()
-	return task
+	return task, true
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/internal/ocimanifest"
@@ -254,16 +255,25 @@ func (c *imageCopy) fetchChildren(ctx context.Context, children []ociregistry.De
 		}
 	}
 	fetched := make([]fetchedChild, len(todo))
+	// No more workers than transfers at once: an index may list
+	// thousands of children.
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for i, child := range todo {
+	for range min(len(todo), c.e.opts.Concurrency) {
 		wg.Go(func() {
-			f := &fetched[i]
-			f.desc = child
-			f.present = c.dstHasManifest(ctx, child.Digest)
-			if f.present && !c.e.opts.Referrers {
-				return // not walked: see plan
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(todo) {
+					return
+				}
+				f := &fetched[i]
+				f.desc = todo[i]
+				f.present = c.dstHasManifest(ctx, todo[i].Digest)
+				if f.present && !c.e.opts.Referrers {
+					continue // not walked: see plan
+				}
+				f.data, f.desc, f.err = c.fetchManifest(ctx, todo[i], "")
 			}
-			f.data, f.desc, f.err = c.fetchManifest(ctx, child, "")
 		})
 	}
 	wg.Wait()
@@ -315,19 +325,52 @@ func (c *imageCopy) planReferrers(ctx context.Context) error {
 // order.
 func (c *imageCopy) copyBlobs(ctx context.Context) error {
 	tasks := make([]*blobTask, len(c.blobs))
+	runs := make([]bool, len(c.blobs))
 	for i, b := range c.blobs {
-		tasks[i] = c.e.startBlob(ctx, c, b)
-	}
-	errs := make([]error, len(tasks))
-	for i, task := range tasks {
-		<-task.done
-		errs[i] = task.err
-		if errs[i] != nil && task.owner != c.index {
-			// Another image's source failed to give the blob;
-			// this image's source may have it.
-			errs[i] = c.copyBlob(ctx, c.blobs[i])
+		tasks[i], runs[i] = c.e.claimBlob(c, b)
+		if runs[i] {
+			// Every blob is planned before any is copied, so that
+			// progress shows the totals from the start.
+			c.e.emit(Event{Kind: BlobPlanned, Image: c.index, Descriptor: b})
 		}
 	}
+	errs := make([]error, len(tasks))
+	// No more workers than transfers at once: an image may have
+	// thousands of layers. A worker that waits for another image's
+	// copy holds no transfer token, and that copy never waits, so
+	// every wait ends.
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(len(tasks), c.e.opts.Concurrency) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(tasks) {
+					return
+				}
+				task := tasks[i]
+				if runs[i] {
+					task.err = c.copyBlob(ctx, c.blobs[i])
+					close(task.done)
+					errs[i] = task.err
+					continue
+				}
+				select {
+				case <-task.done:
+				case <-ctx.Done():
+					errs[i] = ctx.Err()
+					continue
+				}
+				errs[i] = task.err
+				if errs[i] != nil {
+					// Another image's source failed to give the
+					// blob; this image's source may have it.
+					errs[i] = c.copyBlob(ctx, c.blobs[i])
+				}
+			}
+		})
+	}
+	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
 			return err

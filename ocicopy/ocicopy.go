@@ -226,8 +226,8 @@ func ParsePlatform(s string) (*ocispec.Platform, error) {
 // picked from the index). The manifest gets ref as its tag when ref is a
 // tag, and no tag when it is a digest; use CopyAll for another tag.
 //
-// It returns an error that Is ociregistry.ErrNameInvalid or
-// ociregistry.ErrDigestInvalid for a malformed ref or repository; an
+// It returns the error of ociregistry.CheckTag or CheckDigest for a
+// malformed ref or tag (repository names are left to the registries); an
 // *Error saying which registry failed, which Is the registry's error
 // (ociregistry.ErrManifestUnknown for a manifest missing from the source,
 // ociregistry.ErrDigestInvalid for content that does not match its
