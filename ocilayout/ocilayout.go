@@ -7,8 +7,9 @@
 // A layout holds one repository: the repo arguments of the methods may be
 // "" or any valid repository name, and all reach the same content (an
 // invalid name is refused with ociregistry.ErrNameInvalid, as a registry
-// would). Repositories and the uploads in chunks answer
-// ociregistry.ErrUnsupported; blobs are written whole by PushBlob.
+// would). Repositories answers ociregistry.ErrUnsupported. Blobs pushed
+// whole or in chunks (kept under .ocilayout-uploads until committed) are
+// checked against their digest before they appear under blobs/.
 // Manifests are stored byte for byte, so digests never change: with
 // package ocicopy a layout is a place to keep images on disk, to move
 // them between registries without a network in between, or to hand them
@@ -40,8 +41,8 @@ import (
 // two processes writing the same layout at once may lose each other's
 // index.json entries.
 type Layout struct {
-	// Funcs answers ErrUnsupported for the uploads in chunks and for
-	// Repositories, which a layout does not do.
+	// Funcs answers ErrUnsupported for Repositories: a layout is one
+	// repository, without a name.
 	*ociregistry.Funcs
 
 	dir string

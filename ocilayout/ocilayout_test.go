@@ -238,9 +238,8 @@ func readIndex(t *testing.T, dir string) ociregistry.Index {
 
 func TestSuite(t *testing.T) {
 	ocitest.Run(t, ocitest.Suite{
-		// A layout is one repository, written by whole blobs.
+		// A layout is one repository.
 		SingleRepository: true,
-		NoChunkedUploads: true,
 		New: func(t *testing.T) ociregistry.Interface {
 			l, err := ocilayout.Create(t.TempDir())
 			qt.Assert(t, qt.IsNil(err))

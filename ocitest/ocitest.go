@@ -78,11 +78,6 @@ type Suite struct {
 	// Repositories, as with NoRepositories.
 	SingleRepository bool
 
-	// NoChunkedUploads says that PushBlobChunked and
-	// PushBlobChunkedResume are not supported: they answer an error
-	// that Is ociregistry.ErrUnsupported. The upload tests are skipped.
-	NoChunkedUploads bool
-
 	// LaxReferences says that PushManifest does not check that the
 	// blobs and child manifests a manifest refers to are present, so
 	// the tests that expect ErrManifestBlobUnknown are skipped.
@@ -121,9 +116,6 @@ func Run(t *testing.T, s Suite) {
 		// The group's t.Run returns only when its parallel subtests
 		// are done, so that Run does too.
 		t.Run(g.name, func(t *testing.T) {
-			if g.name == "Upload" && s.NoChunkedUploads {
-				t.Skip("Suite.NoChunkedUploads")
-			}
 			for _, tc := range g.tests {
 				t.Run(tc.name, func(t *testing.T) {
 					tc.run(t, s)
