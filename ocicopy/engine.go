@@ -69,8 +69,20 @@ func newEngine(opts *Options) *engine {
 func (e *engine) run(ctx context.Context, images []Image) ([]ociregistry.Descriptor, []error) {
 	descs := make([]ociregistry.Descriptor, len(images))
 	errs := make([]error, len(images))
+	// Images in flight hold their manifests in memory: a repository of
+	// thousands of tags is copied a few images at a time. Twice the
+	// transfers at once lets one image plan while another copies. An
+	// image waits only for blob copies that images in flight run, so
+	// the bound cannot block them.
+	inFlight := make(chan struct{}, 2*e.opts.Concurrency)
 	var wg sync.WaitGroup
 	for i, img := range images {
+		select {
+		case inFlight <- struct{}{}:
+		case <-ctx.Done():
+			errs[i] = ctx.Err()
+			continue
+		}
 		c := &imageCopy{
 			e:             e,
 			index:         i,
@@ -79,7 +91,10 @@ func (e *engine) run(ctx context.Context, images []Image) ([]ociregistry.Descrip
 			seenManifests: map[ociregistry.Digest]bool{},
 			seenBlobs:     map[ociregistry.Digest]bool{},
 		}
-		wg.Go(func() { descs[i], errs[i] = c.copy(ctx) })
+		wg.Go(func() {
+			defer func() { <-inFlight }()
+			descs[i], errs[i] = c.copy(ctx)
+		})
 	}
 	wg.Wait()
 	return descs, errs

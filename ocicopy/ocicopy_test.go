@@ -152,6 +152,7 @@ type recorder struct {
 	wait time.Duration
 
 	mu            sync.Mutex
+	getTags       int
 	getManifests  int
 	manActive     int
 	manMost       int
@@ -181,6 +182,13 @@ func (r *recorder) GetBlob(ctx context.Context, repo string, dig ociregistry.Dig
 	r.active--
 	r.mu.Unlock()
 	return r.Interface.GetBlob(ctx, repo, dig)
+}
+
+func (r *recorder) GetTag(ctx context.Context, repo, tag string) (ociregistry.BlobReader, error) {
+	r.mu.Lock()
+	r.getTags++
+	r.mu.Unlock()
+	return r.Interface.GetTag(ctx, repo, tag)
 }
 
 func (r *recorder) GetManifest(ctx context.Context, repo string, dig ociregistry.Digest) (ociregistry.BlobReader, error) {
@@ -338,6 +346,38 @@ type blind struct{ ociregistry.Interface }
 
 func (b *blind) ResolveBlob(ctx context.Context, repo string, dig ociregistry.Digest) (ociregistry.Descriptor, error) {
 	return ociregistry.Descriptor{}, ociregistry.ErrBlobUnknown
+}
+
+// TestCopyAllInFlight checks that CopyAll starts an image only when few
+// enough others are under way, as each holds its manifests in memory.
+func TestCopyAllInFlight(t *testing.T) {
+	ctx := context.Background()
+	mem := ocimem.New()
+	var images []ocicopy.Image
+	src := newRecorder(mem)
+	// Slow blobs, so that images that have started show.
+	src.wait = 20 * time.Millisecond
+	for i := range 20 {
+		tag := fmt.Sprint("v", i)
+		ocitest.PushRandomImage(t, mem, "src", tag)
+		images = append(images, ocicopy.Image{Src: src, SrcRepo: "src", Ref: tag, Dst: ocimem.New(), DstRepo: "dst"})
+	}
+	started := -1
+	_, err := ocicopy.CopyAll(ctx, images, &ocicopy.Options{
+		Concurrency: 1,
+		Progress: func(ev ocicopy.Event) {
+			if ev.Kind == ocicopy.ManifestPushed && started < 0 {
+				src.mu.Lock()
+				started = src.getTags
+				src.mu.Unlock()
+			}
+		},
+	})
+	qt.Assert(t, qt.IsNil(err))
+	// Two images in flight for one transfer at once: when the first
+	// image is done, at most the second has started besides.
+	qt.Check(t, qt.IsTrue(started >= 1 && started <= 2), qt.Commentf("started %d", started))
+	qt.Check(t, qt.Equals(src.getTags, 20))
 }
 
 // TestMount checks that with Mount the destination mounts the blobs it
