@@ -247,7 +247,9 @@ func Copy(ctx context.Context, src ociregistry.Interface, srcRepo string, dst oc
 // Options.Concurrency transfers at a time in all, and returns the
 // descriptors of the manifests copied, one for each image, in order. A
 // blob that several images need in the same destination repository is
-// copied once.
+// copied once. At most twice Concurrency images are under way at a time,
+// so that the manifests held in memory stay few however many images
+// there are.
 //
 // An image that fails does not stop the others. The error, when some
 // fail, joins (as errors.Join does) one for each of them, in the order of
