@@ -57,3 +57,46 @@ func Example() {
 	// application/vnd.oci.image.manifest.v1+json: 0 blobs copied, 0 already there, 0 manifests pushed
 	// tags in the layout: [v1]
 }
+
+// This example mirrors every tag of a repository into another registry
+// with CopyAll, the transfers of all the images sharing one bound, as
+// "ocireg cp --all-tags" does.
+func ExampleCopyAll() {
+	ctx := context.Background()
+	src, dst := ocimem.New(), ocimem.New()
+	pushIndex(src, "library/app", "v1")
+	pushIndex(src, "library/app", "v2")
+
+	tags, err := ociregistry.All(src.Tags(ctx, "library/app", ""))
+	if err != nil {
+		log.Fatal(err)
+	}
+	var images []ocicopy.Image
+	for _, tag := range tags {
+		images = append(images, ocicopy.Image{
+			Src: src, SrcRepo: "library/app", Ref: tag,
+			Dst: dst, DstRepo: "mirror/app",
+		})
+	}
+	var blobs int
+	descs, err := ocicopy.CopyAll(ctx, images, &ocicopy.Options{
+		Concurrency: 8,
+		Progress: func(ev ocicopy.Event) {
+			if ev.Kind == ocicopy.BlobCopied {
+				blobs++
+			}
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for i, desc := range descs {
+		fmt.Println(tags[i], desc.MediaType)
+	}
+	// Both indexes have the same images: their blobs were copied once.
+	fmt.Println("blobs copied:", blobs)
+	// Output:
+	// v1 application/vnd.oci.image.index.v1+json
+	// v2 application/vnd.oci.image.index.v1+json
+	// blobs copied: 4
+}

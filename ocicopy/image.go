@@ -205,6 +205,12 @@ func (c *imageCopy) plan(ctx context.Context, desc ociregistry.Descriptor, data 
 	}
 	c.seenManifests[desc.Digest] = true
 	if present && !c.e.opts.Referrers {
+		if desc.MediaType == "" && data != nil {
+			// The root may need a tag, pushed with its media type.
+			if pm, err := ocimanifest.Parse(data, ""); err == nil {
+				desc.MediaType = pm.MediaType
+			}
+		}
 		c.manifests = append(c.manifests, manifestNode{desc: desc, data: data, present: true})
 		return nil
 	}

@@ -708,3 +708,43 @@ func TestCopyDistribution(t *testing.T) {
 	qt.Assert(t, qt.IsNil(err))
 	checkCopied(t, l, "", c)
 }
+
+// untyped is a registry that does not say the media type of manifests,
+// as some servers send no Content-Type.
+type untyped struct{ ociregistry.Interface }
+
+func (u *untyped) GetTag(ctx context.Context, repo, tag string) (ociregistry.BlobReader, error) {
+	r, err := u.Interface.GetTag(ctx, repo, tag)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	desc := r.Descriptor()
+	desc.MediaType = ""
+	return ociregistry.NewBytesReader(data, desc), nil
+}
+
+// TestUntypedSource checks that a manifest whose source gives no media
+// type is pushed with the one its content says, also when only its tag
+// is missing at the destination.
+func TestUntypedSource(t *testing.T) {
+	ctx := context.Background()
+	mem := ocimem.New()
+	img := ocitest.PushRandomImage(t, mem, "src", "v1")
+	src := &untyped{mem}
+	// Over HTTP, a manifest needs its media type.
+	dst := newClient(t, ocitest.NewServer(t, ocimem.New()))
+	desc, err := ocicopy.Copy(ctx, src, "src", dst, "dst", "v1", nil)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Check(t, qt.Equals(desc.MediaType, ocispec.MediaTypeImageManifest))
+	_, err = ocicopy.CopyAll(ctx, []ocicopy.Image{{Src: src, SrcRepo: "src", Ref: "v1", Dst: dst, DstRepo: "dst", Tag: "v2"}}, nil)
+	qt.Assert(t, qt.IsNil(err))
+	got, err := dst.ResolveTag(ctx, "dst", "v2")
+	qt.Assert(t, qt.IsNil(err))
+	qt.Check(t, qt.Equals(got.Digest, img.Manifest.Digest))
+	qt.Check(t, qt.Equals(got.MediaType, ocispec.MediaTypeImageManifest))
+}

@@ -17,6 +17,8 @@ import (
 type progress struct {
 	w       io.Writer
 	enabled bool
+	// verb starts the line: "copying", or "checking" for validate.
+	verb string
 
 	totalBytes, doneBytes      atomic.Int64
 	totalBlobs, doneBlobs      atomic.Int64
@@ -32,7 +34,7 @@ const progressInterval = 200 * time.Millisecond
 // newProgress returns a progress display on w, enabled when w is a
 // terminal and quiet is not set.
 func newProgress(w io.Writer, quiet bool) *progress {
-	return &progress{w: w, enabled: !quiet && isTerminal(w)}
+	return &progress{w: w, enabled: !quiet && isTerminal(w), verb: "copying"}
 }
 
 // isTerminal reports whether w is a character device such as a
@@ -81,7 +83,7 @@ func (p *progress) finish() {
 
 // line returns the progress line: blobs and bytes done of the totals.
 func (p *progress) line() string {
-	s := fmt.Sprintf("copying: %d/%d blobs, %s / %s",
+	s := fmt.Sprintf("%s: %d/%d blobs, %s / %s", p.verb,
 		p.doneBlobs.Load(), p.totalBlobs.Load(), byteSize(p.doneBytes.Load()), byteSize(p.totalBytes.Load()))
 	if n := p.skippedBlobs.Load(); n > 0 {
 		s += fmt.Sprintf(", %d already there", n)

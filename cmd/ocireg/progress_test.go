@@ -18,7 +18,7 @@ import (
 // of their own.
 func TestProgressRedraws(t *testing.T) {
 	var out toolstest.Buffer
-	p := &progress{w: &out, enabled: true}
+	p := &progress{w: &out, enabled: true, verb: "copying"}
 	blob := func(kind ocicopy.EventKind) {
 		p.event(ocicopy.Event{Kind: kind, Descriptor: ociregistry.Descriptor{Size: 1024}})
 	}

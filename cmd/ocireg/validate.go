@@ -70,6 +70,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return verbExitCode(stderr, copyError(err, &t, &t))
 	}
 	prog := newProgress(stderr, *quiet)
+	prog.verb = "checking"
 	var manifests, blobs int
 	var size int64
 	opts = &ocicopy.Options{
