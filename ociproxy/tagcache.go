@@ -125,4 +125,3 @@ func (p *proxy) forgetTag(key string) {
 	delete(p.tags, key)
 	p.tagMu.Unlock()
 }
-

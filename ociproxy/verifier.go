@@ -108,4 +108,3 @@ func (r *verifyReader) Read(buf []byte) (int, error) {
 }
 
 func (r *verifyReader) Close() error { return r.up.Close() }
-
