@@ -139,8 +139,8 @@ type client struct {
 	// speaksTLS is the function speaksTLS, except in tests.
 	speaksTLS func(addr string) (isTLS, reached bool)
 	http      *http.Client
-	opts   Options
-	logger *slog.Logger
+	opts      Options
+	logger    *slog.Logger
 
 	// noSinglePost is set once the registry has answered a
 	// single-request upload by starting a session, so that later pushes
@@ -206,8 +206,8 @@ func New(host string, opts *Options) (ociregistry.Interface, error) {
 		probeEvery: probeInterval,
 		speaksTLS:  speaksTLS,
 		http:       &http.Client{Transport: ociauth.NewTransport(transport, o.Auth)},
-		opts:   o,
-		logger: o.Logger,
+		opts:       o,
+		logger:     o.Logger,
 	}, nil
 }
 
