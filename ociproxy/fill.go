@@ -187,6 +187,8 @@ func (f *fill) run(ctx context.Context) {
 					cw = nil
 				}
 			}
+			// The time spent writing is not upstream's.
+			stall.progress()
 		}
 		switch {
 		case err == nil:
@@ -278,7 +280,10 @@ type fillReader struct {
 	// cached reads the rest of the blob from the cache; once it is
 	// set, the reader holds no reference to the spool file.
 	cached ociregistry.BlobReader
-	closed bool
+	// noCache is set once the cache failed to give the rest, so that
+	// the reader stays on the spool file without asking again.
+	noCache bool
+	closed  bool
 }
 
 func (r *fillReader) Descriptor() ociregistry.Descriptor { return r.f.desc }
@@ -298,7 +303,7 @@ func (r *fillReader) Read(buf []byte) (int, error) {
 		written, cached, ferr, changed := f.written, f.cached, f.err, f.changed
 		f.mu.Unlock()
 		size := f.desc.Size
-		if cached && r.off < size && r.moveToCache() {
+		if cached && !r.noCache && r.off < size && r.moveToCache() {
 			return r.Read(buf)
 		}
 		if r.off < written {
@@ -333,6 +338,7 @@ func (r *fillReader) moveToCache() bool {
 	f := r.f
 	rd, err := f.p.cache.GetBlobRange(r.ctx, f.repo, f.desc.Digest, r.off, -1)
 	if err != nil {
+		r.noCache = true
 		return false
 	}
 	r.cached = rd

@@ -96,9 +96,10 @@ type Options struct {
 	FillStallTimeout time.Duration
 
 	// MaxFills bounds the blob fetches into the cache that hold a
-	// spool file at once: those under way, and those done whose
-	// readers still read the spool file because the cache could not
-	// take the blob. A caller asking for a blob beyond that reads it
+	// spool file at once: those under way, and those done whose spool
+	// file a reader still holds (a reader moves on to the cache at its
+	// next read, or stays on the spool file when the cache could not
+	// take the blob). A caller asking for a blob beyond that reads it
 	// from upstream, verified but not cached. Zero means
 	// DefaultMaxFills.
 	MaxFills int
