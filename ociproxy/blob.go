@@ -32,35 +32,43 @@ func (p *proxy) GetBlob(ctx context.Context, repo string, dg ociregistry.Digest)
 	if err := checkRepoDigest(repo, dg); err != nil {
 		return nil, err
 	}
-	rd, err := p.cache.GetBlob(ctx, repo, dg)
-	if err == nil {
-		return rd, nil
+	for attempt := 0; ; attempt++ {
+		rd, err := p.cache.GetBlob(ctx, repo, dg)
+		if err == nil {
+			return rd, nil
+		}
+		if !isNotFound(err) {
+			p.logger.Warn("ociproxy: cannot read blob from cache", "repo", repo, "digest", dg, "err", err)
+		}
+		f := p.joinFill(ctx, repo, dg)
+		if f == nil {
+			// As many fills as allowed hold spool files: read
+			// this one from upstream, checked as a fill would
+			// check it.
+			p.logger.Warn("ociproxy: too many blob fetches under way; reading blob from upstream uncached", "repo", repo, "digest", dg, "maxFills", p.opts.MaxFills)
+			return p.getBlobUncached(ctx, repo, dg)
+		}
+		select {
+		case <-f.ready:
+		case <-ctx.Done():
+			f.release()
+			return nil, ctx.Err()
+		}
+		switch {
+		case f.openErr == errCached && attempt == 0:
+			f.release()
+			continue
+		case f.openErr == errCached, errors.Is(f.openErr, errNoSpool):
+			// The cache says it has the blob but does not give
+			// it, or there is no room to spool it.
+			f.release()
+			return p.getBlobUncached(ctx, repo, dg)
+		case f.openErr != nil:
+			f.release()
+			return nil, p.upstreamError(f.openErr, "blob "+repo+"@"+string(dg))
+		}
+		return &fillReader{f: f, ctx: ctx}, nil
 	}
-	if !isNotFound(err) {
-		p.logger.Warn("ociproxy: cannot read blob from cache", "repo", repo, "digest", dg, "err", err)
-	}
-	f := p.joinFill(ctx, repo, dg)
-	if f == nil {
-		// As many fills as allowed are under way: read this one
-		// from upstream, checked as a fill would check it.
-		p.logger.Warn("ociproxy: too many blob fetches under way; reading blob from upstream uncached", "repo", repo, "digest", dg, "maxFills", p.opts.MaxFills)
-		return p.getBlobUncached(ctx, repo, dg)
-	}
-	select {
-	case <-f.ready:
-	case <-ctx.Done():
-		f.release()
-		return nil, ctx.Err()
-	}
-	switch {
-	case errors.Is(f.openErr, errNoSpool):
-		f.release()
-		return p.getBlobUncached(ctx, repo, dg)
-	case f.openErr != nil:
-		f.release()
-		return nil, p.upstreamError(f.openErr, "blob "+repo+"@"+string(dg))
-	}
-	return &fillReader{f: f, ctx: ctx}, nil
 }
 
 // getBlobUncached returns the blob from upstream, failing at its end

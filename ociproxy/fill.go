@@ -16,6 +16,10 @@ import (
 // memory a fill holds, and how often its readers are told of progress.
 const fillBufSize = 128 << 10
 
+// errCached says that a fill found the blob in the cache when it
+// started: a fill that ended just before had put it there.
+var errCached = errors.New("ociproxy: blob is in the cache")
+
 // errNoSpool says that a fill could not make its spool file, so that
 // its callers read the blob from upstream uncached instead.
 var errNoSpool = errors.New("ociproxy: cannot make spool file")
@@ -144,6 +148,13 @@ func (f *fill) run(ctx context.Context) {
 	stall := p.newStallTimer(cancel)
 	defer stall.stop()
 
+	// A caller that missed the cache just before another fill
+	// committed the blob, and found that fill gone, started this one.
+	if _, err := p.cache.ResolveBlob(ctx, f.repo, f.desc.Digest); err == nil {
+		f.openErr = errCached
+		close(f.ready)
+		return
+	}
 	up, desc, err := p.openUpstream(ctx, f.repo, f.desc.Digest)
 	if err != nil {
 		f.openErr = stall.explain(err, f.desc.Digest)

@@ -467,3 +467,35 @@ func TestMaxFills(t *testing.T) {
 		qt.Assert(t, qt.IsNil(err))
 	})
 }
+
+// staleCache is a cache whose first GetBlob in a context marked with
+// staleKey answers "unknown", as a cache asked just before a fill
+// committed the blob would.
+type staleCache struct {
+	*ocimem.Registry
+	answered atomic.Bool
+}
+
+type staleKey struct{}
+
+func (c *staleCache) GetBlob(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.BlobReader, error) {
+	if ctx.Value(staleKey{}) != nil && !c.answered.Swap(true) {
+		return nil, ociregistry.ErrBlobUnknown
+	}
+	return c.Registry.GetBlob(ctx, repo, dg)
+}
+
+// TestFillAfterCommit checks that a caller that missed the cache just
+// before a fill committed the blob, and then found that fill gone,
+// reads the blob from the cache rather than fetch it again.
+func TestFillAfterCommit(t *testing.T) {
+	mem := ocimem.New()
+	data := randomBlob(64 << 10)
+	dg := ocitest.PushBlob(t, mem, "a/b", data).Digest
+	var calls counter
+	p := ociproxy.New(counting(mem, &calls), &staleCache{Registry: newCache()}, nil)
+	qt.Assert(t, qt.IsNil(pull(t.Context(), p, dg, data)))
+	waitFills(t, p)
+	qt.Assert(t, qt.IsNil(pull(context.WithValue(t.Context(), staleKey{}, true), p, dg, data)))
+	qt.Assert(t, qt.Equals(calls.get("GetBlob"), 1))
+}
