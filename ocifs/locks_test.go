@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/go-quicktest/qt"
 	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/ocifs"
+	"github.com/ocireg/ociregistry/ocitest"
 )
 
 // lockWait is how long the tests below let a push wait for a lock that
@@ -182,6 +184,52 @@ func TestTwoRegistriesRace(t *testing.T) {
 				_, err = r.GetManifest(ctx, "a", desc.Digest)
 				qt.Assert(t, qt.IsNil(err), qt.Commentf("round %d: tag %s dangles", i, tag))
 			}
+		}
+		qt.Assert(t, qt.IsNil(ocifs.Check(ctx, dir)), qt.Commentf("round %d", i))
+	}
+}
+
+// TestTwoServersRace is TestTwoRegistriesRace over HTTP, as users meet
+// it: two servers on one directory, one answering DELETE of a manifest
+// while the other answers a PUT of it under a tag.
+func TestTwoServersRace(t *testing.T) {
+	ctx := t.Context()
+	r1, dir := newRegistry(t)
+	r2, err := ocifs.New(dir, nil)
+	qt.Assert(t, qt.IsNil(err))
+	img := pushImage(t, r1, "a", "", 1)
+	rd, err := r1.GetManifest(ctx, "a", img.manifest.Digest)
+	qt.Assert(t, qt.IsNil(err))
+	data := readAll(t, rd)
+	base1 := "http://" + ocitest.NewServer(t, r1) + "/v2/a/manifests/"
+	base2 := "http://" + ocitest.NewServer(t, r2) + "/v2/a/manifests/"
+	for i := range 30 {
+		tag := fmt.Sprintf("t%d", i)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			req, _ := http.NewRequest("DELETE", base1+string(img.manifest.Digest), nil)
+			resp, err := http.DefaultClient.Do(req)
+			if qt.Check(t, qt.IsNil(err)) {
+				resp.Body.Close()
+			}
+		})
+		wg.Go(func() {
+			status, body := putManifest(t, base2+tag, img.manifest.MediaType, data)
+			qt.Check(t, qt.Equals(status, http.StatusCreated), qt.Commentf("%s", body))
+		})
+		wg.Wait()
+		for _, base := range []string{base1, base2} {
+			resp, err := http.Get(base + tag)
+			qt.Assert(t, qt.IsNil(err))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusNotFound {
+				continue
+			}
+			qt.Assert(t, qt.Equals(resp.StatusCode, http.StatusOK))
+			resp, err = http.Get(base + resp.Header.Get("Docker-Content-Digest"))
+			qt.Assert(t, qt.IsNil(err))
+			resp.Body.Close()
+			qt.Assert(t, qt.Equals(resp.StatusCode, http.StatusOK), qt.Commentf("round %d: tag %s dangles", i, tag))
 		}
 		qt.Assert(t, qt.IsNil(ocifs.Check(ctx, dir)), qt.Commentf("round %d", i))
 	}
