@@ -14,6 +14,7 @@ import (
 	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/ocifs"
 	"github.com/ocireg/ociregistry/ocitest"
+	"github.com/opencontainers/go-digest"
 )
 
 // lockWait is how long the tests below let a push wait for a lock that
@@ -27,6 +28,7 @@ func TestPushStopsWaitingForGC(t *testing.T) {
 	r, dir := newRegistry(t)
 	unlock, err := ocifs.LockGC(t.Context(), dir)
 	qt.Assert(t, qt.IsNil(err))
+	unlock = sync.OnceFunc(unlock)
 	defer unlock()
 	ctx, cancel := context.WithTimeout(t.Context(), lockWait)
 	defer cancel()
@@ -42,9 +44,26 @@ func TestPushStopsWaitingForGC(t *testing.T) {
 		unlock()
 		t.Fatal("the push did not stop waiting when its context ended")
 	}
+
+	// A chunked upload whose commit gives up stays, to be committed
+	// once the lock is free.
+	ctx, cancel = context.WithTimeout(t.Context(), lockWait)
+	defer cancel()
+	w, err := r.PushBlobChunked(ctx, "a", 0)
+	qt.Assert(t, qt.IsNil(err))
+	data := []byte("some data")
+	_, err = w.Write(data)
+	qt.Assert(t, qt.IsNil(err))
+	_, err = w.Commit(digest.FromBytes(data))
+	qt.Assert(t, qt.ErrorIs(err, context.DeadlineExceeded))
+
 	unlock()
-	// Once the lock is free the push goes through.
+	// Once the lock is free the pushes go through.
 	pushImage(t, r, "a", "v1", 1)
+	w, err = r.PushBlobChunkedResume(t.Context(), "a", w.ID(), int64(len(data)), 0)
+	qt.Assert(t, qt.IsNil(err))
+	_, err = w.Commit(digest.FromBytes(data))
+	qt.Assert(t, qt.IsNil(err))
 }
 
 // TestGCLetsPushesThrough stops a garbage collection in the middle of
