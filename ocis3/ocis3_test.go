@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -224,6 +225,53 @@ func TestTagsNeverDangle(t *testing.T) {
 	qt.Assert(t, qt.IsNil(err))
 	_, err = rs[2].ResolveManifest(ctx, repo, desc.Digest)
 	qt.Assert(t, qt.IsNil(err), qt.Commentf("tag latest names %s, which is gone", desc.Digest))
+}
+
+// pauseTransport holds a request whose method and URL path suffix match
+// until release is closed, after telling reached.
+type pauseTransport struct {
+	method, suffix   string
+	reached, release chan struct{}
+	once             sync.Once
+}
+
+func (p *pauseTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == p.method && strings.HasSuffix(req.URL.Path, p.suffix) {
+		p.once.Do(func() {
+			close(p.reached)
+			<-p.release
+		})
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// TestTagTakenBack makes a DeleteManifest run on one replica after
+// another has stored the manifest but before it writes the tag: the push
+// must then take its tag back and fail, not leave a tag naming a
+// manifest that is gone.
+func TestTagTakenBack(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	pause := &pauseTransport{method: "PUT", suffix: "/_tags/latest", reached: make(chan struct{}), release: make(chan struct{})}
+	cfg := g.config()
+	deleter, err := ocis3.New(context.Background(), cfg)
+	qt.Assert(t, qt.IsNil(err))
+	cfg.AWS = g.awsConfig(pause)
+	pusher, err := ocis3.New(context.Background(), cfg)
+	qt.Assert(t, qt.IsNil(err))
+	ctx := context.Background()
+	m := ocitest.PushRandomImage(t, deleter, "repo", "")
+	done := make(chan error, 1)
+	go func() {
+		_, err := pusher.PushManifest(ctx, "repo", "latest", m.Content, m.Manifest.MediaType)
+		done <- err
+	}()
+	<-pause.reached
+	qt.Assert(t, qt.IsNil(deleter.DeleteManifest(ctx, "repo", m.Manifest.Digest)))
+	close(pause.release)
+	qt.Assert(t, qt.ErrorIs(<-done, ociregistry.ErrManifestUnknown))
+	_, err = deleter.ResolveTag(ctx, "repo", "latest")
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
 }
 
 // TestRedirect serves a registry configured with redirects: blob GETs
