@@ -16,14 +16,21 @@ func SetClockSlack(d time.Duration) func() {
 // HoldGCState takes gc/state as a collection would, and returns the
 // function that lets it go.
 func (r *Registry) HoldGCState(ctx context.Context) (func() error, error) {
-	g := &collector{r: r}
-	if err := g.acquire(ctx); err != nil {
+	l, err := r.acquire(ctx, r.gcStateKey())
+	if err != nil {
 		return nil, err
 	}
-	return func() error {
-		_, err := r.writeGCState(ctx, g.etag, false, time.Now())
-		return err
-	}, nil
+	return func() error { return l.release(ctx) }, nil
+}
+
+// HoldRepoGCState takes the fence of a repository's links as a
+// collection would, and returns the function that lets it go.
+func (r *Registry) HoldRepoGCState(ctx context.Context, repo string) (func() error, error) {
+	l, err := r.acquire(ctx, r.gcRepoStateKey(repo))
+	if err != nil {
+		return nil, err
+	}
+	return func() error { return l.release(ctx) }, nil
 }
 
 // BlobKey returns the key of a blob's content.

@@ -77,10 +77,12 @@ func (r *Registry) GC(ctx context.Context, opts GCOptions) (GCResult, error) {
 	}
 	g := &collector{r: r, opts: opts, marked: make(map[ociregistry.Digest]bool)}
 	if !opts.DryRun {
-		if err := g.acquire(ctx); err != nil {
+		l, err := r.acquire(ctx, r.gcStateKey())
+		if err != nil {
 			return GCResult{}, err
 		}
-		defer g.release()
+		g.global = l
+		defer l.release(ctx)
 	}
 	// The bucket's clock sets LastModified; taking the start a little
 	// early keeps comparisons with ours on the safe side.
@@ -98,52 +100,22 @@ type collector struct {
 	opts   GCOptions
 	start  time.Time
 	cutoff time.Time
-	etag   string // of gc/state, while held
-	renew  time.Time
+	global *lease // of gc/state, while held
+	repo   *lease // of the repository being collected
 	marked map[ociregistry.Digest]bool
 	result GCResult
 }
 
-// acquire takes gc/state.
-func (g *collector) acquire(ctx context.Context) error {
-	st, err := g.r.readGCState(ctx)
-	if err != nil {
-		return err
-	}
-	if st.live(time.Now()) {
-		return fmt.Errorf("ocis3: gc: another collection holds gc/state until %v", st.expires)
-	}
-	etag, err := g.r.writeGCState(ctx, st.etag, true, time.Now().Add(gcLease))
-	if err != nil {
-		if isConflict(err) {
-			return fmt.Errorf("ocis3: gc: another collection started at the same time")
-		}
-		return fmt.Errorf("ocis3: gc: %w", err)
-	}
-	g.etag, g.renew = etag, time.Now()
-	return nil
-}
-
-// keep renews the lease on gc/state when a third of it has gone. It
-// returns an error when the lease was lost, after which nothing more
-// may be deleted.
+// keep renews the leases held.
 func (g *collector) keep(ctx context.Context) error {
-	if g.opts.DryRun || time.Since(g.renew) < gcLease/3 {
-		return nil
+	for _, l := range []*lease{g.global, g.repo} {
+		if l != nil {
+			if err := l.keep(ctx); err != nil {
+				return err
+			}
+		}
 	}
-	etag, err := g.r.writeGCState(ctx, g.etag, true, time.Now().Add(gcLease))
-	if err != nil {
-		return fmt.Errorf("ocis3: gc: renewing gc/state: %w", err)
-	}
-	g.etag, g.renew = etag, time.Now()
 	return nil
-}
-
-// release lets go of gc/state.
-func (g *collector) release() {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	g.r.writeGCState(ctx, g.etag, false, time.Now())
 }
 
 func (g *collector) collect(ctx context.Context) error {
@@ -156,7 +128,21 @@ func (g *collector) collect(ctx context.Context) error {
 		if !ok || checkRepo(repo) != nil {
 			continue
 		}
-		if err := g.collectRepo(ctx, repo); err != nil {
+		if !g.opts.DryRun {
+			l, err := r.acquire(ctx, r.gcRepoStateKey(repo))
+			if err != nil {
+				return err
+			}
+			g.repo = l
+		}
+		err := g.collectRepo(ctx, repo)
+		if g.repo != nil {
+			if rerr := g.repo.release(ctx); err == nil {
+				err = rerr
+			}
+			g.repo = nil
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -53,13 +53,13 @@ func (r *Registry) Tags(ctx context.Context, repo, startAfter string) iter.Seq2[
 		if startAfter != "" {
 			after = prefix + startAfter
 		}
-		any := false
+		found := false
 		for o, err := range r.list(ctx, prefix, after) {
 			if err != nil {
 				yield("", fmt.Errorf("ocis3: listing tags: %w", err))
 				return
 			}
-			any = true
+			found = true
 			name := strings.TrimPrefix(aws.ToString(o.Key), prefix)
 			if !ociregistry.IsValidTag(name) {
 				continue
@@ -68,7 +68,7 @@ func (r *Registry) Tags(ctx context.Context, repo, startAfter string) iter.Seq2[
 				return
 			}
 		}
-		if !any {
+		if !found {
 			ok, err := r.repoExists(ctx, repo)
 			if err != nil {
 				yield("", fmt.Errorf("ocis3: listing tags: %w", err))

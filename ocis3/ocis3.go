@@ -422,12 +422,6 @@ func (r *Registry) deleteKeys(ctx context.Context, keys []string) error {
 	return nil
 }
 
-// listPage is one page of a listing.
-type listPage struct {
-	objects []types.Object
-	more    bool
-}
-
 // list yields the objects whose keys start with prefix and sort after
 // startAfter (a full key, or empty), page by page, so that no more than a
 // page is held at once.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -417,5 +416,48 @@ func TestCatalogName(t *testing.T) {
 		keys = append(keys, k)
 	}
 	qt.Assert(t, qt.IsTrue(slices.IsSorted(keys)), qt.Commentf("%q", keys))
-	_ = fmt.Sprint
+}
+
+// TestRepoFence holds a repository's fence as a collection does while
+// it collects the repository's links, removes a link that a manifest
+// push relies on while the push waits, and checks that the push then
+// fails and leaves neither manifest nor tag; a collection elsewhere in
+// the bucket (the global fence alone) does not hold manifest pushes up.
+func TestRepoFence(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	r := g.newRegistry(t, nil)
+	ctx := context.Background()
+	img := ocitest.PushRandomImage(t, r, "repo", "")
+
+	releaseGlobal, err := r.HoldGCState(ctx)
+	qt.Assert(t, qt.IsNil(err))
+	_, err = r.PushManifest(ctx, "repo", "quick", img.Content, img.Manifest.MediaType)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.IsNil(releaseGlobal()))
+
+	// The same image, pushed to a repository of its own.
+	for _, b := range img.Blobs {
+		_, err := r.MountBlob(ctx, "repo", "fenced", b.Digest)
+		qt.Assert(t, qt.IsNil(err))
+	}
+	release, err := r.HoldRepoGCState(ctx, "fenced")
+	qt.Assert(t, qt.IsNil(err))
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.PushManifest(ctx, "fenced", "v1", img.Content, img.Manifest.MediaType)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("push finished while a collection held the repository's fence: %v", err)
+	case <-time.After(time.Second):
+	}
+	qt.Assert(t, qt.IsNil(r.DeleteBlob(ctx, "fenced", img.Blobs[0].Digest)))
+	qt.Assert(t, qt.IsNil(release()))
+	qt.Assert(t, qt.ErrorIs(<-done, ociregistry.ErrManifestBlobUnknown))
+	_, err = r.ResolveTag(ctx, "fenced", "v1")
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
+	_, err = r.ResolveManifest(ctx, "fenced", img.Manifest.Digest)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
 }

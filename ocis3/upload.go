@@ -315,7 +315,7 @@ func (w *blobWriter) Commit(d ociregistry.Digest) (ociregistry.Descriptor, error
 	if got != d {
 		return ociregistry.Descriptor{}, fmt.Errorf("upload has digest %s, not %s: %w", got, d, ociregistry.ErrDigestInvalid)
 	}
-	g0, err := w.r.readGCState(ctx)
+	g0, err := w.r.readGCState(ctx, w.r.gcStateKey())
 	if err != nil {
 		return ociregistry.Descriptor{}, err
 	}

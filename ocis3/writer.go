@@ -46,7 +46,7 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 	if err := checkRepoDigest(repo, d); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
-	g0, err := r.readGCState(ctx)
+	g0, err := r.readGCState(ctx, r.gcStateKey())
 	if err != nil {
 		return ociregistry.Descriptor{}, err
 	}
@@ -102,7 +102,7 @@ func (r *Registry) finishBlob(ctx context.Context, repo string, d ociregistry.Di
 		return ociregistry.Descriptor{}, fmt.Errorf("ocis3: storing blob %s: %w", d, err)
 	}
 	if existed {
-		err := r.fence(ctx, g0, func() error { return r.verifyContent(ctx, repo, d) })
+		err := r.fence(ctx, r.gcStateKey(), g0, func() error { return r.verifyContent(ctx, repo, d) })
 		if err != nil {
 			return ociregistry.Descriptor{}, err
 		}
@@ -332,7 +332,7 @@ func (r *Registry) MountBlob(ctx context.Context, fromRepo, toRepo string, d oci
 	if err := checkRepo(toRepo); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
-	g0, err := r.readGCState(ctx)
+	g0, err := r.readGCState(ctx, r.gcStateKey())
 	if err != nil {
 		return ociregistry.Descriptor{}, err
 	}
@@ -377,7 +377,11 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 	if pm.Algorithm == digest.SHA512 {
 		desc.Digest = d512
 	}
-	g0, err := r.readGCState(ctx)
+	// The links a manifest relies on are the repository's; the fence
+	// of the repository covers them. (A link implies its content: a
+	// collection only removes content that no link it saw names, and a
+	// link made since relied on the global fence.)
+	g0, err := r.readGCState(ctx, r.gcRepoStateKey(repo))
 	if err != nil {
 		return ociregistry.Descriptor{}, err
 	}
@@ -427,7 +431,7 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 		}
 	}
 	if !r.cfg.LaxChildReferences && (len(pm.Blobs) > 0 || len(pm.Children) > 0) {
-		err := r.fence(ctx, g0, func() error {
+		err := r.fence(ctx, r.gcRepoStateKey(repo), g0, func() error {
 			err := r.checkReferences(ctx, repo, pm)
 			if err != nil {
 				if tag != "" {
