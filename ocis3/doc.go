@@ -12,16 +12,20 @@
 //	repos/<repo>/_tags/<tag>                 the tag: a copy of its manifest, with the manifest's digest in metadata
 //	repos/<repo>/_referrers/<alg>/<hex>/<alg>-<hex>
 //	                                         empty: the second manifest's subject is the first digest
-//	catalog/<repo>                           empty: the repository exists
+//	catalog/<repo>                           empty: the repository exists (name coded, see below)
 //	uploads/<id>/state                       a chunked upload: repository, size, parts, sha256 state
 //	uploads/<id>/<seq>-<rand>                one part of a chunked upload
-//	gc/state                                 the garbage collector's fence (see GC)
+//	gc/state                                 the garbage collector's fence (see Garbage)
+//	gc/repos/<repo>                          its fence of one repository's links
 //
 // Manifests are small, so each repository keeps its own copies, and a
 // tag holds one more: a manifest GET or HEAD by tag or by digest is one
 // S3 request. The catalog is its own namespace, so listing repositories
 // never walks blobs or repositories' content; a repository once created
-// stays in the catalog.
+// stays in the catalog. Catalog keys code the repository name without
+// "/" ("." as ".-", "/" as ".."), an order-preserving code, so that they
+// list in the catalog's order and no key is a directory of another on
+// gateways that map keys to files.
 //
 // # Consistency across replicas
 //
@@ -43,11 +47,17 @@
 //
 // DeleteBlob and DeleteManifest remove what a repository sees; content
 // goes when GC finds nothing linking to it. GC is mark-and-sweep with a
-// grace period, and announces itself in gc/state: an operation that
-// relies on content or links that were there before it began (a blob
-// pushed again, a mount, a manifest's references) reads gc/state before
-// and after, and when a collection overlapped it checks again that what
-// it relied on is there, failing cleanly if not.
+// grace period, and announces itself in fence objects: gc/state for its
+// whole run, gc/repos/<repo> while it sweeps one repository's links. An
+// operation that relies on objects that were there before it began
+// reads the fence that covers them before and after: a blob pushed again
+// or mounted relies on content (gc/state), a manifest on its
+// repository's links (gc/repos/<repo>). When a collection overlapped
+// it, the operation waits for the fence to be let go, checks again that
+// what it relied on is there, and fails cleanly, undoing its writes, if
+// not. Reads and pushes of new content never wait. A collector that dies
+// lets go of its fences when their lease (five minutes, renewed while it
+// runs) ends.
 //
 // # Errors
 //

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -30,6 +31,9 @@ const (
 // buffer a push reads its content through: above S3's 5 MiB minimum, so
 // that every part but the last may be copied as it is.
 const partSize = 8 << 20
+
+// maxIdleConns is how many idle connections to S3 a Registry keeps.
+const maxIdleConns = 256
 
 // minPartSize is S3's minimum size of a multipart upload's part (but the
 // last).
@@ -127,6 +131,15 @@ func New(ctx context.Context, cfg Config) (*Registry, error) {
 		}
 		if cfg.Region != "" {
 			awsCfg.Region = cfg.Region
+		}
+		if awsCfg.HTTPClient == nil || cfg.AWS == nil {
+			// The SDK keeps 10 idle connections per host; a replica
+			// serving many clients at once would open and close
+			// connections to S3 all the time.
+			awsCfg.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+				t.MaxIdleConns = maxIdleConns
+				t.MaxIdleConnsPerHost = maxIdleConns
+			})
 		}
 		if awsCfg.Region == "" {
 			// S3-compatible services mostly ignore the region, but
