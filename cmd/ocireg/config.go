@@ -22,8 +22,8 @@ import (
 	"github.com/ocireg/ociregistry/ocifilter"
 	"github.com/ocireg/ociregistry/ocifs"
 	"github.com/ocireg/ociregistry/ocimem"
-	"github.com/ocireg/ociregistry/ocis3"
 	"github.com/ocireg/ociregistry/ociproxy"
+	"github.com/ocireg/ociregistry/ocis3"
 	"github.com/ocireg/ociregistry/ociunify"
 )
 
