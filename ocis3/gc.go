@@ -36,6 +36,10 @@ type GCOptions struct {
 
 	// DryRun reports what would be deleted without deleting anything.
 	DryRun bool
+
+	// UploadMaxAge, when not zero, replaces Config.UploadMaxAge: the
+	// age beyond which chunked uploads without a write are removed.
+	UploadMaxAge time.Duration
 }
 
 // GCResult says what a garbage collection deleted, or would delete in a
@@ -246,7 +250,11 @@ func (g *collector) sweepBlobs(ctx context.Context) error {
 // that replicas began before the grace period and never finished.
 func (g *collector) sweepUploads(ctx context.Context) error {
 	r := g.r
-	stale := time.Now().Add(-r.cfg.UploadMaxAge)
+	maxAge := r.cfg.UploadMaxAge
+	if g.opts.UploadMaxAge > 0 {
+		maxAge = g.opts.UploadMaxAge
+	}
+	stale := time.Now().Add(-maxAge)
 	prefix := r.prefix + "uploads/"
 	// The keys of one upload come together in the listing, so one
 	// upload is held at a time.

@@ -100,6 +100,8 @@ type configParser struct {
 	// is set only for building, as the config may choose the log
 	// format.
 	logger *slog.Logger
+	// s3Stores are the s3 registries built, for ocireg gc.
+	s3Stores []*ocis3.Registry
 }
 
 // registryBuilder makes a registry that parsing found described without
@@ -286,6 +288,7 @@ func loadConfigFile(cfg *serveConfig, set map[string]bool) error {
 		if err := p.sortedErrs(); err != nil {
 			return nil, err
 		}
+		cfg.s3Stores = p.s3Stores
 		return r, nil
 	}
 	return nil
@@ -469,6 +472,7 @@ func (p *configParser) parseRegistry(n *yaml.Node, lax bool) (registryBuilder, s
 				p.errorf(bn, "%v", err)
 				return nil
 			}
+			p.s3Stores = append(p.s3Stores, r)
 			return r
 		}, desc
 	case "remote":

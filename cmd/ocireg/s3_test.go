@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -10,10 +11,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-quicktest/qt"
+	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/internal/conformance"
 	"github.com/ocireg/ociregistry/internal/toolstest"
+	"github.com/ocireg/ociregistry/ociclient"
+	"github.com/ocireg/ociregistry/ocitest"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -23,6 +28,13 @@ import (
 // replicas through the environment, as the standard AWS chain reads
 // them.
 func startS3Replicas(t *testing.T, n int) string {
+	lb, _ := startS3ReplicasConfig(t, n)
+	return lb
+}
+
+// startS3ReplicasConfig is startS3Replicas, also returning the config
+// file's path.
+func startS3ReplicasConfig(t *testing.T, n int) (lb, config string) {
 	v := toolstest.StartVersitygw(t)
 	dir := t.TempDir()
 	t.Setenv("AWS_ACCESS_KEY_ID", v.AccessKey)
@@ -32,7 +44,7 @@ func startS3Replicas(t *testing.T, n int) string {
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "nosuch-credentials"))
 	t.Setenv("AWS_PROFILE", "")
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	config := filepath.Join(dir, "config.yaml")
+	config = filepath.Join(dir, "config.yaml")
 	err := os.WriteFile(config, fmt.Appendf(nil, `addr: 127.0.0.1:5000
 registry:
   kind: s3
@@ -48,7 +60,7 @@ registry:
 		// --addr overrides the config's addr, so replicas share it.
 		hosts[i] = toolstest.StartOcireg(t, "--config", config)
 	}
-	return toolstest.RoundRobin(t, hosts...)
+	return toolstest.RoundRobin(t, hosts...), config
 }
 
 // TestServeS3Replicas runs the spec-conformance tests through a
@@ -95,4 +107,41 @@ func TestServeS3ChunkedAcrossReplicas(t *testing.T) {
 	got, err := io.ReadAll(resp.Body)
 	qt.Assert(t, qt.IsNil(err))
 	qt.Assert(t, qt.IsTrue(bytes.Equal(got, data)))
+}
+
+// TestGCConfigS3 runs "ocireg gc --config" on the config that replicas
+// serve: a blob that no manifest refers to goes once older than the
+// grace period, one that a manifest refers to stays.
+func TestGCConfigS3(t *testing.T) {
+	lb, config := startS3ReplicasConfig(t, 2)
+	r, err := ociclient.New("http://"+lb, nil)
+	qt.Assert(t, qt.IsNil(err))
+	img := ocitest.PushRandomImage(t, r, "gc/kept", "v1")
+	orphan := ocitest.PushBlob(t, r, "gc/orphan", []byte("nothing refers to me"))
+
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"gc", "--config", config, "--dry-run"}, &stdout, &stderr)
+	qt.Assert(t, qt.Equals(code, exitOK), qt.Commentf("%s", &stderr))
+	qt.Assert(t, qt.Equals(stdout.String(), "would delete 0 blobs (0 B), 0 blob links, 0 stale uploads\n"))
+
+	// The collector allows the bucket's clock five seconds of slack.
+	time.Sleep(6 * time.Second)
+	stdout.Reset()
+	code = run(context.Background(), []string{"gc", "--config", config, "--grace", "100ms"}, &stdout, &stderr)
+	qt.Assert(t, qt.Equals(code, exitOK), qt.Commentf("%s", &stderr))
+	qt.Assert(t, qt.Equals(stdout.String(), "deleted blob "+string(orphan.Digest)+"\ndeleted 1 blobs (20 B), 1 blob links, 0 stale uploads\n"))
+	_, err = r.ResolveBlob(context.Background(), "gc/orphan", orphan.Digest)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown))
+	for _, b := range img.Blobs {
+		_, err := r.ResolveBlob(context.Background(), "gc/kept", b.Digest)
+		qt.Assert(t, qt.IsNil(err))
+	}
+
+	// A config without an s3 registry has nothing for gc --config.
+	mem := filepath.Join(t.TempDir(), "mem.yaml")
+	qt.Assert(t, qt.IsNil(os.WriteFile(mem, []byte("registry: {kind: mem}\n"), 0o666)))
+	stderr.Reset()
+	code = run(context.Background(), []string{"gc", "--config", mem}, &stdout, &stderr)
+	qt.Assert(t, qt.Equals(code, exitUsage))
+	qt.Assert(t, qt.StringContains(stderr.String(), "has no registry of kind s3"))
 }
