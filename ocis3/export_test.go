@@ -41,3 +41,11 @@ var (
 	CatalogName         = catalogName
 	RepoFromCatalogName = repoFromCatalogName
 )
+
+// SetMaxUploadParts sets the most part objects one chunked upload may
+// hold, and returns a function that restores it.
+func SetMaxUploadParts(n int) func() {
+	old := maxUploadParts
+	maxUploadParts = n
+	return func() { maxUploadParts = old }
+}

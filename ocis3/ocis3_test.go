@@ -462,3 +462,37 @@ func TestRepoFence(t *testing.T) {
 	_, err = r.ResolveManifest(ctx, "fenced", img.Manifest.Digest)
 	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
 }
+
+// TestUploadPartsBounded checks that a chunked upload cannot grow past
+// its bound on part objects: the chunk that would cross it fails with
+// BLOB_UPLOAD_INVALID and the upload keeps what it had.
+func TestUploadPartsBounded(t *testing.T) {
+	g := startGateway(t)
+	defer ocis3.SetMaxUploadParts(3)()
+	r := g.newRegistry(t, nil)
+	ctx := context.Background()
+	w, err := r.PushBlobChunked(ctx, "bounded", 0)
+	qt.Assert(t, qt.IsNil(err))
+	id := w.ID()
+	qt.Assert(t, qt.IsNil(w.Close()))
+	var all []byte
+	for i := range 4 {
+		w, err := r.PushBlobChunkedResume(ctx, "bounded", id, -1, 0)
+		qt.Assert(t, qt.IsNil(err))
+		chunk := randomBytes(10)
+		w.Write(chunk)
+		err = w.Close()
+		if i < 3 {
+			qt.Assert(t, qt.IsNil(err))
+			all = append(all, chunk...)
+			continue
+		}
+		qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUploadInvalid))
+	}
+	w, err = r.PushBlobChunkedResume(ctx, "bounded", id, -1, 0)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(w.Size(), int64(len(all))))
+	desc, err := w.Commit(digest.FromBytes(all))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.DeepEquals(readBlob(t, r, "bounded", desc.Digest), all))
+}

@@ -24,6 +24,11 @@ import (
 // asks for none.
 const DefaultChunkSize = partSize
 
+// maxUploadParts bounds the part objects of one chunked upload (each
+// PATCH makes at least one), and with them the size of its state; a
+// variable so that tests can lower it.
+var maxUploadParts = 10000
+
 // uploadState is what uploads/<id>/state holds: everything a replica
 // needs to carry on with an upload that another one began.
 type uploadState struct {
@@ -204,6 +209,9 @@ func (w *blobWriter) ReadFrom(src io.Reader) (int64, error) {
 func (w *blobWriter) flush() error {
 	if w.n == 0 {
 		return nil
+	}
+	if len(w.st.Parts) >= maxUploadParts {
+		return fmt.Errorf("upload %q already holds %d chunks, the most one upload may: %w", w.id, maxUploadParts, ociregistry.ErrBlobUploadInvalid)
 	}
 	var rnd [4]byte
 	rand.Read(rnd[:])

@@ -205,6 +205,10 @@ func (r *Registry) putVerified(ctx context.Context, key string, src io.Reader, h
 			return total, rerr
 		}
 		if n > 0 {
+			if len(m.parts) >= maxMultipartParts {
+				m.abort()
+				return total, fmt.Errorf("blob is bigger than %d bytes, the most ocis3 stores: %w", int64(maxMultipartParts)*partSize, ociregistry.ErrSizeInvalid)
+			}
 			m.sendAsync(ctx, (*bufs[cur])[:n])
 		}
 		if rerr != nil {
@@ -224,6 +228,10 @@ func (r *Registry) putVerified(ctx context.Context, key string, src io.Reader, h
 	}
 	return total, nil
 }
+
+// maxMultipartParts is S3's limit on the parts of a multipart upload;
+// with partSize parts, it bounds the size of a blob.
+const maxMultipartParts = 10000
 
 // multipart is an S3 multipart upload in progress.
 type multipart struct {
