@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -144,4 +145,71 @@ func TestGCConfigS3(t *testing.T) {
 	code = run(context.Background(), []string{"gc", "--config", mem}, &stdout, &stderr)
 	qt.Assert(t, qt.Equals(code, exitUsage))
 	qt.Assert(t, qt.StringContains(stderr.String(), "has no registry of kind s3"))
+}
+
+// TestServeS3RealClients runs crane, regctl, oras and skopeo through the
+// balancer over three replicas on one bucket: each copies an image (or
+// pushes files) that the next pulls, with every request going to the
+// next replica, and the content comes back byte for byte.
+func TestServeS3RealClients(t *testing.T) {
+	lb := startS3Replicas(t, 3)
+	r, err := ociclient.New("http://"+lb, nil)
+	qt.Assert(t, qt.IsNil(err))
+	img := ocitest.PushRandomImage(t, r, "clients/src", "v1")
+	ref := func(s string) string { return lb + "/" + s }
+	home := t.TempDir()
+	env := append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+home+"/.config", "DOCKER_CONFIG="+home+"/.docker")
+	run := func(tool string, args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command(toolstest.Require(t, tool), args...)
+		cmd.Env, cmd.Dir = env, home
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		qt.Assert(t, qt.IsNil(err), qt.Commentf("%s %q: %s", tool, args, &stderr))
+		return out
+	}
+	same := func(repo string) {
+		t.Helper()
+		desc, err := r.ResolveTag(context.Background(), repo, "v1")
+		qt.Assert(t, qt.IsNil(err))
+		qt.Assert(t, qt.Equals(desc.Digest, img.Manifest.Digest), qt.Commentf("%s", repo))
+		for _, b := range img.Blobs {
+			rd, err := r.GetBlob(context.Background(), repo, b.Digest)
+			qt.Assert(t, qt.IsNil(err))
+			data, err := io.ReadAll(rd)
+			rd.Close()
+			qt.Assert(t, qt.IsNil(err))
+			qt.Assert(t, qt.DeepEquals(data, img.BlobContent[b.Digest]))
+		}
+	}
+
+	run("crane", "copy", "--insecure", ref("clients/src:v1"), ref("clients/crane:v1"))
+	same("clients/crane")
+	qt.Assert(t, qt.Equals(string(run("crane", "ls", "--insecure", ref("clients/crane"))), "v1\n"))
+
+	run("regctl", "registry", "set", "--tls", "disabled", lb)
+	run("regctl", "image", "copy", ref("clients/crane:v1"), ref("clients/regctl:v1"))
+	same("clients/regctl")
+
+	// skopeo wants a trust policy, and would rewrite the manifest
+	// without --preserve-digests.
+	policy := filepath.Join(home, "policy.json")
+	qt.Assert(t, qt.IsNil(os.WriteFile(policy, []byte(`{"default":[{"type":"insecureAcceptAnything"}]}`), 0o666)))
+	run("skopeo", "--policy", policy, "copy", "--preserve-digests", "--src-tls-verify=false", "--dest-tls-verify=false", "docker://"+ref("clients/regctl:v1"), "docker://"+ref("clients/skopeo:v1"))
+	same("clients/skopeo")
+
+	files := map[string][]byte{"a.txt": []byte("hello through replicas\n"), "b.bin": make([]byte, 3<<20)}
+	rand.Read(files["b.bin"])
+	for name, data := range files {
+		qt.Assert(t, qt.IsNil(os.WriteFile(filepath.Join(home, name), data, 0o666)))
+	}
+	run("oras", "push", "--plain-http", "--no-tty", ref("clients/oras:v1"), "a.txt", "b.bin")
+	out := filepath.Join(home, "out")
+	run("oras", "pull", "--plain-http", "--no-tty", "-o", out, ref("clients/oras:v1"))
+	for name, data := range files {
+		got, err := os.ReadFile(filepath.Join(out, name))
+		qt.Assert(t, qt.IsNil(err))
+		qt.Assert(t, qt.IsTrue(bytes.Equal(got, data)), qt.Commentf("%s", name))
+	}
 }
