@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -36,6 +37,18 @@ func startS3Replicas(t *testing.T, n int) string {
 // startS3ReplicasConfig is startS3Replicas, also returning the config
 // file's path.
 func startS3ReplicasConfig(t *testing.T, n int) (lb, config string) {
+	config = s3Config(t)
+	hosts := make([]string, n)
+	for i := range hosts {
+		// --addr overrides the config's addr, so replicas share it.
+		hosts[i] = toolstest.StartOcireg(t, "--config", config)
+	}
+	return toolstest.RoundRobin(t, hosts...), config
+}
+
+// s3Config starts versitygw and returns the path of a config file of an
+// s3 registry on its bucket, with the credentials in the environment.
+func s3Config(t *testing.T) (config string) {
 	v := toolstest.StartVersitygw(t)
 	dir := t.TempDir()
 	t.Setenv("AWS_ACCESS_KEY_ID", v.AccessKey)
@@ -56,12 +69,7 @@ registry:
   pathStyle: true
 `, v.Bucket, v.Endpoint, v.Region), 0o666)
 	qt.Assert(t, qt.IsNil(err))
-	hosts := make([]string, n)
-	for i := range hosts {
-		// --addr overrides the config's addr, so replicas share it.
-		hosts[i] = toolstest.StartOcireg(t, "--config", config)
-	}
-	return toolstest.RoundRobin(t, hosts...), config
+	return config
 }
 
 // TestServeS3Replicas runs the spec-conformance tests through a
@@ -212,4 +220,81 @@ func TestServeS3RealClients(t *testing.T) {
 		qt.Assert(t, qt.IsNil(err))
 		qt.Assert(t, qt.IsTrue(bytes.Equal(got, data)), qt.Commentf("%s", name))
 	}
+}
+
+// TestServeS3KilledMidPush kills a replica with SIGKILL while a chunk
+// streams into it: what it acknowledged is there for another replica,
+// which carries the upload on to the end; an image pushed through the
+// killed replica before stays whole.
+func TestServeS3KilledMidPush(t *testing.T) {
+	config := s3Config(t)
+	a, killA := toolstest.StartOciregToKill(t, "--config", config)
+	b := toolstest.StartOcireg(t, "--config", config)
+	ra, err := ociclient.New("http://"+a, nil)
+	qt.Assert(t, qt.IsNil(err))
+	img := ocitest.PushRandomImage(t, ra, "killed/img", "v1")
+
+	data := make([]byte, 6<<20)
+	rand.Read(data)
+	first, second := data[:2<<20], data[2<<20:]
+	do := func(method, url string, body io.Reader) (*http.Response, error) {
+		req, err := http.NewRequest(method, url, body)
+		qt.Assert(t, qt.IsNil(err))
+		req.Header.Set("Content-Type", "application/octet-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		return resp, err
+	}
+	resp, err := do("POST", "http://"+a+"/v2/killed/blobs/uploads/", nil)
+	qt.Assert(t, qt.IsNil(err))
+	loc := resp.Header.Get("Location")
+	resp, err = do("PATCH", "http://"+a+loc, bytes.NewReader(first))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(resp.StatusCode, http.StatusAccepted))
+	loc = resp.Header.Get("Location")
+
+	// The next chunk streams in; A dies half-way through it.
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := do("PATCH", "http://"+a+loc, pr)
+		done <- err
+	}()
+	_, err = pw.Write(second[:1<<20])
+	qt.Assert(t, qt.IsNil(err))
+	killA()
+	pw.CloseWithError(errors.New("replica killed"))
+	<-done
+
+	resp, err = do("GET", "http://"+b+loc, nil)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(resp.StatusCode, http.StatusNoContent))
+	qt.Assert(t, qt.Equals(resp.Header.Get("Range"), fmt.Sprintf("0-%d", len(first)-1)))
+	resp, err = do("PATCH", "http://"+b+loc, bytes.NewReader(second))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(resp.StatusCode, http.StatusAccepted))
+	loc = resp.Header.Get("Location")
+	sep := "?"
+	if strings.Contains(loc, "?") {
+		sep = "&"
+	}
+	d := digest.FromBytes(data)
+	resp, err = do("PUT", "http://"+b+loc+sep+"digest="+string(d), nil)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(resp.StatusCode, http.StatusCreated))
+
+	rb, err := ociclient.New("http://"+b, nil)
+	qt.Assert(t, qt.IsNil(err))
+	rd, err := rb.GetBlob(context.Background(), "killed", d)
+	qt.Assert(t, qt.IsNil(err))
+	got, err := io.ReadAll(rd)
+	rd.Close()
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.IsTrue(bytes.Equal(got, data)))
+	desc, err := rb.ResolveTag(context.Background(), "killed/img", "v1")
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(desc.Digest, img.Manifest.Digest))
 }
