@@ -422,9 +422,11 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 	if err := r.ensureCatalog(ctx, repo); err != nil {
 		return fail(err)
 	}
+	var tagETag string
 	if tag != "" {
 		tagKey := r.tagKey(repo, tag)
 		etag, err := r.put(ctx, tagKey, contents, putOptions{meta: meta})
+		tagETag = etag
 		if err != nil {
 			return fail(err)
 		}
@@ -443,7 +445,8 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 			err := r.checkReferences(ctx, repo, pm)
 			if err != nil {
 				if tag != "" {
-					r.del(ctx, r.tagKey(repo, tag), "")
+					// Only if no other push moved it since.
+					r.del(ctx, r.tagKey(repo, tag), tagETag)
 				}
 				r.del(ctx, r.manifestKey(repo, d256), "")
 				r.del(ctx, r.manifestKey(repo, d512), "")
