@@ -228,7 +228,7 @@ func TestServeS3RealClients(t *testing.T) {
 // killed replica before stays whole.
 func TestServeS3KilledMidPush(t *testing.T) {
 	config := s3Config(t)
-	a, killA := toolstest.StartOciregToKill(t, "--config", config)
+	a, procA := toolstest.StartOciregToKill(t, "--config", config)
 	b := toolstest.StartOcireg(t, "--config", config)
 	ra, err := ociclient.New("http://"+a, nil)
 	qt.Assert(t, qt.IsNil(err))
@@ -265,7 +265,7 @@ func TestServeS3KilledMidPush(t *testing.T) {
 	}()
 	_, err = pw.Write(second[:1<<20])
 	qt.Assert(t, qt.IsNil(err))
-	killA()
+	procA.Kill()
 	pw.CloseWithError(errors.New("replica killed"))
 	<-done
 
