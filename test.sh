@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# test.sh installs the real registry clients and CNCF Distribution into
+# test.sh installs the real registry clients, CNCF Distribution and
+# versitygw (an S3 server for the ocis3 tests) into
 # ./.tools/bin (once; reruns only check versions), then runs go vet,
 # staticcheck and go test -race in the library module and in each nested
-# module (cmd/ocireg, the binary's; peertest),
+# module (cmd/ocireg, the binary's; peertest; ocis3, the S3 backend),
 # with OCIREG_REQUIRE_TOOLS=1 so that no test needing a tool can skip,
 # and then each fuzz target for a few seconds (OCIREG_FUZZTIME).
 # Needs Go, the Go module proxy, and apt (for skopeo) when skopeo is missing.
