@@ -49,3 +49,11 @@ func SetMaxUploadParts(n int) func() {
 	maxUploadParts = n
 	return func() { maxUploadParts = old }
 }
+
+// SetGCNow makes the garbage collector take t as the time it starts, and
+// returns a function that restores its clock.
+func SetGCNow(t time.Time) func() {
+	old := gcNow
+	gcNow = func() time.Time { return t }
+	return func() { gcNow = old }
+}

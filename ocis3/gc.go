@@ -25,6 +25,9 @@ const gcLease = 5 * time.Minute
 // variable so that tests can do without it.
 var clockSlack = 5 * time.Second
 
+// gcNow is the collector's clock, which tests set.
+var gcNow = time.Now
+
 // GCOptions holds the settings of a garbage collection. The zero value
 // gives the defaults.
 type GCOptions struct {
@@ -90,7 +93,7 @@ func (r *Registry) GC(ctx context.Context, opts GCOptions) (GCResult, error) {
 	}
 	// The bucket's clock sets LastModified; taking the start a little
 	// early keeps comparisons with ours on the safe side.
-	g.start = time.Now().Add(-clockSlack)
+	g.start = gcNow().Add(-clockSlack)
 	g.cutoff = g.start.Add(-opts.GracePeriod)
 	if err := g.collect(ctx); err != nil {
 		return g.result, err

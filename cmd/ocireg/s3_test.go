@@ -43,7 +43,7 @@ func startS3ReplicasConfig(t *testing.T, n int) (lb, config string) {
 		// --addr overrides the config's addr, so replicas share it.
 		hosts[i] = toolstest.StartOcireg(t, "--config", config)
 	}
-	return toolstest.RoundRobin(t, hosts...), config
+	return toolstest.StartBalancer(t, hosts...).Host, config
 }
 
 // s3Config starts versitygw and returns the path of a config file of an
