@@ -356,13 +356,13 @@ func (r *Registry) MountBlob(ctx context.Context, fromRepo, toRepo string, d oci
 // manifest must parse as mediaType (taken from the content when empty)
 // and, unless Config.LaxChildReferences is set, the config, layers and
 // child manifests it refers to must be in repo. After writing the tag it
-// checks that the manifest is still there, and takes the tag back when a
-// concurrent DeleteManifest removed it. It returns an error that Is
+// checks that the manifest is still there, and stores it again when a
+// concurrent DeleteManifest removed it, so that the tag never names a
+// manifest that is gone. It returns an error that Is
 // ociregistry.ErrNameInvalid for a bad repository name,
 // ociregistry.ErrManifestInvalid for a bad tag or content,
-// ociregistry.ErrManifestBlobUnknown for a missing reference,
-// ociregistry.ErrManifestUnknown when the manifest was deleted while it
-// was being tagged, and S3's error when it cannot be written.
+// ociregistry.ErrManifestBlobUnknown for a missing reference, and S3's
+// error when it cannot be written.
 func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, contents []byte, mediaType string) (ociregistry.Descriptor, error) {
 	if err := checkRepo(repo); err != nil {
 		return ociregistry.Descriptor{}, err
@@ -401,43 +401,49 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 	fail := func(err error) (ociregistry.Descriptor, error) {
 		return ociregistry.Descriptor{}, fmt.Errorf("ocis3: storing manifest %s: %w", desc.Digest, err)
 	}
-	if pm.Subject != nil {
-		// The referrer's marker comes before the manifest, and
-		// Referrers skips markers without a manifest, so a failure
-		// between the two leaves nothing wrong.
-		if err := checkDigest(pm.Subject.Digest); err == nil {
+	meta := map[string]string{metaMediaType: pm.MediaType, metaDigest: string(desc.Digest)}
+	// storeManifest writes the manifest's objects, the referrer's
+	// marker first: Referrers skips markers without a manifest, so a
+	// failure between the two leaves nothing wrong. The sha256 object
+	// comes last: DeleteManifest and the garbage collector go by it.
+	storeManifest := func() error {
+		if pm.Subject != nil && checkDigest(pm.Subject.Digest) == nil {
 			if _, err := r.put(ctx, r.referrerKey(repo, pm.Subject.Digest, desc.Digest), nil, putOptions{}); err != nil {
-				return fail(err)
+				return err
 			}
 		}
-	}
-	meta := map[string]string{metaMediaType: pm.MediaType, metaDigest: string(desc.Digest)}
-	// The sha256 object comes last: DeleteManifest and the garbage
-	// collector go by it.
-	for _, d := range []ociregistry.Digest{d512, d256} {
-		if _, err := r.put(ctx, r.manifestKey(repo, d), contents, putOptions{ifNoneMatch: true, meta: meta}); err != nil && !isConflict(err) {
-			return fail(err)
+		for _, d := range []ociregistry.Digest{d512, d256} {
+			if _, err := r.put(ctx, r.manifestKey(repo, d), contents, putOptions{ifNoneMatch: true, meta: meta}); err != nil && !isConflict(err) {
+				return err
+			}
 		}
+		return nil
+	}
+	if err := storeManifest(); err != nil {
+		return fail(err)
 	}
 	if err := r.ensureCatalog(ctx, repo); err != nil {
 		return fail(err)
 	}
 	var tagETag string
 	if tag != "" {
-		tagKey := r.tagKey(repo, tag)
-		etag, err := r.put(ctx, tagKey, contents, putOptions{meta: meta})
+		etag, err := r.put(ctx, r.tagKey(repo, tag), contents, putOptions{meta: meta})
 		tagETag = etag
 		if err != nil {
 			return fail(err)
 		}
 		// A DeleteManifest that removed the manifest before the tag
-		// was written did not see the tag: take it back.
+		// was written did not see the tag: the push, which holds the
+		// content, stores the manifest again, so that the tag names a
+		// manifest that is there. (A delete that comes later sees the
+		// tag, and removes it with the manifest.)
 		if _, err := r.head(ctx, r.manifestKey(repo, d256)); err != nil {
 			if !isNotFound(err) {
 				return fail(err)
 			}
-			r.del(ctx, tagKey, etag)
-			return ociregistry.Descriptor{}, fmt.Errorf("manifest %s was deleted while being tagged %q: %w", desc.Digest, tag, ociregistry.ErrManifestUnknown)
+			if err := storeManifest(); err != nil {
+				return fail(err)
+			}
 		}
 	}
 	if !r.cfg.LaxChildReferences && (len(pm.Blobs) > 0 || len(pm.Children) > 0) {
