@@ -30,7 +30,7 @@ func TestServeS3Memory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("pushes and pulls 160 MiB")
 	}
-	config := s3Config(t)
+	config := toolstest.S3Config(t)
 	host, proc := toolstest.StartOciregToKill(t, "--config", config)
 	const size = 160 << 20
 	newBlob := func() io.Reader { return io.LimitReader(rand.NewChaCha8([32]byte{1}), size) }

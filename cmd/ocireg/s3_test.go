@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,27 +16,18 @@ import (
 
 	"github.com/go-quicktest/qt"
 	"github.com/ocireg/ociregistry"
-	"github.com/ocireg/ociregistry/internal/conformance"
 	"github.com/ocireg/ociregistry/internal/toolstest"
 	"github.com/ocireg/ociregistry/ociclient"
 	"github.com/ocireg/ociregistry/ocitest"
 	"github.com/opencontainers/go-digest"
 )
 
-// startS3Replicas starts versitygw and n "ocireg serve" processes over
-// its bucket, from one config file of kind s3, behind a round-robin
-// balancer, and returns the balancer's host. Credentials reach the
-// replicas through the environment, as the standard AWS chain reads
-// them.
-func startS3Replicas(t *testing.T, n int) string {
-	lb, _ := startS3ReplicasConfig(t, n)
-	return lb
-}
-
-// startS3ReplicasConfig is startS3Replicas, also returning the config
-// file's path.
-func startS3ReplicasConfig(t *testing.T, n int) (lb, config string) {
-	config = s3Config(t)
+// startS3Replicas starts n "ocireg serve" processes over one versitygw
+// bucket, from one config file of kind s3 (see toolstest.S3Config),
+// behind a round-robin balancer, and returns the balancer's host and the
+// config file.
+func startS3Replicas(t *testing.T, n int) (lb, config string) {
+	config = toolstest.S3Config(t)
 	hosts := make([]string, n)
 	for i := range hosts {
 		// --addr overrides the config's addr, so replicas share it.
@@ -46,45 +36,10 @@ func startS3ReplicasConfig(t *testing.T, n int) (lb, config string) {
 	return toolstest.StartBalancer(t, hosts...).Host, config
 }
 
-// s3Config starts versitygw and returns the path of a config file of an
-// s3 registry on its bucket, with the credentials in the environment.
-func s3Config(t *testing.T) (config string) {
-	v := toolstest.StartVersitygw(t)
-	dir := t.TempDir()
-	t.Setenv("AWS_ACCESS_KEY_ID", v.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", v.SecretKey)
-	// Nothing of the user's AWS setup may leak in.
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "nosuch-config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "nosuch-credentials"))
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	config = filepath.Join(dir, "config.yaml")
-	err := os.WriteFile(config, fmt.Appendf(nil, `addr: 127.0.0.1:5000
-registry:
-  kind: s3
-  bucket: %s
-  prefix: ocireg/
-  endpoint: %s
-  region: %s
-  pathStyle: true
-`, v.Bucket, v.Endpoint, v.Region), 0o666)
-	qt.Assert(t, qt.IsNil(err))
-	return config
-}
-
-// TestServeS3Replicas runs the spec-conformance tests through a
-// round-robin balancer over three replicas serving one bucket, so that
-// consecutive requests of every flow (each PATCH of a chunked upload,
-// a push and the pull after it) go to different replicas.
-func TestServeS3Replicas(t *testing.T) {
-	lb := startS3Replicas(t, 3)
-	conformance.Run(t, "http://"+lb, conformance.Options{})
-}
-
 // TestServeS3ChunkedAcrossReplicas sends the chunks of one upload to
 // three replicas in turn and pulls the blob back through another.
 func TestServeS3ChunkedAcrossReplicas(t *testing.T) {
-	lb := startS3Replicas(t, 3)
+	lb, _ := startS3Replicas(t, 3)
 	base := "http://" + lb
 	data := make([]byte, 7<<20)
 	rand.Read(data)
@@ -122,7 +77,7 @@ func TestServeS3ChunkedAcrossReplicas(t *testing.T) {
 // serve: a blob that no manifest refers to goes once older than the
 // grace period, one that a manifest refers to stays.
 func TestGCConfigS3(t *testing.T) {
-	lb, config := startS3ReplicasConfig(t, 2)
+	lb, config := startS3Replicas(t, 2)
 	r, err := ociclient.New("http://"+lb, nil)
 	qt.Assert(t, qt.IsNil(err))
 	img := ocitest.PushRandomImage(t, r, "gc/kept", "v1")
@@ -155,79 +110,12 @@ func TestGCConfigS3(t *testing.T) {
 	qt.Assert(t, qt.StringContains(stderr.String(), "has no registry of kind s3"))
 }
 
-// TestServeS3RealClients runs crane, regctl, oras and skopeo through the
-// balancer over three replicas on one bucket: each copies an image (or
-// pushes files) that the next pulls, with every request going to the
-// next replica, and the content comes back byte for byte.
-func TestServeS3RealClients(t *testing.T) {
-	lb := startS3Replicas(t, 3)
-	r, err := ociclient.New("http://"+lb, nil)
-	qt.Assert(t, qt.IsNil(err))
-	img := ocitest.PushRandomImage(t, r, "clients/src", "v1")
-	ref := func(s string) string { return lb + "/" + s }
-	home := t.TempDir()
-	env := append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+home+"/.config", "DOCKER_CONFIG="+home+"/.docker")
-	run := func(tool string, args ...string) []byte {
-		t.Helper()
-		cmd := exec.Command(toolstest.Require(t, tool), args...)
-		cmd.Env, cmd.Dir = env, home
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		qt.Assert(t, qt.IsNil(err), qt.Commentf("%s %q: %s", tool, args, &stderr))
-		return out
-	}
-	same := func(repo string) {
-		t.Helper()
-		desc, err := r.ResolveTag(context.Background(), repo, "v1")
-		qt.Assert(t, qt.IsNil(err))
-		qt.Assert(t, qt.Equals(desc.Digest, img.Manifest.Digest), qt.Commentf("%s", repo))
-		for _, b := range img.Blobs {
-			rd, err := r.GetBlob(context.Background(), repo, b.Digest)
-			qt.Assert(t, qt.IsNil(err))
-			data, err := io.ReadAll(rd)
-			rd.Close()
-			qt.Assert(t, qt.IsNil(err))
-			qt.Assert(t, qt.DeepEquals(data, img.BlobContent[b.Digest]))
-		}
-	}
-
-	run("crane", "copy", "--insecure", ref("clients/src:v1"), ref("clients/crane:v1"))
-	same("clients/crane")
-	qt.Assert(t, qt.Equals(string(run("crane", "ls", "--insecure", ref("clients/crane"))), "v1\n"))
-
-	run("regctl", "registry", "set", "--tls", "disabled", lb)
-	run("regctl", "image", "copy", ref("clients/crane:v1"), ref("clients/regctl:v1"))
-	same("clients/regctl")
-
-	// skopeo wants a trust policy, and would rewrite the manifest
-	// without --preserve-digests.
-	policy := filepath.Join(home, "policy.json")
-	qt.Assert(t, qt.IsNil(os.WriteFile(policy, []byte(`{"default":[{"type":"insecureAcceptAnything"}]}`), 0o666)))
-	run("skopeo", "--policy", policy, "copy", "--preserve-digests", "--src-tls-verify=false", "--dest-tls-verify=false", "docker://"+ref("clients/regctl:v1"), "docker://"+ref("clients/skopeo:v1"))
-	same("clients/skopeo")
-
-	files := map[string][]byte{"a.txt": []byte("hello through replicas\n"), "b.bin": make([]byte, 3<<20)}
-	rand.Read(files["b.bin"])
-	for name, data := range files {
-		qt.Assert(t, qt.IsNil(os.WriteFile(filepath.Join(home, name), data, 0o666)))
-	}
-	run("oras", "push", "--plain-http", "--no-tty", ref("clients/oras:v1"), "a.txt", "b.bin")
-	out := filepath.Join(home, "out")
-	run("oras", "pull", "--plain-http", "--no-tty", "-o", out, ref("clients/oras:v1"))
-	for name, data := range files {
-		got, err := os.ReadFile(filepath.Join(out, name))
-		qt.Assert(t, qt.IsNil(err))
-		qt.Assert(t, qt.IsTrue(bytes.Equal(got, data)), qt.Commentf("%s", name))
-	}
-}
-
 // TestServeS3KilledMidPush kills a replica with SIGKILL while a chunk
 // streams into it: what it acknowledged is there for another replica,
 // which carries the upload on to the end; an image pushed through the
 // killed replica before stays whole.
 func TestServeS3KilledMidPush(t *testing.T) {
-	config := s3Config(t)
+	config := toolstest.S3Config(t)
 	a, procA := toolstest.StartOciregToKill(t, "--config", config)
 	b := toolstest.StartOcireg(t, "--config", config)
 	ra, err := ociclient.New("http://"+a, nil)

@@ -78,3 +78,36 @@ func waitListening(p *process, host string) error {
 		}
 	}
 }
+
+// S3Config starts versitygw (see StartVersitygw) and writes a config
+// file for "ocireg serve --config" whose registry is of kind s3 on its
+// bucket, under the prefix "ocireg/", and returns the file's path. The
+// credentials go where the standard AWS chain finds them, in the
+// environment, which t.Setenv restores when the test ends (so the test
+// must not be parallel); the user's own AWS files and the instance
+// metadata service are kept out.
+func S3Config(t *testing.T) string {
+	t.Helper()
+	v := StartVersitygw(t)
+	dir := t.TempDir()
+	t.Setenv("AWS_ACCESS_KEY_ID", v.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", v.SecretKey)
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "nosuch-config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "nosuch-credentials"))
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	config := filepath.Join(dir, "config.yaml")
+	data := fmt.Sprintf(`registry:
+  kind: s3
+  bucket: %s
+  prefix: ocireg/
+  endpoint: %s
+  region: %s
+  pathStyle: true
+`, v.Bucket, v.Endpoint, v.Region)
+	if err := os.WriteFile(config, []byte(data), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	return config
+}
