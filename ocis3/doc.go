@@ -37,11 +37,12 @@
 // the bucket and moves by compare-and-swap on its ETag (If-Match), so
 // each PATCH may land on any replica and two racing on one upload cannot
 // both win. A push that tags a manifest checks after writing the tag
-// that the manifest is still there, and takes the tag back (a delete
-// conditional on the ETag it wrote) when it is not; DeleteManifest
-// removes the manifest and then every tag that names it, each by a
-// conditional delete. Whichever order they run in, no tag is left naming
-// a manifest that is gone.
+// that the manifest is still there, and stores it again (it holds the
+// content) when a delete removed it meanwhile; DeleteManifest removes the
+// manifest and then every tag that names it, each by a delete
+// conditional on the ETag it read, so a tag moved meanwhile stays.
+// Whichever order they run in, no tag is left naming a manifest that is
+// gone.
 //
 // # Garbage
 //
