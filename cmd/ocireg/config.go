@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,6 +23,7 @@ import (
 	"github.com/ocireg/ociregistry/ocifs"
 	"github.com/ocireg/ociregistry/ocimem"
 	"github.com/ocireg/ociregistry/ociproxy"
+	"github.com/ocireg/ociregistry/ocis3"
 	"github.com/ocireg/ociregistry/ociunify"
 )
 
@@ -40,6 +43,7 @@ import (
 //
 //	{kind: mem}
 //	{kind: fs, dir: DIR}
+//	{kind: s3, bucket: B, prefix: P, endpoint: URL, region: R, pathStyle: BOOL, redirect: BOOL}
 //	{kind: remote, url: URL, insecure: BOOL, username: U, password: P}
 //	{kind: proxy, upstream: REGISTRY, cache: REGISTRY, tagTTL: DURATION}
 //	{kind: unify, registries: [REGISTRY, REGISTRY]}
@@ -96,6 +100,8 @@ type configParser struct {
 	// is set only for building, as the config may choose the log
 	// format.
 	logger *slog.Logger
+	// s3Stores are the s3 registries built, for ocireg gc.
+	s3Stores []*ocis3.Registry
 }
 
 // registryBuilder makes a registry that parsing found described without
@@ -282,6 +288,7 @@ func loadConfigFile(cfg *serveConfig, set map[string]bool) error {
 		if err := p.sortedErrs(); err != nil {
 			return nil, err
 		}
+		cfg.s3Stores = p.s3Stores
 		return r, nil
 	}
 	return nil
@@ -382,7 +389,7 @@ func (p *configParser) parseRules(n *yaml.Node) []accessRule {
 }
 
 // registryKinds are the kinds of registry, in the order errors list them.
-var registryKinds = []string{"mem", "fs", "remote", "proxy", "unify", "readonly", "immutable", "select", "sub"}
+var registryKinds = []string{"mem", "fs", "s3", "remote", "proxy", "unify", "readonly", "immutable", "select", "sub"}
 
 // parseRegistry checks the registry that n describes and returns its
 // builder with a description for the logs. It returns a nil builder
@@ -432,6 +439,42 @@ func (p *configParser) parseRegistry(n *yaml.Node, lax bool) (registryBuilder, s
 			}
 			return r
 		}, "fs " + dir
+	case "s3":
+		// Credentials come from the standard AWS chain, never from
+		// the file.
+		cfg := ocis3.Config{LaxChildReferences: lax || m.boolean("laxReferences")}
+		var bn, en *yaml.Node
+		cfg.Bucket, bn = m.str("bucket", true)
+		cfg.Prefix, _ = m.str("prefix", false)
+		cfg.Endpoint, en = m.str("endpoint", false)
+		cfg.Region, _ = m.str("region", false)
+		cfg.PathStyle = m.boolean("pathStyle")
+		cfg.Redirect = m.boolean("redirect")
+		if bn == nil || cfg.Bucket == "" {
+			return nil, ""
+		}
+		if en != nil {
+			if u, err := url.Parse(cfg.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				p.errorf(en, "endpoint %q is not an http or https URL", cfg.Endpoint)
+				return nil, ""
+			}
+		}
+		desc := "s3 bucket " + cfg.Bucket
+		if cfg.Prefix != "" {
+			desc += " prefix " + cfg.Prefix
+		}
+		if cfg.Endpoint != "" {
+			desc += " at " + cfg.Endpoint
+		}
+		return func() ociregistry.Interface {
+			r, err := ocis3.New(context.Background(), cfg)
+			if err != nil {
+				p.errorf(bn, "%v", err)
+				return nil
+			}
+			p.s3Stores = append(p.s3Stores, r)
+			return r
+		}, desc
 	case "remote":
 		url, un := m.str("url", true)
 		insecure := m.boolean("insecure")

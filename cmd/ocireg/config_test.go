@@ -35,7 +35,7 @@ registry:
 	code := run(context.Background(), []string{"serve", "--config", config}, &stdout, &stderr)
 	qt.Check(t, qt.Equals(code, exitUsage))
 	qt.Check(t, qt.Equals(stdout.String(), ""))
-	qt.Check(t, qt.Equals(stderr.String(), config+`:7:14: unknown kind "nosuch" (want one of mem, fs, remote, proxy, unify, readonly, immutable, select, sub)`+"\n"))
+	qt.Check(t, qt.Equals(stderr.String(), config+`:7:14: unknown kind "nosuch" (want one of mem, fs, s3, remote, proxy, unify, readonly, immutable, select, sub)`+"\n"))
 	_, err = os.Stat(filepath.Join(dir, "newdir"))
 	qt.Check(t, qt.ErrorIs(err, os.ErrNotExist))
 }

@@ -59,6 +59,16 @@ A REGISTRY is a mapping with a kind and that kind's fields:
     dir: DIR                   #   required: created when missing
     laxReferences: BOOL        #   as for mem
 
+  kind: s3                     # in an S3-compatible bucket, which any
+    bucket: BUCKET             #   number of replicas may serve; required
+    prefix: PREFIX             #   keys under this prefix
+    endpoint: URL              #   S3-compatible service; default AWS
+    region: REGION             #   where the service needs one
+    pathStyle: BOOL            #   path-style addressing
+    redirect: BOOL             #   blob GETs answer 307 to presigned URLs
+    laxReferences: BOOL        #   as for mem; credentials come from the
+                               #   AWS chain (AWS_ACCESS_KEY_ID, ...)
+
   kind: remote                 # another registry, over HTTP(S)
     url: URL                   #   required: https://host, http://host
     insecure: BOOL             #   talk plain HTTP to it

@@ -21,6 +21,7 @@ import (
 	"github.com/ocireg/ociregistry/ocifs"
 	"github.com/ocireg/ociregistry/ocimem"
 	"github.com/ocireg/ociregistry/ociproxy"
+	"github.com/ocireg/ociregistry/ocis3"
 )
 
 const serveUsage = `usage: ocireg serve [flags]
@@ -58,6 +59,7 @@ type serveConfig struct {
 	readOnly        bool
 	laxReferences   bool
 	configFile      string
+	s3Stores        []*ocis3.Registry // built from configFile, for gc
 	tlsCert         string
 	tlsKey          string
 	htpasswd        string
