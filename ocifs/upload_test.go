@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-quicktest/qt"
+	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/ocifs"
 	"github.com/ocireg/ociregistry/ocitest"
 	"github.com/opencontainers/go-digest"
@@ -85,4 +86,51 @@ func TestAbandonedUploadsForgottenOverHTTP(t *testing.T) {
 	qt.Assert(t, qt.IsNil(err))
 	qt.Assert(t, qt.HasLen(entries, 0))
 	qt.Assert(t, qt.Equals(ocifs.UploadStates(r), 0))
+}
+
+// TestConcurrentResume resumes one upload twice at once, as two requests
+// for the same session do (a client retrying a chunk whose answer it did
+// not wait for, or one that means harm), and commits through the first
+// writer: the blob stored must hold what the first wrote and nothing of
+// the second, which must find the upload gone. Writers of one upload
+// take turns, so the second, which asked for the offset the first
+// started at, never appends to what the first commits.
+func TestConcurrentResume(t *testing.T) {
+	ctx := t.Context()
+	r, _ := newRegistry(t)
+	w, err := r.PushBlobChunked(ctx, "a", 0)
+	qt.Assert(t, qt.IsNil(err))
+	id := w.ID()
+	qt.Assert(t, qt.IsNil(w.Close()))
+
+	first, err := r.PushBlobChunkedResume(ctx, "a", id, 0, 0)
+	qt.Assert(t, qt.IsNil(err))
+	var secondErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		second, err := r.PushBlobChunkedResume(ctx, "a", id, 0, 0)
+		if secondErr = err; err != nil {
+			return
+		}
+		if _, secondErr = second.Write([]byte("second writer's bytes")); secondErr == nil {
+			secondErr = second.Close()
+		}
+	}()
+	// Give the second writer time to write first, if it can.
+	select {
+	case <-done:
+	case <-time.After(100 * time.Millisecond):
+	}
+	content := []byte("first writer's bytes")
+	_, err = first.Write(content)
+	qt.Assert(t, qt.IsNil(err))
+	desc, err := first.Commit(digest.FromBytes(content))
+	qt.Assert(t, qt.IsNil(err))
+	<-done
+	qt.Check(t, qt.ErrorIs(secondErr, ociregistry.ErrBlobUploadUnknown))
+
+	rd, err := r.GetBlob(ctx, "a", desc.Digest)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Check(t, qt.DeepEquals(readAll(t, rd), content))
 }
