@@ -93,6 +93,20 @@ func openSources(pkg string) error {
 // status 0. Its log is added to the test log when the test fails.
 func StartOcireg(t testing.TB, args ...string) (host string) {
 	t.Helper()
+	return StartOciregServer(t, args...).Host
+}
+
+// OciregServer is an "ocireg serve" process started by StartOciregServer.
+type OciregServer struct {
+	// Host is the host it serves on, "127.0.0.1:port".
+	Host string
+	// PID is its process id, for tests that watch what it holds.
+	PID int
+}
+
+// StartOciregServer is StartOcireg returning the process id too.
+func StartOciregServer(t testing.TB, args ...string) *OciregServer {
+	t.Helper()
 	bin := BuildOcireg(t)
 	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 	// serve keeps its registry in ./ocireg-data by default: give it a
@@ -112,7 +126,7 @@ func StartOcireg(t testing.TB, args ...string) (host string) {
 		if !ok {
 			t.Fatalf("ocireg serve printed %q, want http://HOST:PORT", line)
 		}
-		return host
+		return &OciregServer{Host: host, PID: cmd.Process.Pid}
 	case <-p.done:
 		t.Fatalf("ocireg serve exited before listening: %v\n%s", p.err, p.output())
 	case <-time.After(startTimeout):
