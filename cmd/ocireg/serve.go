@@ -140,16 +140,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "ocireg serve: %v\n", err)
 		return exitUsage
 	}
-	if cfg.buildRegistry != nil {
-		// Only now, with the whole file known good, are directories
-		// made, and with the logger the proxies and clients need.
-		if cfg.registry, err = cfg.buildRegistry(logger); err != nil {
-			fmt.Fprintln(stderr, err)
-			return exitUsage
-		}
-	}
 	if err := serve(ctx, &cfg, logger, stdout); err != nil {
-		if errors.As(err, new(usageError)) {
+		var ce configErrors
+		switch {
+		case errors.As(err, &ce):
+			// Each line starts with the file's name.
+			fmt.Fprintln(stderr, ce)
+			return exitUsage
+		case errors.As(err, new(usageError)):
 			fmt.Fprintf(stderr, "ocireg serve: %v\n", err)
 			return exitUsage
 		}
@@ -229,20 +227,18 @@ func openRegistry(cfg *serveConfig, logger *slog.Logger, m *metrics) (ociregistr
 }
 
 // serve listens on cfg.addr and serves the registry until ctx is done,
-// then shuts down gracefully. It returns an error when it cannot listen,
-// when serving fails, or when requests are still in flight after
-// cfg.shutdownTimeout; a usageError when the settings are wrong.
+// then shuts down gracefully. It returns a usageError when the settings
+// are wrong or the address cannot be listened on, before it has made or
+// opened anything, and an error when serving fails or when requests are
+// still in flight after cfg.shutdownTimeout.
 func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io.Writer) error {
 	m := cfg.metrics
 	if m == nil {
 		m = newMetrics()
 	}
-	reg, backend, err := openRegistry(cfg, logger, m)
-	if err != nil {
-		return err
-	}
 	var users *htpasswd
 	if cfg.htpasswd != "" {
+		var err error
 		users, err = loadHtpasswd(cfg.htpasswd)
 		if err != nil {
 			return usageError{err}
@@ -256,12 +252,27 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	handler := newHandler(reg, users, cfg.rules, logger, m, cfg.readTimeout, cfg.writeTimeout)
-
+	// Listening comes before the registry is made: a port that is busy
+	// (another server, or this one started twice) must leave no data
+	// directory behind and open nothing.
 	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return usageError{err}
+	}
+	defer ln.Close()
+	if cfg.buildRegistry != nil {
+		// Only now, with the whole file known good, are directories
+		// made, and with the logger the proxies and clients need.
+		if cfg.registry, err = cfg.buildRegistry(logger); err != nil {
+			return usageError{err}
+		}
+	}
+	reg, backend, err := openRegistry(cfg, logger, m)
 	if err != nil {
 		return err
 	}
+	handler := newHandler(reg, users, cfg.rules, logger, m, cfg.readTimeout, cfg.writeTimeout)
+
 	scheme := "http"
 	if tlsConfig != nil {
 		ln = tls.NewListener(ln, tlsConfig)
