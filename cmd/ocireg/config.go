@@ -11,8 +11,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
-	"go.yaml.in/yaml/v3"
+	"go.yaml.in/yaml/v4"
 
 	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/ociauth"
@@ -255,17 +256,24 @@ func loadConfigFile(cfg *serveConfig, set map[string]bool) error {
 	if err != nil {
 		return fmt.Errorf("ocireg serve: %w", err)
 	}
-	p := &configParser{file: cfg.configFile, m: cfg.metrics}
+	return parseConfig(cfg.configFile, data, cfg, set)
+}
+
+// parseConfig is loadConfigFile for data, the content of the config
+// file named file (relative paths in it are relative to file's
+// directory). It returns configErrors for every mistake found. It
+// makes nothing: cfg.buildRegistry does, later.
+func parseConfig(file string, data []byte, cfg *serveConfig, set map[string]bool) error {
+	p := &configParser{file: file, m: cfg.metrics}
+	if e := checkText(data); e != nil {
+		e.file = file
+		return configErrors{e}
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		// yaml.v3's syntax errors say "yaml: line N: ..." without a
-		// column; keep its words but put the file first.
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		line := 0
-		if _, err := fmt.Sscanf(msg, "line %d:", &line); err == nil {
-			_, msg, _ = strings.Cut(msg, ": ")
-		}
-		return configErrors{{file: p.file, line: line, column: 1, msg: msg}}
+		e := syntaxError(data, err)
+		e.file = file
+		return configErrors{e}
 	}
 	if len(doc.Content) == 0 {
 		return configErrors{{file: p.file, line: 1, column: 1, msg: "empty config file"}}
@@ -283,6 +291,53 @@ func loadConfigFile(cfg *serveConfig, set map[string]bool) error {
 		return r, nil
 	}
 	return nil
+}
+
+// checkText returns the first character of data that a YAML file may
+// not hold (a control character other than tab and line breaks, or
+// bytes that are not UTF-8) as a configError without its file, or nil
+// when there is none. The YAML parser rejects them too, but without
+// saying where they are.
+func checkText(data []byte) *configError {
+	line, column := 1, 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			return &configError{line: line, column: column, msg: fmt.Sprintf("invalid UTF-8 (byte %#02x)", data[i])}
+		case r == '\n' || r == '\r' && (i+1 == len(data) || data[i+1] != '\n'):
+			line, column = line+1, 0
+		case r == '\t', r == '\r', r == 0x85:
+		case r < 0x20 || r >= 0x7f && r < 0xa0 || r >= 0xd800 && r < 0xe000 || r == 0xfffe || r == 0xffff:
+			return &configError{line: line, column: column, msg: fmt.Sprintf("control character %U is not allowed", r)}
+		}
+		i += size
+		column++
+	}
+	return nil
+}
+
+// syntaxError returns err, a syntax error of the YAML parser in data, as
+// a configError without its file, at the place the parser gives.
+func syntaxError(data []byte, err error) *configError {
+	var le *yaml.LoadError
+	if !errors.As(err, &le) || le.Mark.Line == 0 {
+		// No place: the start of the file is the least wrong one.
+		return &configError{line: 1, column: 1, msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	e := &configError{line: le.Mark.Line, column: le.Mark.Column, msg: le.Message}
+	if le.ContextMark.Line == 0 || le.ContextMsg == "" {
+		return e
+	}
+	if le.Mark.Index >= utf8.RuneCount(data) {
+		// The file ended inside something left open, such as a "[":
+		// where that began is what to look at.
+		e.line, e.column = le.ContextMark.Line, le.ContextMark.Column
+		e.msg += fmt.Sprintf(" before the end of the file (%s that starts here)", le.ContextMsg)
+	} else {
+		e.msg += fmt.Sprintf(" (%s that starts at %d:%d)", le.ContextMsg, le.ContextMark.Line, le.ContextMark.Column)
+	}
+	return e
 }
 
 // parseServer checks the config file's top level, n, setting cfg from
