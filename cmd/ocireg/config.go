@@ -91,6 +91,9 @@ type configParser struct {
 	file string
 	errs configErrors
 	m    *metrics
+	// cfg is the server's settings, final (with the flags that
+	// override the file) by the time the builders run.
+	cfg *serveConfig
 	// logger is what the proxies and remote clients built log to; it
 	// is set only for building, as the config may choose the log
 	// format.
@@ -264,7 +267,7 @@ func loadConfigFile(cfg *serveConfig, set map[string]bool) error {
 // directory). It returns configErrors for every mistake found. It
 // makes nothing: cfg.buildRegistry does, later.
 func parseConfig(file string, data []byte, cfg *serveConfig, set map[string]bool) error {
-	p := &configParser{file: file, m: cfg.metrics}
+	p := &configParser{file: file, m: cfg.metrics, cfg: cfg}
 	if e := checkText(data); e != nil {
 		e.file = file
 		return configErrors{e}
@@ -390,6 +393,9 @@ func (p *configParser) parseServer(n *yaml.Node, cfg *serveConfig, set map[strin
 			p.errorf(v, "access rules need htpasswd (or --htpasswd)")
 		}
 	}
+	if v := m.field("limits", false); v != nil {
+		p.parseLimits(v, cfg, set)
+	}
 	var build registryBuilder
 	if v := m.field("registry", false); v != nil {
 		build, cfg.backend = p.parseRegistry(v, false)
@@ -398,6 +404,41 @@ func (p *configParser) parseServer(n *yaml.Node, cfg *serveConfig, set map[strin
 	}
 	m.done()
 	return build
+}
+
+// parseLimits sets cfg from the limits of the config file, n, for those
+// of them that no flag in set gives.
+func (p *configParser) parseLimits(n *yaml.Node, cfg *serveConfig, set map[string]bool) {
+	m := p.mapping(n, "limits")
+	if m == nil {
+		return
+	}
+	durations := []struct {
+		field, flag string
+		to          *time.Duration
+	}{
+		{"headerTimeout", "header-timeout", &cfg.headerTimeout},
+		{"readTimeout", "read-timeout", &cfg.readTimeout},
+		{"writeTimeout", "write-timeout", &cfg.writeTimeout},
+		{"idleTimeout", "idle-timeout", &cfg.idleTimeout},
+		{"uploadTimeout", "upload-timeout", &cfg.uploadTimeout},
+	}
+	// Every field is checked, also those that a flag overrides.
+	for _, d := range durations {
+		given := m.values[d.field] != nil
+		if v := m.duration(d.field); given && !set[d.flag] {
+			*d.to = v
+		}
+	}
+	if s, v := m.str("headerBytes", false); v != nil {
+		n, err := parseSizeLimit(s)
+		if err != nil {
+			p.errorf(v, "headerBytes: %v", err)
+		} else if !set["max-header-bytes"] {
+			cfg.headerBytes = n
+		}
+	}
+	m.done()
 }
 
 func (p *configParser) parseRules(n *yaml.Node) []accessRule {
@@ -463,7 +504,7 @@ func (p *configParser) parseRegistry(n *yaml.Node, lax bool) (registryBuilder, s
 	case "mem":
 		lax := lax || m.boolean("laxReferences")
 		return func() ociregistry.Interface {
-			return ocimem.NewWithConfig(&ocimem.Config{LaxChildReferences: lax})
+			return ocimem.NewWithConfig(p.cfg.memConfig(lax))
 		}, "mem"
 	case "fs":
 		lax := lax || m.boolean("laxReferences")
@@ -478,7 +519,7 @@ func (p *configParser) parseRegistry(n *yaml.Node, lax bool) (registryBuilder, s
 		}
 		return func() ociregistry.Interface {
 			// ocifs.New makes the directory when it is missing.
-			r, err := ocifs.New(dir, &ocifs.Options{LaxChildReferences: lax})
+			r, err := ocifs.New(dir, p.cfg.fsOptions(lax))
 			if err != nil {
 				p.errorf(dn, "%v", err)
 				return nil

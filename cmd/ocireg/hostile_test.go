@@ -2,11 +2,15 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-quicktest/qt"
 
@@ -94,5 +98,93 @@ func TestHostileInventedMethods(t *testing.T) {
 				qt.Check(t, qt.IsFalse(strings.Contains(s, `"M`) || strings.Contains(s, `"/p`)), qt.Commentf("%s%s", f, s))
 			}
 		}
+	})
+}
+
+// TestHostileSlowHeaders checks that connections that send their
+// request headers a byte at a time are cut off after --header-timeout,
+// and that other clients are served meanwhile.
+func TestHostileSlowHeaders(t *testing.T) {
+	const timeout = time.Second
+	forEachBackend(t, []string{"--header-timeout", timeout.String()}, func(t *testing.T, srv *toolstest.OciregServer) {
+		const slow = 50
+		closed := make(chan time.Duration, slow)
+		for range slow {
+			conn, err := net.Dial("tcp", srv.Host)
+			qt.Assert(t, qt.IsNil(err))
+			t.Cleanup(func() { conn.Close() })
+			start := time.Now()
+			go func() {
+				// Dribble a header that never ends, until the server
+				// closes the connection.
+				io.WriteString(conn, "GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+				for {
+					if _, err := conn.Write([]byte("a")); err != nil {
+						break
+					}
+					conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+					if _, err := conn.Read(make([]byte, 1)); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+						break
+					}
+				}
+				closed <- time.Since(start)
+			}()
+		}
+		// Others are served while the slow ones hold their connections.
+		for range 20 {
+			resp, err := http.Get("http://" + srv.Host + "/v2/")
+			qt.Assert(t, qt.IsNil(err))
+			resp.Body.Close()
+			qt.Assert(t, qt.Equals(resp.StatusCode, http.StatusOK))
+		}
+		// Every slow connection is closed, not long after the timeout.
+		for range slow {
+			select {
+			case d := <-closed:
+				// The server's clock starts when it accepts, a little
+				// before this test's.
+				qt.Check(t, qt.IsTrue(d >= timeout/2 && d < 10*timeout), qt.Commentf("slow connection closed after %v", d))
+			case <-time.After(20 * timeout):
+				t.Fatalf("a slow connection was still open after %v", 20*timeout)
+			}
+		}
+	})
+}
+
+// TestHostileHugeHeader checks that a request with a 2 MiB header block
+// is answered 431 and its connection closed, and that the server serves
+// on.
+func TestHostileHugeHeader(t *testing.T) {
+	forEachBackend(t, nil, func(t *testing.T, srv *toolstest.OciregServer) {
+		conn, err := net.Dial("tcp", srv.Host)
+		qt.Assert(t, qt.IsNil(err))
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(30 * time.Second))
+		go func() {
+			// The server may stop reading, and close, before all
+			// of it is written.
+			bw := bufio.NewWriter(conn)
+			fmt.Fprintf(bw, "GET /v2/ HTTP/1.1\r\nHost: %s\r\n", srv.Host)
+			line := "X-Big: " + strings.Repeat("a", 1000) + "\r\n"
+			for range (2 << 20) / len(line) {
+				bw.WriteString(line)
+			}
+			bw.WriteString("\r\n")
+			bw.Flush()
+		}()
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		qt.Assert(t, qt.IsNil(err))
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		qt.Check(t, qt.Equals(resp.StatusCode, http.StatusRequestHeaderFieldsTooLarge))
+		// The connection is closed: nothing more comes.
+		_, err = br.ReadByte()
+		qt.Check(t, qt.IsTrue(err != nil && !errors.Is(err, os.ErrDeadlineExceeded)), qt.Commentf("reading after the 431: %v", err))
+
+		resp, err = http.Get("http://" + srv.Host + "/v2/")
+		qt.Assert(t, qt.IsNil(err))
+		resp.Body.Close()
+		qt.Check(t, qt.Equals(resp.StatusCode, http.StatusOK))
 	})
 }

@@ -66,6 +66,9 @@ type serveConfig struct {
 	idleTimeout     time.Duration
 	readTimeout     time.Duration
 	writeTimeout    time.Duration
+	headerTimeout   time.Duration
+	headerBytes     sizeLimit
+	uploadTimeout   time.Duration
 
 	// From the config file only.
 	// buildRegistry makes the registry the file describes, once the
@@ -109,8 +112,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log `format` on stderr: text or json")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to let requests in flight finish on shutdown")
 	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", 2*time.Minute, "close keep-alive connections idle for this long")
-	fs.DurationVar(&cfg.readTimeout, "read-timeout", time.Minute, "fail a request whose client stops sending its body for this long; the deadline\nmoves as data arrives, so big uploads are fine (headers must come within 10s)")
+	fs.DurationVar(&cfg.readTimeout, "read-timeout", time.Minute, "fail a request whose client stops sending its body for this long; the deadline\nmoves as data arrives, so big uploads are fine (for headers, see --header-timeout)")
 	fs.DurationVar(&cfg.writeTimeout, "write-timeout", time.Minute, "fail a response whose client stops reading it for this long; the deadline\nmoves as data is sent, so big downloads are fine")
+	fs.DurationVar(&cfg.headerTimeout, "header-timeout", defaultHeaderTimeout, "close a connection whose client takes longer than this to send a request's headers")
+	cfg.headerBytes = defaultHeaderBytes
+	fs.Var(&cfg.headerBytes, "max-header-bytes", "answer 431 and close the connection when a request's headers are bigger than this `size`\n(bytes, or a number with KiB or MiB)")
+	fs.DurationVar(&cfg.uploadTimeout, "upload-timeout", defaultUploadTimeout, "abandon a chunked upload that has had no data for this long, freeing what it holds")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -199,9 +206,9 @@ func openRegistry(cfg *serveConfig, logger *slog.Logger, m *metrics) (ociregistr
 	// A proxy's cache receives manifests before their blobs.
 	lax := cfg.upstream != "" || cfg.laxReferences
 	if cfg.mem {
-		reg, backend = ocimem.NewWithConfig(&ocimem.Config{LaxChildReferences: lax}), "memory"
+		reg, backend = ocimem.NewWithConfig(cfg.memConfig(lax)), "memory"
 	} else {
-		r, err := ocifs.New(cfg.dir, &ocifs.Options{LaxChildReferences: lax})
+		r, err := ocifs.New(cfg.dir, cfg.fsOptions(lax))
 		if err != nil {
 			return nil, "", usageError{fmt.Errorf("--dir: %w", err)}
 		}
@@ -287,7 +294,8 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 		// idleReadTimeout and idleWriteTimeout), so a client that
 		// stops sending or reading is cut off while one that keeps
 		// going is not.
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.headerTimeout,
+		MaxHeaderBytes:    int(cfg.headerBytes),
 		IdleTimeout:       cfg.idleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
