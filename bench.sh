@@ -11,6 +11,7 @@
 #   ./bench.sh -big             # also serve a 1 GiB blob and report RSS growth
 #   ./bench.sh -backend=mem     # benchmark ocireg serve --mem instead of --dir
 #   COUNT=1 BENCHTIME=1s BENCH=Manifest ./bench.sh
+#   SOAK=0 ./bench.sh           # without the load and soak benchmark (about 4 minutes)
 #
 # Extra arguments go to the test binary.
 set -euo pipefail
@@ -72,3 +73,15 @@ END {
 		printf "| %-22s | %-14s | %9s | %12s | %10s | %11s | %10s |\n", substr(p[1], 10), p[2], show(o), show(d), show(f), ratio(o, d), ratio(o, f)
 	}
 }' "$out"
+
+# The load and soak benchmark (internal/soak): SOAK_CLIENTS clients for
+# SOAK_DURATION against "ocireg serve" on disk, in memory and as a
+# pull-through proxy, reporting errors, p50/p99 latency, requests per
+# second, and the server's RSS and open files over the run. SOAK=0 skips it.
+if [[ ${SOAK:-1} != 0 ]]; then
+	echo
+	echo "load and soak: ${SOAK_CLIENTS:-200} clients, ${SOAK_DURATION:-60s} per server"
+	go test -run '^$' -bench Soak -benchtime 1x -timeout 30m ./internal/soak \
+		-soak.clients "${SOAK_CLIENTS:-200}" -soak.duration "${SOAK_DURATION:-60s}" |
+		grep -v 'level=' || true
+fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh installs the real registry clients and CNCF Distribution into
-# ./.tools/bin (once; reruns only check versions), then runs go vet and
-# go test -race in the main module and in the nested peertest module,
+# ./.tools/bin (once; reruns only check versions), then runs go vet,
+# staticcheck and go test -race in the library module and in each nested
+# module (cmd/ocireg, the binary's; peertest),
 # with OCIREG_REQUIRE_TOOLS=1 so that no test needing a tool can skip.
 # Needs Go, the Go module proxy, and apt (for skopeo) when skopeo is missing.
 set -euo pipefail
@@ -112,10 +113,12 @@ if [[ -n $unformatted ]]; then
 	log "not gofmt-ed: $unformatted"
 	status=1
 fi
-run_module "$root"
-if [[ -f $root/peertest/go.mod ]]; then
-	run_module "$root/peertest"
-fi
+# Each module is tested on its own (GOWORK is off): a nested module
+# builds against the library through its replace directive, as it
+# would for a user without go.work.
+for mod in "$root" "$root/cmd/ocireg" "$root/peertest"; do
+	run_module "$mod"
+done
 if ((status != 0)); then
 	log "FAILED after $((SECONDS - start))s"
 	exit 1

@@ -12,7 +12,6 @@
 package ociauth
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -21,7 +20,6 @@ import (
 	"io/fs"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -108,11 +106,25 @@ func ConfigPaths() []string {
 	return paths
 }
 
-// Load reads the configuration files that ConfigPaths names, skipping
-// those that do not exist. It returns an error when a file exists but
-// cannot be read or parsed.
+// Load reads the configuration that $DOCKER_AUTH_CONFIG holds inline
+// (a docker config.json as a JSON string, as CI systems set it), then
+// the configuration files that ConfigPaths names, skipping those that do
+// not exist; the inline configuration comes first. It returns an error
+// when $DOCKER_AUTH_CONFIG or a file that exists cannot be read or
+// parsed.
 func Load() (*Config, error) {
-	return LoadFiles(ConfigPaths()...)
+	c, err := LoadFiles(ConfigPaths()...)
+	if err != nil {
+		return nil, err
+	}
+	if inline := os.Getenv("DOCKER_AUTH_CONFIG"); inline != "" {
+		f := &configFile{path: "$DOCKER_AUTH_CONFIG"}
+		if err := json.Unmarshal([]byte(inline), f); err != nil {
+			return nil, fmt.Errorf("ociauth: cannot parse $DOCKER_AUTH_CONFIG: %v", err)
+		}
+		c.files = append([]*configFile{f}, c.files...)
+	}
+	return c, nil
 }
 
 // LoadFiles reads the given configuration files, skipping those that do
@@ -228,40 +240,6 @@ func (f *configFile) credentials(ctx context.Context, host string) (Credentials,
 		}
 	}
 	return Credentials{}, nil
-}
-
-// runHelper runs docker-credential-NAME get with the server's URL on
-// standard input, as the credential helper protocol says. A helper that
-// has no credentials for the server answers "credentials not found".
-func runHelper(ctx context.Context, name, server string) (Credentials, error) {
-	prog := "docker-credential-" + name
-	cmd := exec.CommandContext(ctx, prog, "get")
-	cmd.Stdin = strings.NewReader(server)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		out := strings.TrimSpace(stdout.String() + " " + stderr.String())
-		if strings.Contains(strings.ToLower(out), "credentials not found") {
-			return Credentials{}, nil
-		}
-		if out != "" {
-			return Credentials{}, fmt.Errorf("ociauth: %s get: %v: %s", prog, err, out)
-		}
-		return Credentials{}, fmt.Errorf("ociauth: %s get: %v", prog, err)
-	}
-	var resp struct {
-		ServerURL string `json:"ServerURL"`
-		Username  string `json:"Username"`
-		Secret    string `json:"Secret"`
-	}
-	if err := json.Unmarshal(stdout.Bytes(), &resp); err != nil {
-		return Credentials{}, fmt.Errorf("ociauth: %s get: bad output: %v", prog, err)
-	}
-	if resp.Username == "<token>" {
-		// The helper's way of holding an identity token.
-		return Credentials{RefreshToken: resp.Secret}, nil
-	}
-	return Credentials{Username: resp.Username, Password: resp.Secret}, nil
 }
 
 // sortedKeys returns the keys of m, the bare host names first, so that

@@ -33,8 +33,13 @@ func TestConfigCredentials(t *testing.T) {
 	t.Setenv("DOCKER_CONFIG", filepath.Join(dir, "docker"))
 	t.Setenv("REGISTRY_AUTH_FILE", filepath.Join(dir, "podman", "auth.json"))
 	t.Setenv("XDG_RUNTIME_DIR", filepath.Join(dir, "run"))
+	// CI systems set a whole config inline; it comes before the files.
+	t.Setenv("DOCKER_AUTH_CONFIG", `{"auths": {
+		"ci.example": {"auth": "`+b64("ci:inline")+`"}
+	}}`)
 	writeFile(t, filepath.Join(dir, "docker", "config.json"), `{
 		"auths": {
+			"ci.example": {"auth": "`+b64("ci:from-file")+`"},
 			"basic.example": {"auth": "`+b64("user:pa:ss")+`"},
 			"https://idtoken.example/v2/": {"identitytoken": "refresh-me"},
 			"https://index.docker.io/v1/": {"auth": "`+b64("hub:secret")+`"},
@@ -72,6 +77,7 @@ func TestConfigCredentials(t *testing.T) {
 		{host: "registry-1.docker.io", want: Credentials{Username: "hub", Password: "secret"}},
 		{host: "docker.io", want: Credentials{Username: "hub", Password: "secret"}},
 		{host: "both.example", want: Credentials{Username: "docker", Password: "first"}},
+		{host: "ci.example", want: Credentials{Username: "ci", Password: "inline"}},
 		{host: "podman.example", want: Credentials{Username: "podman", Password: "pw"}},
 		{host: "xdg.example:5000", want: Credentials{Username: "xdg", Password: "pw"}},
 		{host: "helper.example", want: Credentials{Username: "helperuser", Password: "helperpass"}},
@@ -120,6 +126,7 @@ func TestConfigHomeAndErrors(t *testing.T) {
 	t.Setenv("DOCKER_CONFIG", "")
 	t.Setenv("REGISTRY_AUTH_FILE", "")
 	t.Setenv("XDG_RUNTIME_DIR", "")
+	t.Setenv("DOCKER_AUTH_CONFIG", "")
 	qt.Assert(t, qt.DeepEquals(ConfigPaths(), []string{filepath.Join(dir, ".docker", "config.json")}))
 
 	// No file at all is no credentials, not an error.
@@ -129,7 +136,36 @@ func TestConfigHomeAndErrors(t *testing.T) {
 	qt.Assert(t, qt.IsNil(err))
 	qt.Assert(t, qt.IsTrue(got.IsZero()))
 
+	t.Setenv("DOCKER_AUTH_CONFIG", `{"auths": {"x.example": {"auth": 7}}}`)
+	_, err = Load()
+	qt.Assert(t, qt.ErrorMatches(err, `ociauth: cannot parse \$DOCKER_AUTH_CONFIG: .*`))
+	t.Setenv("DOCKER_AUTH_CONFIG", "")
+
 	writeFile(t, filepath.Join(dir, ".docker", "config.json"), `{"auths": `)
 	_, err = Load()
 	qt.Assert(t, qt.ErrorMatches(err, `ociauth: cannot parse .*config.json: unexpected end of JSON input`))
+}
+
+func TestStoreAndEraseCredentials(t *testing.T) {
+	usePathHelper(t)
+	dir := t.TempDir()
+	t.Setenv("OCITEST_STORE", dir)
+	ctx := context.Background()
+	qt.Assert(t, qt.IsNil(StoreCredentials(ctx, "ocitest", "reg.example", Credentials{Username: "u", Password: "p"})))
+	got, err := os.ReadFile(filepath.Join(dir, "store"))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.JSONEquals(got, map[string]string{"ServerURL": "reg.example", "Username": "u", "Secret": "p"}))
+
+	qt.Assert(t, qt.IsNil(StoreCredentials(ctx, "ocitest", "tok.example", Credentials{RefreshToken: "r"})))
+	got, err = os.ReadFile(filepath.Join(dir, "store"))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.JSONEquals(got, map[string]string{"ServerURL": "tok.example", "Username": "<token>", "Secret": "r"}))
+
+	qt.Assert(t, qt.IsNil(EraseCredentials(ctx, "ocitest", "reg.example")))
+	got, err = os.ReadFile(filepath.Join(dir, "erase"))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(string(got), "reg.example"))
+
+	err = StoreCredentials(ctx, "nonexistent-helper", "reg.example", Credentials{Username: "u"})
+	qt.Assert(t, qt.ErrorMatches(err, `ociauth: docker-credential-nonexistent-helper store: .*`))
 }

@@ -30,13 +30,19 @@ var backends = []struct {
 	{"mem", []string{"--mem"}},
 }
 
+// hostileServer is an "ocireg serve" process under test.
+type hostileServer struct {
+	Host string // 127.0.0.1:port
+	PID  int
+}
+
 // forEachBackend runs f in a subtest for each backend, against a server
 // started with the backend's flags and args.
-func forEachBackend(t *testing.T, args []string, f func(t *testing.T, srv *toolstest.OciregServer)) {
+func forEachBackend(t *testing.T, args []string, f func(t *testing.T, srv *hostileServer)) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
-			srv := toolstest.StartOciregServer(t, append(append([]string{}, b.args...), args...)...)
-			f(t, srv)
+			host, pid := toolstest.StartOciregProcess(t, append(append([]string{}, b.args...), args...)...)
+			f(t, &hostileServer{Host: host, PID: pid})
 		})
 	}
 }
@@ -65,7 +71,7 @@ func metricSeries(t *testing.T, host, name string) []string {
 // paths that no route knows add no series to /metrics beyond the
 // "other" ones: every series is memory the server keeps for ever.
 func TestHostileInventedMethods(t *testing.T) {
-	forEachBackend(t, nil, func(t *testing.T, srv *toolstest.OciregServer) {
+	forEachBackend(t, nil, func(t *testing.T, srv *hostileServer) {
 		send := func(method, path string) {
 			req, err := http.NewRequest(method, "http://"+srv.Host+path, nil)
 			qt.Assert(t, qt.IsNil(err))
@@ -106,7 +112,7 @@ func TestHostileInventedMethods(t *testing.T) {
 // and that other clients are served meanwhile.
 func TestHostileSlowHeaders(t *testing.T) {
 	const timeout = time.Second
-	forEachBackend(t, []string{"--header-timeout", timeout.String()}, func(t *testing.T, srv *toolstest.OciregServer) {
+	forEachBackend(t, []string{"--header-timeout", timeout.String()}, func(t *testing.T, srv *hostileServer) {
 		const slow = 50
 		closed := make(chan time.Duration, slow)
 		for range slow {
@@ -155,7 +161,7 @@ func TestHostileSlowHeaders(t *testing.T) {
 // is answered 431 and its connection closed, and that the server serves
 // on.
 func TestHostileHugeHeader(t *testing.T) {
-	forEachBackend(t, nil, func(t *testing.T, srv *toolstest.OciregServer) {
+	forEachBackend(t, nil, func(t *testing.T, srv *hostileServer) {
 		conn, err := net.Dial("tcp", srv.Host)
 		qt.Assert(t, qt.IsNil(err))
 		defer conn.Close()

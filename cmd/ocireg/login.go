@@ -44,8 +44,8 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if len(pos) != 1 {
 		return usageErrorf(stderr, "login needs one registry host, got %d arguments (see ocireg login -h)", len(pos))
 	}
-	host := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(pos[0], "https://"), "http://"), "/")
-	if host == "" || strings.ContainsAny(host, "/@ ") {
+	host, ok := registryHost(pos[0])
+	if !ok {
 		return usageErrorf(stderr, "login takes a registry host such as localhost:5000, not %q", pos[0])
 	}
 	if *user == "" {
@@ -62,14 +62,84 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return usageErrorf(stderr, "empty password on stdin")
 	}
 	creds := ociauth.Credentials{Username: *user, Password: password}
-	if err := checkLogin(ctx, host, cf.insecure, creds); err != nil {
+	opts, err := cf.clientOptions(host)
+	if err != nil {
+		return verbExitCode(stderr, err)
+	}
+	if err := checkLogin(ctx, host, opts, creds); err != nil {
 		return verbExitCode(stderr, err)
 	}
 	path := ociauth.ConfigPaths()[0]
+	config, err := readDockerConfig(path)
+	if err != nil {
+		return verbExitCode(stderr, err)
+	}
+	if helper := config.helper(host); helper != "" {
+		if err := ociauth.StoreCredentials(ctx, helper, host, creds); err != nil {
+			return verbExitCode(stderr, err)
+		}
+		fmt.Fprintf(stdout, "logged in to %s; credentials saved with docker-credential-%s\n", host, helper)
+		return exitOK
+	}
 	if err := saveLogin(path, host, creds); err != nil {
 		return verbExitCode(stderr, err)
 	}
 	fmt.Fprintf(stdout, "logged in to %s; credentials saved in %s\n", host, path)
+	return exitOK
+}
+
+// registryHost returns the host that arg names (a scheme and a trailing
+// slash are allowed), and whether arg is a host at all.
+func registryHost(arg string) (string, bool) {
+	host := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(arg, "https://"), "http://"), "/")
+	return host, host != "" && !strings.ContainsAny(host, "/@ ")
+}
+
+const logoutUsage = `usage: ocireg logout HOST[:PORT]
+
+Remove the credentials of the registry at HOST: from the credential
+helper that the docker config names for it (credHelpers or credsStore),
+and from the config's "auths". A host with no credentials is not an
+error.
+`
+
+// runLogout implements "ocireg logout" and returns the exit code.
+func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, _ := newClientFlagSet("logout", logoutUsage, stderr)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return flagExitCode(err)
+	}
+	if len(pos) != 1 {
+		return usageErrorf(stderr, "logout needs one registry host, got %d arguments (see ocireg logout -h)", len(pos))
+	}
+	host, ok := registryHost(pos[0])
+	if !ok {
+		return usageErrorf(stderr, "logout takes a registry host such as localhost:5000, not %q", pos[0])
+	}
+	config, err := readDockerConfig(ociauth.ConfigPaths()[0])
+	if err != nil {
+		return verbExitCode(stderr, err)
+	}
+	removed := false
+	if helper := config.helper(host); helper != "" {
+		if err := ociauth.EraseCredentials(ctx, helper, host); err != nil {
+			return verbExitCode(stderr, err)
+		}
+		removed = true
+	}
+	if _, ok := config.auths[host]; ok {
+		delete(config.auths, host)
+		if err := config.write(); err != nil {
+			return verbExitCode(stderr, err)
+		}
+		removed = true
+	}
+	if !removed {
+		fmt.Fprintf(stdout, "not logged in to %s\n", host)
+		return exitOK
+	}
+	fmt.Fprintf(stdout, "removed the credentials of %s\n", host)
 	return exitOK
 }
 
@@ -86,12 +156,12 @@ func readPassword(r io.Reader) (string, error) {
 // transport that every other verb uses, so that a login that succeeds
 // here works for them. It returns an error saying so when the registry
 // turns the credentials down.
-func checkLogin(ctx context.Context, host string, insecure bool, creds ociauth.Credentials) error {
-	base, err := ociclient.BaseURL(host, &ociclient.Options{Insecure: insecure})
+func checkLogin(ctx context.Context, host string, opts *ociclient.Options, creds ociauth.Credentials) error {
+	base, err := ociclient.BaseURL(host, opts)
 	if err != nil {
 		return fmt.Errorf("login to %s: %w", host, err)
 	}
-	client := &http.Client{Transport: ociauth.NewTransport(http.DefaultTransport.(*http.Transport).Clone(), ociauth.StaticCredentials{host: creds})}
+	client := &http.Client{Transport: ociauth.NewTransport(opts.Transport, ociauth.StaticCredentials{host: creds})}
 	req, err := http.NewRequestWithContext(ctx, "GET", base.String()+"/v2/", nil)
 	if err != nil {
 		return fmt.Errorf("login to %s: %w", host, err)
@@ -111,36 +181,73 @@ func checkLogin(ctx context.Context, host string, insecure bool, creds ociauth.C
 }
 
 // saveLogin sets the "auths" entry of host in the docker config file at
-// path to creds, keeping everything else in the file as it is. The file
-// is replaced atomically and has mode 0600, as it holds a password.
+// path to creds, keeping everything else in the file as it is.
 func saveLogin(path, host string, creds ociauth.Credentials) error {
-	config := map[string]json.RawMessage{}
-	data, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		if err := json.Unmarshal(data, &config); err != nil {
-			return fmt.Errorf("cannot parse %s: %v", path, err)
-		}
-	case !errors.Is(err, fs.ErrNotExist):
-		return err
-	}
-	auths := map[string]json.RawMessage{}
-	if raw, ok := config["auths"]; ok && string(raw) != "null" {
-		if err := json.Unmarshal(raw, &auths); err != nil {
-			return fmt.Errorf("cannot parse the auths of %s: %v", path, err)
-		}
-	}
-	entry, _ := json.Marshal(map[string]string{
-		"auth": base64.StdEncoding.EncodeToString([]byte(creds.Username + ":" + creds.Password)),
-	})
-	auths[host] = entry
-	if config["auths"], err = json.Marshal(auths); err != nil {
-		return err
-	}
-	out, err := json.MarshalIndent(config, "", "\t")
+	c, err := readDockerConfig(path)
 	if err != nil {
 		return err
 	}
+	c.auths[host], _ = json.Marshal(map[string]string{
+		"auth": base64.StdEncoding.EncodeToString([]byte(creds.Username + ":" + creds.Password)),
+	})
+	return c.write()
+}
+
+// dockerConfig is a docker config file, read to change its "auths"
+// and keep every other field as it is.
+type dockerConfig struct {
+	path   string
+	fields map[string]json.RawMessage
+	auths  map[string]json.RawMessage
+}
+
+// readDockerConfig reads the docker config file at path; a file that
+// does not exist is an empty config. It returns an error when the file
+// cannot be read or parsed.
+func readDockerConfig(path string) (*dockerConfig, error) {
+	c := &dockerConfig{path: path, fields: map[string]json.RawMessage{}, auths: map[string]json.RawMessage{}}
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(data, &c.fields); err != nil {
+			return nil, fmt.Errorf("cannot parse %s: %v", path, err)
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	}
+	if raw, ok := c.fields["auths"]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &c.auths); err != nil {
+			return nil, fmt.Errorf("cannot parse the auths of %s: %v", path, err)
+		}
+	}
+	return c, nil
+}
+
+// helper returns the credential helper the config names for host: its
+// credHelpers entry, else the credsStore; "" when there is none.
+func (c *dockerConfig) helper(host string) string {
+	var helpers map[string]string
+	var store string
+	json.Unmarshal(c.fields["credHelpers"], &helpers)
+	json.Unmarshal(c.fields["credsStore"], &store)
+	if h := helpers[host]; h != "" {
+		return h
+	}
+	return store
+}
+
+// write replaces the config file atomically with c, with mode 0600, as
+// it may hold passwords.
+func (c *dockerConfig) write() error {
+	var err error
+	if c.fields["auths"], err = json.Marshal(c.auths); err != nil {
+		return err
+	}
+	out, err := json.MarshalIndent(c.fields, "", "\t")
+	if err != nil {
+		return err
+	}
+	path := c.path
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}

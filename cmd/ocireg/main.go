@@ -50,7 +50,8 @@ Commands:
   blob     print a blob
   digest   print the digest of a manifest
   rm       remove a tag, or a manifest by digest
-  login    check and save credentials in the docker config
+  login    check and save credentials in the docker config (or its credential helper)
+  logout   remove the credentials of a registry
   help     print this message
 
 Run "ocireg <command> -h" for the flags of a command.
@@ -98,6 +99,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runRm(ctx, rest, stdout, stderr)
 	case "login":
 		return runLogin(ctx, rest, os.Stdin, stdout, stderr)
+	case "logout":
+		return runLogout(ctx, rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -85,11 +85,6 @@ func parseTarget(s string) (target, error) {
 	}, nil
 }
 
-// clientFlags are the flags that every client verb has.
-type clientFlags struct {
-	insecure bool
-}
-
 // newClientFlagSet returns the flag set of a client verb, which prints
 // usageText and the flags on stderr when asked for help.
 func newClientFlagSet(name, usageText string, stderr io.Writer) (*flag.FlagSet, *clientFlags) {
@@ -100,7 +95,7 @@ func newClientFlagSet(name, usageText string, stderr io.Writer) (*flag.FlagSet, 
 		fs.PrintDefaults()
 	}
 	cf := &clientFlags{}
-	fs.BoolVar(&cf.insecure, "insecure", false, "talk plain HTTP to the registry (done for localhost and 127.0.0.1 unless they serve TLS)")
+	cf.register(fs)
 	return fs, cf
 }
 
@@ -143,20 +138,36 @@ func (t *target) open(cf *clientFlags, create bool) error {
 		t.reg = l
 		return nil
 	}
+	opts, err := cf.clientOptions(t.host)
+	if err != nil {
+		return err
+	}
 	auth, err := ociauth.Load()
 	if err != nil {
 		return err
 	}
-	reg, err := ociclient.New(t.host, &ociclient.Options{
-		Insecure:  cf.insecure,
-		Auth:      auth,
-		UserAgent: "ocireg",
-	})
+	opts.Auth = auth
+	reg, err := ociclient.New(t.host, opts)
 	if err != nil {
 		return err
 	}
 	t.reg = reg
 	return nil
+}
+
+// clientOptions returns the options of a client of host: plain HTTP or
+// TLS, and the certificates it trusts (see clientFlags.trust). It
+// returns an error when a CA or client certificate file cannot be read.
+func (cf *clientFlags) clientOptions(host string) (*ociclient.Options, error) {
+	trust, err := cf.trust(host)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", host, err)
+	}
+	transport, err := trust.transport()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", host, err)
+	}
+	return &ociclient.Options{Insecure: trust.PlainHTTP, Transport: transport, UserAgent: "ocireg"}, nil
 }
 
 // where names the registry or layout of t, for messages.

@@ -91,7 +91,10 @@ func TestStatusWriterUnwrap(t *testing.T) {
 // cut off after the idle timeout, while one that keeps flowing for longer
 // than the timeout in all is read whole.
 func TestIdleReadTimeout(t *testing.T) {
-	const timeout = 200 * time.Millisecond
+	// The margins are wide (a steady writer pauses a quarter of the
+	// timeout) so that a loaded machine's scheduling delays cannot make
+	// a steady body look stalled.
+	const timeout = time.Second
 	type result struct {
 		n   int64
 		err error
@@ -108,8 +111,8 @@ func TestIdleReadTimeout(t *testing.T) {
 		pauses  []time.Duration // before each 1000-byte write
 		wantErr bool
 	}{
-		{name: "Steady", pauses: []time.Duration{0, 80 * time.Millisecond, 80 * time.Millisecond, 80 * time.Millisecond, 80 * time.Millisecond}},
-		{name: "Stalled", pauses: []time.Duration{0, 600 * time.Millisecond}, wantErr: true},
+		{name: "Steady", pauses: []time.Duration{0, timeout / 4, timeout / 4, timeout / 4, timeout / 4, timeout / 4, timeout / 4}},
+		{name: "Stalled", pauses: []time.Duration{0, 3 * timeout}, wantErr: true},
 	}
 	for _, test := range tests {
 		t.Run(test.name, func(t *testing.T) {

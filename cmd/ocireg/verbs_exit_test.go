@@ -63,10 +63,12 @@ func TestVerbExitCodes(t *testing.T) {
 // credentials the way registries want them and reports a refusal.
 func TestLoginChecksWithRegistry(t *testing.T) {
 	host := serveForTest(t, basicAuth(http.NotFoundHandler()))
-	err := checkLogin(context.Background(), host, false, ociCreds(authUser, "wrong"))
+	opts, err := (&clientFlags{}).clientOptions(host)
+	qt.Assert(t, qt.IsNil(err))
+	err = checkLogin(context.Background(), host, opts, ociCreds(authUser, "wrong"))
 	qt.Check(t, qt.ErrorMatches(err, `login to .* failed: the registry turned down the user name or password \(401 Unauthorized\)`))
 	// alice gets through to a handler that is no registry.
-	err = checkLogin(context.Background(), host, false, ociCreds(authUser, authPassword))
+	err = checkLogin(context.Background(), host, opts, ociCreds(authUser, authPassword))
 	qt.Check(t, qt.ErrorMatches(err, `login to .* failed: /v2/ answered 404 Not Found; is it an OCI registry\?`))
 }
 

@@ -50,6 +50,7 @@ func TestVerbScripts(t *testing.T) {
 			"stdoutenv": cmdStdoutEnv,
 			"gencert":   cmdGencert,
 			"waitaddr":  cmdWaitAddr,
+			"subst":     cmdSubst,
 		},
 	})
 }
@@ -69,6 +70,9 @@ func setupRegistries(env *testscript.Env) error {
 	env.Setenv("DOCKER_CONFIG", filepath.Join(home, ".docker"))
 	env.Setenv("XDG_RUNTIME_DIR", "")
 	env.Setenv("REGISTRY_AUTH_FILE", "")
+	env.Setenv("DOCKER_AUTH_CONFIG", "")
+	env.Setenv("XDG_CONFIG_HOME", "")
+	env.Setenv("OCIREG_HOSTS", "")
 	// Under -race, every ocireg run would otherwise sleep a second as
 	// it exits (the race detector's default atexit_sleep_ms).
 	env.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))

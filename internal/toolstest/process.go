@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -41,12 +42,13 @@ func BuildOcireg(t testing.TB) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command("go", "build", "-o", dir, ociregPackage)
+		cmd := exec.Command("go", "build", "-o", dir, ".")
+		cmd.Dir = ociregDir()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			os.RemoveAll(dir)
 			t.Fatalf("building ocireg: %v\n%s", err, out)
 		}
-		if err := openSources(ociregPackage); err != nil {
+		if err := openSources(ociregDir()); err != nil {
 			os.RemoveAll(dir)
 			t.Fatalf("listing the sources of ocireg: %v", err)
 		}
@@ -63,16 +65,24 @@ func BuildOcireg(t testing.TB) string {
 	return filepath.Join(built.dir, "ocireg")
 }
 
-const ociregPackage = "github.com/ocireg/ociregistry/cmd/ocireg"
+// ociregDir returns the directory of the ocireg command. It is a
+// module of its own (nested in this one), so it is built from inside
+// its directory rather than by import path from the test's module.
+func ociregDir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "cmd", "ocireg")
+}
 
 // openSources opens (and closes) the go.mod and every Go source file
 // that the package pkg is built from. The go command caches a test
 // result with the files the test opened: without this, a change to
 // ocireg would not rerun a cached test that only runs its binary.
-func openSources(pkg string) error {
+func openSources(dir string) error {
 	const format = `{{if not .Standard}}{{with .Module}}{{.GoMod}}{{"\n"}}{{end}}` +
 		`{{range .GoFiles}}{{$.Dir}}/{{.}}{{"\n"}}{{end}}{{range .EmbedFiles}}{{$.Dir}}/{{.}}{{"\n"}}{{end}}{{end}}`
-	out, err := exec.Command("go", "list", "-deps", "-f", format, pkg).Output()
+	cmd := exec.Command("go", "list", "-deps", "-f", format, ".")
+	cmd.Dir = dir
+	out, err := cmd.Output()
 	if err != nil {
 		return err
 	}
@@ -93,19 +103,13 @@ func openSources(pkg string) error {
 // status 0. Its log is added to the test log when the test fails.
 func StartOcireg(t testing.TB, args ...string) (host string) {
 	t.Helper()
-	return StartOciregServer(t, args...).Host
+	host, _ = StartOciregProcess(t, args...)
+	return host
 }
 
-// OciregServer is an "ocireg serve" process started by StartOciregServer.
-type OciregServer struct {
-	// Host is the host it serves on, "127.0.0.1:port".
-	Host string
-	// PID is its process id, for tests that watch what it holds.
-	PID int
-}
-
-// StartOciregServer is StartOcireg returning the process id too.
-func StartOciregServer(t testing.TB, args ...string) *OciregServer {
+// StartOciregProcess is StartOcireg that also returns the process ID of
+// the server, for tests that watch its memory or open files.
+func StartOciregProcess(t testing.TB, args ...string) (host string, pid int) {
 	t.Helper()
 	bin := BuildOcireg(t)
 	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
@@ -126,7 +130,7 @@ func StartOciregServer(t testing.TB, args ...string) *OciregServer {
 		if !ok {
 			t.Fatalf("ocireg serve printed %q, want http://HOST:PORT", line)
 		}
-		return &OciregServer{Host: host, PID: cmd.Process.Pid}
+		return host, cmd.Process.Pid
 	case <-p.done:
 		t.Fatalf("ocireg serve exited before listening: %v\n%s", p.err, p.output())
 	case <-time.After(startTimeout):
