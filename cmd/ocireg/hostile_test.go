@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -192,5 +195,124 @@ func TestHostileHugeHeader(t *testing.T) {
 		qt.Assert(t, qt.IsNil(err))
 		resp.Body.Close()
 		qt.Check(t, qt.Equals(resp.StatusCode, http.StatusOK))
+	})
+}
+
+// processFiles returns the number of files the process pid has open.
+func processFiles(t *testing.T, pid int) int {
+	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	qt.Assert(t, qt.IsNil(err))
+	return len(entries)
+}
+
+// processRSS returns the resident memory of the process pid, in bytes.
+func processRSS(t *testing.T, pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	qt.Assert(t, qt.IsNil(err))
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			_, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb)
+			qt.Assert(t, qt.IsNil(err))
+			return kb << 10
+		}
+	}
+	t.Fatalf("no VmRSS in /proc/%d/status", pid)
+	return 0
+}
+
+// abandonUploads starts n chunked uploads in repo on host, sends size
+// bytes to each, and leaves them, using a few connections at once. It
+// returns how many of them the server accepted the data of.
+func abandonUploads(t *testing.T, client *http.Client, host, repo string, n, size int) int {
+	chunk := bytes.Repeat([]byte{'x'}, size)
+	var accepted atomic.Int64
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range 8 {
+		wg.Go(func() {
+			for range next {
+				resp, err := client.Post("http://"+host+"/v2/"+repo+"/blobs/uploads/", "", nil)
+				if err != nil {
+					t.Error(err)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusAccepted {
+					continue
+				}
+				loc, err := resp.Location()
+				if err != nil {
+					t.Error(err)
+					continue
+				}
+				req, _ := http.NewRequest("PATCH", loc.String(), bytes.NewReader(chunk))
+				req.Header.Set("Content-Type", "application/octet-stream")
+				resp, err = client.Do(req)
+				if err != nil {
+					t.Error(err)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusAccepted {
+					accepted.Add(1)
+				}
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return int(accepted.Load())
+}
+
+// TestHostileAbandonedUploads checks that thousands of chunked uploads
+// started, sent data and left cost the server no open files, and memory
+// only until --upload-timeout passes: a second round of them, after the
+// timeout, leaves the server's resident memory where the first left it.
+func TestHostileAbandonedUploads(t *testing.T) {
+	const (
+		uploads = 2000
+		size    = 32 << 10
+		timeout = 2 * time.Second
+	)
+	// The server collects garbage often, so that its resident memory
+	// follows what it holds rather than when it last collected.
+	t.Setenv("GOGC", "20")
+	forEachBackend(t, []string{"--upload-timeout", timeout.String()}, func(t *testing.T, srv *hostileServer) {
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+		// Warm up: the server's first requests make what it keeps.
+		abandonUploads(t, client, srv.Host, "warm", 100, size)
+		client.CloseIdleConnections()
+		time.Sleep(100 * time.Millisecond)
+		files := processFiles(t, srv.PID)
+		var rss []int64
+		for round := range 2 {
+			if round > 0 {
+				// Let the last round's uploads expire.
+				time.Sleep(timeout + timeout/2)
+			}
+			n := abandonUploads(t, client, srv.Host, "abandoned", uploads, size)
+			qt.Check(t, qt.Equals(n, uploads))
+			client.CloseIdleConnections()
+			time.Sleep(100 * time.Millisecond)
+			qt.Check(t, qt.IsTrue(processFiles(t, srv.PID) <= files+2), qt.Commentf("round %d: %d open files, %d before", round, processFiles(t, srv.PID), files))
+			rss = append(rss, processRSS(t, srv.PID))
+		}
+		t.Logf("RSS after each round: %d MiB", func() []int64 {
+			var m []int64
+			for _, r := range rss {
+				m = append(m, r>>20)
+			}
+			return m
+		}())
+		// Each round sends uploads*size bytes (64 MiB): if the first
+		// round's uploads were still held, the second would add as
+		// much.
+		qt.Check(t, qt.IsTrue(rss[1] < rss[0]+int64(uploads*size)/2), qt.Commentf("RSS %d MiB after the first round, %d MiB after the second", rss[0]>>20, rss[1]>>20))
 	})
 }
