@@ -35,22 +35,31 @@ import (
 //	  - users: [alice]            # "*" is every user in the htpasswd file
 //	    repositories: ["**"]      # see matchRepo
 //	    allow: [pull, push, delete]
+//	limits:                       # each also a flag, which overrides it
+//	  headerBytes: 64KiB          # --max-header-bytes
+//	  headerTimeout: 10s          # --header-timeout
+//	  readTimeout: 1m             # --read-timeout
+//	  writeTimeout: 1m            # --write-timeout
+//	  idleTimeout: 2m             # --idle-timeout
+//	  uploadTimeout: 1h           # --upload-timeout
 //	registry: REGISTRY
 //
 // where a REGISTRY is a mapping with a kind and the fields of that kind:
 //
-//	{kind: mem}
-//	{kind: fs, dir: DIR}
+//	{kind: mem, laxReferences: BOOL}
+//	{kind: fs, dir: DIR, laxReferences: BOOL}
 //	{kind: remote, url: URL, insecure: BOOL, username: U, password: P}
-//	{kind: proxy, upstream: REGISTRY, cache: REGISTRY, tagTTL: DURATION}
+//	{kind: proxy, upstream: REGISTRY, cache: REGISTRY, tagTTL: DURATION, stallTimeout: DURATION}
 //	{kind: unify, registries: [REGISTRY, REGISTRY]}
 //	{kind: readonly, registry: REGISTRY}
 //	{kind: immutable, registry: REGISTRY}
 //	{kind: select, registry: REGISTRY, repositories: [PATTERN...]}
 //	{kind: sub, registry: REGISTRY, prefix: PREFIX}
 //
-// Relative paths (dir, htpasswd, tls cert and key) are relative to the
-// config file's directory.
+// laxReferences (as --lax-references) accepts manifests whose blobs are
+// not there (yet); a proxy's cache always does. stallTimeout is
+// ociproxy's FillStallTimeout. Relative paths (dir, htpasswd, tls cert
+// and key) are relative to the config file's directory.
 //
 // The file is decoded into yaml.Node values rather than structs, so that
 // every error can name the line and column it is about.
