@@ -64,6 +64,11 @@ func runGC(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	res, err := ocifs.GC(ctx, *dir, opts)
+	if err != nil && len(res.Blobs) == 0 && res.BlobLinks == 0 && res.Manifests == 0 && res.Uploads == 0 {
+		// Nothing was done: the error is the whole story.
+		fmt.Fprintf(stderr, "ocireg gc: %v\n", err)
+		return exitFailure
+	}
 	verb := "deleted"
 	if opts.DryRun {
 		verb = "would delete"

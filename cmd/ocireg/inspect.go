@@ -1,9 +1,17 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ocireg/ociregistry"
 )
@@ -12,18 +20,20 @@ const manifestUsage = `usage: ocireg manifest [flags] REF
 
 Write the manifest that REF (HOST[:PORT]/REPO[:TAG][@DIGEST] or
 oci:DIR[:TAG][@DIGEST]; :latest when it names neither) points to on
-stdout, byte for byte as the registry holds it.
+stdout, byte for byte as the registry holds it. With --platform, an
+index's manifest for that platform.
 
 Flags:
 `
 
 // runManifest implements "ocireg manifest" and returns the exit code.
 func runManifest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	t, code := openRef(args, "manifest", manifestUsage, stderr)
+	var pf platformFlag
+	t, code := openRefFlags(args, "manifest", manifestUsage, stderr, pf.register)
 	if t == nil {
 		return code
 	}
-	data, _, err := t.getManifest(ctx)
+	data, _, err := t.getManifestFor(ctx, pf.p)
 	if err != nil {
 		return verbExitCode(stderr, t.describe(err))
 	}
@@ -35,20 +45,24 @@ const digestUsage = `usage: ocireg digest [flags] REF
 
 Print the digest of the manifest that REF (HOST[:PORT]/REPO[:TAG][@DIGEST]
 or oci:DIR[:TAG][@DIGEST]; :latest when it names neither) points to. With
-a digest in REF, it checks that the manifest exists.
+a digest in REF, it checks that the manifest exists. With --platform,
+the digest of an index's manifest for that platform.
 
 Flags:
 `
 
 // runDigest implements "ocireg digest" and returns the exit code.
 func runDigest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	t, code := openRef(args, "digest", digestUsage, stderr)
+	var pf platformFlag
+	t, code := openRefFlags(args, "digest", digestUsage, stderr, pf.register)
 	if t == nil {
 		return code
 	}
 	var desc ociregistry.Descriptor
 	var err error
-	if t.digest != "" {
+	if pf.p != nil {
+		_, desc, err = t.getManifestFor(ctx, pf.p)
+	} else if t.digest != "" {
 		desc, err = t.reg.ResolveManifest(ctx, t.repo, t.digest)
 	} else {
 		desc, err = t.reg.ResolveTag(ctx, t.repo, t.tagOrLatest())
@@ -100,7 +114,16 @@ func runBlob(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // openRef parses the flags and the one reference of a verb, and opens
 // it. It returns nil and the exit code when that fails.
 func openRef(args []string, name, usageText string, stderr io.Writer) (*target, int) {
+	return openRefFlags(args, name, usageText, stderr, nil)
+}
+
+// openRefFlags is openRef for a verb with flags of its own, which flags
+// adds to the flag set.
+func openRefFlags(args []string, name, usageText string, stderr io.Writer, flags func(*flag.FlagSet)) (*target, int) {
 	fs, cf := newClientFlagSet(name, usageText, stderr)
+	if flags != nil {
+		flags(fs)
+	}
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return nil, flagExitCode(err)
@@ -116,4 +139,162 @@ func openRef(args []string, name, usageText string, stderr io.Writer) (*target, 
 		return nil, verbExitCode(stderr, t.describe(err))
 	}
 	return &t, exitOK
+}
+
+// platformFlag is the --platform flag of the verbs that read one image.
+type platformFlag struct {
+	p *ocispec.Platform
+}
+
+func (f *platformFlag) register(fs *flag.FlagSet) {
+	fs.Func("platform", "with an index, use its image for `os/arch[/variant]`", func(s string) error {
+		p, err := parsePlatform(s)
+		f.p = p
+		return err
+	})
+}
+
+// getManifestFor returns t's manifest, or with plat set and t an
+// index, the index's manifest for plat.
+func (t *target) getManifestFor(ctx context.Context, plat *ocispec.Platform) ([]byte, ociregistry.Descriptor, error) {
+	data, desc, err := t.getManifest(ctx)
+	if err != nil || plat == nil {
+		return data, desc, err
+	}
+	return t.choosePlatform(ctx, data, desc, plat)
+}
+
+const configUsage = `usage: ocireg config [flags] REF
+
+Write the config of the image that REF (HOST[:PORT]/REPO[:TAG][@DIGEST] or
+oci:DIR[:TAG][@DIGEST]; :latest when it names neither) points to on
+stdout, checked against its digest. For an index, --platform chooses the
+image.
+
+Flags:
+`
+
+// runConfig implements "ocireg config" and returns the exit code.
+func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var pf platformFlag
+	t, code := openRefFlags(args, "config", configUsage, stderr, pf.register)
+	if t == nil {
+		return code
+	}
+	data, desc, err := t.getManifestFor(ctx, pf.p)
+	if err != nil {
+		return verbExitCode(stderr, t.describe(err))
+	}
+	var m manifestJSON
+	if err := json.Unmarshal(data, &m); err != nil {
+		return verbExitCode(stderr, t.describe(fmt.Errorf("manifest %s is not JSON: %w", desc.Digest, ociregistry.ErrManifestInvalid)))
+	}
+	if isIndex(cmp.Or(desc.MediaType, m.MediaType)) {
+		var have []string
+		for _, c := range m.Manifests {
+			if p := platformOf(c.Platform); p != "" {
+				have = append(have, p)
+			}
+		}
+		return usageErrorf(stderr, "%s is an index: choose an image with --platform (it has: %s)", t.name, strings.Join(have, ", "))
+	}
+	if m.Config == nil {
+		return verbExitCode(stderr, t.describe(fmt.Errorf("manifest %s has no config: %w", desc.Digest, ociregistry.ErrManifestInvalid)))
+	}
+	config, err := t.readConfig(ctx, m.Config.Digest)
+	if err != nil {
+		return verbExitCode(stderr, t.describe(err))
+	}
+	_, err = stdout.Write(config)
+	return verbExitCode(stderr, err)
+}
+
+const inspectUsage = `usage: ocireg inspect [flags] REF
+
+Describe the manifest that REF (HOST[:PORT]/REPO[:TAG][@DIGEST] or
+oci:DIR[:TAG][@DIGEST]; :latest when it names neither) points to: its
+digest, media type and size; for an index, the platforms of its images;
+for an image, its platform, config and layers with their sizes; its
+annotations, its subject, and its referrers by artifact type. --json
+prints the same as one JSON object.
+
+Flags:
+`
+
+// runInspect implements "ocireg inspect" and returns the exit code.
+func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var pf platformFlag
+	var asJSON bool
+	t, code := openRefFlags(args, "inspect", inspectUsage, stderr, func(fs *flag.FlagSet) {
+		pf.register(fs)
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+	})
+	if t == nil {
+		return code
+	}
+	data, desc, err := t.getManifestFor(ctx, pf.p)
+	if err != nil {
+		return verbExitCode(stderr, t.describe(err))
+	}
+	s, err := t.summarize(ctx, data, desc)
+	if err == nil {
+		s.Referrers, err = t.referrerGroups(ctx, desc.Digest)
+	}
+	if err != nil {
+		return verbExitCode(stderr, t.describe(err))
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return verbExitCode(stderr, enc.Encode(s))
+	}
+	writeSummary(stdout, t.name, s)
+	return exitOK
+}
+
+// writeSummary prints s as inspect shows it to a person.
+func writeSummary(w io.Writer, name string, s *manifestSummary) {
+	fmt.Fprintf(w, "%s\n", name)
+	fmt.Fprintf(w, "  digest:      %s\n", s.Digest)
+	fmt.Fprintf(w, "  media type:  %s\n", s.MediaType)
+	if s.ArtifactType != "" {
+		fmt.Fprintf(w, "  artifact:    %s\n", s.ArtifactType)
+	}
+	fmt.Fprintf(w, "  size:        %d\n", s.Size)
+	if s.Platform != "" {
+		fmt.Fprintf(w, "  platform:    %s\n", s.Platform)
+	}
+	if s.Subject != "" {
+		fmt.Fprintf(w, "  subject:     %s\n", s.Subject)
+	}
+	if len(s.Manifests) > 0 {
+		fmt.Fprintf(w, "  manifests:\n")
+		for _, c := range s.Manifests {
+			fmt.Fprintf(w, "    %-16s %s %s\n", cmp.Or(c.Platform, "-"), c.Digest, byteSize(c.Size))
+		}
+	}
+	if s.Config != nil {
+		fmt.Fprintf(w, "  config:      %s %s (%s)\n", s.Config.Digest, byteSize(s.Config.Size), s.Config.MediaType)
+	}
+	if len(s.Layers) > 0 {
+		fmt.Fprintf(w, "  layers:      %d, %s in all\n", len(s.Layers), byteSize(s.LayersSize))
+		for _, l := range s.Layers {
+			fmt.Fprintf(w, "    %s %s (%s)\n", l.Digest, byteSize(l.Size), l.MediaType)
+		}
+	}
+	if len(s.Annotations) > 0 {
+		fmt.Fprintf(w, "  annotations:\n")
+		for _, k := range slices.Sorted(maps.Keys(s.Annotations)) {
+			fmt.Fprintf(w, "    %s: %s\n", k, s.Annotations[k])
+		}
+	}
+	if len(s.Referrers) > 0 {
+		fmt.Fprintf(w, "  referrers:\n")
+		for _, g := range s.Referrers {
+			fmt.Fprintf(w, "    %s (%d)\n", cmp.Or(g.ArtifactType, "(no artifact type)"), len(g.Digests))
+			for _, d := range g.Digests {
+				fmt.Fprintf(w, "      %s\n", d)
+			}
+		}
+	}
 }

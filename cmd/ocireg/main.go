@@ -45,11 +45,13 @@ Commands:
   serve    serve a registry over HTTP
   gc       delete unreferenced blobs from a registry directory
   cp       copy an image or index with all it refers to (registries, oci:DIR)
-  ls       list the tags of a repository
+  ls       list the tags of a repository (-l: with digests, types, sizes, platforms; --json)
   catalog  list the repositories of a registry
   manifest print a manifest
   blob     print a blob
   digest   print the digest of a manifest
+  config   print the config of an image
+  inspect  describe an image or index: platforms, layers, annotations, referrers
   rm       remove a tag, or a manifest by digest
   login    check and save credentials in the docker config (or its credential helper)
   logout   remove the credentials of a registry
@@ -80,6 +82,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
+	if asksForHelp(args[1:]) {
+		// Help asked for is the output, not a complaint: it goes to
+		// stdout, as other tools send it.
+		stderr = stdout
+	}
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
 		return runServe(ctx, rest, stdout, stderr)
@@ -97,6 +104,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runBlob(ctx, rest, stdout, stderr)
 	case "digest":
 		return runDigest(ctx, rest, stdout, stderr)
+	case "config":
+		return runConfig(ctx, rest, stdout, stderr)
+	case "inspect":
+		return runInspect(ctx, rest, stdout, stderr)
 	case "rm":
 		return runRm(ctx, rest, stdout, stderr)
 	case "login":
@@ -110,4 +121,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ocireg: unknown command %q\n\n%s", cmd, usage)
 		return exitUsage
 	}
+}
+
+// asksForHelp reports whether args (a verb's) ask for its usage with -h,
+// -help or --help before any "--".
+func asksForHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help", "--h":
+			return true
+		}
+	}
+	return false
 }

@@ -216,7 +216,7 @@ func TestRunExitCodes(t *testing.T) {
 		{name: "NoCommand", args: nil, wantCode: exitUsage, wantStderr: "usage: ocireg <command>"},
 		{name: "UnknownCommand", args: []string{"frob"}, wantCode: exitUsage, wantStderr: `unknown command "frob"`},
 		{name: "Help", args: []string{"help"}, wantCode: exitOK, wantStdout: "usage: ocireg <command>"},
-		{name: "ServeHelp", args: []string{"serve", "-h"}, wantCode: exitOK, wantStderr: "usage: ocireg serve"},
+		{name: "ServeHelp", args: []string{"serve", "-h"}, wantCode: exitOK, wantStdout: "usage: ocireg serve"},
 		{name: "ServeBadFlag", args: []string{"serve", "--frob"}, wantCode: exitUsage, wantStderr: "flag provided but not defined: -frob"},
 		{name: "ServeExtraArg", args: []string{"serve", "extra"}, wantCode: exitUsage, wantStderr: `unexpected argument "extra"`},
 		{name: "ServeBadLogFormat", args: []string{"serve", "--log-format", "xml"}, wantCode: exitUsage, wantStderr: `unknown --log-format "xml"`},

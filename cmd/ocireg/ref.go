@@ -234,6 +234,9 @@ func (t *target) describe(err error) error {
 	if err == nil {
 		return nil
 	}
+	if _, ok := err.(*verbError); ok {
+		return err // described already
+	}
 	msg := err.Error()
 	switch {
 	case ociregistry.HTTPStatus(err) == http.StatusUnauthorized || errors.Is(err, ociregistry.ErrUnauthorized):
@@ -244,6 +247,9 @@ func (t *target) describe(err error) error {
 		msg += " (run: ocireg login " + t.host + ")"
 	case errors.Is(err, ociregistry.ErrManifestUnknown):
 		msg = "manifest unknown"
+		if t.tag == "" && t.digest == "" {
+			msg += ` (no tag given, so it looked for "latest")`
+		}
 	case errors.Is(err, ociregistry.ErrBlobUnknown):
 		msg = "blob unknown"
 	case errors.Is(err, ociregistry.ErrNameUnknown):

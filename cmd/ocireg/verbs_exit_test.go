@@ -41,7 +41,7 @@ func TestVerbExitCodes(t *testing.T) {
 		{name: "CpUsage", args: []string{"cp", host + "/app:v1"}, wantCode: exitUsage, wantStderr: "cp needs SRC and DST"},
 		{name: "BadReference", args: []string{"digest", "localhost/UPPER"}, wantCode: exitUsage, wantStderr: "invalid repository name"},
 		{name: "BadFlag", args: []string{"ls", "--frob", host + "/app"}, wantCode: exitUsage, wantStderr: "flag provided but not defined: -frob"},
-		{name: "Help", args: []string{"catalog", "-h"}, wantCode: exitOK, wantStderr: "usage: ocireg catalog"},
+		{name: "Help", args: []string{"catalog", "-h"}, wantCode: exitOK, wantStdout: "usage: ocireg catalog"},
 		{name: "LoginUsage", args: []string{"login", authHost}, wantCode: exitUsage, wantStderr: "login needs a user name"},
 	}
 	for _, test := range tests {

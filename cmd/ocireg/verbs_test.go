@@ -51,6 +51,7 @@ func TestVerbScripts(t *testing.T) {
 			"gencert":   cmdGencert,
 			"waitaddr":  cmdWaitAddr,
 			"subst":     cmdSubst,
+			"exitcode":  cmdExitCode,
 		},
 	})
 }
@@ -385,7 +386,7 @@ func TestSaveLoginKeepsOtherEntries(t *testing.T) {
 }
 
 func TestDescribe(t *testing.T) {
-	tg := target{name: "127.0.0.1:5000/foo:bar", host: "127.0.0.1:5000"}
+	tg := target{name: "127.0.0.1:5000/foo:bar", host: "127.0.0.1:5000", repo: "foo", tag: "bar"}
 	tests := []struct {
 		err      error
 		wantMsg  string

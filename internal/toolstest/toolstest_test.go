@@ -2,10 +2,13 @@ package toolstest
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/go-quicktest/qt"
@@ -105,4 +108,32 @@ func TestFirstLineWriter(t *testing.T) {
 	}
 	qt.Assert(t, qt.Equals(<-w.line, "http://127.0.0.1:5000"))
 	qt.Assert(t, qt.Equals(rest.String(), "http://127.0.0.1:5000\nmore\nand more\n"))
+}
+
+func TestBalancerRoundRobin(t *testing.T) {
+	var hosts []string
+	for _, name := range []string{"a", "b", "c"} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// The replica sees the balancer's host.
+			fmt.Fprintf(w, "%s %s %s", name, r.Host, r.URL.Path)
+		}))
+		t.Cleanup(srv.Close)
+		hosts = append(hosts, strings.TrimPrefix(srv.URL, "http://"))
+	}
+	b := StartBalancer(t, hosts...)
+	var got []string
+	for range 4 {
+		resp, err := http.Get("http://" + b.Host + "/v2/x")
+		qt.Assert(t, qt.IsNil(err))
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		qt.Assert(t, qt.IsNil(err))
+		got = append(got, string(body))
+	}
+	want := []string{"a", "b", "c", "a"}
+	for i := range want {
+		want[i] += " " + b.Host + " /v2/x"
+	}
+	qt.Assert(t, qt.DeepEquals(got, want))
+	qt.Assert(t, qt.DeepEquals(b.Counts(), []int{2, 1, 1}))
 }
