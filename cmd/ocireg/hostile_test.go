@@ -25,12 +25,15 @@ import (
 // that the server answers them and holds bounded resources.
 
 // backends are the flags that choose each backend of the tests here.
+// The proxy's upstream is another server, in memory, started for it.
 var backends = []struct {
-	name string
-	args []string
+	name  string
+	args  []string
+	proxy bool
 }{
-	{"fs", nil}, // ./ocireg-data in a fresh directory
-	{"mem", []string{"--mem"}},
+	{name: "fs"}, // ./ocireg-data in a fresh directory
+	{name: "mem", args: []string{"--mem"}},
+	{name: "proxy", args: []string{"--mem"}, proxy: true},
 }
 
 // hostileServer is an "ocireg serve" process under test.
@@ -40,11 +43,20 @@ type hostileServer struct {
 }
 
 // forEachBackend runs f in a subtest for each backend, against a server
-// started with the backend's flags and args.
-func forEachBackend(t *testing.T, args []string, f func(t *testing.T, srv *hostileServer)) {
+// started with the backend's flags and args. withProxy says whether f
+// applies to a proxy, which refuses pushes.
+func forEachBackend(t *testing.T, withProxy bool, args []string, f func(t *testing.T, srv *hostileServer)) {
 	for _, b := range backends {
+		if b.proxy && !withProxy {
+			continue
+		}
 		t.Run(b.name, func(t *testing.T) {
-			host, pid := toolstest.StartOciregProcess(t, append(append([]string{}, b.args...), args...)...)
+			bargs := b.args
+			if b.proxy {
+				upstream := toolstest.StartOcireg(t, "--mem")
+				bargs = append(bargs, "--upstream", "http://"+upstream)
+			}
+			host, pid := toolstest.StartOciregProcess(t, append(append([]string{}, bargs...), args...)...)
 			f(t, &hostileServer{Host: host, PID: pid})
 		})
 	}
@@ -74,7 +86,7 @@ func metricSeries(t *testing.T, host, name string) []string {
 // paths that no route knows add no series to /metrics beyond the
 // "other" ones: every series is memory the server keeps for ever.
 func TestHostileInventedMethods(t *testing.T) {
-	forEachBackend(t, nil, func(t *testing.T, srv *hostileServer) {
+	forEachBackend(t, true, nil, func(t *testing.T, srv *hostileServer) {
 		send := func(method, path string) {
 			req, err := http.NewRequest(method, "http://"+srv.Host+path, nil)
 			qt.Assert(t, qt.IsNil(err))
@@ -115,7 +127,7 @@ func TestHostileInventedMethods(t *testing.T) {
 // and that other clients are served meanwhile.
 func TestHostileSlowHeaders(t *testing.T) {
 	const timeout = time.Second
-	forEachBackend(t, []string{"--header-timeout", timeout.String()}, func(t *testing.T, srv *hostileServer) {
+	forEachBackend(t, true, []string{"--header-timeout", timeout.String()}, func(t *testing.T, srv *hostileServer) {
 		const slow = 50
 		closed := make(chan time.Duration, slow)
 		for range slow {
@@ -164,7 +176,7 @@ func TestHostileSlowHeaders(t *testing.T) {
 // is answered 431 and its connection closed, and that the server serves
 // on.
 func TestHostileHugeHeader(t *testing.T) {
-	forEachBackend(t, nil, func(t *testing.T, srv *hostileServer) {
+	forEachBackend(t, true, nil, func(t *testing.T, srv *hostileServer) {
 		conn, err := net.Dial("tcp", srv.Host)
 		qt.Assert(t, qt.IsNil(err))
 		defer conn.Close()
@@ -283,7 +295,7 @@ func TestHostileAbandonedUploads(t *testing.T) {
 	// The server collects garbage often, so that its resident memory
 	// follows what it holds rather than when it last collected.
 	t.Setenv("GOGC", "20")
-	forEachBackend(t, []string{"--upload-timeout", timeout.String()}, func(t *testing.T, srv *hostileServer) {
+	forEachBackend(t, false, []string{"--upload-timeout", timeout.String()}, func(t *testing.T, srv *hostileServer) {
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
 		// Warm up: the server's first requests make what it keeps.
 		abandonUploads(t, client, srv.Host, "warm", 100, size)
