@@ -259,20 +259,34 @@ func wireErrors(err error, prefix string) []WireError {
 // send JSON as text/plain.
 func UnmarshalError(statusCode int, header http.Header, body []byte) error {
 	herr := &HTTPError{StatusCode: statusCode, Header: header, Body: body}
-	var wire WireErrors
+	// Each error is decoded on its own, and its message whatever its
+	// type, so that one odd error or field (a message that is an
+	// object, say) does not hide the codes of a body.
+	var wire struct {
+		Errors []json.RawMessage `json:"errors"`
+	}
 	if json.Unmarshal(body, &wire) != nil || len(wire.Errors) == 0 {
 		return herr
 	}
 	errs := make([]error, 0, len(wire.Errors))
-	for _, we := range wire.Errors {
-		if we.Code == "" {
+	for _, raw := range wire.Errors {
+		var we struct {
+			Code    string          `json:"code"`
+			Message json.RawMessage `json:"message"`
+			Detail  json.RawMessage `json:"detail"`
+		}
+		if json.Unmarshal(raw, &we) != nil || we.Code == "" {
 			continue
+		}
+		var msg string
+		if json.Unmarshal(we.Message, &msg) != nil {
+			msg = string(we.Message)
 		}
 		var detail any
 		if len(we.Detail) > 0 {
 			detail = we.Detail
 		}
-		errs = append(errs, NewError(we.Message, we.Code, detail))
+		errs = append(errs, NewError(msg, we.Code, detail))
 	}
 	herr.Err = errors.Join(errs...)
 	return herr

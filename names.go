@@ -5,6 +5,7 @@ import (
 	_ "crypto/sha512" // registers sha512 for go-digest
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -23,17 +24,57 @@ var (
 )
 
 // CheckRepository returns nil when name is a valid repository name, and
-// otherwise an error that Is ErrNameInvalid.
+// otherwise an error that Is ErrNameInvalid and says which rule the name
+// breaks.
 func CheckRepository(name string) error {
 	switch {
 	case name == "":
-		return fmt.Errorf("empty repository name: %w", ErrNameInvalid)
+		return NewError("empty repository name", ErrNameInvalid.Code(), nil)
 	case len(name) > MaxRepositoryLength:
-		return fmt.Errorf("repository name is %d bytes long, more than %d: %w", len(name), MaxRepositoryLength, ErrNameInvalid)
+		return nameInvalid(name, fmt.Sprintf("it is %d bytes long, more than %d", len(name), MaxRepositoryLength))
 	case !repoPattern.MatchString(name):
-		return fmt.Errorf("invalid repository name %q: %w", name, ErrNameInvalid)
+		return nameInvalid(name, repositoryProblem(name))
 	}
 	return nil
+}
+
+// nameInvalid returns the error for a repository name that breaks the
+// rule that reason describes. Its message says so without the generic
+// text of ErrNameInvalid, which would only repeat it.
+func nameInvalid(name, reason string) error {
+	if len(name) > 100 {
+		name = name[:100] + "..."
+	}
+	return NewError(fmt.Sprintf("invalid repository name %q: %s", name, reason), ErrNameInvalid.Code(), nil)
+}
+
+// repositoryProblem says why name, which does not match repoPattern,
+// is not a repository name.
+func repositoryProblem(name string) string {
+	for _, comp := range strings.Split(name, "/") {
+		if comp == "" {
+			return "it has an empty path component (a leading, trailing or double slash)"
+		}
+		for _, c := range comp {
+			switch {
+			case c >= 'A' && c <= 'Z':
+				return fmt.Sprintf("upper-case letter %q: names are lower-case", c)
+			case !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'):
+				return fmt.Sprintf("character %q is not allowed: names hold a-z, 0-9, '.', '_', '-' and '/'", c)
+			}
+		}
+		if !isAlnum(comp[0]) || !isAlnum(comp[len(comp)-1]) {
+			return fmt.Sprintf("component %q does not start and end with a letter or digit", comp)
+		}
+		if !repoPattern.MatchString(comp) {
+			return fmt.Sprintf("component %q has a separator other than '.', '_', '__' or a run of '-' between letters or digits", comp)
+		}
+	}
+	return "it does not match " + repoPattern.String()
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
 }
 
 // IsValidRepository reports whether name is a valid repository name.
@@ -43,15 +84,33 @@ func IsValidRepository(name string) bool {
 
 // CheckTag returns nil when tag is a valid tag, and otherwise an error
 // that Is ErrManifestInvalid (the specification has no code of its own
-// for a bad tag; a tag names a manifest).
+// for a bad tag; a tag names a manifest) and says which rule the tag
+// breaks.
 func CheckTag(tag string) error {
-	if !tagPattern.MatchString(tag) {
-		if len(tag) > 50 {
-			tag = tag[:50] + "..."
-		}
-		return fmt.Errorf("invalid tag %q: %w", tag, ErrManifestInvalid)
+	if tagPattern.MatchString(tag) {
+		return nil
 	}
-	return nil
+	var reason string
+	switch {
+	case tag == "":
+		reason = "it is empty"
+	case len(tag) > MaxTagLength:
+		reason = fmt.Sprintf("it is %d bytes long, more than %d", len(tag), MaxTagLength)
+	case tag[0] == '.' || tag[0] == '-':
+		reason = fmt.Sprintf("it starts with %q: a tag starts with a letter, a digit or '_'", tag[0])
+	default:
+		reason = "it does not match " + tagPattern.String()
+		for _, c := range tag {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+				reason = fmt.Sprintf("character %q is not allowed: tags hold letters, digits, '_', '.' and '-'", c)
+				break
+			}
+		}
+	}
+	if len(tag) > 50 {
+		tag = tag[:50] + "..."
+	}
+	return NewError(fmt.Sprintf("invalid tag %q: %s", tag, reason), ErrManifestInvalid.Code(), nil)
 }
 
 // IsValidTag reports whether tag is a valid tag.
@@ -61,20 +120,37 @@ func IsValidTag(tag string) bool {
 
 // CheckDigest returns nil when d is a well-formed digest of an algorithm
 // this package supports (sha256 and sha512), and otherwise an error that
-// Is ErrDigestInvalid.
+// Is ErrDigestInvalid and says what is wrong with its form. (The message
+// of ErrDigestInvalid itself speaks of content that does not match, which
+// is not what happened.)
 func CheckDigest(d Digest) error {
-	if err := d.Validate(); err != nil {
-		s := string(d)
-		if len(s) > 140 {
-			s = s[:140] + "..."
+	s := string(d)
+	if len(s) > 140 {
+		s = s[:140] + "..."
+	}
+	alg, hex, ok := strings.Cut(string(d), ":")
+	var reason string
+	switch {
+	case !ok:
+		reason = "it has no algorithm: a digest is algorithm:hex, such as sha256: and 64 hex digits"
+	case alg != string(digest.SHA256) && alg != string(digest.SHA512):
+		return NewError(fmt.Sprintf("invalid digest %q: unsupported digest algorithm %.20q: sha256 and sha512 are supported", s, alg), ErrDigestInvalid.Code(), nil)
+	case len(hex) != digest.Algorithm(alg).Size()*2:
+		reason = fmt.Sprintf("%d hex digits where %s has %d", len(hex), alg, digest.Algorithm(alg).Size()*2)
+	default:
+		err := d.Validate()
+		if err == nil {
+			return nil
 		}
-		return fmt.Errorf("invalid digest %q: %v: %w", s, err, ErrDigestInvalid)
+		reason = err.Error()
+		for _, c := range hex {
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				reason = fmt.Sprintf("%q is not a lower-case hex digit", c)
+				break
+			}
+		}
 	}
-	switch d.Algorithm() {
-	case digest.SHA256, digest.SHA512:
-		return nil
-	}
-	return fmt.Errorf("unsupported digest algorithm %q: %w", d.Algorithm(), ErrDigestInvalid)
+	return NewError(fmt.Sprintf("invalid digest %q: malformed: %s", s, reason), ErrDigestInvalid.Code(), nil)
 }
 
 // IsValidDigest reports whether d is a well-formed sha256 or sha512 digest.

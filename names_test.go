@@ -138,3 +138,46 @@ func TestCheckDigest(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckReasons checks that the errors for bad names, tags and digests
+// say which rule was broken, and that a malformed digest is not reported
+// as content that did not match it.
+func TestCheckReasons(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		code error
+		want string
+	}{
+		{"RepoUpper", ociregistry.CheckRepository("team/App"), ociregistry.ErrNameInvalid, `invalid repository name "team/App": upper-case letter 'A'`},
+		{"RepoChar", ociregistry.CheckRepository("a%2fb"), ociregistry.ErrNameInvalid, `character '%' is not allowed`},
+		{"RepoEmptyComponent", ociregistry.CheckRepository("a//b"), ociregistry.ErrNameInvalid, `empty path component`},
+		{"RepoTrailingSlash", ociregistry.CheckRepository("a/"), ociregistry.ErrNameInvalid, `empty path component`},
+		{"RepoDotDot", ociregistry.CheckRepository(".."), ociregistry.ErrNameInvalid, `component ".." does not start and end with a letter or digit`},
+		{"RepoSeparator", ociregistry.CheckRepository("a..b"), ociregistry.ErrNameInvalid, `component "a..b" has a separator other than`},
+		{"RepoLong", ociregistry.CheckRepository(strings.Repeat("a", 256)), ociregistry.ErrNameInvalid, `256 bytes long, more than 255`},
+		{"RepoEmpty", ociregistry.CheckRepository(""), ociregistry.ErrNameInvalid, `empty repository name`},
+		{"TagEmpty", ociregistry.CheckTag(""), ociregistry.ErrManifestInvalid, `invalid tag "": it is empty`},
+		{"TagStart", ociregistry.CheckTag("-x"), ociregistry.ErrManifestInvalid, `starts with '-'`},
+		{"TagChar", ociregistry.CheckTag("a/b"), ociregistry.ErrManifestInvalid, `character '/' is not allowed`},
+		{"TagLong", ociregistry.CheckTag(strings.Repeat("t", 129)), ociregistry.ErrManifestInvalid, `129 bytes long, more than 128`},
+		{"DigestShort", ociregistry.CheckDigest("sha256:abc"), ociregistry.ErrDigestInvalid, `invalid digest "sha256:abc": malformed: 3 hex digits where sha256 has 64`},
+		{"DigestNoAlgorithm", ociregistry.CheckDigest("abc"), ociregistry.ErrDigestInvalid, `malformed: it has no algorithm`},
+		{"DigestUpperHex", ociregistry.CheckDigest(ociregistry.Digest("sha256:" + strings.Repeat("A", 64))), ociregistry.ErrDigestInvalid, `malformed: 'A' is not a lower-case hex digit`},
+		{"DigestAlgorithm", ociregistry.CheckDigest("md5:d41d8cd98f00b204e9800998ecf8427e"), ociregistry.ErrDigestInvalid, `unsupported digest algorithm "md5"`},
+	}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			qt.Assert(t, qt.ErrorIs(test.err, test.code))
+			qt.Check(t, qt.StringContains(test.err.Error(), test.want))
+			// The generic text of the code would only repeat the
+			// reason, or, for a digest, say something else.
+			qt.Check(t, qt.Not(qt.StringContains(test.err.Error(), ": "+test.code.Error())))
+			body, status := ociregistry.MarshalError(test.err)
+			qt.Check(t, qt.Equals(status, 400))
+			back := ociregistry.UnmarshalError(status, nil, body)
+			qt.Check(t, qt.ErrorIs(back, test.code))
+			qt.Check(t, qt.StringContains(back.Error(), test.want))
+		})
+	}
+}

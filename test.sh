@@ -3,7 +3,8 @@
 # ./.tools/bin (once; reruns only check versions), then runs go vet,
 # staticcheck and go test -race in the library module and in each nested
 # module (cmd/ocireg, the binary's; peertest),
-# with OCIREG_REQUIRE_TOOLS=1 so that no test needing a tool can skip.
+# with OCIREG_REQUIRE_TOOLS=1 so that no test needing a tool can skip,
+# and then each fuzz target for a few seconds (OCIREG_FUZZTIME).
 # Needs Go, the Go module proxy, and apt (for skopeo) when skopeo is missing.
 set -euo pipefail
 
@@ -107,6 +108,41 @@ run_module() {
 	(cd "$1" && go test -race -timeout 5m ./...) || status=1
 }
 
+# fuzz_targets lists every native fuzz target as "dir package target":
+# the module's directory, the package within it, and the target. Each
+# runs for $OCIREG_FUZZTIME (3s unless set) on top of its seed corpus
+# (f.Add and testdata/fuzz), which plain go test runs already; an input
+# that fails is written to the package's testdata/fuzz/<target>/, to be
+# kept there once the bug is fixed. cmd/ocireg is run from its own
+# directory so that the loop works whether or not it is a module of its
+# own.
+fuzz_targets=(
+	". . FuzzUnmarshalError"
+	". ociref FuzzParse"
+	". internal/ocimanifest FuzzParse"
+	". ociserver FuzzHandler"
+	". ociserver FuzzParseRange"
+	". ociserver FuzzParseContentRange"
+	". ociclient FuzzParseContentRange"
+	". ociclient FuzzRangeEnd"
+	". ociclient FuzzRetryAfter"
+	". ociclient FuzzNextLink"
+	". ociauth FuzzParseChallenge"
+	". ociauth FuzzChallengeRoundTrip"
+	". ociauth FuzzConfigFile"
+	". ociauth FuzzConfigRoundTrip"
+	"cmd/ocireg . FuzzHtpasswd"
+	"cmd/ocireg . FuzzConfig"
+)
+run_fuzz() {
+	local fuzztime=${OCIREG_FUZZTIME:-3s} t dir pkg target
+	for t in "${fuzz_targets[@]}"; do
+		read -r dir pkg target <<<"$t"
+		log "fuzz $target in ./$pkg of $dir for $fuzztime"
+		(cd "$root/$dir" && go test -run '^$' -fuzz "^$target\$" -fuzztime "$fuzztime" "./$pkg") || status=1
+	done
+}
+
 log "gofmt -l"
 unformatted=$(gofmt -l .)
 if [[ -n $unformatted ]]; then
@@ -119,6 +155,7 @@ fi
 for mod in "$root" "$root/cmd/ocireg" "$root/peertest"; do
 	run_module "$mod"
 done
+run_fuzz
 if ((status != 0)); then
 	log "FAILED after $((SECONDS - start))s"
 	exit 1

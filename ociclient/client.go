@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -407,8 +408,23 @@ func (c *client) do(ctx context.Context, req *request) (*http.Response, error) {
 				return nil, ctxErr
 			}
 		}
-		return nil, responseError(resp, body, req.kind)
+		return nil, withRetryAfter(responseError(resp, body, req.kind), resp, c.opts.MaxRetryWait)
 	}
+}
+
+// withRetryAfter adds to err, the error of resp, the wait that resp's
+// Retry-After header asked for, when it has one: a 429 with no body says
+// nothing else, and a caller told only "too many requests" cannot know
+// that the wait was longer than it allows (maxWait, Options.MaxRetryWait).
+func withRetryAfter(err error, resp *http.Response, maxWait time.Duration) error {
+	ra, ok := retryAfter(resp.Header.Get("Retry-After"))
+	if !ok {
+		return err
+	}
+	if ra > maxWait {
+		return fmt.Errorf("%w (the registry asks to retry after %v, longer than MaxRetryWait, %v)", err, ra, maxWait)
+	}
+	return fmt.Errorf("%w (the registry asks to retry after %v)", err, ra)
 }
 
 // closeStream closes req.stream when it is an io.Closer.
@@ -502,6 +518,11 @@ func retryAfter(h string) (time.Duration, bool) {
 		return 0, false
 	}
 	if secs, err := strconv.Atoi(strings.TrimSpace(h)); err == nil && secs >= 0 {
+		// A wait too long for a Duration is the longest one, not
+		// one that overflows to a negative wait and retries at once.
+		if secs > int(math.MaxInt64/time.Second) {
+			return math.MaxInt64, true
+		}
 		return time.Duration(secs) * time.Second, true
 	}
 	if t, err := http.ParseTime(h); err == nil {

@@ -761,6 +761,9 @@ func TestRetries(t *testing.T) {
 		{name: "429Then200", statuses: []int{429}, retryAfter: "1", wantRequests: 2, minDuration: time.Second},
 		{name: "Bounded", statuses: []int{500, 500, 500, 500}, opts: Options{MaxRetries: 2}, wantRequests: 3, wantStatus: 500},
 		{name: "RetryAfterTooLong", statuses: []int{429}, retryAfter: "3600", wantRequests: 1, wantErr: ociregistry.ErrTooManyRequests},
+		// Seconds that overflow a Duration are still too long, not a
+		// negative wait (found by FuzzRetryAfter).
+		{name: "RetryAfterOverflows", statuses: []int{429}, retryAfter: "9223372037", wantRequests: 1, wantErr: ociregistry.ErrTooManyRequests},
 		{name: "NotOn404", statuses: []int{404}, wantRequests: 1, wantErr: ociregistry.ErrManifestUnknown},
 	}
 	for _, test := range tests {

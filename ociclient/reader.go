@@ -182,7 +182,9 @@ func (c *client) emptyRange(ctx context.Context, repo string, dig ociregistry.Di
 }
 
 // parseContentRange parses the Content-Range of a 206 response, "bytes
-// start-end/size", and returns start and size (-1 when "*").
+// start-end/size", and returns start and size (-1 when "*"). It refuses
+// a header whose numbers are not plain digits or whose range does not fit
+// in the size.
 func parseContentRange(h string) (start, size int64, ok bool) {
 	rest, ok := strings.CutPrefix(h, "bytes ")
 	if !ok {
@@ -192,22 +194,35 @@ func parseContentRange(h string) (start, size int64, ok bool) {
 	if !ok {
 		return 0, 0, false
 	}
-	s, _, ok := strings.Cut(rng, "-")
+	first, last, ok := strings.Cut(rng, "-")
 	if !ok {
 		return 0, 0, false
 	}
-	start, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
+	// The size becomes the blob's, so a range that does not fit in
+	// it, or whose ends are out of order, is refused.
+	start, ok1 := parseDecimal(first)
+	end, ok2 := parseDecimal(last)
+	if !ok1 || !ok2 || end < start {
 		return 0, 0, false
 	}
 	if total == "*" {
 		return start, -1, true
 	}
-	size, err = strconv.ParseInt(total, 10, 64)
-	if err != nil {
+	size, ok = parseDecimal(total)
+	if !ok || end >= size {
 		return 0, 0, false
 	}
 	return start, size, true
+}
+
+// parseDecimal parses a non-negative decimal integer of digits only, as
+// HTTP headers write them (strconv also takes a sign).
+func parseDecimal(s string) (int64, bool) {
+	if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
 }
 
 // GetManifest returns the manifest with the given digest. It returns an

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -560,7 +561,8 @@ func rangeEnd(h string) (int64, error) {
 		return 0, fmt.Errorf("registry sent a bad upload Range %q", h)
 	}
 	end, err := strconv.ParseInt(e, 10, 64)
-	if err != nil || end < -1 {
+	// The size, end+1, must be an int64 too.
+	if err != nil || end < -1 || end == math.MaxInt64 {
 		return 0, fmt.Errorf("registry sent a bad upload Range %q", h)
 	}
 	if end <= 0 {

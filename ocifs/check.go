@@ -20,9 +20,11 @@ const maxCheckProblems = 50
 // when it is consistent, or an error joining the problems found: every
 // blob's content has its digest; no file is visible outside tmp/ and
 // uploads/ but those the layout names (so no temporary or partial file);
-// every link and tag file parses and names content that exists; and every
-// tag leads to a manifest that parses as its media type and whose blobs
-// and child manifests, recursively, are present in its repository. It
+// every link and tag file parses and names content that exists; every
+// tag leads to a manifest that is linked in its repository under the
+// digest the tag names and under its sha256 digest (so no tag dangles),
+// that parses as its media type and whose blobs and child manifests,
+// recursively, are present in its repository. It
 // reads all the content, so it takes time in proportion to the size of
 // the registry. It modifies nothing.
 //
@@ -37,7 +39,7 @@ func Check(ctx context.Context, dir string) error {
 	}
 	for _, e := range top {
 		switch e.Name() {
-		case "blobs", "repos", "uploads", "tmp", "gc.lock":
+		case "blobs", "repos", "uploads", "tmp", "locks", "gc.lock", "gc.gate":
 		default:
 			c.problem("unexpected file %s", e.Name())
 		}
@@ -157,8 +159,7 @@ func (c *checker) checkRepo(name string) {
 			c.problem("repository %s: tag %s: %v", name, t.Name(), err)
 			continue
 		}
-		if !manifests[sd.Digest] {
-			c.problem("repository %s: tag %s points to missing manifest %s", name, t.Name(), sd.Digest)
+		if !c.linked(name, rdir, sd, manifests, "tag "+t.Name()) {
 			continue
 		}
 		c.checkManifest(name, rdir, sd, blobs, manifests, checked)
@@ -219,16 +220,40 @@ func (c *checker) checkManifest(name, rdir string, sd storedDescriptor, blobs, m
 		}
 	}
 	for _, m := range pm.Children {
-		if !manifests[m.Digest] {
+		dp, _ := digestPath(m.Digest)
+		child, err := readDescriptor(manifestLink(rdir, dp))
+		if err != nil {
 			c.problem("repository %s: index %s refers to missing manifest %s", name, sd.Digest, m.Digest)
 			continue
 		}
-		dp, _ := digestPath(m.Digest)
-		child, err := readDescriptor(manifestLink(rdir, dp))
-		if err == nil {
+		if c.linked(name, rdir, child, manifests, "index "+string(sd.Digest)) {
 			c.checkManifest(name, rdir, child, blobs, manifests, checked)
 		}
 	}
+}
+
+// linked reports whether the manifest that sd (from a tag, or an index's
+// link to a child) names is in the repository: linked under the digest
+// sd names and under the sha256 digest of its content, since that is
+// the link DeleteManifest and the garbage collector go by. A tag that
+// leads to a manifest without it dangles: GET by digest answers
+// MANIFEST_UNKNOWN, and the garbage collector may remove the content.
+func (c *checker) linked(name, rdir string, sd storedDescriptor, manifests map[ociregistry.Digest]bool, from string) bool {
+	switch {
+	case !manifests[sd.Digest]:
+		c.problem("repository %s: %s points to missing manifest %s", name, from, sd.Digest)
+		return false
+	case !manifests[sd.content()]:
+		c.problem("repository %s: %s points to manifest %s, whose link as %s is missing", name, from, sd.Digest, sd.content())
+		return false
+	}
+	dp, _ := digestPath(sd.content())
+	link, err := readDescriptor(manifestLink(rdir, dp))
+	if err != nil || link.content() != sd.content() || link.MediaType != sd.MediaType || link.Size != sd.Size {
+		c.problem("repository %s: %s points to manifest %s, whose link as %s disagrees with it", name, from, sd.Digest, sd.content())
+		return false
+	}
+	return true
 }
 
 // checkReferrers checks that the referrer files parse.

@@ -154,10 +154,10 @@ func TestNoPartialFileVisible(t *testing.T) {
 			}
 			rel, _ := filepath.Rel(dir, path)
 			rel = filepath.ToSlash(rel)
-			if rel == "tmp" || rel == "uploads" {
+			if rel == "tmp" || rel == "uploads" || rel == "locks" {
 				return filepath.SkipDir
 			}
-			if d.IsDir() || rel == "gc.lock" {
+			if d.IsDir() || rel == "gc.lock" || rel == "gc.gate" {
 				return nil
 			}
 			seen++

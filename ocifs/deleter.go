@@ -24,7 +24,7 @@ func (r *Registry) DeleteBlob(ctx context.Context, repo string, dig ociregistry.
 	if err != nil {
 		return err
 	}
-	if err := removeDurable(blobLink(rdir, dp)); err != nil {
+	if err := r.removeDurable(blobLink(rdir, dp)); err != nil {
 		return blobError(repo, dig, err)
 	}
 	return nil
@@ -42,7 +42,10 @@ func (r *Registry) DeleteManifest(ctx context.Context, repo string, dig ociregis
 	if err != nil {
 		return err
 	}
-	unlock := r.lockRepo(repo)
+	unlock, err := r.lockRepo(ctx, repo)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	sd, err := readDescriptor(manifestLink(rdir, dp))
 	if err != nil {
@@ -69,13 +72,13 @@ func (r *Registry) DeleteManifest(ctx context.Context, repo string, dig ociregis
 	slices.Reverse(links)
 	for _, d := range links {
 		ldp, _ := digestPath(d)
-		if err := removeDurable(manifestLink(rdir, ldp)); err != nil && !notFound(err) {
+		if err := r.removeDurable(manifestLink(rdir, ldp)); err != nil && !notFound(err) {
 			return fmt.Errorf("ocifs: deleting manifest %s: %w", dig, err)
 		}
 	}
 	if subject != "" {
 		sdp, _ := digestPath(subject)
-		err := removeDurable(filepath.Join(referrerDir(rdir, sdp), referrerName(primary)))
+		err := r.removeDurable(filepath.Join(referrerDir(rdir, sdp), referrerName(primary)))
 		if err != nil && !notFound(err) {
 			return fmt.Errorf("ocifs: deleting manifest %s: %w", dig, err)
 		}
@@ -96,7 +99,7 @@ func (r *Registry) removeTagsOf(rdir string, d256 ociregistry.Digest) error {
 		p := filepath.Join(tdir, e.Name())
 		sd, err := readDescriptor(p)
 		if err == nil && sd.content() == d256 {
-			if err := removeDurable(p); err != nil && !notFound(err) {
+			if err := r.removeDurable(p); err != nil && !notFound(err) {
 				return err
 			}
 		}
@@ -118,9 +121,12 @@ func (r *Registry) DeleteTag(ctx context.Context, repo string, name string) erro
 	if err != nil {
 		return err
 	}
-	unlock := r.lockRepo(repo)
+	unlock, err := r.lockRepo(ctx, repo)
+	if err != nil {
+		return err
+	}
 	defer unlock()
-	if err := removeDurable(tp); err != nil {
+	if err := r.removeDurable(tp); err != nil {
 		return manifestError(repo, "tag "+name, err)
 	}
 	return nil

@@ -6,18 +6,17 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 )
 
 // mkdirAll is os.MkdirAll that also fsyncs the parent of every directory
 // it creates, so that a new directory survives a crash as well as the
 // files later renamed into it.
-func mkdirAll(path string) error {
-	err := os.Mkdir(path, 0o777)
+func mkdirAll(fs fsys, path string) error {
+	err := fs.mkdir(path)
 	switch {
 	case err == nil:
-		return syncDir(filepath.Dir(path))
+		return fs.syncDir(filepath.Dir(path))
 	case errors.Is(err, os.ErrExist):
 		fi, serr := os.Stat(path)
 		if serr != nil {
@@ -32,52 +31,34 @@ func mkdirAll(path string) error {
 		if parent == path {
 			return err
 		}
-		if err := mkdirAll(parent); err != nil {
+		if err := mkdirAll(fs, parent); err != nil {
 			return err
 		}
-		return mkdirAll(path)
-	}
-	return err
-}
-
-// syncDir fsyncs a directory, making the entries renamed into it or
-// removed from it durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	// Some file systems cannot fsync a directory; their renames are
-	// as durable as they get.
-	if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOTSUP) {
-		return nil
+		return mkdirAll(fs, path)
 	}
 	return err
 }
 
 // tempFile creates a file in tmp/, where nothing is ever served from.
-func (r *Registry) tempFile() (*os.File, error) {
-	f, err := os.CreateTemp(filepath.Join(r.dir, "tmp"), "w-")
+func (r *Registry) tempFile() (file, error) {
+	f, err := r.fs.createTemp(filepath.Join(r.dir, "tmp"), "w-")
 	if err != nil && isNotExist(err) {
 		// Someone removed tmp/; make it again.
-		if err := mkdirAll(filepath.Join(r.dir, "tmp")); err != nil {
+		if err := mkdirAll(r.fs, filepath.Join(r.dir, "tmp")); err != nil {
 			return nil, err
 		}
-		f, err = os.CreateTemp(filepath.Join(r.dir, "tmp"), "w-")
+		f, err = r.fs.createTemp(filepath.Join(r.dir, "tmp"), "w-")
 	}
 	return f, err
 }
 
 // writer returns the writer through which content goes to f, which is
 // at offset off.
-func (r *Registry) writer(f *os.File, off int64) io.Writer {
-	var w io.Writer = &writebackWriter{f: f, off: off}
+func (r *Registry) writer(f file, off int64) io.Writer {
+	w := &writebackWriter{f: f, off: off}
+	w.osFile, _ = f.(*os.File)
 	if r.wrapWriter != nil {
-		w = r.wrapWriter(w)
+		return r.wrapWriter(w)
 	}
 	return w
 }
@@ -86,8 +67,11 @@ func (r *Registry) writer(f *os.File, off int64) io.Writer {
 // big write to disk at once: the fsync that must come before the file is
 // renamed into place then overlaps with the rest of the push.
 type writebackWriter struct {
-	f   *os.File
-	off int64
+	f file
+	// osFile is f when it is an *os.File, whose writeback can be
+	// started.
+	osFile *os.File
+	off    int64
 }
 
 // writebackMin is the smallest write worth starting writeback for.
@@ -95,29 +79,29 @@ const writebackMin = 256 << 10
 
 func (w *writebackWriter) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
-	if n >= writebackMin {
-		startWriteback(w.f, w.off, int64(n))
+	if n >= writebackMin && w.osFile != nil {
+		startWriteback(w.osFile, w.off, int64(n))
 	}
 	w.off += int64(n)
 	return n, err
 }
 
 // discard closes and removes a temporary file that will not be used.
-func discard(f *os.File) {
+func (r *Registry) discard(f file) {
 	f.Close()
-	os.Remove(f.Name())
+	r.fs.remove(f.Name())
 }
 
 // install makes the temporary file f durable and renames it to dest,
 // creating dest's directory when needed. It closes f; on failure f is
 // removed.
-func (r *Registry) install(f *os.File, dest string) error {
+func (r *Registry) install(f file, dest string) error {
 	if err := r.syncFile(f); err != nil {
-		discard(f)
+		r.discard(f)
 		return err
 	}
 	if err := r.closeFile(f); err != nil {
-		os.Remove(f.Name())
+		r.fs.remove(f.Name())
 		return err
 	}
 	return r.renameDurable(f.Name(), dest)
@@ -136,7 +120,7 @@ func (r *Registry) injected(op, path string) error {
 }
 
 // syncFile fsyncs f.
-func (r *Registry) syncFile(f *os.File) error {
+func (r *Registry) syncFile(f file) error {
 	if err := r.injected("fsync", f.Name()); err != nil {
 		return err
 	}
@@ -145,7 +129,7 @@ func (r *Registry) syncFile(f *os.File) error {
 
 // closeFile closes f. An injected failure still closes it, as a failed
 // close does.
-func (r *Registry) closeFile(f *os.File) error {
+func (r *Registry) closeFile(f file) error {
 	err := f.Close()
 	if ierr := r.injected("close", f.Name()); ierr != nil {
 		return ierr
@@ -159,21 +143,21 @@ func (r *Registry) renameDurable(src, dest string) error {
 	dir := filepath.Dir(dest)
 	err := r.injected("rename", dest)
 	if err == nil {
-		err = os.Rename(src, dest)
+		err = r.fs.rename(src, dest)
 		if err != nil && isNotExist(err) {
-			if err = mkdirAll(dir); err == nil {
-				err = os.Rename(src, dest)
+			if err = mkdirAll(r.fs, dir); err == nil {
+				err = r.fs.rename(src, dest)
 			}
 		}
 	}
 	if err != nil {
-		os.Remove(src)
+		r.fs.remove(src)
 		return err
 	}
 	if err := r.injected("syncdir", dir); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return r.fs.syncDir(dir)
 }
 
 // writeFileAtomic writes data to dest so that dest is either absent, as
@@ -184,7 +168,7 @@ func (r *Registry) writeFileAtomic(dest string, data []byte) error {
 		return err
 	}
 	if _, err := r.writer(f, 0).Write(data); err != nil {
-		discard(f)
+		r.discard(f)
 		return err
 	}
 	return r.install(f, dest)
@@ -192,17 +176,16 @@ func (r *Registry) writeFileAtomic(dest string, data []byte) error {
 
 // removeDurable removes a file and fsyncs its directory. It returns an
 // error that Is os.ErrNotExist when there was no file.
-func removeDurable(path string) error {
-	if err := os.Remove(path); err != nil {
+func (r *Registry) removeDurable(path string) error {
+	if err := r.fs.remove(path); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return r.fs.syncDir(filepath.Dir(path))
 }
 
 // touch sets a file's modification time to now. The garbage collector
 // keeps blobs modified within its grace period, so a blob is touched
 // whenever a new link to it is made.
-func touch(path string) error {
-	now := time.Now()
-	return os.Chtimes(path, now, now)
+func (r *Registry) touch(path string) error {
+	return r.fs.chtimes(path, time.Now())
 }

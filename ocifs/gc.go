@@ -2,7 +2,9 @@ package ocifs
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -64,8 +66,14 @@ func (r *Registry) GC(ctx context.Context, opts GCOptions) (GCResult, error) {
 	if opts.UploadMaxAge == 0 {
 		opts.UploadMaxAge = r.opts.UploadMaxAge
 	}
-	return GC(ctx, r.dir, opts)
+	res, err := gc(ctx, r.fs, r.dir, opts, r.gcHook)
+	r.dropUploadStates()
+	return res, err
 }
+
+// gcSweepBatch is the most blobs whose content the garbage collector
+// removes in one span of its exclusive lock.
+const gcSweepBatch = 256
 
 // GC deletes what nothing refers to from the registry in dir. It marks
 // every manifest reachable from the tags of every repository (and, unless
@@ -74,16 +82,27 @@ func (r *Registry) GC(ctx context.Context, opts GCOptions) (GCResult, error) {
 // of marked manifests. Then it removes each repository's links to blobs
 // that no marked manifest of that repository refers to, and the content
 // of blobs that neither a marked manifest nor a remaining link refers to.
-// Nothing modified within opts.GracePeriod is removed.
+// Nothing modified within opts.GracePeriod is removed, and stale uploads
+// (opts.UploadMaxAge) are removed too.
 //
 // GC is safe while Registry values serve and push into dir, in this
-// process or another: the deleting phase runs under an exclusive flock
-// that every push takes shared while it makes links, a push touches what
-// it links, and a repository that gained manifests or tags since the
-// marking began keeps its links this time round. It returns an error when
-// the directory cannot be read or the lock taken; what it deleted before
-// then stays deleted.
+// process or another, and lets them carry on meanwhile: it marks with no
+// lock held, and removes under an exclusive flock (gc.lock) that every
+// push takes shared while it makes links, held for one repository or
+// one batch of blobs at a time, never across an fsync. A push touches
+// what it links, and a repository that gained manifests or tags since
+// the marking began keeps its links this time round.
+//
+// It returns an error when the directory cannot be read, the lock
+// cannot be taken or ctx is done (what it deleted before then stays
+// deleted), and an error joining the failures to remove or fsync once it
+// has removed what it could: content whose links' removal could not be
+// made durable is kept.
 func GC(ctx context.Context, dir string, opts GCOptions) (GCResult, error) {
+	return gc(ctx, osFS{}, dir, opts, nil)
+}
+
+func gc(ctx context.Context, fs fsys, dir string, opts GCOptions, hook func()) (GCResult, error) {
 	if opts.GracePeriod <= 0 {
 		opts.GracePeriod = DefaultGCGracePeriod
 	}
@@ -102,33 +121,49 @@ func GC(ctx context.Context, dir string, opts GCOptions) (GCResult, error) {
 	// between the two on the safe side.
 	start := time.Now().Add(-clockSlack)
 	g := &collector{
+		fs:     fs,
 		dir:    dir,
 		opts:   opts,
 		start:  start,
 		cutoff: start.Add(-opts.GracePeriod),
 		marked: make(map[ociregistry.Digest]bool),
+		hook:   hook,
 	}
 	if err := g.mark(ctx); err != nil {
 		return GCResult{}, err
 	}
-	if !opts.DryRun {
-		unlock, err := lockExclusive(filepath.Join(dir, "gc.lock"))
-		if err != nil {
-			return GCResult{}, fmt.Errorf("ocifs: gc: %w", err)
+	if opts.DryRun {
+		for _, plan := range g.repos {
+			g.result.BlobLinks += len(plan.blobLinks)
+			g.result.Manifests += len(plan.manifests)
 		}
-		defer unlock()
+		if err := g.sweepBlobs(ctx); err != nil {
+			return g.result, err
+		}
+		g.result.Uploads, _ = removeStale(fs, dir, time.Now(), opts.UploadMaxAge, true)
+		return g.result, nil
 	}
-	g.sweepRepos()
+	for _, plan := range g.repos {
+		if err := g.sweepRepo(ctx, plan); err != nil {
+			return g.result, err
+		}
+	}
 	if err := g.sweepBlobs(ctx); err != nil {
 		return g.result, err
 	}
-	if !opts.DryRun {
-		g.result.Uploads = removeStale(dir, time.Now(), opts.UploadMaxAge)
+	n, err := removeStale(fs, dir, time.Now(), opts.UploadMaxAge, false)
+	g.result.Uploads = n
+	if err != nil {
+		g.errs = append(g.errs, err)
+	}
+	if len(g.errs) > 0 {
+		return g.result, fmt.Errorf("ocifs: gc: %w", errors.Join(g.errs...))
 	}
 	return g.result, nil
 }
 
 type collector struct {
+	fs     fsys
 	dir    string
 	opts   GCOptions
 	start  time.Time
@@ -139,6 +174,11 @@ type collector struct {
 
 	repos  []*repoPlan
 	result GCResult
+	// errs are the failures to remove or fsync.
+	errs []error
+	// hook, when set, is called each time the exclusive lock has
+	// been released; tests use it to act while the collector runs.
+	hook func()
 }
 
 // repoPlan is what the marking found garbage in one repository.
@@ -308,66 +348,103 @@ func canonical(manifests map[ociregistry.Digest]*gcManifest, d ociregistry.Diges
 	return d
 }
 
-// sweepRepos removes the garbage planned in each repository, unless the
+// sweepRepo removes the garbage planned in one repository, unless the
 // repository gained manifests or tags since the marking began: a new
-// manifest may refer to what looked like garbage. It must run with the
-// exclusive lock held, which stops new pushes making links meanwhile.
-func (g *collector) sweepRepos() {
-	for _, plan := range g.repos {
-		if g.opts.DryRun {
-			g.result.BlobLinks += len(plan.blobLinks)
-			g.result.Manifests += len(plan.manifests)
-			continue
-		}
-		if g.busy(plan.rdir) {
-			for _, d := range plan.keep {
-				g.marked[d] = true
-			}
-			continue
-		}
-		// A manifest pushed again since the marking stays, and so do
-		// the links to its blobs.
-		protected := make(map[ociregistry.Digest]bool)
-		for _, m := range plan.manifests {
-			if g.deleteManifest(plan.rdir, m) {
-				g.result.Manifests++
-				continue
-			}
-			g.marked[m.d256] = true
-			if m.pm != nil {
-				for _, b := range m.pm.Blobs {
-					g.marked[b.Digest] = true
-					protected[b.Digest] = true
-				}
-			}
-		}
-		for _, p := range plan.orphans {
-			fi, err := os.Stat(p)
-			if err == nil && fi.ModTime().Before(g.cutoff) && removeDurable(p) == nil {
-				continue
-			}
-			if sd, err := readDescriptor(p); err == nil {
-				g.marked[sd.content()] = true
-			}
-		}
-		for _, p := range plan.blobLinks {
-			if d, ok := linkDigest(p); ok && protected[d] {
-				continue
-			}
-			fi, err := os.Stat(p)
-			if err == nil && fi.ModTime().Before(g.cutoff) && os.Remove(p) == nil {
-				g.result.BlobLinks++
-				continue
-			}
-			if d, ok := linkDigest(p); ok {
-				g.marked[d] = true
-			}
-		}
-		algs, _ := os.ReadDir(filepath.Join(plan.rdir, "_blobs"))
-		for _, a := range algs {
-			syncDir(filepath.Join(plan.rdir, "_blobs", a.Name()))
+// manifest may refer to what looked like garbage. It removes under the
+// exclusive lock, which stops new pushes making links meanwhile, and
+// fsyncs the directories it removed from once the lock is released. It
+// returns an error only when the lock cannot be taken.
+func (g *collector) sweepRepo(ctx context.Context, plan *repoPlan) error {
+	unlock, err := lockExclusive(ctx, g.dir)
+	if err != nil {
+		return fmt.Errorf("ocifs: gc: %w", err)
+	}
+	dirs := g.sweepRepoLocked(plan)
+	unlock()
+	if g.hook != nil {
+		g.hook()
+	}
+	// The removals must be durable before the content they referred
+	// to goes, or a crash could bring back a link to nothing.
+	failed := false
+	for _, d := range slices.Sorted(maps.Keys(dirs)) {
+		if err := g.fs.syncDir(d); err != nil && !notFound(err) {
+			g.errs = append(g.errs, err)
+			failed = true
 		}
 	}
+	if failed {
+		for _, d := range plan.keep {
+			g.marked[d] = true
+		}
+	}
+	return nil
+}
+
+// sweepRepoLocked removes what sweepRepo does, and returns the
+// directories it removed from.
+func (g *collector) sweepRepoLocked(plan *repoPlan) map[string]bool {
+	dirs := make(map[string]bool)
+	if g.busy(plan.rdir) {
+		for _, d := range plan.keep {
+			g.marked[d] = true
+		}
+		return dirs
+	}
+	// remove removes the file at p if it was not modified within the
+	// grace period, and reports whether it did.
+	remove := func(p string) bool {
+		fi, err := os.Stat(p)
+		if err != nil || !fi.ModTime().Before(g.cutoff) {
+			return false
+		}
+		if err := g.fs.remove(p); err != nil {
+			if !notFound(err) {
+				g.errs = append(g.errs, err)
+			}
+			return false
+		}
+		dirs[filepath.Dir(p)] = true
+		return true
+	}
+	// A manifest pushed again since the marking stays, and so do
+	// the links to its blobs.
+	protected := make(map[ociregistry.Digest]bool)
+	for _, m := range plan.manifests {
+		if g.deleteManifest(plan.rdir, m, remove) {
+			g.result.Manifests++
+			continue
+		}
+		g.marked[m.d256] = true
+		if m.pm != nil {
+			for _, b := range m.pm.Blobs {
+				g.marked[b.Digest] = true
+				protected[b.Digest] = true
+			}
+		}
+	}
+	for _, p := range plan.orphans {
+		if remove(p) {
+			continue
+		}
+		if sd, err := readDescriptor(p); err == nil {
+			g.marked[sd.content()] = true
+		}
+	}
+	for _, p := range plan.blobLinks {
+		d, ok := linkDigest(p)
+		if ok && protected[d] {
+			continue
+		}
+		if remove(p) {
+			g.result.BlobLinks++
+			continue
+		}
+		if ok {
+			g.marked[d] = true
+		}
+	}
+	return dirs
 }
 
 // busy reports whether the repository at rdir gained manifests or tags
@@ -381,9 +458,10 @@ func (g *collector) busy(rdir string) bool {
 	return false
 }
 
-// deleteManifest removes an untagged manifest from a repository unless
-// it was pushed again since the marking.
-func (g *collector) deleteManifest(rdir string, m *gcManifest) bool {
+// deleteManifest removes an untagged manifest from a repository with
+// remove unless it was pushed again since the marking, and reports
+// whether it did.
+func (g *collector) deleteManifest(rdir string, m *gcManifest, remove func(string) bool) bool {
 	dp, _ := digestPath(m.d256)
 	fi, err := os.Stat(manifestLink(rdir, dp))
 	if err != nil || !fi.ModTime().Before(g.cutoff) {
@@ -391,9 +469,9 @@ func (g *collector) deleteManifest(rdir string, m *gcManifest) bool {
 	}
 	if m.d512 != "" {
 		dp512, _ := digestPath(m.d512)
-		removeDurable(manifestLink(rdir, dp512))
+		remove(manifestLink(rdir, dp512))
 	}
-	if removeDurable(manifestLink(rdir, dp)) != nil {
+	if !remove(manifestLink(rdir, dp)) {
 		return false
 	}
 	if m.pm != nil && m.pm.Subject != nil {
@@ -402,46 +480,78 @@ func (g *collector) deleteManifest(rdir string, m *gcManifest) bool {
 		if m.pm.Algorithm == digest.SHA512 {
 			primary = m.d512
 		}
-		removeDurable(filepath.Join(referrerDir(rdir, sdp), referrerName(primary)))
+		remove(filepath.Join(referrerDir(rdir, sdp), referrerName(primary)))
 	}
 	return true
 }
 
+// blobCandidate is a blob whose content looked like garbage.
+type blobCandidate struct {
+	dir string
+	dig ociregistry.Digest
+}
+
 // sweepBlobs removes the content of every blob that is not marked and has
-// not been modified within the grace period. A push touches the content
-// it links, under the lock the sweep holds, so a blob linked since the
-// marking began is never removed.
+// not been modified within the grace period, a batch at a time under the
+// exclusive lock. A push touches the content it links, under the lock
+// the sweep holds, so a blob linked since the marking began is never
+// removed. In a dry run it only counts.
 func (g *collector) sweepBlobs(ctx context.Context) error {
 	algs, err := os.ReadDir(filepath.Join(g.dir, "blobs"))
 	if err != nil {
 		return fmt.Errorf("ocifs: gc: %w", err)
 	}
+	var cands []blobCandidate
 	for _, a := range algs {
 		adir := filepath.Join(g.dir, "blobs", a.Name())
-		removed := false
 		for _, e := range readDigestDir(adir, a.Name()) {
-			if err := ctx.Err(); err != nil {
-				return err
+			if !g.marked[e.dig] && e.mtime.Before(g.cutoff) {
+				cands = append(cands, blobCandidate{adir, e.dig})
 			}
-			if g.marked[e.dig] || !e.mtime.Before(g.cutoff) {
-				continue
+		}
+	}
+	dirs := make(map[string]bool)
+	for len(cands) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		batch := cands[:min(len(cands), gcSweepBatch)]
+		cands = cands[len(batch):]
+		unlock := func() {}
+		if !g.opts.DryRun {
+			unlock, err = lockExclusive(ctx, g.dir)
+			if err != nil {
+				return fmt.Errorf("ocifs: gc: %w", err)
 			}
-			p := filepath.Join(adir, e.dig.Encoded())
+		}
+		for _, c := range batch {
+			p := filepath.Join(c.dir, c.dig.Encoded())
 			fi, err := os.Stat(p)
 			if err != nil || !fi.ModTime().Before(g.cutoff) {
 				continue
 			}
 			if !g.opts.DryRun {
-				if os.Remove(p) != nil {
+				if err := g.fs.remove(p); err != nil {
+					if !notFound(err) {
+						g.errs = append(g.errs, err)
+					}
 					continue
 				}
-				removed = true
+				dirs[c.dir] = true
 			}
-			g.result.Blobs = append(g.result.Blobs, e.dig)
+			g.result.Blobs = append(g.result.Blobs, c.dig)
 			g.result.BytesFreed += fi.Size()
 		}
-		if removed {
-			syncDir(adir)
+		unlock()
+		if g.hook != nil && !g.opts.DryRun {
+			g.hook()
+		}
+	}
+	// Content whose removal a crash undoes is garbage again, so these
+	// fsyncs need not come before anything; a failure is reported.
+	for _, d := range slices.Sorted(maps.Keys(dirs)) {
+		if err := g.fs.syncDir(d); err != nil {
+			g.errs = append(g.errs, err)
 		}
 	}
 	slices.Sort(g.result.Blobs)

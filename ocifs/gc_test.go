@@ -30,14 +30,22 @@ func TestGCDeletesUnreferenced(t *testing.T) {
 	// the content stays.
 	_, err := r.MountBlob(ctx, "a", "c", kept.blobs[1].Digest)
 	qt.Assert(t, qt.IsNil(err))
+	// An abandoned upload, counted by the dry run too.
+	w, err := r.PushBlobChunked(ctx, "a", 0)
+	qt.Assert(t, qt.IsNil(err))
+	w.Write([]byte("abandoned"))
+	w.Close()
 	age(t, dir)
 
-	dry, err := r.GC(ctx, ocifs.GCOptions{DryRun: true})
+	dry, err := r.GC(ctx, ocifs.GCOptions{DryRun: true, UploadMaxAge: time.Hour})
 	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(dry.Uploads, 1))
 	before := files(t, dir)
-	res, err := r.GC(ctx, ocifs.GCOptions{})
+	res, err := r.GC(ctx, ocifs.GCOptions{UploadMaxAge: time.Hour})
 	qt.Assert(t, qt.IsNil(err))
 	qt.Assert(t, qt.DeepEquals(dry, res))
+	_, err = r.PushBlobChunkedResume(ctx, "a", w.ID(), -1, 0)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUploadUnknown))
 
 	var want []ociregistry.Digest
 	want = append(want, stray.Digest, gone.manifest.Digest)

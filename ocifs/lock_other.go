@@ -2,14 +2,20 @@
 
 package ocifs
 
-// sharedLock does nothing where there is no flock: the garbage collector
-// then relies on its grace period alone.
+import "context"
+
+// Where there is no flock, Registry values lock each other out only
+// within one process, and the garbage collector relies on its grace
+// period alone.
+
 type sharedLock struct{}
 
-func newSharedLock(path string) *sharedLock { return &sharedLock{} }
+func newSharedLock(root string) *sharedLock { return &sharedLock{} }
 
-func (l *sharedLock) acquire() error { return nil }
+func (l *sharedLock) acquire(ctx context.Context) error { return ctx.Err() }
 
 func (l *sharedLock) release() {}
 
-func lockExclusive(path string) (func(), error) { return func() {}, nil }
+func lockExclusive(ctx context.Context, root string) (func(), error) { return func() {}, ctx.Err() }
+
+func lockFile(ctx context.Context, path string) (func(), error) { return func() {}, ctx.Err() }

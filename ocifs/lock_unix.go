@@ -3,47 +3,91 @@
 package ocifs
 
 import (
+	"context"
+	"errors"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 )
 
-// sharedLock is a shared flock on a file, taken by any number of
+// The garbage collector and the pushes of every Registry on a directory
+// meet at two flocks in it. A push holds gc.lock shared while it makes
+// links; the collector holds it exclusively, for short spans, while it
+// removes what it found unreferenced. So that pushes, which overlap one
+// another, cannot keep the collector out for ever, the collector first
+// takes gc.gate exclusively, and a push waits while anyone holds the
+// gate before it takes gc.lock: pushes in flight finish, new ones wait
+// for the span to end.
+
+// sharedLock is the shared flock on gc.lock, taken by any number of
 // goroutines at once: the first takes the flock and the last releases
 // it, since a flock belongs to the open file, not to a goroutine. The
 // garbage collector takes the exclusive flock through another open file,
 // which conflicts with this one even within one process.
 type sharedLock struct {
-	path string
+	root string
 
-	mu sync.Mutex
-	n  int
-	f  *os.File
+	mu   sync.Mutex
+	n    int
+	f    *os.File
+	gate *os.File
 }
 
-func newSharedLock(path string) *sharedLock {
-	return &sharedLock{path: path}
+func newSharedLock(root string) *sharedLock {
+	return &sharedLock{root: root}
 }
 
 // acquire takes the shared lock, waiting while the garbage collector
-// holds the exclusive one.
-func (l *sharedLock) acquire() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.n == 0 {
-		if l.f == nil {
-			f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE, 0o666)
-			if err != nil {
-				return err
-			}
-			l.f = f
+// holds or wants the exclusive one. Its mutex is never held while it
+// waits. It returns ctx's error when ctx is done first.
+func (l *sharedLock) acquire(ctx context.Context) error {
+	var delay time.Duration
+	for {
+		ok, err := l.tryAcquire()
+		if ok || err != nil {
+			return err
 		}
-		if err := flock(l.f, syscall.LOCK_SH); err != nil {
+		if err := pause(ctx, &delay); err != nil {
 			return err
 		}
 	}
-	l.n++
-	return nil
+}
+
+// tryAcquire takes the shared lock if it can at once.
+func (l *sharedLock) tryAcquire() (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		gate, err := openLockFile(filepath.Join(l.root, "gc.gate"))
+		if err != nil {
+			return false, err
+		}
+		f, err := openLockFile(filepath.Join(l.root, "gc.lock"))
+		if err != nil {
+			gate.Close()
+			return false, err
+		}
+		l.gate, l.f = gate, f
+	}
+	// Only a collector holds the gate exclusively; probing it with a
+	// shared flock tells whether one does. The probe is released at
+	// once, and goroutines probing together through the one open file
+	// share the flock, so it never keeps a collector waiting long.
+	if err := flock(l.gate, syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
+		return false, wouldBlock(err)
+	}
+	flock(l.gate, syscall.LOCK_UN)
+	if l.n > 0 {
+		l.n++
+		return true, nil
+	}
+	if err := flock(l.f, syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
+		return false, wouldBlock(err)
+	}
+	l.n = 1
+	return true, nil
 }
 
 // release releases what acquire took.
@@ -56,21 +100,74 @@ func (l *sharedLock) release() {
 	}
 }
 
-// lockExclusive takes the exclusive lock on path and returns the function
-// that releases it.
-func lockExclusive(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
+// lockExclusive takes the garbage collector's exclusive lock on the
+// registry at root and returns the function that releases it. It
+// returns ctx's error when ctx is done first.
+func lockExclusive(ctx context.Context, root string) (func(), error) {
+	unlockGate, err := lockFile(ctx, filepath.Join(root, "gc.gate"))
 	if err != nil {
 		return nil, err
 	}
-	if err := flock(f, syscall.LOCK_EX); err != nil {
-		f.Close()
+	unlock, err := lockFile(ctx, filepath.Join(root, "gc.lock"))
+	if err != nil {
+		unlockGate()
 		return nil, err
+	}
+	return func() {
+		unlock()
+		unlockGate()
+	}, nil
+}
+
+// lockFile takes an exclusive flock on the file at path, creating it
+// (and its directory) when needed, and returns the function that
+// releases it. It returns ctx's error when ctx is done first.
+func lockFile(ctx context.Context, path string) (func(), error) {
+	f, err := openLockFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var delay time.Duration
+	for {
+		err := flock(f, syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if err := wouldBlock(err); err != nil {
+			f.Close()
+			return nil, err
+		}
+		if err := pause(ctx, &delay); err != nil {
+			f.Close()
+			return nil, err
+		}
 	}
 	return func() {
 		flock(f, syscall.LOCK_UN)
 		f.Close()
 	}, nil
+}
+
+// openLockFile opens a lock file, creating it and its directory when
+// needed. Lock files hold nothing, so nothing about them is fsynced.
+func openLockFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil && isNotExist(err) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
+			return nil, err
+		}
+		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
+	}
+	return f, err
+}
+
+// wouldBlock returns nil for the error of a flock that would have had to
+// wait, and err otherwise.
+func wouldBlock(err error) error {
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return nil
+	}
+	return err
 }
 
 func flock(f *os.File, how int) error {

@@ -14,7 +14,8 @@
 //	                                          a manifest whose subject is <alg>:<hex> (JSON descriptor)
 //	uploads/<id>/data, uploads/<id>/info      a chunked upload in progress and its repository
 //	tmp/                                      files being written
-//	gc.lock                                   taken by the garbage collector (see GC)
+//	gc.lock, gc.gate                          taken by the garbage collector (see GC)
+//	locks/repo-<hash>                         a repository's lock (see Concurrency)
 //
 // <repo> is the repository name with its slashes as directory separators.
 // Repository names are checked with ociregistry.CheckRepository, whose
@@ -55,7 +56,9 @@
 // # Garbage
 //
 // DeleteBlob and DeleteManifest remove links; the content goes when GC
-// finds nothing referring to it, safely while Registry values are pushing.
+// finds nothing referring to it, safely while Registry values are pushing,
+// which carry on meanwhile: GC takes its exclusive lock for one
+// repository or one batch of blobs at a time, never across an fsync.
 //
 // # Errors
 //
@@ -68,16 +71,33 @@
 //
 // # Concurrency
 //
-// A Registry is safe for concurrent use. Its locks are per repository,
-// held for short spans and never while it reads a caller's io.Reader. Two
-// Registry values, in one process or in several, may share a directory:
-// every change is an atomic rename, so neither corrupts the other.
+// A Registry is safe for concurrent use, and Registry values in one
+// process or in several may share a directory. Every change is an atomic
+// rename, and the changes that must not interleave are serialised by
+// locks that live in the directory, so that they hold between processes
+// as within one: a repository's manifests and tags are locked by a flock
+// on locks/repo-<hash of its name> (one lock per repository, never
+// shared with another), so that a DeleteManifest and a tagged
+// PushManifest of the same manifest, through any two Registry values,
+// never leave a tag pointing at a manifest that is gone. Locks are held
+// for short spans and never while a caller's io.Reader is read, and a
+// call whose context is done stops waiting for one (flock cannot be
+// interrupted, so waiting for one polls).
+//
+// Every file operation that changes the directory goes through a small
+// internal interface, so that a test can stand in a file system that
+// forgets, at a simulated power cut, what was not fsynced; the test cuts
+// the power before every operation of pushes, tag moves, deletes and a
+// garbage collection, and checks the directory as a restarted registry
+// finds it.
 package ocifs
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"os"
 	"path/filepath"
@@ -113,9 +133,14 @@ type Registry struct {
 	dir  string
 	opts Options
 
+	// fs makes every change to the directory.
+	fs fsys
+
 	// repoLocks serialise the changes to a repository's manifests and
-	// tags, so that a tag never points at a manifest being deleted.
-	repoLocks [64]sync.Mutex
+	// tags, so that a tag never points at a manifest being deleted:
+	// in this process through keyed locks, and with every other
+	// Registry on the directory through flocks on files in locks/.
+	repoLocks keyedLocks
 
 	// descs caches the descriptors in tag and manifest link files,
 	// blobTypes the media types in blob link files, and manifests the
@@ -143,6 +168,9 @@ type Registry struct {
 	// operation had failed: tests use it to simulate a full disk or
 	// failing device at those steps, which wrapWriter cannot reach.
 	fault func(op, path string) error
+	// gcHook, when set, is passed to the garbage collector that GC
+	// runs, which calls it each time it releases its exclusive lock.
+	gcHook func()
 }
 
 var _ ociregistry.Interface = (*Registry)(nil)
@@ -152,12 +180,18 @@ var _ ociregistry.Interface = (*Registry)(nil)
 // files left in tmp/ by writers that died. It returns an error when dir
 // cannot be created or is not a directory.
 func New(dir string, opts *Options) (*Registry, error) {
+	return newRegistry(dir, opts, osFS{})
+}
+
+// newRegistry is New with the fsys that makes every change.
+func newRegistry(dir string, opts *Options, fs fsys) (*Registry, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("ocifs: %w", err)
 	}
 	r := &Registry{
 		dir:     abs,
+		fs:      fs,
 		uploads: make(map[string]uploadState),
 	}
 	if opts != nil {
@@ -167,11 +201,11 @@ func New(dir string, opts *Options) (*Registry, error) {
 		r.opts.UploadMaxAge = DefaultUploadMaxAge
 	}
 	for _, sub := range []string{"", "blobs", "repos", "uploads", "tmp"} {
-		if err := mkdirAll(filepath.Join(abs, sub)); err != nil {
+		if err := mkdirAll(fs, filepath.Join(abs, sub)); err != nil {
 			return nil, fmt.Errorf("ocifs: creating registry directory: %w", err)
 		}
 	}
-	r.gcLock = newSharedLock(filepath.Join(abs, "gc.lock"))
+	r.gcLock = newSharedLock(abs)
 	r.cleanStale(time.Now())
 	return r, nil
 }
@@ -179,14 +213,31 @@ func New(dir string, opts *Options) (*Registry, error) {
 // Dir returns the registry's directory.
 func (r *Registry) Dir() string { return r.dir }
 
-// lockRepo locks the repository's manifests and tags and returns the
-// function that unlocks them.
-func (r *Registry) lockRepo(repo string) func() {
-	h := fnv.New32a()
-	h.Write([]byte(repo))
-	mu := &r.repoLocks[h.Sum32()%uint32(len(r.repoLocks))]
-	mu.Lock()
-	return mu.Unlock
+// lockRepo locks the repository's manifests and tags against every
+// Registry on the directory and returns the function that unlocks them.
+// It stops waiting when ctx is done, returning ctx's error.
+func (r *Registry) lockRepo(ctx context.Context, repo string) (func(), error) {
+	unlock, err := r.repoLocks.lock(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	funlock, err := lockFile(ctx, repoLockPath(r.dir, repo))
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	return func() {
+		funlock()
+		unlock()
+	}, nil
+}
+
+// repoLockPath returns the lock file of a repository: named by a hash of
+// the name, so that any name makes a short, safe file name, and
+// unrelated repositories do not share a lock but by a 64-bit collision.
+func repoLockPath(root, repo string) string {
+	sum := sha256.Sum256([]byte(repo))
+	return filepath.Join(root, "locks", "repo-"+hex.EncodeToString(sum[:8]))
 }
 
 // repoDir returns the directory of a repository after checking its name.

@@ -3,6 +3,7 @@ package ocifs_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -18,6 +19,7 @@ import (
 	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/ocifs"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 func timeAgo(minutes int) time.Time {
@@ -422,9 +424,10 @@ func TestFailingSyncCloseRename(t *testing.T) {
 func TestCheckFindsProblems(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
-		name  string
-		spoil func(dir string, img image)
-		want  string
+		name   string
+		spoil  func(dir string, img image)
+		want   string
+		sha512 bool
 	}{{
 		name: "CorruptBlob",
 		spoil: func(dir string, img image) {
@@ -449,11 +452,24 @@ func TestCheckFindsProblems(t *testing.T) {
 			os.Remove(filepath.Join(dir, "repos", "a", "_manifests", "sha256", img.manifest.Digest.Encoded()))
 		},
 		want: "points to missing manifest",
+	}, {
+		// A manifest whose digest is sha512 is linked under both
+		// digests; DeleteManifest and the garbage collector go by the
+		// sha256 link, so without it the tag dangles.
+		name:   "DanglingTagSHA512",
+		sha512: true,
+		spoil: func(dir string, img image) {
+			os.Remove(filepath.Join(dir, "repos", "a", "_manifests", "sha256", img.blobs[0].Digest.Encoded()))
+		},
+		want: "tag v1 points to manifest sha512:.*whose link as sha256:.* is missing",
 	}}
 	for _, test := range tests {
 		t.Run(test.name, func(t *testing.T) {
 			r, dir := newRegistry(t)
 			img := pushImage(t, r, "a", "v1", 1)
+			if test.sha512 {
+				img = pushSHA512Image(t, r, "a", "v1")
+			}
 			qt.Assert(t, qt.IsNil(ocifs.Check(ctx, dir)))
 			test.spoil(dir, img)
 			err := ocifs.Check(ctx, dir)
@@ -496,4 +512,22 @@ func TestTwoRegistriesShareDir(t *testing.T) {
 	qt.Assert(t, qt.IsNil(r1.DeleteManifest(ctx, "a", img1.manifest.Digest)))
 	_, err = r2.GetManifest(ctx, "a", img1.manifest.Digest)
 	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
+}
+
+// pushSHA512Image pushes an image whose config has a sha512 digest, so
+// that the manifest's digest is sha512 too, and tags it. The image's
+// blobs[0] is the sha256 digest of the manifest.
+func pushSHA512Image(t *testing.T, r ociregistry.Interface, repo, tag string) image {
+	ctx := context.Background()
+	config := []byte(`{"architecture":"arm64","os":"linux"}`)
+	cdesc := ociregistry.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.SHA512.FromBytes(config), Size: int64(len(config))}
+	_, err := r.PushBlob(ctx, repo, cdesc, bytes.NewReader(config))
+	qt.Assert(t, qt.IsNil(err))
+	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: cdesc, Layers: []ociregistry.Descriptor{}}
+	m.SchemaVersion = 2
+	data, _ := json.Marshal(m)
+	desc, err := r.PushManifest(ctx, repo, tag, data, ocispec.MediaTypeImageManifest)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(desc.Digest, digest.SHA512.FromBytes(data)))
+	return image{repo: repo, tag: tag, manifest: desc, blobs: []ociregistry.Descriptor{{Digest: digest.FromBytes(data)}}}
 }

@@ -49,20 +49,20 @@ func (r *Registry) PushBlobChunked(ctx context.Context, repo string, chunkSize i
 	rand.Read(idBytes[:])
 	id := hex.EncodeToString(idBytes[:])
 	udir := filepath.Join(r.dir, "uploads", id)
-	if err := mkdirAll(udir); err != nil {
+	if err := mkdirAll(r.fs, udir); err != nil {
 		return nil, fmt.Errorf("ocifs: starting upload: %w", err)
 	}
 	info, _ := json.Marshal(uploadInfo{Repo: repo, Created: time.Now().UTC()})
 	if err := r.writeFileAtomic(filepath.Join(udir, "info"), info); err != nil {
-		os.RemoveAll(udir)
+		r.fs.removeAll(udir)
 		return nil, fmt.Errorf("ocifs: starting upload: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(udir, "data"), os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o666)
+	f, err := r.fs.openFile(filepath.Join(udir, "data"), os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o666)
 	if err != nil {
-		os.RemoveAll(udir)
+		r.fs.removeAll(udir)
 		return nil, fmt.Errorf("ocifs: starting upload: %w", err)
 	}
-	return r.newBlobWriter(repo, id, f, sha256.New(), 0, chunkSize), nil
+	return r.newBlobWriter(ctx, repo, id, f, sha256.New(), 0, chunkSize), nil
 }
 
 // PushBlobChunkedResume carries on the upload with the given ID. The
@@ -92,7 +92,7 @@ func (r *Registry) PushBlobChunkedResume(ctx context.Context, repo, id string, o
 	if json.Unmarshal(data, &info) != nil || info.Repo != repo {
 		return nil, unknown
 	}
-	f, err := os.OpenFile(filepath.Join(udir, "data"), os.O_RDWR|os.O_APPEND, 0)
+	f, err := r.fs.openFile(filepath.Join(udir, "data"), os.O_RDWR|os.O_APPEND, 0)
 	if err != nil {
 		if notFound(err) {
 			return nil, unknown
@@ -124,7 +124,7 @@ func (r *Registry) PushBlobChunkedResume(ctx context.Context, repo, id string, o
 			return nil, fmt.Errorf("ocifs: resuming upload: reading data: %v", err)
 		}
 	}
-	return r.newBlobWriter(repo, id, f, h, size, chunkSize), nil
+	return r.newBlobWriter(ctx, repo, id, f, h, size, chunkSize), nil
 }
 
 // validUploadID reports whether id could have been made by
@@ -141,11 +141,12 @@ func validUploadID(id string) bool {
 	return true
 }
 
-func (r *Registry) newBlobWriter(repo, id string, f *os.File, h hash.Hash, size int64, chunkSize int) *blobWriter {
+func (r *Registry) newBlobWriter(ctx context.Context, repo, id string, f file, h hash.Hash, size int64, chunkSize int) *blobWriter {
 	if chunkSize <= 0 {
 		chunkSize = DefaultChunkSize
 	}
 	return &blobWriter{
+		ctx:       ctx,
 		r:         r,
 		repo:      repo,
 		id:        id,
@@ -159,9 +160,13 @@ func (r *Registry) newBlobWriter(repo, id string, f *os.File, h hash.Hash, size 
 
 // blobWriter writes a chunked upload to its data file, hashing as it goes.
 type blobWriter struct {
+	// ctx is that of the call that made the writer: Commit, which has
+	// none of its own, stops waiting for the garbage collector when it
+	// is done.
+	ctx       context.Context
 	r         *Registry
 	repo, id  string
-	f         *os.File
+	f         file
 	w         io.Writer
 	h         hash.Hash
 	size      int64
@@ -224,9 +229,7 @@ func (w *blobWriter) Close() error {
 	w.closed = true
 	if m, ok := w.h.(encoding.BinaryMarshaler); ok && !w.hashBad {
 		if state, err := m.MarshalBinary(); err == nil {
-			w.r.uploadsMu.Lock()
-			w.r.uploads[w.id] = uploadState{size: w.size, hash: state}
-			w.r.uploadsMu.Unlock()
+			w.r.saveUploadState(w.id, uploadState{size: w.size, hash: state})
 		}
 	}
 	return w.f.Close()
@@ -265,11 +268,11 @@ func (w *blobWriter) Commit(dig ociregistry.Digest) (ociregistry.Descriptor, err
 	w.closed = true
 	w.f.Close()
 	udir := filepath.Join(w.r.dir, "uploads", w.id)
-	if err := w.r.storeBlob(filepath.Join(udir, "data"), rdir, dp, octetStream); err != nil {
+	if err := w.r.storeBlob(w.ctx, filepath.Join(udir, "data"), rdir, dp, octetStream); err != nil {
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing blob %s: %w", dig, err)
 	}
 	w.committed = true
-	os.RemoveAll(udir)
+	w.r.fs.removeAll(udir)
 	return ociregistry.Descriptor{MediaType: octetStream, Digest: dig, Size: w.size}, nil
 }
 
@@ -286,10 +289,54 @@ func (w *blobWriter) Cancel() error {
 	w.r.uploadsMu.Lock()
 	delete(w.r.uploads, w.id)
 	w.r.uploadsMu.Unlock()
-	if err := os.RemoveAll(filepath.Join(w.r.dir, "uploads", w.id)); err != nil {
+	if err := w.r.fs.removeAll(filepath.Join(w.r.dir, "uploads", w.id)); err != nil {
 		return fmt.Errorf("ocifs: cancelling upload: %w", err)
 	}
 	return nil
+}
+
+// maxUploadStates bounds the entries of Registry.uploads. An entry only
+// spares a resumed upload the hashing of its data, so dropping one costs
+// time, never correctness. It is a variable for tests.
+var maxUploadStates = 4096
+
+// saveUploadState keeps the hash state of the upload id, dropping others
+// when there are maxUploadStates already: a client that starts uploads
+// and abandons them must not make the Registry grow.
+func (r *Registry) saveUploadState(id string, st uploadState) {
+	r.uploadsMu.Lock()
+	defer r.uploadsMu.Unlock()
+	if _, ok := r.uploads[id]; !ok && len(r.uploads) >= maxUploadStates {
+		for k := range r.uploads {
+			delete(r.uploads, k)
+			if len(r.uploads) < maxUploadStates*3/4 {
+				break
+			}
+		}
+	}
+	r.uploads[id] = st
+}
+
+// dropUploadStates forgets the hash states of the uploads whose
+// directory is gone: removed as stale, by GC or by another Registry.
+func (r *Registry) dropUploadStates() {
+	r.uploadsMu.Lock()
+	ids := make([]string, 0, len(r.uploads))
+	for id := range r.uploads {
+		ids = append(ids, id)
+	}
+	r.uploadsMu.Unlock()
+	var gone []string
+	for _, id := range ids {
+		if _, err := os.Stat(filepath.Join(r.dir, "uploads", id)); notFound(err) {
+			gone = append(gone, id)
+		}
+	}
+	r.uploadsMu.Lock()
+	for _, id := range gone {
+		delete(r.uploads, id)
+	}
+	r.uploadsMu.Unlock()
 }
 
 // maybeCleanStale runs cleanStale when it has not run for a while.
@@ -312,15 +359,19 @@ func (r *Registry) maybeCleanStale() {
 // than an hour (or UploadMaxAge when that is shorter): they were left by
 // writers that died, since a live writer keeps writing.
 func (r *Registry) cleanStale(now time.Time) {
-	removeStale(r.dir, now, r.opts.UploadMaxAge)
+	removeStale(r.fs, r.dir, now, r.opts.UploadMaxAge, false)
+	r.dropUploadStates()
 	r.uploadsMu.Lock()
 	r.lastClean = now
 	r.uploadsMu.Unlock()
 }
 
 // removeStale removes stale uploads and temporary files in the registry
-// at dir, and returns how many uploads it removed.
-func removeStale(dir string, now time.Time, maxAge time.Duration) int {
+// at dir, and returns how many uploads it removed; with dryRun it
+// removes nothing and returns how many it would remove. Its error joins
+// the failures to remove.
+func removeStale(fs fsys, dir string, now time.Time, maxAge time.Duration, dryRun bool) (int, error) {
+	var errs []error
 	removed := 0
 	udir := filepath.Join(dir, "uploads")
 	entries, _ := os.ReadDir(udir)
@@ -332,11 +383,21 @@ func removeStale(dir string, now time.Time, maxAge time.Duration) int {
 			// or it is being made now.
 			fi, err = os.Stat(p)
 		}
-		if err == nil && now.Sub(fi.ModTime()) > maxAge {
-			if os.RemoveAll(p) == nil {
-				removed++
-			}
+		if err != nil || now.Sub(fi.ModTime()) <= maxAge {
+			continue
 		}
+		if dryRun {
+			removed++
+			continue
+		}
+		if err := fs.removeAll(p); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed++
+	}
+	if dryRun {
+		return removed, nil
 	}
 	tdir := filepath.Join(dir, "tmp")
 	tmpAge := min(maxAge, time.Hour)
@@ -344,8 +405,12 @@ func removeStale(dir string, now time.Time, maxAge time.Duration) int {
 	for _, e := range entries {
 		p := filepath.Join(tdir, e.Name())
 		if fi, err := os.Stat(p); err == nil && now.Sub(fi.ModTime()) > tmpAge {
-			os.Remove(p)
+			if err := fs.remove(p); err != nil && !notFound(err) {
+				errs = append(errs, err)
+			}
 		}
 	}
-	return removed
+	// Nothing is fsynced: should a removal be lost to a crash, the
+	// next clean-up removes the file again.
+	return removed, errors.Join(errs...)
 }

@@ -48,30 +48,30 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 	}
 	n, err := copyHashing(r.writer(f, 0), h, io.LimitReader(rd, limit))
 	if err != nil {
-		discard(f)
+		r.discard(f)
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing blob %s: %w", desc.Digest, err)
 	}
 	if desc.Size >= 0 && n != desc.Size {
-		discard(f)
+		r.discard(f)
 		return ociregistry.Descriptor{}, fmt.Errorf("blob %s has size %d, not %d: %w", desc.Digest, n, desc.Size, ociregistry.ErrSizeInvalid)
 	}
 	if got := digest.NewDigest(desc.Digest.Algorithm(), h); got != desc.Digest {
-		discard(f)
+		r.discard(f)
 		return ociregistry.Descriptor{}, fmt.Errorf("blob has digest %s, not %s: %w", got, desc.Digest, ociregistry.ErrDigestInvalid)
 	}
 	if err := r.syncFile(f); err != nil {
-		discard(f)
+		r.discard(f)
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing blob %s: %w", desc.Digest, err)
 	}
 	if err := r.closeFile(f); err != nil {
-		os.Remove(f.Name())
+		r.fs.remove(f.Name())
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing blob %s: %w", desc.Digest, err)
 	}
 	mediaType := desc.MediaType
 	if mediaType == "" {
 		mediaType = octetStream
 	}
-	if err := r.storeBlob(f.Name(), rdir, dp, mediaType); err != nil {
+	if err := r.storeBlob(ctx, f.Name(), rdir, dp, mediaType); err != nil {
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing blob %s: %w", desc.Digest, err)
 	}
 	// The link may be older and say otherwise.
@@ -122,7 +122,7 @@ func copyHashing(w io.Writer, h hash.Hash, src io.Reader) (int64, error) {
 		defer close(full)
 		for !failed.Load() {
 			buf := <-free
-			nr, err := io.ReadFull(src, *buf)
+			nr, err := fill(src, *buf)
 			if nr > 0 {
 				h.Write((*buf)[:nr])
 				full <- chunk{buf, nr}
@@ -130,7 +130,7 @@ func copyHashing(w io.Writer, h hash.Hash, src io.Reader) (int64, error) {
 				free <- buf
 			}
 			switch {
-			case err == io.EOF || err == io.ErrUnexpectedEOF:
+			case err == io.EOF:
 				return nil
 			case err != nil:
 				return err
@@ -146,6 +146,22 @@ func copyHashing(w io.Writer, h hash.Hash, src io.Reader) (int64, error) {
 		return res.n, res.err
 	}
 	return res.n, rerr
+}
+
+// fill reads from src until buf is full, src ends (io.EOF) or reading
+// fails. Unlike io.ReadFull it passes on every error of src as it is:
+// io.ErrUnexpectedEOF, which net/http answers for a request body cut
+// short of its Content-Length, must fail the copy rather than end it.
+func fill(src io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		nr, err := src.Read(buf[n:])
+		n += nr
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // copyBuffers is how many chunks of copyBufferSize copyHashing keeps
@@ -164,9 +180,9 @@ var copyBufPool = sync.Pool{New: func() any {
 // of the blob at dp, and links it into the repository at rdir. The
 // garbage collector is kept out meanwhile: the blob's fresh modification
 // time and its new link protect it once it is let back in.
-func (r *Registry) storeBlob(src, rdir, dp, mediaType string) error {
-	if err := r.gcLock.acquire(); err != nil {
-		os.Remove(src)
+func (r *Registry) storeBlob(ctx context.Context, src, rdir, dp, mediaType string) error {
+	if err := r.gcLock.acquire(ctx); err != nil {
+		r.fs.remove(src)
 		return err
 	}
 	defer r.gcLock.release()
@@ -174,7 +190,7 @@ func (r *Registry) storeBlob(src, rdir, dp, mediaType string) error {
 		return err
 	}
 	// An upload's data may have been written long ago; the blob is new.
-	if err := touch(r.blobFile(dp)); err != nil {
+	if err := r.touch(r.blobFile(dp)); err != nil {
 		return err
 	}
 	return r.linkBlob(blobLink(rdir, dp), mediaType)
@@ -184,7 +200,7 @@ func (r *Registry) storeBlob(src, rdir, dp, mediaType string) error {
 // there keeps its media type, as in ocimem, and is touched so that the
 // garbage collector sees it as new.
 func (r *Registry) linkBlob(path, mediaType string) error {
-	if err := touch(path); err == nil {
+	if err := r.touch(path); err == nil {
 		return nil
 	}
 	return r.writeFileAtomic(path, []byte(mediaType))
@@ -194,7 +210,7 @@ func (r *Registry) linkBlob(path, mediaType string) error {
 // already holds data, so that the garbage collector sees it as new.
 func (r *Registry) writeLink(path string, data []byte) error {
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
-		return touch(path)
+		return r.touch(path)
 	}
 	return r.writeFileAtomic(path, data)
 }
@@ -217,13 +233,13 @@ func (r *Registry) MountBlob(ctx context.Context, fromRepo, toRepo string, dig o
 	if err != nil {
 		return ociregistry.Descriptor{}, blobError(fromRepo, dig, err)
 	}
-	if err := r.gcLock.acquire(); err != nil {
+	if err := r.gcLock.acquire(ctx); err != nil {
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: %w", err)
 	}
 	defer r.gcLock.release()
 	// Touching the content both checks that it is there and tells the
 	// garbage collector that it has a new link.
-	if err := touch(r.blobFile(dp)); err != nil {
+	if err := r.touch(r.blobFile(dp)); err != nil {
 		return ociregistry.Descriptor{}, blobError(fromRepo, dig, err)
 	}
 	fi, err := os.Stat(r.blobFile(dp))
@@ -240,7 +256,8 @@ func (r *Registry) MountBlob(ctx context.Context, fromRepo, toRepo string, dig o
 // not empty. The manifest must parse as mediaType (taken from the content
 // when empty) and, unless Options.LaxChildReferences is set, the config,
 // distributable layers and child manifests it refers to must be in repo;
-// its subject need not exist. The content is stored first, then the
+// its subject need not exist. Content that repo holds already keeps the
+// media type it was first stored with. The content is stored first, then the
 // links that make it visible, then the tag, so that a crash leaves no tag
 // pointing at a missing manifest. It returns an error that Is
 // ociregistry.ErrNameInvalid for a bad repository name,
@@ -281,31 +298,48 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest: %w", err)
 	}
 	if _, err := r.writer(f, 0).Write(contents); err != nil {
-		discard(f)
+		r.discard(f)
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", d256, err)
 	}
 	if err := r.syncFile(f); err != nil {
-		discard(f)
+		r.discard(f)
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", d256, err)
 	}
 	if err := r.closeFile(f); err != nil {
-		os.Remove(f.Name())
+		r.fs.remove(f.Name())
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", d256, err)
 	}
 	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op once it has been renamed
+	defer r.fs.remove(tmp) // a no-op once it has been renamed
 
-	unlock := r.lockRepo(repo)
+	unlock, err := r.lockRepo(ctx, repo)
+	if err != nil {
+		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: %w", err)
+	}
 	defer unlock()
 	// The garbage collector stays out from the check of the references
 	// to the tag, so that it cannot remove what was checked.
-	if err := r.gcLock.acquire(); err != nil {
+	if err := r.gcLock.acquire(ctx); err != nil {
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: %w", err)
 	}
 	defer r.gcLock.release()
 	if !r.opts.LaxChildReferences {
 		if err := checkReferences(rdir, pm); err != nil {
 			return ociregistry.Descriptor{}, err
+		}
+	}
+	if old, err := readDescriptor(manifestLink(rdir, dp256)); err == nil && old.MediaType != pm.MediaType {
+		// The repository holds this content already, as another
+		// media type: it keeps the type it was first stored with (and
+		// the digest that type chose), so that pushing its bytes
+		// again never changes how it is served.
+		if opm, err := ocimanifest.Parse(contents, old.MediaType); err == nil {
+			pm = opm
+			primary = storedDescriptor{MediaType: pm.MediaType, Digest: d256, Size: size}
+			if pm.Algorithm == digest.SHA512 {
+				primary.Digest, primary.Content = d512, d256
+			}
+			desc = primary.descriptor()
 		}
 	}
 	if err := r.renameDurable(tmp, r.blobFile(dp256)); err != nil {

@@ -69,41 +69,40 @@ func readBytes(t *testing.T, r *ocimem.Registry, desc ociregistry.Descriptor) []
 	return []byte(readAll(t, must(r.GetManifest(ctx, "repo", desc.Digest)), desc))
 }
 
-func TestDeleteManifestReplacedByOtherDigest(t *testing.T) {
+func TestManifestKeepsFirstMediaType(t *testing.T) {
 	// A manifest of sha512 content is stored under its sha512 digest,
-	// and its tags hold that digest. Pushing the same bytes as an
-	// opaque media type stores them under their sha256 digest instead,
-	// replacing the first manifest. The tag must follow, so that
-	// deleting the manifest takes the tag with it instead of leaving it
-	// pointing at nothing (which made ResolveTag panic).
+	// and its tags hold that digest. Pushing the same bytes as an opaque
+	// media type contradicts their mediaType field and is refused;
+	// nothing changes how the manifest or its tag is served.
 	r := ocimem.New()
 	config := pushBlob(t, r, "repo", digest.SHA512, `{"a":1}`)
 	config.MediaType = ocispec.MediaTypeImageConfig
 	data := imageManifest(t, ocispec.Manifest{Config: config})
 	desc := must(r.PushManifest(ctx, "repo", "t", data, ocispec.MediaTypeImageManifest))
 	qt.Assert(t, qt.Equals(desc.Digest, digest.SHA512.FromBytes(data)))
-
-	const opaque = "application/vnd.example.opaque"
-	opaqueDesc := must(r.PushManifest(ctx, "repo", "", data, opaque))
-	qt.Assert(t, qt.Equals(opaqueDesc.Digest, digest.SHA256.FromBytes(data)))
-	// The tag now names the manifest as last pushed.
-	qt.Assert(t, qt.DeepEquals(must(r.ResolveTag(ctx, "repo", "t")), opaqueDesc))
-
-	qt.Assert(t, qt.IsNil(r.DeleteManifest(ctx, "repo", opaqueDesc.Digest)))
-	_, err := r.ResolveTag(ctx, "repo", "t")
-	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
-	_, err = r.GetTag(ctx, "repo", "t")
-	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
-	qt.Assert(t, qt.HasLen(mustAll(t, r.Tags(ctx, "repo", "")), 0))
-
-	// The other way round: sha256 first, then an image of sha512
-	// content, whose digest field is sha512.
-	r = ocimem.New()
-	pushBlob(t, r, "repo", digest.SHA512, `{"a":1}`)
-	opaqueDesc = must(r.PushManifest(ctx, "repo", "t", data, opaque))
-	desc = must(r.PushManifest(ctx, "repo", "", data, ocispec.MediaTypeImageManifest))
+	for _, mt := range []string{"application/vnd.example.opaque", "text/plain", "application/json"} {
+		_, err := r.PushManifest(ctx, "repo", "u", data, mt)
+		qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestInvalid), qt.Commentf("%s", mt))
+	}
 	qt.Assert(t, qt.DeepEquals(must(r.ResolveTag(ctx, "repo", "t")), desc))
-	qt.Assert(t, qt.IsNil(r.DeleteManifest(ctx, "repo", opaqueDesc.Digest)))
-	_, err = r.ResolveTag(ctx, "repo", "t")
-	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
+	qt.Assert(t, qt.Equals(must(r.ResolveManifest(ctx, "repo", digest.SHA256.FromBytes(data))).MediaType, desc.MediaType))
+
+	// Content that claims no type of its own keeps the type it was
+	// first pushed as, and a second tag pushed with other types names
+	// the same descriptor.
+	opaque := []byte(`{"whatever":true}`)
+	first := must(r.PushManifest(ctx, "repo", "o1", opaque, "application/vnd.example.one"))
+	again := must(r.PushManifest(ctx, "repo", "o2", opaque, "application/vnd.example.two"))
+	qt.Assert(t, qt.DeepEquals(again, first))
+	qt.Assert(t, qt.DeepEquals(must(r.ResolveTag(ctx, "repo", "o1")), first))
+	qt.Assert(t, qt.DeepEquals(must(r.ResolveTag(ctx, "repo", "o2")), first))
+	rd := must(r.GetManifest(ctx, "repo", first.Digest))
+	qt.Assert(t, qt.Equals(rd.Descriptor().MediaType, "application/vnd.example.one"))
+	rd.Close()
+
+	qt.Assert(t, qt.IsNil(r.DeleteManifest(ctx, "repo", first.Digest)))
+	for _, tag := range []string{"o1", "o2"} {
+		_, err := r.ResolveTag(ctx, "repo", tag)
+		qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
+	}
 }

@@ -33,6 +33,7 @@ package ocimem
 import (
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ocireg/ociregistry"
@@ -56,6 +57,16 @@ type Config struct {
 	// before it is abandoned and its memory freed. Zero means
 	// DefaultUploadIdleTimeout.
 	UploadIdleTimeout time.Duration
+
+	// MaxUploadBytes bounds the bytes that uploads in progress hold
+	// together: chunked uploads not yet committed, cancelled or
+	// abandoned, and blobs that PushBlob is reading (counted at their
+	// declared size from the start). A write or push that would pass it
+	// fails with an error that Is ociregistry.ErrTooManyRequests (429
+	// over HTTP); a chunked upload keeps what it held, so it can go on
+	// once others have finished. Stored content does not count. Zero or
+	// less means no limit.
+	MaxUploadBytes int64
 }
 
 // Registry is an in-memory registry. Its methods are those of
@@ -70,6 +81,10 @@ type Registry struct {
 	mu      sync.Mutex
 	repos   map[string]*repository
 	uploads map[string]*upload
+
+	// uploadBytes counts the bytes that uploads in progress hold (see
+	// Config.MaxUploadBytes).
+	uploadBytes atomic.Int64
 }
 
 var _ ociregistry.Interface = (*Registry)(nil)

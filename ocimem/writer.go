@@ -38,7 +38,14 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 	// be slow.
 	var buf bytes.Buffer
 	src := rd
+	dst := &reservingWriter{r: r, w: &buf}
+	defer func() { r.releaseUpload(dst.n) }()
 	if desc.Size >= 0 {
+		// The declared size is taken at once, so that a push that
+		// cannot fit fails before anything is read.
+		if err := dst.reserve(desc.Size + 1); err != nil {
+			return ociregistry.Descriptor{}, fmt.Errorf("blob %s: %w", desc.Digest, err)
+		}
 		// One byte more than expected is enough to see that there
 		// are too many.
 		src = io.LimitReader(rd, desc.Size+1)
@@ -47,7 +54,7 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 		}
 	}
 	h := desc.Digest.Algorithm().Hash()
-	if _, err := io.Copy(io.MultiWriter(&buf, h), src); err != nil {
+	if _, err := io.Copy(io.MultiWriter(dst, h), src); err != nil {
 		return ociregistry.Descriptor{}, fmt.Errorf("reading blob %s: %w", desc.Digest, err)
 	}
 	if desc.Size >= 0 && int64(buf.Len()) != desc.Size {
@@ -122,6 +129,10 @@ func (r *Registry) MountBlob(ctx context.Context, fromRepo, toRepo string, dig o
 // The config, layers and child manifests that are in repo must have the
 // sizes their descriptors give, even with Config.LaxChildReferences.
 //
+// Content that repo holds already keeps the media type it was first
+// stored with: pushing its bytes again (under another tag, say) returns
+// the stored descriptor, whatever mediaType says.
+//
 // It returns an error that Is ociregistry.ErrNameInvalid for a bad
 // repository name, ociregistry.ErrManifestInvalid for a bad tag or
 // content or a descriptor whose size is not that of the content it
@@ -162,24 +173,20 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 	if err := checkReferences(rp, pm, r.cfg.LaxChildReferences); err != nil {
 		return ociregistry.Descriptor{}, fmt.Errorf("manifest %s in repository %s: %w", m.digest, repo, err)
 	}
-	rp = r.makeRepo(repo)
-	if old := rp.manifests[m.digest]; old != nil {
-		// The same content, perhaps pushed as another media type:
-		// the latest push says what it is.
-		rp.removeReferrer(old)
-		if old.digest != m.digest {
-			// The media type chose another algorithm (an opaque
-			// type always gets sha256), so the old digest is
-			// now m.other. The tags must follow, since they hold
-			// a manifest's digest field and DeleteManifest
-			// removes the tags that hold m.digest.
-			for t, d := range rp.tags {
-				if d == old.digest {
-					rp.tags[t] = m.digest
-				}
+	if rp != nil {
+		if old := rp.manifests[m.digest]; old != nil {
+			// The same content is there already, perhaps pushed as
+			// another media type: it keeps the type it was first
+			// stored with (and the digest that type chose), so
+			// that pushing its bytes again never changes how it
+			// is served.
+			if tag != "" {
+				rp.tags[tag] = old.digest
 			}
+			return old.descriptor(old.digest), nil
 		}
 	}
+	rp = r.makeRepo(repo)
 	rp.manifests[m.digest] = m
 	rp.manifests[m.other] = m
 	if m.subject != "" {
@@ -332,6 +339,12 @@ type upload struct {
 	// done is set when the upload is committed, cancelled or abandoned.
 	done atomic.Bool
 
+	// held is what the upload has taken of the budget of
+	// Config.MaxUploadBytes. Whoever sets done gives it back, and so
+	// does a Write that finds done set after taking more: whichever
+	// of them comes last finds it non-zero.
+	held atomic.Int64
+
 	mu  sync.Mutex
 	buf []byte
 
@@ -353,9 +366,57 @@ func (r *Registry) sweepUploads() {
 	for id, u := range r.uploads {
 		if u.lastUsed.Load() < deadline {
 			u.done.Store(true)
+			r.releaseUpload(u.held.Swap(0))
 			delete(r.uploads, id)
 		}
 	}
+}
+
+// reserveUpload takes n bytes of the budget of Config.MaxUploadBytes.
+// It returns an error that Is ociregistry.ErrTooManyRequests when they
+// would pass it.
+func (r *Registry) reserveUpload(n int64) error {
+	held := r.uploadBytes.Add(n)
+	if limit := r.cfg.MaxUploadBytes; limit > 0 && held > limit {
+		r.uploadBytes.Add(-n)
+		return fmt.Errorf("uploads in progress hold %d bytes; %d more would pass the limit of %d: %w", held-n, n, limit, ociregistry.ErrTooManyRequests)
+	}
+	return nil
+}
+
+// releaseUpload gives back n bytes taken by reserveUpload.
+func (r *Registry) releaseUpload(n int64) {
+	r.uploadBytes.Add(-n)
+}
+
+// reservingWriter writes to w what PushBlob reads, taking from the budget
+// of Config.MaxUploadBytes whatever was not reserved in advance.
+type reservingWriter struct {
+	r *Registry
+	w io.Writer
+	// n is what the writer has reserved, written or not.
+	n int64
+	// written counts the bytes written.
+	written int64
+}
+
+func (rw *reservingWriter) reserve(n int64) error {
+	if err := rw.r.reserveUpload(n); err != nil {
+		return err
+	}
+	rw.n += n
+	return nil
+}
+
+func (rw *reservingWriter) Write(p []byte) (int, error) {
+	if more := rw.written + int64(len(p)) - rw.n; more > 0 {
+		if err := rw.reserve(more); err != nil {
+			return 0, err
+		}
+	}
+	n, err := rw.w.Write(p)
+	rw.written += int64(n)
+	return n, err
 }
 
 // writer is a BlobWriter for an upload.
@@ -389,6 +450,15 @@ func (w *writer) Write(p []byte) (int, error) {
 	defer w.u.mu.Unlock()
 	if err := w.usable(); err != nil {
 		return 0, err
+	}
+	if err := w.r.reserveUpload(int64(len(p))); err != nil {
+		return 0, fmt.Errorf("upload %q: %w", w.u.id, err)
+	}
+	w.u.held.Add(int64(len(p)))
+	if w.u.done.Load() {
+		// Abandoned while this write took its bytes.
+		w.r.releaseUpload(w.u.held.Swap(0))
+		return 0, fmt.Errorf("upload %q: %w", w.u.id, ociregistry.ErrBlobUploadUnknown)
 	}
 	w.u.buf = append(w.u.buf, p...)
 	w.u.touch()
@@ -450,6 +520,7 @@ func (w *writer) Commit(dig ociregistry.Digest) (ociregistry.Descriptor, error) 
 	}
 	delete(r.uploads, u.id)
 	u.done.Store(true)
+	r.releaseUpload(u.held.Swap(0))
 	w.closed = true
 	rp := r.makeRepo(u.repo)
 	if old := rp.blobs[dig]; old != nil {
@@ -477,6 +548,7 @@ func (w *writer) Cancel() error {
 	}
 	r.mu.Unlock()
 	u.done.Store(true)
+	r.releaseUpload(u.held.Swap(0))
 	u.buf = nil
 	return nil
 }

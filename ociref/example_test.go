@@ -17,7 +17,7 @@ func ExampleParse() {
 	fmt.Println(err)
 	// Output:
 	// localhost:5000 team/app v1.2
-	// invalid reference "team/App:v1": invalid repository name "team/App": invalid repository name
+	// invalid reference "team/App:v1": invalid repository name "team/App": upper-case letter 'A': names are lower-case
 }
 
 func ExampleParseDocker() {

@@ -103,13 +103,19 @@ func isHost(s string) bool {
 // ParseDocker parses a reference as Parse does and then applies Docker
 // Hub's defaults, as the docker command does: a reference with no host
 // is on docker.io, and a one-component repository on docker.io is in
-// library/. It returns the errors that Parse does.
+// library/. It returns the errors that Parse does, and one that Is
+// ociregistry.ErrNameInvalid when library/ makes the repository name too
+// long.
 func ParseDocker(s string) (Reference, error) {
 	ref, err := Parse(s)
 	if err != nil {
 		return Reference{}, err
 	}
-	return ref.WithDockerDefaults(), nil
+	ref = ref.WithDockerDefaults()
+	if err := ociregistry.CheckRepository(ref.Repository); err != nil {
+		return Reference{}, fmt.Errorf("invalid reference %q on Docker Hub: %w", s, err)
+	}
+	return ref, nil
 }
 
 // WithDockerDefaults returns ref with Docker Hub's defaults applied: the

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/ocireg/ociregistry"
 )
@@ -27,6 +28,9 @@ func (s *server) writeError(w http.ResponseWriter, req *http.Request, err error)
 	}
 	s.logger.Log(req.Context(), level, "request failed", "method", req.Method, "path", req.URL.Path, "status", status, "err", err)
 	h := w.Header()
+	if status == http.StatusTooManyRequests && h.Get("Retry-After") == "" {
+		h.Set("Retry-After", retryAfter(err))
+	}
 	if req.Method == http.MethodHead {
 		w.WriteHeader(status)
 		return
@@ -35,4 +39,18 @@ func (s *server) writeError(w http.ResponseWriter, req *http.Request, err error)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	w.Write(body)
+}
+
+// retryAfter returns the Retry-After header to send with err, a 429: the
+// one an *ociregistry.HTTPError in its chain carries (such as a limit of
+// the server's, or an upstream registry's answer passed on), or
+// uploadRetryAfter, so that a client always learns when to come back.
+func retryAfter(err error) string {
+	var herr *ociregistry.HTTPError
+	if errors.As(err, &herr) {
+		if ra := herr.Header.Get("Retry-After"); ra != "" {
+			return ra
+		}
+	}
+	return strconv.Itoa(int(uploadRetryAfter / time.Second))
 }

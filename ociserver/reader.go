@@ -92,11 +92,14 @@ func (s *server) getBlobRange(w http.ResponseWriter, req *http.Request, repo str
 	rd, err := s.backend.GetBlobRange(ctx, repo, d, start, offset1)
 	if err != nil {
 		if isRangeInvalid(err) {
+			// The backend's message speaks of its own offsets (an
+			// exclusive end, cut to the blob's size): the client is
+			// told of the range it asked for.
 			size := int64(-1)
 			if desc, rerr := s.backend.ResolveBlob(ctx, repo, d); rerr == nil {
 				size = desc.Size
 			}
-			return rangeNotSatisfiable(w, size, err.Error())
+			return rangeNotSatisfiable(w, size, unsatisfiedRange(d, start, end, size))
 		}
 		return err
 	}
@@ -107,7 +110,7 @@ func (s *server) getBlobRange(w http.ResponseWriter, req *http.Request, repo str
 		return nil
 	}
 	if start >= desc.Size {
-		return rangeNotSatisfiable(w, desc.Size, fmt.Sprintf("range starts at %d, past the end of a blob of %d bytes", start, desc.Size))
+		return rangeNotSatisfiable(w, desc.Size, unsatisfiedRange(d, start, end, desc.Size))
 	}
 	if end < 0 || end >= desc.Size {
 		end = desc.Size - 1
@@ -189,6 +192,20 @@ func rangeNotSatisfiable(w http.ResponseWriter, size int64, msg string) error {
 		w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", size))
 	}
 	return fmt.Errorf("%s: %w", msg, ociregistry.ErrRangeInvalid)
+}
+
+// unsatisfiedRange describes the range start-end (inclusive, end -1 when
+// open) that a blob of the given size (negative when not known) cannot
+// satisfy, in the terms of the client's Range header.
+func unsatisfiedRange(d ociregistry.Digest, start, end, size int64) string {
+	r := fmt.Sprintf("bytes=%d-", start)
+	if end >= 0 {
+		r += strconv.FormatInt(end, 10)
+	}
+	if size < 0 {
+		return fmt.Sprintf("range %s is not within blob %s", r, d)
+	}
+	return fmt.Sprintf("range %s starts at or past the end of blob %s of %d bytes", r, d, size)
 }
 
 // isRangeInvalid reports whether err is the backend's answer to a range

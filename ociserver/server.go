@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/ocireg/ociregistry"
 )
@@ -69,6 +70,22 @@ type Options struct {
 	// ListPageSize is the most tags or repositories in one page of a
 	// listing. Zero means DefaultListPageSize.
 	ListPageSize int
+
+	// MaxUploads bounds the uploads in progress: the upload sessions
+	// the server started (POST) and has not seen finished, cancelled
+	// or idle for longer than UploadIdleTimeout, and the single-request
+	// uploads (POST with a digest) being received. A POST that would
+	// start one more is answered 429 TOOMANYREQUESTS with a Retry-After
+	// header, before anything is read or stored; the uploads in
+	// progress go on. Zero means DefaultMaxUploads; a negative value
+	// means no limit, and no session is ever cancelled by the server.
+	MaxUploads int
+
+	// UploadIdleTimeout is how long an upload session may go untouched
+	// before the server stops counting it and cancels it in the
+	// backend, which frees what it holds there. Zero means
+	// DefaultUploadIdleTimeout.
+	UploadIdleTimeout time.Duration
 }
 
 // server is the http.Handler returned by New.
@@ -76,6 +93,9 @@ type server struct {
 	backend ociregistry.Interface
 	opts    Options
 	logger  *slog.Logger
+	// uploads counts the uploads in progress; nil when they are not
+	// limited.
+	uploads *uploadLimiter
 }
 
 // New returns an http.Handler that serves the OCI distribution API under
@@ -98,6 +118,15 @@ func New(r ociregistry.Interface, opts *Options) http.Handler {
 	}
 	if s.opts.ListPageSize <= 0 {
 		s.opts.ListPageSize = DefaultListPageSize
+	}
+	if s.opts.MaxUploads == 0 {
+		s.opts.MaxUploads = DefaultMaxUploads
+	}
+	if s.opts.UploadIdleTimeout <= 0 {
+		s.opts.UploadIdleTimeout = DefaultUploadIdleTimeout
+	}
+	if s.opts.MaxUploads > 0 {
+		s.uploads = newUploadLimiter(s.opts.MaxUploads, s.opts.UploadIdleTimeout)
 	}
 	s.logger = s.opts.Logger
 	if s.logger == nil {
@@ -130,9 +159,17 @@ type route struct {
 	ref string
 }
 
-// parsePath parses the escaped path of a request. Repository names hold
-// slashes and may hold path elements such as "blobs" or "manifests", so
-// the endpoint is found from the end of the path.
+// parsePath parses the path of a request as the client sent it (see
+// rawPath). Repository names hold slashes and may hold path elements
+// such as "blobs" or "manifests", so the endpoint is found from the end
+// of the path.
+//
+// Only the reference (tag, digest or upload ID) is unescaped, since some
+// clients escape the colon of a digest. The repository name and the
+// endpoint's words are taken as sent: a name holds no character that
+// needs escaping, so a name with a percent sign is invalid (see
+// checkRouteRepo) rather than decoded, and "a%2Fb" or "%2E%2E" can never
+// reach the backend, a filter or an access rule as "a/b" or "..".
 func parsePath(escaped string) route {
 	rest, ok := strings.CutPrefix(escaped, "/v2")
 	if !ok {
@@ -149,13 +186,6 @@ func parsePath(escaped string) route {
 		return route{kind: routeCatalog}
 	}
 	elems := strings.Split(rest, "/")
-	for i, e := range elems {
-		u, err := url.PathUnescape(e)
-		if err != nil {
-			return route{}
-		}
-		elems[i] = u
-	}
 	n := len(elems)
 	at := func(i int) string {
 		if n-i < 0 {
@@ -193,7 +223,34 @@ func parsePath(escaped string) route {
 	if rt.repo == "" {
 		return route{}
 	}
+	ref, err := url.PathUnescape(rt.ref)
+	if err != nil {
+		return route{}
+	}
+	rt.ref = ref
 	return rt
+}
+
+// rawPath returns the path of u as the client sent it, escapes and all.
+// URL.EscapedPath is not enough: when the raw path holds a character
+// that it would have escaped, it gives the decoded path re-escaped, in
+// which an escaped slash has become a slash.
+func rawPath(u *url.URL) string {
+	if u.RawPath != "" {
+		return u.RawPath
+	}
+	// An empty RawPath means that the path was sent in its default
+	// escaping, which EscapedPath gives back.
+	return u.EscapedPath()
+}
+
+// checkRouteRepo checks the repository name of a request, as sent. It
+// returns an error that Is ErrNameInvalid, saying why.
+func checkRouteRepo(repo string) error {
+	if i := strings.IndexByte(repo, '%'); i >= 0 {
+		return ociregistry.NewError(fmt.Sprintf("invalid repository name %.100q: it is percent-encoded (%.3q); a name is sent as it is, so that no other spelling can name it", repo, repo[i:min(i+3, len(repo))]), ociregistry.ErrNameInvalid.Code(), nil)
+	}
+	return ociregistry.CheckRepository(repo)
 }
 
 // methods holds the methods each endpoint answers, for the Allow header.
@@ -213,7 +270,7 @@ var errNotFound = ociregistry.NewHTTPError(fmt.Errorf("no such endpoint: %w", oc
 
 func (s *server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
-	rt := parsePath(req.URL.EscapedPath())
+	rt := parsePath(rawPath(req.URL))
 	if rt.kind == routeUnknown {
 		s.writeError(w, req, errNotFound)
 		return
@@ -234,7 +291,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if rt.repo != "" {
-		if err := ociregistry.CheckRepository(rt.repo); err != nil {
+		if err := checkRouteRepo(rt.repo); err != nil {
 			s.writeError(w, req, err)
 			return
 		}
@@ -333,8 +390,10 @@ func checkRef(ref string) (ociregistry.Digest, error) {
 // such a tag answer), without asking the backend. A malformed digest is
 // still DIGEST_INVALID.
 func checkLookupRef(ref string) (ociregistry.Digest, error) {
-	if !strings.Contains(ref, ":") && !ociregistry.IsValidTag(ref) {
-		return "", fmt.Errorf("no manifest can have the malformed tag %.50q: %w", ref, ociregistry.ErrManifestUnknown)
+	if !strings.Contains(ref, ":") {
+		if err := ociregistry.CheckTag(ref); err != nil {
+			return "", fmt.Errorf("no manifest has a malformed tag (%v): %w", err, ociregistry.ErrManifestUnknown)
+		}
 	}
 	return checkRef(ref)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -188,4 +189,30 @@ func TestRepoNamesWithEndpointWords(t *testing.T) {
 	resp = do(t, base, request{method: "POST", path: "/v2/" + repo + "/blobs/uploads/"})
 	qt.Check(t, qt.Equals(resp.status, 202))
 	qt.Check(t, qt.StringContains(resp.header.Get("Location"), "/v2/"+repo+"/blobs/uploads/"))
+}
+
+// TestRetryAfter checks that every 429 carries Retry-After: the one a
+// backend's error holds (an upstream registry's, say), else a default.
+func TestRetryAfter(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"FromBackend", &ociregistry.HTTPError{StatusCode: 429, Header: http.Header{"Retry-After": {"120"}}, Err: ociregistry.ErrTooManyRequests}, "120"},
+		{"Wrapped", fmt.Errorf("upstream: %w", &ociregistry.HTTPError{StatusCode: 429, Header: http.Header{"Retry-After": {"7"}}, Err: ociregistry.ErrTooManyRequests}), "7"},
+		{"Default", fmt.Errorf("busy: %w", ociregistry.ErrTooManyRequests), "10"},
+	}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			base := newServer(t, &ociregistry.Funcs{
+				GetTag_: func(ctx context.Context, repo, tag string) (ociregistry.BlobReader, error) {
+					return nil, test.err
+				},
+			}, nil)
+			resp := do(t, base, request{method: "GET", path: "/v2/foo/manifests/latest"})
+			checkError(t, resp, http.StatusTooManyRequests, "TOOMANYREQUESTS")
+			qt.Check(t, qt.Equals(resp.header.Get("Retry-After"), test.want))
+		})
+	}
 }

@@ -46,6 +46,10 @@ func (s *server) startUpload(w http.ResponseWriter, req *http.Request, rt route)
 		if err := ociregistry.CheckDigest(d); err != nil {
 			return err
 		}
+		if err := s.uploads.reserve(ctx, s.backend); err != nil {
+			return err
+		}
+		defer s.uploads.release()
 		if _, err := s.pushBlob(ctx, rt.repo, d, req); err != nil {
 			return err
 		}
@@ -57,14 +61,30 @@ func (s *server) startUpload(w http.ResponseWriter, req *http.Request, rt route)
 		// names, so the parameter only has to name an algorithm that
 		// digests may use.
 		if !uploadAlgorithms[alg] {
-			return fmt.Errorf("unsupported digest-algorithm %q: %w", alg, ociregistry.ErrDigestInvalid)
+			return ociregistry.NewError(fmt.Sprintf("unsupported digest-algorithm %.20q: sha256 and sha512 are supported", alg), ociregistry.ErrDigestInvalid.Code(), nil)
 		}
+	}
+	if err := s.uploads.reserve(ctx, s.backend); err != nil {
+		return err
 	}
 	bw, err := s.backend.PushBlobChunked(ctx, rt.repo, 0)
 	if err != nil {
+		s.uploads.release()
 		return err
 	}
+	s.uploads.started(uploadKey{rt.repo, bw.ID()})
 	return answerUpload(w, bw, rt.repo, bw.ID(), http.StatusAccepted)
+}
+
+// noteUpload tells the upload limiter what a backend call about the
+// session of rt, which returned err, says of it: gone, or in use.
+func (s *server) noteUpload(rt route, err error) {
+	k := uploadKey{rt.repo, rt.ref}
+	if errors.Is(err, ociregistry.ErrBlobUploadUnknown) {
+		s.uploads.done(k)
+	} else {
+		s.uploads.touch(k)
+	}
 }
 
 // mount makes the blob d available in repo, from fromRepo when that is
@@ -178,8 +198,22 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	if err != nil && err != io.EOF {
 		b.err = err
+		// net/http reports a body cut short of its Content-Length as
+		// io.ErrUnexpectedEOF, which a backend may take for the end
+		// of content of unknown length (as io.ReadFull's callers
+		// do) and store what came: the backend is given an error
+		// that is no kind of EOF.
+		err = errBodyUnreadable{err}
 	}
 	return n, err
+}
+
+// errBodyUnreadable is a failure to read a request body. It does not
+// unwrap, so that no backend can mistake it for an end of file.
+type errBodyUnreadable struct{ err error }
+
+func (e errBodyUnreadable) Error() string {
+	return "cannot read request body: " + e.err.Error()
 }
 
 // check returns err, or an error that Is ErrBlobUploadInvalid when the
@@ -256,6 +290,7 @@ func (s *server) resumeUpload(w http.ResponseWriter, req *http.Request, rt route
 		}
 	}
 	bw, err := s.backend.PushBlobChunkedResume(ctx, rt.repo, rt.ref, offset, 0)
+	s.noteUpload(rt, err)
 	if err != nil {
 		if isRangeInvalid(err) {
 			s.setUploadStatus(w, req, rt)
@@ -320,7 +355,7 @@ func (s *server) patchUpload(w http.ResponseWriter, req *http.Request, rt route)
 func (s *server) putUpload(w http.ResponseWriter, req *http.Request, rt route) error {
 	ds := req.URL.Query().Get("digest")
 	if ds == "" {
-		return fmt.Errorf("no digest parameter: %w", ociregistry.ErrDigestInvalid)
+		return ociregistry.NewError("the PUT that ends an upload needs a digest parameter", ociregistry.ErrDigestInvalid.Code(), nil)
 	}
 	d := ociregistry.Digest(ds)
 	if err := ociregistry.CheckDigest(d); err != nil {
@@ -338,8 +373,10 @@ func (s *server) putUpload(w http.ResponseWriter, req *http.Request, rt route) e
 	}
 	if _, err := bw.Commit(d); err != nil {
 		bw.Close()
+		s.noteUpload(rt, err)
 		return err
 	}
+	s.uploads.done(uploadKey{rt.repo, rt.ref})
 	blobCreated(w, rt.repo, d)
 	return nil
 }
@@ -347,6 +384,7 @@ func (s *server) putUpload(w http.ResponseWriter, req *http.Request, rt route) e
 // uploadStatus answers GET of an upload session.
 func (s *server) uploadStatus(w http.ResponseWriter, req *http.Request, rt route) error {
 	bw, err := s.backend.PushBlobChunkedResume(req.Context(), rt.repo, rt.ref, -1, 0)
+	s.noteUpload(rt, err)
 	if err != nil {
 		return err
 	}
@@ -370,12 +408,14 @@ func answerUpload(w http.ResponseWriter, bw ociregistry.BlobWriter, repo, id str
 // cancelUpload answers DELETE of an upload session.
 func (s *server) cancelUpload(w http.ResponseWriter, req *http.Request, rt route) error {
 	bw, err := s.backend.PushBlobChunkedResume(req.Context(), rt.repo, rt.ref, -1, 0)
+	s.noteUpload(rt, err)
 	if err != nil {
 		return err
 	}
 	if err := bw.Cancel(); err != nil {
 		return err
 	}
+	s.uploads.done(uploadKey{rt.repo, rt.ref})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

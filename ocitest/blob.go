@@ -103,6 +103,9 @@ func testBlobUnknown(t *testing.T, s Suite) {
 }
 
 func testBlobPerRepository(t *testing.T, s Suite) {
+	if s.SingleRepository {
+		t.Skip("Suite.SingleRepository")
+	}
 	r := s.newRegistry(t)
 	data := []byte("blob in a")
 	dig := PushBlob(t, r, "test/a", data).Digest

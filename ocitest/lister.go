@@ -105,8 +105,10 @@ func testListerTags(t *testing.T, s Suite) {
 	tags := manyTags()
 	p := PushRandomImage(t, r, "test/tags", "")
 	pushTags(t, r, "test/tags", p, tags)
-	// Tags of another repository are not listed.
-	PushRandomImage(t, r, "test/other", "elsewhere")
+	if !s.SingleRepository {
+		// Tags of another repository are not listed.
+		PushRandomImage(t, r, "test/other", "elsewhere")
+	}
 	sorted := slices.Sorted(slices.Values(tags))
 
 	tests := []struct {
@@ -139,6 +141,9 @@ func testListerTagsNone(t *testing.T, s Suite) {
 }
 
 func testListerTagsUnknownRepository(t *testing.T, s Suite) {
+	if s.SingleRepository {
+		t.Skip("Suite.SingleRepository")
+	}
 	r := s.newRegistry(t)
 	PushRandomImage(t, r, "test/tags", "v1")
 	_, err := ociregistry.All(r.Tags(t.Context(), "test/nothing", ""))
@@ -195,8 +200,8 @@ func testListerTagsPushedConcurrently(t *testing.T, s Suite) {
 var repoNames = []string{"test/b", "a", "test/a/x", "test-a", "test/a", "c/d/e", "test/a-b", "z"}
 
 func testListerRepositories(t *testing.T, s Suite) {
-	if s.NoRepositories {
-		t.Skip("Suite.NoRepositories")
+	if s.noRepositories() {
+		t.Skip("Suite.NoRepositories or SingleRepository")
 	}
 	r := s.newRegistry(t)
 	for _, repo := range repoNames {
@@ -223,8 +228,8 @@ func testListerRepositories(t *testing.T, s Suite) {
 }
 
 func testListerRepositoriesBreakEarly(t *testing.T, s Suite) {
-	if s.NoRepositories {
-		t.Skip("Suite.NoRepositories")
+	if s.noRepositories() {
+		t.Skip("Suite.NoRepositories or SingleRepository")
 	}
 	r := s.newRegistry(t)
 	for _, repo := range repoNames {
@@ -258,8 +263,8 @@ func testListerTagsPaginated(t *testing.T, s Suite) {
 }
 
 func testListerRepositoriesPaginated(t *testing.T, s Suite) {
-	if s.NoRepositories {
-		t.Skip("Suite.NoRepositories")
+	if s.noRepositories() {
+		t.Skip("Suite.NoRepositories or SingleRepository")
 	}
 	r := s.newRegistry(t)
 	// 25 repositories, each holding a blob, whose names mix the

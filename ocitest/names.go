@@ -155,7 +155,7 @@ func testNamesBadRepository(t *testing.T, s Suite) {
 		})
 	}
 	// Nothing was stored under the names that were refused.
-	if !s.NoRepositories {
+	if !s.noRepositories() {
 		repos := collect(t, r.Repositories(t.Context(), ""))
 		if len(repos) != 1 || repos[0] != "test/ok" {
 			t.Fatalf("repositories after bad names: %q, want only test/ok", repos)

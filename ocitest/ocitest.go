@@ -71,6 +71,13 @@ type Suite struct {
 	// skipped. Manifests with a subject must still be accepted.
 	NoReferrers bool
 
+	// SingleRepository says that the registry holds one repository
+	// whatever name it is given, as an OCI image layout does: every
+	// valid repository name reaches the same content. The checks that
+	// repositories are kept apart are skipped, and so are the tests of
+	// Repositories, as with NoRepositories.
+	SingleRepository bool
+
 	// LaxReferences says that PushManifest does not check that the
 	// blobs and child manifests a manifest refers to are present, so
 	// the tests that expect ErrManifestBlobUnknown are skipped.
@@ -117,6 +124,9 @@ func Run(t *testing.T, s Suite) {
 		})
 	}
 }
+
+// noRepositories says whether Repositories is left untested.
+func (s Suite) noRepositories() bool { return s.NoRepositories || s.SingleRepository }
 
 // newRegistry marks t parallel and returns a fresh registry for it.
 func (s Suite) newRegistry(t *testing.T) ociregistry.Interface {

@@ -180,6 +180,9 @@ func testUploadResumeOtherRepository(t *testing.T, s Suite) {
 	if s.NoChunkedResume {
 		t.Skip("Suite.NoChunkedResume")
 	}
+	if s.SingleRepository {
+		t.Skip("Suite.SingleRepository")
+	}
 	r := s.newRegistry(t)
 	PushBlob(t, r, "test/other", []byte("keeps the other repository in existence"))
 	part1, part2 := randomBytes(100), randomBytes(200)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -198,7 +199,7 @@ type htpasswd struct {
 // loadHtpasswd reads an htpasswd file of "user:hash" lines whose hashes
 // are bcrypt ($2a$, $2b$ or $2y$). Blank lines and lines starting with #
 // are skipped. It returns an error naming the file and line of the first
-// entry it cannot use.
+// entry it cannot use or line it cannot read (one over 64 KiB).
 func loadHtpasswd(name string) (*htpasswd, error) {
 	data, err := os.ReadFile(name)
 	if err != nil {
@@ -206,7 +207,8 @@ func loadHtpasswd(name string) (*htpasswd, error) {
 	}
 	h := &htpasswd{hashes: map[string][]byte{}, verified: map[string][32]byte{}}
 	sc := bufio.NewScanner(bytes.NewReader(data))
-	for line := 1; sc.Scan(); line++ {
+	line := 1
+	for ; sc.Scan(); line++ {
 		text := strings.TrimSpace(sc.Text())
 		if text == "" || strings.HasPrefix(text, "#") {
 			continue
@@ -222,6 +224,13 @@ func loadHtpasswd(name string) (*htpasswd, error) {
 			return nil, fmt.Errorf("%s:%d: user %q appears twice", name, line, user)
 		}
 		h.hashes[user] = []byte(hash)
+	}
+	// Scanning stops at a line too long for it, which would leave the
+	// users after it out without a word.
+	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+		return nil, fmt.Errorf("%s:%d: line longer than %d bytes", name, line, bufio.MaxScanTokenSize)
+	} else if err != nil {
+		return nil, fmt.Errorf("%s:%d: %v", name, line, err)
 	}
 	if len(h.hashes) == 0 {
 		return nil, fmt.Errorf("%s: no users", name)

@@ -77,7 +77,9 @@ type configError struct {
 }
 
 func (e *configError) Error() string {
-	return fmt.Sprintf("%s:%d:%d: %s", e.file, e.line, e.column, e.msg)
+	// A message holds a value from the file, such as a path, that may
+	// hold a newline; each mistake stays on a line of its own.
+	return fmt.Sprintf("%s:%d:%d: %s", e.file, e.line, e.column, strings.ReplaceAll(e.msg, "\n", `\n`))
 }
 
 // configErrors is every mistake found in a config file, one a line.

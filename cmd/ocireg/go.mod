@@ -14,7 +14,6 @@ require (
 	github.com/rogpeppe/go-internal v1.16.0
 	go.yaml.in/yaml/v4 v4.0.0
 	golang.org/x/crypto v0.52.0
-	golang.org/x/sync v0.24.0
 )
 
 require (

@@ -14,6 +14,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/ocicopy"
 )
 
 const manifestUsage = `usage: ocireg manifest [flags] REF
@@ -148,7 +149,7 @@ type platformFlag struct {
 
 func (f *platformFlag) register(fs *flag.FlagSet) {
 	fs.Func("platform", "with an index, use its image for `os/arch[/variant]`", func(s string) error {
-		p, err := parsePlatform(s)
+		p, err := ocicopy.ParsePlatform(s)
 		f.p = p
 		return err
 	})

@@ -95,54 +95,6 @@ func registryHost(arg string) (string, bool) {
 	return host, host != "" && !strings.ContainsAny(host, "/@ ")
 }
 
-const logoutUsage = `usage: ocireg logout HOST[:PORT]
-
-Remove the credentials of the registry at HOST: from the credential
-helper that the docker config names for it (credHelpers or credsStore),
-and from the config's "auths". A host with no credentials is not an
-error.
-`
-
-// runLogout implements "ocireg logout" and returns the exit code.
-func runLogout(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, _ := newClientFlagSet("logout", logoutUsage, stderr)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return flagExitCode(err)
-	}
-	if len(pos) != 1 {
-		return usageErrorf(stderr, "logout needs one registry host, got %d arguments (see ocireg logout -h)", len(pos))
-	}
-	host, ok := registryHost(pos[0])
-	if !ok {
-		return usageErrorf(stderr, "logout takes a registry host such as localhost:5000, not %q", pos[0])
-	}
-	config, err := readDockerConfig(ociauth.ConfigPaths()[0])
-	if err != nil {
-		return verbExitCode(stderr, err)
-	}
-	removed := false
-	if helper := config.helper(host); helper != "" {
-		if err := ociauth.EraseCredentials(ctx, helper, host); err != nil {
-			return verbExitCode(stderr, err)
-		}
-		removed = true
-	}
-	if _, ok := config.auths[host]; ok {
-		delete(config.auths, host)
-		if err := config.write(); err != nil {
-			return verbExitCode(stderr, err)
-		}
-		removed = true
-	}
-	if !removed {
-		fmt.Fprintf(stdout, "not logged in to %s\n", host)
-		return exitOK
-	}
-	fmt.Fprintf(stdout, "removed the credentials of %s\n", host)
-	return exitOK
-}
-
 // readPassword reads the first line of r, without its line ending.
 func readPassword(r io.Reader) (string, error) {
 	line, err := bufio.NewReader(r).ReadString('\n')
@@ -236,18 +188,22 @@ func (c *dockerConfig) helper(host string) string {
 	return store
 }
 
-// write replaces the config file atomically with c, with mode 0600, as
-// it may hold passwords.
+// write replaces the config file with c (see writeDockerConfig).
 func (c *dockerConfig) write() error {
 	var err error
 	if c.fields["auths"], err = json.Marshal(c.auths); err != nil {
 		return err
 	}
-	out, err := json.MarshalIndent(c.fields, "", "\t")
+	return writeDockerConfig(c.path, c.fields)
+}
+
+// writeDockerConfig replaces the docker config file at path with config,
+// atomically, with mode 0600 as it may hold passwords.
+func writeDockerConfig(path string, config map[string]json.RawMessage) error {
+	out, err := json.MarshalIndent(config, "", "\t")
 	if err != nil {
 		return err
 	}
-	path := c.path
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}

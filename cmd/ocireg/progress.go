@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ocireg/ociregistry/ocicopy"
 )
 
 // progress shows how far a copy has got. On a terminal it redraws one
@@ -15,6 +17,8 @@ import (
 type progress struct {
 	w       io.Writer
 	enabled bool
+	// verb starts the line: "copying", or "checking" for validate.
+	verb string
 
 	totalBytes, doneBytes      atomic.Int64
 	totalBlobs, doneBlobs      atomic.Int64
@@ -30,7 +34,7 @@ const progressInterval = 200 * time.Millisecond
 // newProgress returns a progress display on w, enabled when w is a
 // terminal and quiet is not set.
 func newProgress(w io.Writer, quiet bool) *progress {
-	return &progress{w: w, enabled: !quiet && isTerminal(w)}
+	return &progress{w: w, enabled: !quiet && isTerminal(w), verb: "copying"}
 }
 
 // isTerminal reports whether w is a character device such as a
@@ -45,10 +49,8 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// start sets the totals and starts redrawing.
-func (p *progress) start(blobs int, bytes int64) {
-	p.totalBlobs.Store(int64(blobs))
-	p.totalBytes.Store(bytes)
+// start starts redrawing. The totals grow as the copy plans blobs.
+func (p *progress) start() {
 	if !p.enabled {
 		return
 	}
@@ -81,7 +83,7 @@ func (p *progress) finish() {
 
 // line returns the progress line: blobs and bytes done of the totals.
 func (p *progress) line() string {
-	s := fmt.Sprintf("copying: %d/%d blobs, %s / %s",
+	s := fmt.Sprintf("%s: %d/%d blobs, %s / %s", p.verb,
 		p.doneBlobs.Load(), p.totalBlobs.Load(), byteSize(p.doneBytes.Load()), byteSize(p.totalBytes.Load()))
 	if n := p.skippedBlobs.Load(); n > 0 {
 		s += fmt.Sprintf(", %d already there", n)
@@ -92,36 +94,25 @@ func (p *progress) line() string {
 	return s
 }
 
-// blobCopied records a blob fully copied: its bytes were counted as they
-// were read.
-func (p *progress) blobCopied() { p.doneBlobs.Add(1) }
-
-// blobSkipped records a blob that did not need copying, as already at
-// the destination (mounted false) or mounted from another repository.
-func (p *progress) blobSkipped(size int64, mounted bool) {
-	p.doneBytes.Add(size)
-	p.doneBlobs.Add(1)
-	if mounted {
-		p.mountedBlobs.Add(1)
-	} else {
-		p.skippedBlobs.Add(1)
+// event counts what ev reports.
+func (p *progress) event(ev ocicopy.Event) {
+	switch ev.Kind {
+	case ocicopy.BlobPlanned:
+		p.totalBlobs.Add(1)
+		p.totalBytes.Add(ev.Descriptor.Size)
+	case ocicopy.BlobBytes:
+		p.doneBytes.Add(ev.Bytes)
+	case ocicopy.BlobCopied:
+		p.doneBlobs.Add(1)
+	case ocicopy.BlobSkipped, ocicopy.BlobMounted:
+		p.doneBytes.Add(ev.Descriptor.Size)
+		p.doneBlobs.Add(1)
+		if ev.Kind == ocicopy.BlobMounted {
+			p.mountedBlobs.Add(1)
+		} else {
+			p.skippedBlobs.Add(1)
+		}
 	}
-}
-
-// reader returns r, counting the bytes read from it as done.
-func (p *progress) reader(r io.Reader) io.Reader {
-	return &progressReader{r: r, n: &p.doneBytes}
-}
-
-type progressReader struct {
-	r io.Reader
-	n *atomic.Int64
-}
-
-func (c *progressReader) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
-	c.n.Add(int64(n))
-	return n, err
 }
 
 // byteSize formats n bytes for people: 512 B, 1.5 KiB, 3.2 MiB.

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
-	"github.com/ocireg/ociregistry/internal/toolstest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-quicktest/qt"
+	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/internal/toolstest"
+	"github.com/ocireg/ociregistry/ocicopy"
 )
 
 // TestProgressRedraws checks what an enabled progress display writes:
@@ -16,9 +18,15 @@ import (
 // of their own.
 func TestProgressRedraws(t *testing.T) {
 	var out toolstest.Buffer
-	p := &progress{w: &out, enabled: true}
-	p.start(3, 3*1024)
-	p.blobSkipped(1024, false)
+	p := &progress{w: &out, enabled: true, verb: "copying"}
+	blob := func(kind ocicopy.EventKind) {
+		p.event(ocicopy.Event{Kind: kind, Descriptor: ociregistry.Descriptor{Size: 1024}})
+	}
+	for range 3 {
+		blob(ocicopy.BlobPlanned)
+	}
+	p.start()
+	blob(ocicopy.BlobSkipped)
 	// Wait for a redraw showing the skipped blob.
 	const first = "\rcopying: 1/3 blobs, 1.0 KiB / 3.0 KiB, 1 already there\x1b[K"
 	deadline := time.Now().Add(10 * time.Second)
@@ -28,10 +36,10 @@ func TestProgressRedraws(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	p.blobSkipped(1024, true)
-	_, err := p.reader(strings.NewReader(strings.Repeat("x", 1024))).Read(make([]byte, 2048))
-	qt.Assert(t, qt.IsNil(err))
-	p.blobCopied()
+	blob(ocicopy.BlobMounted)
+	p.event(ocicopy.Event{Kind: ocicopy.BlobBytes, Bytes: 1000})
+	p.event(ocicopy.Event{Kind: ocicopy.BlobBytes, Bytes: 24})
+	blob(ocicopy.BlobCopied)
 	p.finish()
 
 	got := out.String()
@@ -59,8 +67,9 @@ func TestProgressDisabled(t *testing.T) {
 		var out bytes.Buffer
 		p := newProgress(&out, quiet)
 		qt.Check(t, qt.IsFalse(p.enabled))
-		p.start(1, 10)
-		p.blobSkipped(10, false)
+		p.event(ocicopy.Event{Kind: ocicopy.BlobPlanned, Descriptor: ociregistry.Descriptor{Size: 10}})
+		p.start()
+		p.event(ocicopy.Event{Kind: ocicopy.BlobSkipped, Descriptor: ociregistry.Descriptor{Size: 10}})
 		p.finish()
 		qt.Check(t, qt.Equals(out.String(), ""))
 	}

@@ -10,9 +10,9 @@ import (
 	"strings"
 
 	"github.com/ocireg/ociregistry"
-	"github.com/ocireg/ociregistry/internal/ocilayout"
 	"github.com/ocireg/ociregistry/ociauth"
 	"github.com/ocireg/ociregistry/ociclient"
+	"github.com/ocireg/ociregistry/ocilayout"
 	"github.com/ocireg/ociregistry/ociref"
 	"github.com/opencontainers/go-digest"
 )

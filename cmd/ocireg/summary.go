@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/ocicopy"
 )
 
 // maxConfigSize bounds what is read of an image config: configs are
@@ -147,13 +147,13 @@ func platformOf(p *ocispec.Platform) string {
 	if p == nil || p.OS == "" && p.Architecture == "" {
 		return ""
 	}
-	return platformString(p)
+	return ocicopy.PlatformString(p)
 }
 
 // choosePlatform returns the manifest for plat: data itself when it is
 // no index, else the index's child for plat, read from t's repository.
-// It returns an error that Is ErrManifestUnknown, listing the index's
-// platforms, when the index has none for plat.
+// It returns an *ocicopy.NoPlatformError, which Is ErrManifestUnknown,
+// when the index has none for plat.
 func (t *target) choosePlatform(ctx context.Context, data []byte, desc ociregistry.Descriptor, plat *ocispec.Platform) ([]byte, ociregistry.Descriptor, error) {
 	var m manifestJSON
 	if err := json.Unmarshal(data, &m); err != nil {
@@ -162,23 +162,24 @@ func (t *target) choosePlatform(ctx context.Context, data []byte, desc ociregist
 	if !isIndex(cmp.Or(desc.MediaType, m.MediaType)) {
 		return data, desc, nil
 	}
-	var have []string
+	npe := &ocicopy.NoPlatformError{Platform: *plat}
 	for _, child := range m.Manifests {
 		p := child.Platform
 		if p == nil {
 			continue
 		}
-		have = append(have, platformString(p))
+		npe.Have = append(npe.Have, *p)
 		if p.OS == plat.OS && p.Architecture == plat.Architecture && (plat.Variant == "" || p.Variant == plat.Variant) {
 			c := *t
 			c.tag, c.digest = "", child.Digest
 			return c.getManifest(ctx)
 		}
 	}
-	return nil, ociregistry.Descriptor{}, &verbError{
-		msg: fmt.Sprintf("%s: no image for platform %s (the index has: %s)", t.name, platformString(plat), strings.Join(have, ", ")),
-		err: ociregistry.ErrManifestUnknown,
-	}
+	return nil, ociregistry.Descriptor{}, &verbError{msg: t.name + ": " + npe.Error(), err: npe}
+}
+
+func isIndex(mediaType string) bool {
+	return mediaType == ocispec.MediaTypeImageIndex || mediaType == "application/vnd.docker.distribution.manifest.list.v2+json"
 }
 
 // referrerGroups returns the referrers of dg in t's repository, grouped

@@ -20,6 +20,7 @@ import (
 	"github.com/go-quicktest/qt"
 	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/ociauth"
+	"github.com/ocireg/ociregistry/ocicopy"
 	"github.com/ocireg/ociregistry/ocimem"
 	"github.com/ocireg/ociregistry/ociserver"
 	"github.com/opencontainers/go-digest"
@@ -349,12 +350,15 @@ func TestByteSize(t *testing.T) {
 func TestProgressLine(t *testing.T) {
 	p := newProgress(&bytes.Buffer{}, false)
 	qt.Check(t, qt.IsFalse(p.enabled)) // a buffer is no terminal
-	p.start(3, 3000)
-	p.blobSkipped(1000, false)
-	p.blobSkipped(500, true)
-	_, err := p.reader(strings.NewReader(strings.Repeat("x", 1500))).Read(make([]byte, 2000))
-	qt.Assert(t, qt.IsNil(err))
-	p.blobCopied()
+	for _, size := range []int64{1000, 500, 1500} {
+		p.event(ocicopy.Event{Kind: ocicopy.BlobPlanned, Descriptor: ociregistry.Descriptor{Size: size}})
+	}
+	p.start()
+	p.event(ocicopy.Event{Kind: ocicopy.BlobSkipped, Descriptor: ociregistry.Descriptor{Size: 1000}})
+	p.event(ocicopy.Event{Kind: ocicopy.BlobMounted, Descriptor: ociregistry.Descriptor{Size: 500}})
+	p.event(ocicopy.Event{Kind: ocicopy.BlobBytes, Bytes: 1500})
+	p.event(ocicopy.Event{Kind: ocicopy.BlobCopied, Descriptor: ociregistry.Descriptor{Size: 1500}})
+	p.finish()
 	qt.Check(t, qt.Equals(p.line(), "copying: 3/3 blobs, 2.9 KiB / 2.9 KiB, 1 already there, 1 mounted"))
 }
 

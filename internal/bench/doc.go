@@ -2,7 +2,11 @@
 // CNCF Distribution's registry with its filesystem driver, and a plain Go
 // http.FileServer as processes on 127.0.0.1, and measures over HTTP blob
 // push and pull throughput, manifest GET and HEAD requests per second at
-// concurrency 32, and each server's resident memory.
+// concurrency 32, and each server's resident memory. BenchmarkCopy
+// measures the copy clients instead (ocireg cp, crane, regctl, oras,
+// skopeo, each started as a process per copy) copying an image from
+// Distribution to ocireg, with sub-benchmarks named client=NAME
+// (benchstat -col /client).
 //
 // Every benchmark has one sub-benchmark per server, named server=NAME, so
 // that benchstat can compare them (benchstat -col /server). Run

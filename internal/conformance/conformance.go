@@ -63,6 +63,13 @@ type Options struct {
 	// SkipSHA512 runs the content tests with sha256 digests only.
 	SkipSHA512 bool
 
+	// TagDeleteUnsupported declares that the registry does not delete
+	// tags, which the specification allows: a DELETE of a tag must then
+	// be refused with 400 UNSUPPORTED or 405 and leave the tag in
+	// place. When it is false, a DELETE of a tag must answer 202 and
+	// remove the tag only; a refusal fails the test.
+	TagDeleteUnsupported bool
+
 	// SkipTagParam leaves out pushing a manifest by digest with tag query
 	// parameters (PUT /v2/<name>/manifests/<digest>?tag=a&tag=b), which
 	// the specification makes optional.

@@ -1,9 +1,12 @@
 package conformance_test
 
 import (
+	"context"
+	"fmt"
 	"net/http/httptest"
 	"testing"
 
+	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/internal/conformance"
 	"github.com/ocireg/ociregistry/ocimem"
 	"github.com/ocireg/ociregistry/ociserver"
@@ -64,5 +67,25 @@ func TestServerWithoutReferrers(t *testing.T) {
 	conformance.Run(t, srv.URL, conformance.Options{
 		SkipReferrers: true,
 		SkipSHA512:    true,
+	})
+}
+
+// noTagDelete is a registry that refuses to delete tags, as the
+// specification allows.
+type noTagDelete struct{ *ocimem.Registry }
+
+func (noTagDelete) DeleteTag(ctx context.Context, repo, tag string) error {
+	return fmt.Errorf("tags are kept here: %w", ociregistry.ErrUnsupported)
+}
+
+// TestServerWithoutTagDelete runs the suite against a server that
+// refuses tag deletes, with the option that declares it.
+func TestServerWithoutTagDelete(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(ociserver.New(noTagDelete{ocimem.New()}, nil))
+	t.Cleanup(srv.Close)
+	conformance.Run(t, srv.URL, conformance.Options{
+		TagDeleteUnsupported: true,
+		SkipSHA512:           true,
 	})
 }

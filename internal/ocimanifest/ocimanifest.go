@@ -87,10 +87,18 @@ type Parsed struct {
 // Parse checks that data is a manifest of the given media type
 // and returns what it refers to. An empty mediaType is taken from the
 // content's mediaType field. Media types other than the OCI and Docker
-// image manifests and indexes are accepted as they are. It returns an
-// error that Is ociregistry.ErrManifestInvalid when data is not valid.
+// image manifests and indexes are accepted as they are, unless the
+// content says it is something else: a JSON object whose mediaType field
+// is not mediaType, or one without that field that has the shape of an
+// OCI image manifest or index (schemaVersion 2 with config or
+// manifests). Stored under a type that is not its own, a manifest would
+// be served as that type, which clients cannot read. It returns an error
+// that Is ociregistry.ErrManifestInvalid when data is not valid.
 func Parse(data []byte, mediaType string) (*Parsed, error) {
 	if mediaType != "" && kindOf(mediaType) == kindOpaque {
+		if err := checkOpaque(data, mediaType); err != nil {
+			return nil, err
+		}
 		return &Parsed{MediaType: mediaType, Algorithm: digest.SHA256}, nil
 	}
 	var mj manifestJSON
@@ -163,6 +171,34 @@ func Parse(data []byte, mediaType string) (*Parsed, error) {
 	}
 	pm.Algorithm = firstAlgorithm(&mj)
 	return pm, nil
+}
+
+// opaqueJSON holds the fields that say what a JSON document pushed as
+// an opaque media type really is.
+type opaqueJSON struct {
+	SchemaVersion *int            `json:"schemaVersion"`
+	MediaType     string          `json:"mediaType"`
+	Config        json.RawMessage `json:"config"`
+	Manifests     json.RawMessage `json:"manifests"`
+}
+
+// checkOpaque checks that content pushed as the opaque media type
+// mediaType does not say it is of another type.
+func checkOpaque(data []byte, mediaType string) error {
+	var oj opaqueJSON
+	if json.Unmarshal(data, &oj) != nil {
+		// Not a JSON object: it claims no type of its own.
+		return nil
+	}
+	switch {
+	case oj.MediaType != "" && oj.MediaType != mediaType:
+		return fmt.Errorf("manifest has media type %q but was pushed as %q: %w", oj.MediaType, mediaType, ociregistry.ErrManifestInvalid)
+	case oj.MediaType == "" && oj.SchemaVersion != nil && *oj.SchemaVersion == 2 && oj.Config != nil:
+		return fmt.Errorf("manifest is an OCI image manifest but was pushed as %q, which is not a manifest media type: %w", mediaType, ociregistry.ErrManifestInvalid)
+	case oj.MediaType == "" && oj.SchemaVersion != nil && *oj.SchemaVersion == 2 && oj.Manifests != nil:
+		return fmt.Errorf("manifest is an OCI image index but was pushed as %q, which is not a manifest media type: %w", mediaType, ociregistry.ErrManifestInvalid)
+	}
+	return nil
 }
 
 // firstAlgorithm returns the algorithm of the first digest in mj's

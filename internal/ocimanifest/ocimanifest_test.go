@@ -42,6 +42,13 @@ func TestParse(t *testing.T) {
 		{name: "schema version", data: `{"schemaVersion":1,"config":` + cfg + `}`, mediaType: ocispec.MediaTypeImageManifest, wantErr: true},
 		{name: "no config", data: `{"schemaVersion":2,"layers":[]}`, mediaType: ocispec.MediaTypeImageManifest, wantErr: true},
 		{name: "bad digest", data: `{"schemaVersion":2,"config":{"mediaType":"a/b","digest":"sha256:xyz","size":1}}`, mediaType: ocispec.MediaTypeImageManifest, wantErr: true},
+		{name: "opaque JSON", data: `{"a":1}`, mediaType: "application/json", algorithm: digest.SHA256},
+		{name: "opaque with its own media type", data: `{"mediaType":"application/x-other"}`, mediaType: "application/x-other", algorithm: digest.SHA256},
+		{name: "docker manifest as text/plain", data: `{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":` + cfg + `,"layers":[]}`, mediaType: "text/plain", wantErr: true},
+		{name: "docker manifest as application/json", data: `{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":` + cfg + `,"layers":[]}`, mediaType: "application/json", wantErr: true},
+		{name: "OCI manifest without mediaType as application/json", data: `{"schemaVersion":2,"config":` + cfg + `,"layers":[]}`, mediaType: "application/json", wantErr: true},
+		{name: "OCI index without mediaType as text/plain", data: `{"schemaVersion":2,"manifests":[]}`, mediaType: "text/plain", wantErr: true},
+		{name: "opaque contradicted", data: `{"mediaType":"application/x-one"}`, mediaType: "application/x-two", wantErr: true},
 		{name: "index with layers", data: `{"schemaVersion":2,"manifests":[],"layers":[]}`, mediaType: ocispec.MediaTypeImageIndex, wantErr: true},
 	}
 	for _, test := range tests {

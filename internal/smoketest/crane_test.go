@@ -17,8 +17,12 @@ import (
 
 func TestCrane(t *testing.T) {
 	t.Parallel()
+	testCrane(t, toolstest.StartOcireg(t))
+}
+
+// testCrane drives crane against the registry at host.
+func testCrane(t *testing.T, host string) {
 	crane := newTool(t, toolstest.Require(t, "crane"))
-	host := toolstest.StartOcireg(t)
 	img := pushRandomImage(t, host, "crane/src", "v1")
 	ref := func(s string) string { return host + "/" + s }
 

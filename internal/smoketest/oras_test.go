@@ -15,8 +15,12 @@ import (
 
 func TestOras(t *testing.T) {
 	t.Parallel()
+	testOras(t, toolstest.StartOcireg(t))
+}
+
+// testOras drives oras against the registry at host.
+func testOras(t *testing.T, host string) {
 	oras := newTool(t, toolstest.Require(t, "oras"))
-	host := toolstest.StartOcireg(t)
 	ref := func(s string) string { return host + "/" + s }
 
 	t.Run("PushPullFiles", func(t *testing.T) {

@@ -14,8 +14,12 @@ import (
 
 func TestRegctl(t *testing.T) {
 	t.Parallel()
+	testRegctl(t, toolstest.StartOcireg(t))
+}
+
+// testRegctl drives regctl against the registry at host.
+func testRegctl(t *testing.T, host string) {
 	regctl := newTool(t, toolstest.Require(t, "regctl"))
-	host := toolstest.StartOcireg(t)
 	ref := func(s string) string { return host + "/" + s }
 	// The configuration lands in the tool's own $HOME.
 	regctl.run("registry", "set", "--tls", "disabled", host)

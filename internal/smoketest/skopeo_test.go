@@ -13,8 +13,12 @@ import (
 
 func TestSkopeo(t *testing.T) {
 	t.Parallel()
+	testSkopeo(t, toolstest.StartOcireg(t))
+}
+
+// testSkopeo drives skopeo against the registry at host.
+func testSkopeo(t *testing.T, host string) {
 	skopeo := newTool(t, toolstest.Require(t, "skopeo"))
-	host := toolstest.StartOcireg(t)
 	docker := func(s string) string { return "docker://" + host + "/" + s }
 	// skopeo refuses to copy without a trust policy; the system one may
 	// be missing or strict.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/go-quicktest/qt"
 	"github.com/ocireg/ociregistry"
-	"github.com/ocireg/ociregistry/internal/ocilayout"
+	"github.com/ocireg/ociregistry/ocilayout"
 	"github.com/ocireg/ociregistry/ocitest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -234,4 +234,16 @@ func readIndex(t *testing.T, dir string) ociregistry.Index {
 	var idx ociregistry.Index
 	qt.Assert(t, qt.IsNil(json.Unmarshal(data, &idx)))
 	return idx
+}
+
+func TestSuite(t *testing.T) {
+	ocitest.Run(t, ocitest.Suite{
+		// A layout is one repository.
+		SingleRepository: true,
+		New: func(t *testing.T) ociregistry.Interface {
+			l, err := ocilayout.Create(t.TempDir())
+			qt.Assert(t, qt.IsNil(err))
+			return l
+		},
+	})
 }

@@ -4,10 +4,23 @@
 // manifests (tagged by their org.opencontainers.image.ref.name
 // annotation) and the content under blobs/<algorithm>/<hex>.
 //
-// A layout holds one repository, so the repo arguments of the methods
-// are ignored. It is what "ocireg cp" reads and writes for oci:DIR
-// references, so that images move between registries and disk with their
-// digests intact.
+// A layout holds one repository: the repo arguments of the methods may be
+// "" or any valid repository name, and all reach the same content (an
+// invalid name is refused with ociregistry.ErrNameInvalid, as a registry
+// would). Repositories answers ociregistry.ErrUnsupported. Blobs pushed
+// whole or in chunks (kept under .ocilayout-uploads until committed) are
+// checked against their digest before they appear under blobs/.
+// Manifests are stored byte for byte, so digests never change: with
+// package ocicopy a layout is a place to keep images on disk, to move
+// them between registries without a network in between, or to hand them
+// to tools that read layouts (skopeo, oras, regctl, buildkit).
+// "ocireg cp" reads and writes layouts for oci:DIR references.
+//
+// Which manifests index.json lists: a manifest pushed with a tag gets an
+// entry with that tag; one pushed without a tag gets an untagged entry,
+// which goes when an index that refers to it is pushed, so that
+// index.json lists what nothing else reaches (the tagged images and
+// indexes, and the referrers).
 package ocilayout
 
 import (
@@ -28,8 +41,8 @@ import (
 // two processes writing the same layout at once may lose each other's
 // index.json entries.
 type Layout struct {
-	// Funcs answers ErrUnsupported for the uploads in chunks and for
-	// Repositories, which a layout does not do.
+	// Funcs answers ErrUnsupported for Repositories: a layout is one
+	// repository, without a name.
 	*ociregistry.Funcs
 
 	dir string
@@ -149,4 +162,15 @@ func writeFileAtomic(path string, data []byte) error {
 // tagOf returns the tag that an index.json entry carries, or "".
 func tagOf(desc ociregistry.Descriptor) string {
 	return desc.Annotations[ocispec.AnnotationRefName]
+}
+
+// checkRepo checks a repository name. A layout has one repository, which
+// may be named by any valid name or by "", but an invalid name is refused
+// as a registry would refuse it, so that code tested against a layout
+// behaves the same against a registry.
+func checkRepo(repo string) error {
+	if repo == "" {
+		return nil
+	}
+	return ociregistry.CheckRepository(repo)
 }

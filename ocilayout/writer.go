@@ -1,6 +1,7 @@
 package ocilayout
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/internal/ocimanifest"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -21,6 +23,9 @@ import (
 // ociregistry.ErrSizeInvalid when the content does not match, in which
 // case nothing is stored.
 func (l *Layout) PushBlob(ctx context.Context, repo string, desc ociregistry.Descriptor, r io.Reader) (ociregistry.Descriptor, error) {
+	if err := checkRepo(repo); err != nil {
+		return ociregistry.Descriptor{}, err
+	}
 	if err := ociregistry.CheckDigest(desc.Digest); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
@@ -79,6 +84,12 @@ func lengthString(n, size int64) string {
 // a layout has one repository, so there is nothing to mount. It returns
 // an error that Is ociregistry.ErrBlobUnknown when it does not.
 func (l *Layout) MountBlob(ctx context.Context, fromRepo, toRepo string, dig ociregistry.Digest) (ociregistry.Descriptor, error) {
+	if err := checkRepo(fromRepo); err != nil {
+		return ociregistry.Descriptor{}, err
+	}
+	if err := checkRepo(toRepo); err != nil {
+		return ociregistry.Descriptor{}, err
+	}
 	return l.ResolveBlob(ctx, toRepo, dig)
 }
 
@@ -92,6 +103,9 @@ func (l *Layout) MountBlob(ctx context.Context, fromRepo, toRepo string, dig oci
 // mediaType or the tag is invalid, and ociregistry.ErrManifestBlobUnknown
 // when a blob or child manifest it refers to is missing.
 func (l *Layout) PushManifest(ctx context.Context, repo string, tag string, contents []byte, mediaType string) (ociregistry.Descriptor, error) {
+	if err := checkRepo(repo); err != nil {
+		return ociregistry.Descriptor{}, err
+	}
 	if tag != "" {
 		if err := ociregistry.CheckTag(tag); err != nil {
 			return ociregistry.Descriptor{}, err
@@ -114,9 +128,14 @@ func (l *Layout) PushManifest(ctx context.Context, repo string, tag string, cont
 		Digest:    pm.Algorithm.FromBytes(contents),
 		Size:      int64(len(contents)),
 	}
-	if _, err := os.Stat(l.blobPath(desc.Digest)); err != nil {
-		if err := l.writeBlob(desc.Digest, desc.Size, bytesReaderOf(contents)); err != nil {
-			return ociregistry.Descriptor{}, err
+	// The layout is not told the digest the manifest is pushed by. It
+	// is filed under the digest of the algorithm its content uses, and
+	// also under its sha256 digest, so that either finds it.
+	for _, d := range manifestDigests(desc.Digest, contents) {
+		if _, err := os.Stat(l.blobPath(d)); err != nil {
+			if err := l.writeBlob(d, desc.Size, bytes.NewReader(contents)); err != nil {
+				return ociregistry.Descriptor{}, err
+			}
 		}
 	}
 
@@ -161,4 +180,13 @@ func (l *Layout) PushManifest(ctx context.Context, repo string, tag string, cont
 		return ociregistry.Descriptor{}, err
 	}
 	return desc, nil
+}
+
+// manifestDigests returns the digests a manifest of content is filed
+// under: dig, and its sha256 digest when dig is of another algorithm.
+func manifestDigests(dig ociregistry.Digest, content []byte) []ociregistry.Digest {
+	if dig.Algorithm() == digest.SHA256 {
+		return []ociregistry.Digest{dig}
+	}
+	return []ociregistry.Digest{dig, digest.SHA256.FromBytes(content)}
 }

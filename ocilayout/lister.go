@@ -1,7 +1,6 @@
 package ocilayout
 
 import (
-	"bytes"
 	"context"
 	"iter"
 	"os"
@@ -16,6 +15,9 @@ import (
 // startAfter, in lexical order. It yields an error when index.json
 // cannot be read.
 func (l *Layout) Tags(ctx context.Context, repo, startAfter string) iter.Seq2[string, error] {
+	if err := checkRepo(repo); err != nil {
+		return ociregistry.ErrorSeq[string](err)
+	}
 	l.mu.Lock()
 	idx, err := l.readIndex()
 	l.mu.Unlock()
@@ -37,6 +39,12 @@ func (l *Layout) Tags(ctx context.Context, repo, startAfter string) iter.Seq2[st
 // annotations; only those of artifactType when it is not empty. It
 // yields an error when index.json cannot be read.
 func (l *Layout) Referrers(ctx context.Context, repo string, dig ociregistry.Digest, artifactType string) iter.Seq2[ociregistry.Descriptor, error] {
+	if err := checkRepo(repo); err != nil {
+		return ociregistry.ErrorSeq[ociregistry.Descriptor](err)
+	}
+	if err := ociregistry.CheckDigest(dig); err != nil {
+		return ociregistry.ErrorSeq[ociregistry.Descriptor](err)
+	}
 	l.mu.Lock()
 	idx, err := l.readIndex()
 	l.mu.Unlock()
@@ -72,6 +80,3 @@ func (l *Layout) Referrers(ctx context.Context, repo string, dig ociregistry.Dig
 	slices.SortFunc(found, func(a, b ociregistry.Descriptor) int { return strings.Compare(string(a.Digest), string(b.Digest)) })
 	return ociregistry.SliceSeq(found)
 }
-
-// bytesReaderOf returns a reader of data.
-func bytesReaderOf(data []byte) *bytes.Reader { return bytes.NewReader(data) }

@@ -1,7 +1,6 @@
 package ocilayout
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,6 +25,9 @@ func (l *Layout) GetBlob(ctx context.Context, repo string, dig ociregistry.Diges
 // past it). It returns the errors of GetBlob, and one that Is
 // ociregistry.ErrRangeInvalid for a bad range.
 func (l *Layout) GetBlobRange(ctx context.Context, repo string, dig ociregistry.Digest, offset0, offset1 int64) (ociregistry.BlobReader, error) {
+	if err := checkRepo(repo); err != nil {
+		return nil, err
+	}
 	if err := ociregistry.CheckDigest(dig); err != nil {
 		return nil, err
 	}
@@ -53,6 +55,9 @@ func (l *Layout) GetBlobRange(ctx context.Context, repo string, dig ociregistry.
 // ResolveBlob returns the descriptor of the content with the given
 // digest, or the errors of GetBlob.
 func (l *Layout) ResolveBlob(ctx context.Context, repo string, dig ociregistry.Digest) (ociregistry.Descriptor, error) {
+	if err := checkRepo(repo); err != nil {
+		return ociregistry.Descriptor{}, err
+	}
 	if err := ociregistry.CheckDigest(dig); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
@@ -68,16 +73,22 @@ func (l *Layout) ResolveBlob(ctx context.Context, repo string, dig ociregistry.D
 // names. It returns an error that Is ociregistry.ErrManifestUnknown when
 // the layout holds no such manifest.
 func (l *Layout) GetManifest(ctx context.Context, repo string, dig ociregistry.Digest) (ociregistry.BlobReader, error) {
+	if err := checkRepo(repo); err != nil {
+		return nil, err
+	}
 	data, desc, err := l.manifest(dig, "")
 	if err != nil {
 		return nil, err
 	}
-	return &bytesReader{Reader: bytes.NewReader(data), desc: desc}, nil
+	return ociregistry.NewBytesReader(data, desc), nil
 }
 
 // ResolveManifest returns the descriptor of the manifest with the given
 // digest, or the errors of GetManifest.
 func (l *Layout) ResolveManifest(ctx context.Context, repo string, dig ociregistry.Digest) (ociregistry.Descriptor, error) {
+	if err := checkRepo(repo); err != nil {
+		return ociregistry.Descriptor{}, err
+	}
 	_, desc, err := l.manifest(dig, "")
 	return desc, err
 }
@@ -96,6 +107,9 @@ func (l *Layout) GetTag(ctx context.Context, repo string, tagName string) (ocire
 // ResolveTag returns the descriptor of the manifest that tagName points
 // to, or the errors of GetTag.
 func (l *Layout) ResolveTag(ctx context.Context, repo string, tagName string) (ociregistry.Descriptor, error) {
+	if err := checkRepo(repo); err != nil {
+		return ociregistry.Descriptor{}, err
+	}
 	if err := ociregistry.CheckTag(tagName); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
@@ -195,12 +209,3 @@ type fileReader struct {
 
 func (r *fileReader) Close() error                       { return r.f.Close() }
 func (r *fileReader) Descriptor() ociregistry.Descriptor { return r.desc }
-
-// bytesReader reads a manifest held in memory.
-type bytesReader struct {
-	*bytes.Reader
-	desc ociregistry.Descriptor
-}
-
-func (r *bytesReader) Close() error                       { return nil }
-func (r *bytesReader) Descriptor() ociregistry.Descriptor { return r.desc }

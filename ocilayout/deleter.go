@@ -13,6 +13,9 @@ import (
 // DeleteBlob removes the content with the given digest from blobs/. It
 // returns an error that Is ociregistry.ErrBlobUnknown when there is none.
 func (l *Layout) DeleteBlob(ctx context.Context, repo string, dig ociregistry.Digest) error {
+	if err := checkRepo(repo); err != nil {
+		return err
+	}
 	if err := ociregistry.CheckDigest(dig); err != nil {
 		return err
 	}
@@ -27,7 +30,11 @@ func (l *Layout) DeleteBlob(ctx context.Context, repo string, dig ociregistry.Di
 // error that Is ociregistry.ErrManifestUnknown when there is no such
 // manifest.
 func (l *Layout) DeleteManifest(ctx context.Context, repo string, dig ociregistry.Digest) error {
-	if _, _, err := l.manifest(dig, ""); err != nil {
+	if err := checkRepo(repo); err != nil {
+		return err
+	}
+	data, _, err := l.manifest(dig, "")
+	if err != nil {
 		return err
 	}
 	l.mu.Lock()
@@ -46,8 +53,11 @@ func (l *Layout) DeleteManifest(ctx context.Context, repo string, dig ociregistr
 	if err := l.writeIndex(idx); err != nil {
 		return err
 	}
-	if err := os.Remove(l.blobPath(dig)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("ocilayout: %w", err)
+	// Both files of a manifest go: see PushManifest.
+	for _, d := range manifestDigests(dig, data) {
+		if err := os.Remove(l.blobPath(d)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("ocilayout: %w", err)
+		}
 	}
 	return nil
 }
@@ -56,6 +66,9 @@ func (l *Layout) DeleteManifest(ctx context.Context, repo string, dig ociregistr
 // content stays under blobs/. It returns an error that Is
 // ociregistry.ErrManifestUnknown when there is no such tag.
 func (l *Layout) DeleteTag(ctx context.Context, repo string, name string) error {
+	if err := checkRepo(repo); err != nil {
+		return err
+	}
 	if err := ociregistry.CheckTag(name); err != nil {
 		return err
 	}

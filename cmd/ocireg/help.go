@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// helpTopics are the topics of "ocireg help TOPIC": what a user who
+// installed the binary alone needs, without the README.
+var helpTopics = map[string]string{
+	"config": configHelp,
+}
+
+// runHelp implements "ocireg help [TOPIC]" and returns the exit code.
+func runHelp(args []string, stdout, stderr io.Writer) int {
+	switch {
+	case len(args) == 0:
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	case len(args) == 1 && helpTopics[args[0]] != "":
+		fmt.Fprint(stdout, helpTopics[args[0]])
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "ocireg: no help on %q; topics: config (or run ocireg COMMAND -h)\n", strings.Join(args, " "))
+	return exitUsage
+}
+
+const configHelp = `ocireg serve --config FILE: the config file
+
+The file is YAML. Every field is optional but registry; a flag given on
+the command line wins over the field it names. Relative paths (dir,
+htpasswd, tls cert and key) are relative to the file's directory. Mistakes
+are reported as FILE:LINE:COLUMN: message, all at once, before anything is
+created or listened on (exit 2).
+
+  addr: 127.0.0.1:5000         # --addr: host:port to listen on
+  logFormat: json              # --log-format: text or json
+  tls: {cert: FILE, key: FILE} # --tls-cert, --tls-key: serve HTTPS
+  htpasswd: FILE               # --htpasswd: Basic auth (bcrypt entries)
+  access:                      # who may do what (needs htpasswd): an
+    - users: [alice]           #   access is allowed when any rule names
+      repositories: ["**"]     #   the user ("*": every user), the
+      allow: [pull, push, delete] # repository and the access; else 403
+  registry: REGISTRY           # required: what to serve
+
+Repository patterns are path.Match patterns, where "*" does not match a
+slash; a pattern ending in "**" matches every repository starting with
+what comes before it, so "team/**" matches team/app and team/a/b, and
+"**" alone matches every repository.
+
+A REGISTRY is a mapping with a kind and that kind's fields:
+
+  kind: mem                    # in memory, lost when the server stops
+    laxReferences: BOOL        #   accept manifests before their blobs
+                               #   (as --lax-references); default false
+
+  kind: fs                     # on disk, durable (fsync before 201)
+    dir: DIR                   #   required: created when missing
+    laxReferences: BOOL        #   as for mem
+
+  kind: remote                 # another registry, over HTTP(S)
+    url: URL                   #   required: https://host, http://host
+    insecure: BOOL             #   talk plain HTTP to it
+    username: USER             #   with password: Basic or token auth;
+    password: PASSWORD         #   without, the docker config's
+
+  kind: proxy                  # pull-through cache; refuses pushes
+    upstream: REGISTRY         #   required: where content comes from
+    cache: REGISTRY            #   required: where it is kept
+    tagTTL: DURATION           #   how long a tag is trusted (e.g. 10m)
+    stallTimeout: DURATION     #   a fill that reads nothing this long
+                               #   is given up by those waiting on it
+
+  kind: unify                  # two registries seen as one: reads from
+    registries: [A, B]         #   either, writes to both; a tag that
+                               #   differs between them is an error
+
+  kind: readonly               # refuses every push and delete (403)
+    registry: REGISTRY
+
+  kind: immutable              # a tag, once pushed, never moves
+    registry: REGISTRY
+
+  kind: select                 # only the repositories matching
+    registry: REGISTRY         #   one of the patterns
+    repositories: [PATTERN...]
+
+  kind: sub                    # the repositories under prefix,
+    registry: REGISTRY         #   served without it: with prefix
+    prefix: PREFIX             #   myorg, myorg/app is served as app
+
+Examples:
+
+  # A private registry on disk; tags never move.
+  addr: 0.0.0.0:5000
+  tls: {cert: cert.pem, key: key.pem}
+  htpasswd: users.htpasswd
+  access:
+    - {users: [alice], repositories: ["**"], allow: [pull, push, delete]}
+    - {users: ["*"], repositories: ["team/**"], allow: [pull]}
+  registry: {kind: immutable, registry: {kind: fs, dir: /var/lib/ocireg}}
+
+  # A read-only mirror of some Docker Hub repositories.
+  registry:
+    kind: readonly
+    registry:
+      kind: select
+      repositories: ["library/*", "myorg/**"]
+      registry:
+        kind: proxy
+        upstream: {kind: remote, url: https://registry-1.docker.io}
+        cache: {kind: fs, dir: /var/cache/ocireg}
+        tagTTL: 10m
+`

@@ -1,0 +1,62 @@
+package ocifs_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/go-quicktest/qt"
+	"github.com/ocireg/ociregistry/ocifs"
+	"github.com/opencontainers/go-digest"
+)
+
+// TestAbandonedUploadsForgotten starts 200 uploads, writes to each and
+// closes it, as ociserver does after every POST and PATCH, and abandons
+// them: once the stale uploads are cleaned up the Registry keeps nothing
+// of them, not even their hash state.
+func TestAbandonedUploadsForgotten(t *testing.T) {
+	ctx := t.Context()
+	r, dir := newRegistry(t)
+	for range 200 {
+		w, err := r.PushBlobChunked(ctx, "a", 0)
+		qt.Assert(t, qt.IsNil(err))
+		_, err = w.Write([]byte("abandoned"))
+		qt.Assert(t, qt.IsNil(err))
+		qt.Assert(t, qt.IsNil(w.Close()))
+	}
+	qt.Assert(t, qt.Equals(ocifs.UploadStates(r), 200))
+	ocifs.CleanStale(r, time.Now().Add(ocifs.DefaultUploadMaxAge+time.Hour))
+	entries, err := os.ReadDir(filepath.Join(dir, "uploads"))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.HasLen(entries, 0))
+	qt.Assert(t, qt.Equals(ocifs.UploadStates(r), 0))
+}
+
+// TestUploadStatesBounded checks that the hash states kept for closed
+// uploads stay within their bound however many uploads are left open,
+// and that an upload whose state was dropped still resumes correctly.
+func TestUploadStatesBounded(t *testing.T) {
+	ctx := t.Context()
+	ocifs.SetMaxUploadStates(t, 50)
+	r, _ := newRegistry(t)
+	var first string
+	for i := range 200 {
+		w, err := r.PushBlobChunked(ctx, "a", 0)
+		qt.Assert(t, qt.IsNil(err))
+		_, err = w.Write([]byte("some data"))
+		qt.Assert(t, qt.IsNil(err))
+		qt.Assert(t, qt.IsNil(w.Close()))
+		if i == 0 {
+			first = w.ID()
+		}
+		qt.Assert(t, qt.IsTrue(ocifs.UploadStates(r) <= 50))
+	}
+	w, err := r.PushBlobChunkedResume(ctx, "a", first, -1, 0)
+	qt.Assert(t, qt.IsNil(err))
+	_, err = w.Write([]byte(", more"))
+	qt.Assert(t, qt.IsNil(err))
+	desc, err := w.Commit(digest.FromBytes([]byte("some data, more")))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(desc.Size, int64(len("some data, more"))))
+}

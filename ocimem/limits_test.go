@@ -1,0 +1,99 @@
+package ocimem_test
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/go-quicktest/qt"
+	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/ocimem"
+	"github.com/opencontainers/go-digest"
+)
+
+// TestMaxUploadBytes checks that uploads in progress hold no more than
+// Config.MaxUploadBytes together: a write past it fails with
+// ErrTooManyRequests and leaves the upload as it was, and committing or
+// cancelling an upload gives its bytes back.
+func TestMaxUploadBytes(t *testing.T) {
+	ctx := context.Background()
+	r := ocimem.NewWithConfig(&ocimem.Config{MaxUploadBytes: 100})
+	w1, err := r.PushBlobChunked(ctx, "foo", 0)
+	qt.Assert(t, qt.IsNil(err))
+	w2, err := r.PushBlobChunked(ctx, "foo", 0)
+	qt.Assert(t, qt.IsNil(err))
+	a := strings.Repeat("a", 60)
+	_, err = io.WriteString(w1, a)
+	qt.Assert(t, qt.IsNil(err))
+	n, err := io.WriteString(w2, strings.Repeat("b", 50))
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrTooManyRequests))
+	qt.Check(t, qt.StringContains(err.Error(), "limit of 100"))
+	qt.Check(t, qt.Equals(n, 0))
+	qt.Check(t, qt.Equals(w2.Size(), int64(0)))
+	_, err = io.WriteString(w2, strings.Repeat("b", 40))
+	qt.Assert(t, qt.IsNil(err))
+
+	// Committed content is stored, not in progress: its bytes are
+	// free again.
+	_, err = w1.Commit(digest.FromString(a))
+	qt.Assert(t, qt.IsNil(err))
+	_, err = io.WriteString(w2, strings.Repeat("b", 60))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Check(t, qt.Equals(w2.Size(), int64(100)))
+
+	// A push of known size that cannot fit fails before it reads.
+	big := strings.Repeat("c", 30)
+	_, err = r.PushBlob(ctx, "foo", ociregistry.Descriptor{Digest: digest.FromString(big), Size: int64(len(big))}, failingReader{t})
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrTooManyRequests))
+	qt.Assert(t, qt.IsNil(w2.Cancel()))
+	desc, err := r.PushBlob(ctx, "foo", ociregistry.Descriptor{Digest: digest.FromString(big), Size: int64(len(big))}, strings.NewReader(big))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Check(t, qt.Equals(desc.Size, int64(30)))
+
+	// One of unknown size fails when it reaches the limit, and gives
+	// back what it took.
+	huge := strings.Repeat("d", 150)
+	_, err = r.PushBlob(ctx, "foo", ociregistry.Descriptor{Digest: digest.FromString(huge), Size: -1}, strings.NewReader(huge))
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrTooManyRequests))
+	_, err = r.ResolveBlob(ctx, "foo", digest.FromString(huge))
+	qt.Check(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown))
+	fits := strings.Repeat("e", 99)
+	_, err = r.PushBlob(ctx, "foo", ociregistry.Descriptor{Digest: digest.FromString(fits), Size: -1}, strings.NewReader(fits))
+	qt.Assert(t, qt.IsNil(err))
+	_, err = r.PushBlob(ctx, "foo", ociregistry.Descriptor{Digest: digest.FromString(fits), Size: 99}, strings.NewReader(fits))
+	qt.Assert(t, qt.IsNil(err))
+}
+
+// TestMaxUploadBytesAbandoned checks that an abandoned upload gives its
+// bytes back when it is swept.
+func TestMaxUploadBytesAbandoned(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		r := ocimem.NewWithConfig(&ocimem.Config{MaxUploadBytes: 100, UploadIdleTimeout: time.Minute})
+		w, err := r.PushBlobChunked(ctx, "foo", 0)
+		qt.Assert(t, qt.IsNil(err))
+		_, err = io.WriteString(w, strings.Repeat("a", 100))
+		qt.Assert(t, qt.IsNil(err))
+		w.Close()
+		w2, err := r.PushBlobChunked(ctx, "foo", 0)
+		qt.Assert(t, qt.IsNil(err))
+		_, err = io.WriteString(w2, "x")
+		qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrTooManyRequests))
+		time.Sleep(2 * time.Minute)
+		w3, err := r.PushBlobChunked(ctx, "foo", 0)
+		qt.Assert(t, qt.IsNil(err))
+		_, err = io.WriteString(w3, strings.Repeat("b", 100))
+		qt.Assert(t, qt.IsNil(err))
+	})
+}
+
+// failingReader fails the test when read.
+type failingReader struct{ t *testing.T }
+
+func (r failingReader) Read([]byte) (int, error) {
+	r.t.Error("content read although the push could not fit")
+	return 0, io.ErrUnexpectedEOF
+}
