@@ -42,6 +42,8 @@ import (
 //	  writeTimeout: 1m            # --write-timeout
 //	  idleTimeout: 2m             # --idle-timeout
 //	  uploadTimeout: 1h           # --upload-timeout
+//	  uploads: 1000               # --max-uploads
+//	  memUploadBytes: 2GiB        # --mem-max-upload-bytes
 //	registry: REGISTRY
 //
 // where a REGISTRY is a mapping with a kind and the fields of that kind:
@@ -441,12 +443,29 @@ func (p *configParser) parseLimits(n *yaml.Node, cfg *serveConfig, set map[strin
 			*d.to = v
 		}
 	}
-	if s, v := m.str("headerBytes", false); v != nil {
-		n, err := parseSizeLimit(s)
-		if err != nil {
-			p.errorf(v, "headerBytes: %v", err)
-		} else if !set["max-header-bytes"] {
-			cfg.headerBytes = n
+	sizes := []struct {
+		field, flag string
+		to          *sizeLimit
+	}{
+		{"headerBytes", "max-header-bytes", &cfg.headerBytes},
+		{"memUploadBytes", "mem-max-upload-bytes", &cfg.memUploadBytes},
+	}
+	for _, sz := range sizes {
+		if s, v := m.str(sz.field, false); v != nil {
+			n, err := parseSizeLimit(s)
+			if err != nil {
+				p.errorf(v, "%s: %v", sz.field, err)
+			} else if !set[sz.flag] {
+				*sz.to = n
+			}
+		}
+	}
+	if v := m.field("uploads", false); v != nil {
+		var n int
+		if v.Kind != yaml.ScalarNode || v.Decode(&n) != nil {
+			p.errorf(v, "uploads must be a whole number")
+		} else if !set["max-uploads"] {
+			cfg.maxUploads = n
 		}
 	}
 	m.done()

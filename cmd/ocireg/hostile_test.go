@@ -11,7 +11,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,6 +39,7 @@ var backends = []struct {
 type hostileServer struct {
 	Host string // 127.0.0.1:port
 	PID  int
+	mem  bool // it keeps its registry in memory
 }
 
 // forEachBackend runs f in a subtest for each backend, against a server
@@ -57,7 +57,7 @@ func forEachBackend(t *testing.T, withProxy bool, args []string, f func(t *testi
 				bargs = append(bargs, "--upstream", "http://"+upstream)
 			}
 			host, pid := toolstest.StartOciregProcess(t, append(append([]string{}, bargs...), args...)...)
-			f(t, &hostileServer{Host: host, PID: pid})
+			f(t, &hostileServer{Host: host, PID: pid, mem: b.name == "mem"})
 		})
 	}
 }
@@ -233,44 +233,69 @@ func processRSS(t *testing.T, pid int) int64 {
 	return 0
 }
 
+// uploadCounts counts what a server answered to uploads.
+type uploadCounts struct {
+	started  int // POST 202
+	refused  int // POST 429, with Retry-After
+	accepted int // PATCH 202
+	full     int // PATCH 429, with Retry-After
+}
+
 // abandonUploads starts n chunked uploads in repo on host, sends size
-// bytes to each, and leaves them, using a few connections at once. It
-// returns how many of them the server accepted the data of.
-func abandonUploads(t *testing.T, client *http.Client, host, repo string, n, size int) int {
+// bytes to each that was started, and leaves them, using a few
+// connections at once. It fails the test for any answer but 202 and
+// 429 with Retry-After.
+func abandonUploads(t *testing.T, client *http.Client, host, repo string, n, size int) uploadCounts {
 	chunk := bytes.Repeat([]byte{'x'}, size)
-	var accepted atomic.Int64
+	var mu sync.Mutex
+	var counts uploadCounts
+	// do sends req and returns its status, when it is 202 or 429.
+	do := func(req *http.Request) int {
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusAccepted:
+		case resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") != "":
+		default:
+			t.Errorf("%s %s: %s, Retry-After %q", req.Method, req.URL, resp.Status, resp.Header.Get("Retry-After"))
+			return 0
+		}
+		if resp.StatusCode == http.StatusAccepted && req.Method == "POST" {
+			loc, err := resp.Location()
+			if err != nil {
+				t.Error(err)
+				return 0
+			}
+			req.URL = loc
+		}
+		return resp.StatusCode
+	}
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range 8 {
 		wg.Go(func() {
 			for range next {
-				resp, err := client.Post("http://"+host+"/v2/"+repo+"/blobs/uploads/", "", nil)
-				if err != nil {
-					t.Error(err)
+				post, _ := http.NewRequest("POST", "http://"+host+"/v2/"+repo+"/blobs/uploads/", nil)
+				status := do(post)
+				mu.Lock()
+				counts.started += b2i(status == http.StatusAccepted)
+				counts.refused += b2i(status == http.StatusTooManyRequests)
+				mu.Unlock()
+				if status != http.StatusAccepted {
 					continue
 				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusAccepted {
-					continue
-				}
-				loc, err := resp.Location()
-				if err != nil {
-					t.Error(err)
-					continue
-				}
-				req, _ := http.NewRequest("PATCH", loc.String(), bytes.NewReader(chunk))
-				req.Header.Set("Content-Type", "application/octet-stream")
-				resp, err = client.Do(req)
-				if err != nil {
-					t.Error(err)
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusAccepted {
-					accepted.Add(1)
-				}
+				patch, _ := http.NewRequest("PATCH", post.URL.String(), bytes.NewReader(chunk))
+				patch.Header.Set("Content-Type", "application/octet-stream")
+				status = do(patch)
+				mu.Lock()
+				counts.accepted += b2i(status == http.StatusAccepted)
+				counts.full += b2i(status == http.StatusTooManyRequests)
+				mu.Unlock()
 			}
 		})
 	}
@@ -279,52 +304,89 @@ func abandonUploads(t *testing.T, client *http.Client, host, repo string, n, siz
 	}
 	close(next)
 	wg.Wait()
-	return int(accepted.Load())
+	return counts
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // TestHostileAbandonedUploads checks that thousands of chunked uploads
-// started, sent data and left cost the server no open files, and memory
-// only until --upload-timeout passes: a second round of them, after the
-// timeout, leaves the server's resident memory where the first left it.
+// started, sent data and left are bounded by --max-uploads and, in
+// memory, --mem-max-upload-bytes (the others answered 429 with
+// Retry-After), and cost the server no open files and no more memory
+// than those limits allow.
 func TestHostileAbandonedUploads(t *testing.T) {
 	const (
-		uploads = 2000
-		size    = 32 << 10
-		timeout = 2 * time.Second
+		uploads    = 2000
+		maxUploads = 1000
+		size       = 32 << 10
+		memBytes   = 16 << 20
 	)
 	// The server collects garbage often, so that its resident memory
 	// follows what it holds rather than when it last collected.
 	t.Setenv("GOGC", "20")
-	forEachBackend(t, false, []string{"--upload-timeout", timeout.String()}, func(t *testing.T, srv *hostileServer) {
+	args := []string{
+		// No upload expires while the test runs.
+		"--upload-timeout", "1h",
+		"--max-uploads", fmt.Sprint(maxUploads),
+		"--mem-max-upload-bytes", fmt.Sprint(memBytes),
+	}
+	forEachBackend(t, false, args, func(t *testing.T, srv *hostileServer) {
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
 		// Warm up: the server's first requests make what it keeps.
-		abandonUploads(t, client, srv.Host, "warm", 100, size)
+		for range 50 {
+			resp, err := client.Get("http://" + srv.Host + "/v2/")
+			qt.Assert(t, qt.IsNil(err))
+			resp.Body.Close()
+		}
 		client.CloseIdleConnections()
 		time.Sleep(100 * time.Millisecond)
-		files := processFiles(t, srv.PID)
-		var rss []int64
-		for round := range 2 {
-			if round > 0 {
-				// Let the last round's uploads expire.
-				time.Sleep(timeout + timeout/2)
-			}
-			n := abandonUploads(t, client, srv.Host, "abandoned", uploads, size)
-			qt.Check(t, qt.Equals(n, uploads))
-			client.CloseIdleConnections()
-			time.Sleep(100 * time.Millisecond)
-			qt.Check(t, qt.IsTrue(processFiles(t, srv.PID) <= files+2), qt.Commentf("round %d: %d open files, %d before", round, processFiles(t, srv.PID), files))
-			rss = append(rss, processRSS(t, srv.PID))
+		files, base := processFiles(t, srv.PID), processRSS(t, srv.PID)
+
+		counts := abandonUploads(t, client, srv.Host, "abandoned", uploads, size)
+		client.CloseIdleConnections()
+		time.Sleep(100 * time.Millisecond)
+		rss := processRSS(t, srv.PID)
+		t.Logf("uploads answered: %+v; RSS %d MiB before, %d MiB after", counts, base>>20, rss>>20)
+
+		want := uploadCounts{started: maxUploads, refused: uploads - maxUploads, accepted: maxUploads}
+		if srv.mem {
+			want.accepted = memBytes / size
+			want.full = maxUploads - want.accepted
 		}
-		t.Logf("RSS after each round: %d MiB", func() []int64 {
-			var m []int64
-			for _, r := range rss {
-				m = append(m, r>>20)
-			}
-			return m
-		}())
-		// Each round sends uploads*size bytes (64 MiB): if the first
-		// round's uploads were still held, the second would add as
-		// much.
-		qt.Check(t, qt.IsTrue(rss[1] < rss[0]+int64(uploads*size)/2), qt.Commentf("RSS %d MiB after the first round, %d MiB after the second", rss[0]>>20, rss[1]>>20))
+		qt.Check(t, qt.Equals(counts, want))
+		qt.Check(t, qt.IsTrue(processFiles(t, srv.PID) <= files+2), qt.Commentf("%d open files, %d before", processFiles(t, srv.PID), files))
+		// What the uploads hold in memory, and what it takes to hold
+		// it, is bounded: the data sent was 64 MiB.
+		qt.Check(t, qt.IsTrue(rss < base+2*memBytes), qt.Commentf("RSS %d MiB before, %d MiB after", base>>20, rss>>20))
+	})
+}
+
+// TestHostileAbandonedUploadsExpire checks that abandoned uploads hold
+// their slots (and memory) only until --upload-timeout passes: then new
+// uploads take their place.
+func TestHostileAbandonedUploadsExpire(t *testing.T) {
+	const (
+		maxUploads = 100
+		size       = 32 << 10
+		timeout    = 3 * time.Second
+	)
+	args := []string{
+		"--upload-timeout", timeout.String(),
+		"--max-uploads", fmt.Sprint(maxUploads),
+		"--mem-max-upload-bytes", fmt.Sprint(maxUploads * size),
+	}
+	forEachBackend(t, false, args, func(t *testing.T, srv *hostileServer) {
+		client := &http.Client{}
+		full := uploadCounts{started: maxUploads, accepted: maxUploads}
+		qt.Assert(t, qt.Equals(abandonUploads(t, client, srv.Host, "abandoned", maxUploads, size), full))
+		// All slots are taken until the uploads expire.
+		qt.Check(t, qt.Equals(abandonUploads(t, client, srv.Host, "abandoned", 10, size), uploadCounts{refused: 10}))
+		time.Sleep(timeout + timeout/2)
+		qt.Check(t, qt.Equals(abandonUploads(t, client, srv.Host, "again", maxUploads, size), full))
 	})
 }

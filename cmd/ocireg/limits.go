@@ -24,7 +24,41 @@ const (
 	// defaultUploadTimeout is how long a chunked upload may go without
 	// a write before it is abandoned and what it holds freed.
 	defaultUploadTimeout = time.Hour
+	// defaultMaxUploads bounds the uploads in progress at once. A
+	// client pushes a few blobs at a time, so this serves hundreds of
+	// clients pushing at once, and bounds the upload directories (or
+	// buffers) that clients who leave their uploads make the server
+	// keep until defaultUploadTimeout.
+	defaultMaxUploads = 1000
+	// defaultMemUploadBytes bounds the bytes that the uploads in
+	// progress of a registry in memory hold together. A blob pushed in
+	// one request counts at its declared size from the start, so this
+	// leaves room for a 1 GiB blob (as bench.sh -big pushes).
+	defaultMemUploadBytes = 2 << 30
 )
+
+// serverLimits are the limits that the handler applies.
+type serverLimits struct {
+	readTimeout, writeTimeout time.Duration
+	uploadTimeout             time.Duration
+	maxUploads                int
+}
+
+// serverLimits returns the limits of cfg that the handler applies.
+func (cfg *serveConfig) serverLimits() serverLimits {
+	maxUploads := cfg.maxUploads
+	if maxUploads == 0 {
+		// For ociserver, zero means its default; here it means
+		// none, as for the other limits.
+		maxUploads = -1
+	}
+	return serverLimits{
+		readTimeout:   cfg.readTimeout,
+		writeTimeout:  cfg.writeTimeout,
+		uploadTimeout: cfg.uploadTimeout,
+		maxUploads:    maxUploads,
+	}
+}
 
 // sizeLimit is a number of bytes given as a flag or in the config file:
 // an integer, optionally followed by KiB, MiB or GiB (or KB, MB, GB,
@@ -79,7 +113,7 @@ func (b *sizeLimit) Set(s string) error {
 // memConfig returns the ocimem settings of a registry that serve keeps
 // in memory.
 func (cfg *serveConfig) memConfig(lax bool) *ocimem.Config {
-	return &ocimem.Config{LaxChildReferences: lax, UploadIdleTimeout: cfg.uploadTimeout}
+	return &ocimem.Config{LaxChildReferences: lax, UploadIdleTimeout: cfg.uploadTimeout, MaxUploadBytes: int64(cfg.memUploadBytes)}
 }
 
 // fsOptions returns the ocifs settings of a registry that serve keeps

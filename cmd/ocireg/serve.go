@@ -69,6 +69,8 @@ type serveConfig struct {
 	headerTimeout   time.Duration
 	headerBytes     sizeLimit
 	uploadTimeout   time.Duration
+	maxUploads      int
+	memUploadBytes  sizeLimit
 
 	// From the config file only.
 	// buildRegistry makes the registry the file describes, once the
@@ -118,6 +120,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cfg.headerBytes = defaultHeaderBytes
 	fs.Var(&cfg.headerBytes, "max-header-bytes", "answer 431 and close the connection when a request's headers are bigger than this `size`\n(bytes, or a number with KiB or MiB)")
 	fs.DurationVar(&cfg.uploadTimeout, "upload-timeout", defaultUploadTimeout, "abandon a chunked upload that has had no data for this long, freeing what it holds")
+	fs.IntVar(&cfg.maxUploads, "max-uploads", defaultMaxUploads, "answer 429 to a new upload while this many are in progress (0: no limit)")
+	cfg.memUploadBytes = defaultMemUploadBytes
+	fs.Var(&cfg.memUploadBytes, "mem-max-upload-bytes", "for a registry in memory, answer 429 to uploads that would make those in progress\nhold more than this `size` together (0: no limit)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -278,7 +283,7 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 	if err != nil {
 		return err
 	}
-	handler := newHandler(reg, users, cfg.rules, logger, m, cfg.readTimeout, cfg.writeTimeout)
+	handler := newHandler(reg, users, cfg.rules, logger, m, cfg.serverLimits())
 
 	scheme := "http"
 	if tlsConfig != nil {
