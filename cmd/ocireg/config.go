@@ -339,21 +339,27 @@ func syntaxError(data []byte, err error) *configError {
 	var le *yaml.LoadError
 	if !errors.As(err, &le) || le.Mark.Line == 0 {
 		// No place: the start of the file is the least wrong one.
-		return &configError{line: 1, column: 1, msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		return &configError{line: 1, column: 1, msg: oneLine(strings.TrimPrefix(err.Error(), "yaml: "))}
 	}
-	e := &configError{line: le.Mark.Line, column: le.Mark.Column, msg: le.Message}
+	e := &configError{line: le.Mark.Line, column: max(le.Mark.Column, 1), msg: oneLine(le.Message)}
 	if le.ContextMark.Line == 0 || le.ContextMsg == "" {
 		return e
 	}
 	if le.Mark.Index >= utf8.RuneCount(data) {
 		// The file ended inside something left open, such as a "[":
 		// where that began is what to look at.
-		e.line, e.column = le.ContextMark.Line, le.ContextMark.Column
-		e.msg += fmt.Sprintf(" before the end of the file (%s that starts here)", le.ContextMsg)
+		e.line, e.column = le.ContextMark.Line, max(le.ContextMark.Column, 1)
+		e.msg += fmt.Sprintf(" before the end of the file (%s that starts here)", oneLine(le.ContextMsg))
 	} else {
-		e.msg += fmt.Sprintf(" (%s that starts at %d:%d)", le.ContextMsg, le.ContextMark.Line, le.ContextMark.Column)
+		e.msg += fmt.Sprintf(" (%s that starts at %d:%d)", oneLine(le.ContextMsg), le.ContextMark.Line, max(le.ContextMark.Column, 1))
 	}
 	return e
+}
+
+// oneLine returns s with its line breaks as spaces: each mistake is
+// reported on a line of its own.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
 }
 
 // parseServer checks the config file's top level, n, setting cfg from
