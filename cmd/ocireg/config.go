@@ -426,46 +426,20 @@ func (p *configParser) parseServer(n *yaml.Node, cfg *serveConfig, set map[strin
 }
 
 // parseLimits sets cfg from the limits of the config file, n, for those
-// of them that no flag in set gives.
+// of them that no flag in set gives. Every field is checked, also those
+// that a flag overrides.
 func (p *configParser) parseLimits(n *yaml.Node, cfg *serveConfig, set map[string]bool) {
 	m := p.mapping(n, "limits")
 	if m == nil {
 		return
 	}
-	durations := []struct {
-		field, flag string
-		to          *time.Duration
-	}{
-		{"headerTimeout", "header-timeout", &cfg.headerTimeout},
-		{"readTimeout", "read-timeout", &cfg.readTimeout},
-		{"writeTimeout", "write-timeout", &cfg.writeTimeout},
-		{"idleTimeout", "idle-timeout", &cfg.idleTimeout},
-		{"uploadTimeout", "upload-timeout", &cfg.uploadTimeout},
-	}
-	// Every field is checked, also those that a flag overrides.
-	for _, d := range durations {
-		given := m.values[d.field] != nil
-		if v := m.duration(d.field); given && !set[d.flag] {
-			*d.to = v
-		}
-	}
-	sizes := []struct {
-		field, flag string
-		to          *sizeLimit
-	}{
-		{"headerBytes", "max-header-bytes", &cfg.headerBytes},
-		{"memUploadBytes", "mem-max-upload-bytes", &cfg.memUploadBytes},
-	}
-	for _, sz := range sizes {
-		if s, v := m.str(sz.field, false); v != nil {
-			n, err := parseSizeLimit(s)
-			if err != nil {
-				p.errorf(v, "%s: %v", sz.field, err)
-			} else if !set[sz.flag] {
-				*sz.to = n
-			}
-		}
-	}
+	m.limitDuration("headerTimeout", !set["header-timeout"], &cfg.headerTimeout)
+	m.limitDuration("readTimeout", !set["read-timeout"], &cfg.readTimeout)
+	m.limitDuration("writeTimeout", !set["write-timeout"], &cfg.writeTimeout)
+	m.limitDuration("idleTimeout", !set["idle-timeout"], &cfg.idleTimeout)
+	m.limitDuration("uploadTimeout", !set["upload-timeout"], &cfg.uploadTimeout)
+	m.limitSize("headerBytes", !set["max-header-bytes"], &cfg.headerBytes)
+	m.limitSize("memUploadBytes", !set["mem-max-upload-bytes"], &cfg.memUploadBytes)
 	if v := m.field("uploads", false); v != nil {
 		var n int
 		if v.Kind != yaml.ScalarNode || v.Decode(&n) != nil {
@@ -475,6 +449,30 @@ func (p *configParser) parseLimits(n *yaml.Node, cfg *serveConfig, set map[strin
 		}
 	}
 	m.done()
+}
+
+// limitDuration sets *to to the duration field name, when it is given
+// and use is true.
+func (m *mapping) limitDuration(name string, use bool, to *time.Duration) {
+	given := m.values[name] != nil
+	if d := m.duration(name); given && use {
+		*to = d
+	}
+}
+
+// limitSize sets *to to the size field name, when it is given and use
+// is true.
+func (m *mapping) limitSize(name string, use bool, to *sizeLimit) {
+	s, v := m.str(name, false)
+	if v == nil {
+		return
+	}
+	n, err := parseSizeLimit(s)
+	if err != nil {
+		m.p.errorf(v, "%s: %v", name, err)
+	} else if use {
+		*to = n
+	}
 }
 
 func (p *configParser) parseRules(n *yaml.Node) []accessRule {
