@@ -32,14 +32,24 @@ on a line of its own.
 
 Without flags, the registry is kept on disk under ./ocireg-data. --mem keeps
 it in memory instead, --upstream makes it a pull-through cache of another
-registry, and --config composes registries from a YAML file (see README.md,
-"Config file"); --config cannot be combined with --mem, --dir, --upstream,
+registry, and --config composes registries from a YAML file (see "ocireg
+help config"); --config cannot be combined with --mem, --dir, --upstream,
 --read-only or --lax-references, and the other flags given override the
 file's settings. --lax-references accepts manifests whose config, layers or
 child manifests have not been pushed (yet).
 
 Besides the registry API under /v2/, the server answers /healthz (200 "ok")
 and /metrics (Prometheus text format); neither asks for credentials.
+
+What a client can make the server hold is bounded: the size and time of
+request headers, the idle time of bodies, of responses and of uploads, the
+number of uploads in progress and, in memory, the bytes they hold (see the
+flags below; a request past a limit gets 431 or 429 with Retry-After).
+
+Exit status: 0 after SIGINT or SIGTERM and a clean shutdown; 2 for a wrong
+flag, config, htpasswd or TLS file, or an address that cannot be listened
+on (then nothing is made: the registry is made after listening); 1 when
+serving fails.
 
 With --htpasswd, every request under /v2/ needs Basic credentials of a user
 in the file (bcrypt hashes only, as made by "htpasswd -B"); without access
