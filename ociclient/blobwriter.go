@@ -25,7 +25,7 @@ func (c *client) PushBlobChunked(ctx context.Context, repo string, chunkSize int
 	}
 	resp, err := c.do(ctx, &request{
 		method:     "POST",
-		url:        c.url(repoPath(repo, "blobs", "uploads")+"/", nil),
+		url:        c.url(ctx, repoPath(repo, "blobs", "uploads")+"/", nil),
 		kind:       kindUpload,
 		idempotent: true,
 	})

@@ -41,8 +41,8 @@ type Options struct {
 	// a TLS server answers on its port (443 when the host names none)
 	// and over plain HTTP otherwise, unless the host passed to New
 	// starts with "https://" or "http://". While nothing answers on the
-	// port, plain HTTP is used and the port is probed again on the next
-	// request.
+	// port, plain HTTP is used and the port is probed again, at most
+	// once a second.
 	Insecure bool
 
 	// Transport makes the HTTP requests; nil means a clone of
@@ -87,6 +87,15 @@ type Options struct {
 	// MaxManifestSize bounds the size of a manifest read; zero means
 	// 8 MiB.
 	MaxManifestSize int64
+
+	// MaxPushBuffer bounds the memory that the client's PushBlob calls
+	// hold at once, all together, to keep the content of blobs read
+	// from readers that cannot seek (4 MiB at most each), so that it
+	// can be sent again should the registry turn down a
+	// single-request upload. A push whose content does not fit is sent
+	// with POST then PUT instead, unbuffered. Zero means 16 MiB; a
+	// negative value means that nothing is buffered.
+	MaxPushBuffer int64
 }
 
 // Defaults for the zero values of Options.
@@ -96,6 +105,7 @@ const (
 	defaultMaxRetryWait    = 30 * time.Second
 	defaultListPageSize    = 1000
 	defaultMaxManifestSize = 8 << 20
+	defaultMaxPushBuffer   = 16 << 20
 	defaultUserAgent       = "ociregistry-client"
 
 	// maxErrorBody bounds what is read of an error response's body.
@@ -110,23 +120,37 @@ var retryBaseDelay = 200 * time.Millisecond
 // client implements ociregistry.Interface over HTTP.
 type client struct {
 	*ociregistry.Funcs
-	// probeMu guards base and probe: the scheme of a local host is
-	// found on use, and again on a later use for as long as nothing
-	// answers on its port.
+	// probeMu guards base, probe, probing and probed: the scheme of
+	// a local host is found on use, and again on a later use for as
+	// long as nothing answers on its port. It is never held across
+	// the probe itself.
 	probeMu sync.Mutex
 	// base holds the scheme and host of the registry; read it through
 	// baseURL. It is replaced, never changed, so that the URL that
 	// baseURL returns can be read without the lock.
-	base   *url.URL
-	probe  bool // whether the scheme is still to be found
-	http   *http.Client
-	opts   Options
-	logger *slog.Logger
+	base  *url.URL
+	probe bool // whether the scheme is still to be found
+	// probing is closed when the probe under way ends; nil when none
+	// is.
+	probing chan struct{}
+	// probed is when the last probe ended, and probeEvery how long
+	// after it the next may start.
+	probed     time.Time
+	probeEvery time.Duration
+	// speaksTLS is the function speaksTLS, except in tests.
+	speaksTLS func(addr string) (isTLS, reached bool)
+	http      *http.Client
+	opts      Options
+	logger    *slog.Logger
 
 	// noSinglePost is set once the registry has answered a
 	// single-request upload by starting a session, so that later pushes
 	// go straight to POST then PUT.
 	noSinglePost atomic.Bool
+
+	// pushBuffered counts the bytes that PushBlob calls hold to send
+	// content again, no more than opts.MaxPushBuffer.
+	pushBuffered atomic.Int64
 }
 
 // New returns an ociregistry.Interface that talks to the registry at
@@ -161,6 +185,12 @@ func New(host string, opts *Options) (ociregistry.Interface, error) {
 	if o.MaxManifestSize <= 0 {
 		o.MaxManifestSize = defaultMaxManifestSize
 	}
+	switch {
+	case o.MaxPushBuffer == 0:
+		o.MaxPushBuffer = defaultMaxPushBuffer
+	case o.MaxPushBuffer < 0:
+		o.MaxPushBuffer = 0
+	}
 	if o.UserAgent == "" {
 		o.UserAgent = defaultUserAgent
 	}
@@ -172,11 +202,13 @@ func New(host string, opts *Options) (ociregistry.Interface, error) {
 		transport = http.DefaultTransport.(*http.Transport).Clone()
 	}
 	return &client{
-		base:   u,
-		probe:  probe,
-		http:   &http.Client{Transport: ociauth.NewTransport(transport, o.Auth)},
-		opts:   o,
-		logger: o.Logger,
+		base:       u,
+		probe:      probe,
+		probeEvery: probeInterval,
+		speaksTLS:  speaksTLS,
+		http:       &http.Client{Transport: ociauth.NewTransport(transport, o.Auth)},
+		opts:       o,
+		logger:     o.Logger,
 	}, nil
 }
 
@@ -194,7 +226,7 @@ func BaseURL(host string, opts *Options) (*url.URL, error) {
 	if probe {
 		// Whether or not the answer is final, this call has no
 		// later one to ask again.
-		u, _ = probeScheme(u)
+		u, _ = probeScheme(u, speaksTLS)
 	}
 	return u, nil
 }
@@ -232,27 +264,58 @@ func parseHost(host string, insecure bool) (u *url.URL, probe bool, err error) {
 // reached as one would expect, and any other over plain HTTP. The answer
 // is kept once a server answered the probe; while nothing listens on
 // the port (the registry may not have started yet), plain HTTP is used
-// and the next call probes again, so that a client made before its
-// registry started does not stay on the wrong scheme.
-func (c *client) baseURL() *url.URL {
+// and a call at least probeEvery after the last probe probes again, so
+// that a client made before its registry started does not stay on the
+// wrong scheme, yet a client of a registry that is down does not dial
+// twice for each request. Calls made while a probe is under way wait
+// for its answer, or until ctx ends.
+func (c *client) baseURL(ctx context.Context) *url.URL {
 	c.probeMu.Lock()
-	defer c.probeMu.Unlock()
-	if !c.probe {
+	for c.probing != nil {
+		probing := c.probing
+		c.probeMu.Unlock()
+		select {
+		case <-probing:
+		case <-ctx.Done():
+			// The request fails with ctx's error whatever its
+			// URL.
+			c.probeMu.Lock()
+			defer c.probeMu.Unlock()
+			return c.base
+		}
+		c.probeMu.Lock()
+	}
+	if !c.probe || !c.probed.IsZero() && time.Since(c.probed) < c.probeEvery {
+		defer c.probeMu.Unlock()
 		return c.base
 	}
-	u, final := probeScheme(c.base)
+	probing := make(chan struct{})
+	c.probing = probing
+	base := c.base
+	c.probeMu.Unlock()
+
+	u, final := probeScheme(base, c.speaksTLS)
+
+	c.probeMu.Lock()
+	c.probing, c.probed = nil, time.Now()
 	if final {
 		c.base, c.probe = u, false
 	}
+	c.probeMu.Unlock()
+	close(probing)
 	return u
 }
+
+// probeInterval is how long after a probe that reached nothing a client
+// waits before it probes again.
+const probeInterval = time.Second
 
 // probeScheme returns u, the URL of a local host with the scheme http,
 // with the scheme https instead when a TLS server answers on its port.
 // It also reports whether the answer is final: it is when a server
 // answered, with TLS or without, and not when nothing could be dialed,
 // which says nothing about the server that may listen there later.
-func probeScheme(u *url.URL) (*url.URL, bool) {
+func probeScheme(u *url.URL, speaksTLS func(addr string) (isTLS, reached bool)) (*url.URL, bool) {
 	isTLS, reached := speaksTLS(probeAddr(u))
 	if !isTLS {
 		return u, reached
@@ -345,8 +408,8 @@ type request struct {
 }
 
 // url returns the absolute URL of a path on the registry.
-func (c *client) url(path string, query url.Values) string {
-	u := *c.baseURL()
+func (c *client) url(ctx context.Context, path string, query url.Values) string {
+	u := *c.baseURL(ctx)
 	u.Path = path
 	if query != nil {
 		u.RawQuery = query.Encode()
@@ -438,7 +501,7 @@ func closeStream(req *request) {
 func (c *client) newRequest(ctx context.Context, req *request) (*http.Request, error) {
 	u := req.url
 	if strings.HasPrefix(u, "/") {
-		base := c.baseURL()
+		base := c.baseURL(ctx)
 		u = base.Scheme + "://" + base.Host + u
 	}
 	var body io.Reader

@@ -55,7 +55,7 @@ func (c *client) listNames(ctx context.Context, path string, k kind, startAfter 
 		if startAfter != "" {
 			q.Set("last", startAfter)
 		}
-		next := c.url(path, q)
+		next := c.url(ctx, path, q)
 		last := startAfter
 		for next != "" {
 			data, link, err := c.getPage(ctx, next, k)

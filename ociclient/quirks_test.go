@@ -1125,6 +1125,8 @@ func TestLocalHostProbeAgain(t *testing.T) {
 			})
 			qt.Assert(t, qt.IsNil(err))
 			c := ci.(*client)
+			// Probe on every call, so that the test need not wait.
+			c.probeEvery = 0
 
 			// Concurrent calls while nothing listens: all plain
 			// HTTP, none kept, and no race.
@@ -1133,7 +1135,7 @@ func TestLocalHostProbeAgain(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					qt.Check(t, qt.Equals(c.baseURL().Scheme, "http"))
+					qt.Check(t, qt.Equals(c.baseURL(ctx).Scheme, "http"))
 				}()
 			}
 			wg.Wait()

@@ -52,7 +52,7 @@ func (c *client) referrersAPI(ctx context.Context, repo string, dig ociregistry.
 	if artifactType != "" {
 		q = url.Values{"artifactType": {artifactType}}
 	}
-	next := c.url(repoPath(repo, "referrers", string(dig)), q)
+	next := c.url(ctx, repoPath(repo, "referrers", string(dig)), q)
 	var all []ociregistry.Descriptor
 	seen := map[string]bool{}
 	for next != "" {

@@ -27,11 +27,35 @@ import (
 // maxRewindBuffer bounds the blob that PushBlob holds in memory so that
 // it can send it again when the registry turns down a single-request
 // upload. Larger blobs from readers that cannot seek go up in two
-// requests.
+// requests, and so do those that do not fit in what is left of
+// Options.MaxPushBuffer.
 const maxRewindBuffer = 4 << 20
 
+// reservePushBuffer reserves n bytes of Options.MaxPushBuffer for a
+// push, and reports whether it could. The caller calls
+// releasePushBuffer(n) when it could and is done.
+func (c *client) reservePushBuffer(n int64) bool {
+	for {
+		cur := c.pushBuffered.Load()
+		if cur+n > c.opts.MaxPushBuffer {
+			return false
+		}
+		if c.pushBuffered.CompareAndSwap(cur, cur+n) {
+			return true
+		}
+	}
+}
+
+func (c *client) releasePushBuffer(n int64) {
+	c.pushBuffered.Add(-n)
+}
+
 // PushBlob pushes a blob, in a single request (POST with ?digest=) where
-// the registry allows it, and otherwise with POST then PUT. It returns an
+// the registry allows it, and otherwise with POST then PUT. Content from
+// a reader that cannot seek is held in memory for the single request
+// (to send it again should the registry answer with a session) only
+// when it fits in Options.MaxPushBuffer; otherwise it goes with POST
+// then PUT. It returns an
 // error that Is ociregistry.ErrSizeInvalid when r holds more or fewer
 // than desc.Size bytes and one that Is ociregistry.ErrDigestInvalid when
 // the registry finds that the content does not match desc.Digest.
@@ -53,7 +77,8 @@ func (c *client) PushBlob(ctx context.Context, repo string, desc ociregistry.Des
 				return rs, err
 			}
 		}
-	} else if desc.Size <= maxRewindBuffer {
+	} else if desc.Size <= maxRewindBuffer && c.reservePushBuffer(desc.Size) {
+		defer c.releasePushBuffer(desc.Size)
 		data, err := io.ReadAll(io.LimitReader(r, desc.Size+1))
 		if err != nil {
 			return ociregistry.Descriptor{}, fmt.Errorf("push blob %s: %w", desc.Digest, err)
@@ -78,7 +103,7 @@ func (c *client) PushBlob(ctx context.Context, repo string, desc ociregistry.Des
 	stream := &closeNotifier{r: sc, done: make(chan struct{})}
 	resp, err := c.do(ctx, &request{
 		method: "POST",
-		url:    c.url(repoPath(repo, "blobs", "uploads")+"/", q),
+		url:    c.url(ctx, repoPath(repo, "blobs", "uploads")+"/", q),
 		kind:   kindUpload,
 		header: http.Header{"Content-Type": {"application/octet-stream"}},
 		stream: stream,
@@ -172,7 +197,7 @@ func withDigest(loc *url.URL, d ociregistry.Digest) string {
 func (c *client) startUpload(ctx context.Context, repo string, q url.Values) (*url.URL, error) {
 	resp, err := c.do(ctx, &request{
 		method:     "POST",
-		url:        c.url(repoPath(repo, "blobs", "uploads")+"/", q),
+		url:        c.url(ctx, repoPath(repo, "blobs", "uploads")+"/", q),
 		kind:       kindUpload,
 		idempotent: true, // an abandoned session does no harm
 	})
@@ -204,15 +229,17 @@ func (c *client) location(resp *http.Response) (*url.URL, error) {
 // read its content again.
 type closeNotifier struct {
 	r    io.Reader
-	once sync.Once
 	done chan struct{}
 
-	// mu is held by Read. With HTTP/2 the transport may close the body
-	// from another goroutine while a Read is running (to end a Read
-	// that blocks), so done is closed only once mu is free, and Read
-	// reads nothing after that.
-	mu     sync.Mutex
-	closed bool
+	// mu guards reading and closed. With HTTP/2 the transport may
+	// close the body from another goroutine while a Read is running
+	// (to end a Read that blocks), so done is closed by whichever of
+	// Close and that Read comes last, and Read reads nothing after
+	// Close. mu is not held across the Read of r, so that Close never
+	// waits for it, and nothing is left waiting should it never end.
+	mu      sync.Mutex
+	reading bool
+	closed  bool
 }
 
 // errBodyClosed is what a Read after Close returns.
@@ -220,25 +247,36 @@ var errBodyClosed = errors.New("ociclient: read on closed request body")
 
 func (c *closeNotifier) Read(p []byte) (int, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
+		c.mu.Unlock()
 		return 0, errBodyClosed
 	}
-	return c.r.Read(p)
+	c.reading = true
+	c.mu.Unlock()
+
+	n, err := c.r.Read(p)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reading = false
+	if c.closed {
+		close(c.done)
+	}
+	return n, err
 }
 
-// Close marks the body closed and closes done once no Read is running.
-// It does not wait for that itself: the transport may call it to end a
-// Read that blocks.
+// Close marks the body closed, and closes done unless a Read is running,
+// which closes it when it returns. It does not wait for that: the
+// transport may call it to end a Read that blocks.
 func (c *closeNotifier) Close() error {
-	c.once.Do(func() {
-		go func() {
-			c.mu.Lock()
-			c.closed = true
-			c.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.closed = true
+		if !c.reading {
 			close(c.done)
-		}()
-	})
+		}
+	}
 	return nil
 }
 
@@ -304,7 +342,7 @@ func (c *client) MountBlob(ctx context.Context, fromRepo, toRepo string, dig oci
 	q := url.Values{"mount": {string(dig)}, "from": {fromRepo}}
 	resp, err := c.do(ctx, &request{
 		method:     "POST",
-		url:        c.url(repoPath(toRepo, "blobs", "uploads")+"/", q),
+		url:        c.url(ctx, repoPath(toRepo, "blobs", "uploads")+"/", q),
 		kind:       kindUpload,
 		idempotent: true,
 	})

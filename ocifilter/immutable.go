@@ -3,7 +3,6 @@ package ocifilter
 import (
 	"context"
 	"errors"
-	"sync"
 
 	"github.com/opencontainers/go-digest"
 
@@ -17,9 +16,11 @@ import (
 // same manifest again under its tag succeeds. Everything else passes
 // through.
 //
-// The check and the change are made under one lock, so they are atomic
-// for every user of the returned value; writers that reach r by another
-// path are not seen.
+// The check and the change are made under a lock of the repository, so
+// they are atomic for every user of the returned value; writers that
+// reach r by another path are not seen. Writes to other repositories do
+// not wait for that lock, and a write that waits for it gives up with
+// its context's error when its context ends.
 func Immutable(r ociregistry.Interface) ociregistry.Interface {
 	return &immutable{forward: forward{r: r}}
 }
@@ -27,16 +28,20 @@ func Immutable(r ociregistry.Interface) ociregistry.Interface {
 type immutable struct {
 	forward
 
-	// mu serializes the tag checks with the writes they guard.
-	mu sync.Mutex
+	// locks serialize the tag checks of a repository with the
+	// writes they guard.
+	locks repoLocks
 }
 
 func (r *immutable) PushManifest(ctx context.Context, repo string, tag string, contents []byte, mediaType string) (ociregistry.Descriptor, error) {
 	if tag == "" {
 		return r.r.PushManifest(ctx, repo, tag, contents, mediaType)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	unlock, err := r.locks.lock(ctx, repo)
+	if err != nil {
+		return ociregistry.Descriptor{}, err
+	}
+	defer unlock()
 	desc, err := r.r.ResolveTag(ctx, repo, tag)
 	switch {
 	case err == nil:
@@ -54,8 +59,11 @@ func (r *immutable) DeleteTag(ctx context.Context, repo string, name string) err
 }
 
 func (r *immutable) DeleteManifest(ctx context.Context, repo string, dg ociregistry.Digest) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	unlock, err := r.locks.lock(ctx, repo)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	for tag, err := range r.r.Tags(ctx, repo, "") {
 		if err != nil {
 			if isUnknown(err) {

@@ -2,12 +2,14 @@ package ocifilter_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-quicktest/qt"
 
@@ -171,6 +173,74 @@ func TestImmutable(t *testing.T) {
 	qt.Assert(t, qt.IsNil(r.DeleteBlob(ctx, "a/b", p2.Blobs[1].Digest)))
 	_, err = r.PushManifest(ctx, "a/b", "v2", p1.Content, p1.Manifest.MediaType)
 	qt.Assert(t, qt.IsNil(err))
+}
+
+// TestImmutableLocksPerRepository checks that a tagged push that waits
+// on its backend holds up only pushes to the same repository, and that
+// those give up when their context ends.
+func TestImmutableLocksPerRepository(t *testing.T) {
+	mem := ocimem.New()
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	backend := &ociregistry.Funcs{
+		ResolveTag_: func(ctx context.Context, repo, tag string) (ociregistry.Descriptor, error) {
+			if repo == "slow" {
+				entered <- struct{}{}
+				<-release
+			}
+			return mem.ResolveTag(ctx, repo, tag)
+		},
+		PushManifest_: mem.PushManifest,
+		PushBlob_:     mem.PushBlob,
+	}
+	r := ocifilter.Immutable(backend)
+	p := ocitest.PushRandomImage(t, mem, "slow", "")
+	fp := ocitest.PushRandomImage(t, mem, "fast", "")
+
+	slowDone := make(chan error, 1)
+	go func() {
+		_, err := r.PushManifest(context.Background(), "slow", "v1", p.Content, p.Manifest.MediaType)
+		slowDone <- err
+	}()
+	<-entered
+
+	// A push to another repository does not wait for the slow one.
+	fastDone := make(chan error, 1)
+	go func() {
+		_, err := r.PushManifest(t.Context(), "fast", "v1", fp.Content, fp.Manifest.MediaType)
+		fastDone <- err
+	}()
+	select {
+	case err := <-fastDone:
+		qt.Assert(t, qt.IsNil(err))
+	case <-time.After(10 * time.Second):
+		t.Fatal("a push to another repository waits for the slow push")
+	}
+
+	// A push to the same repository waits, until its context ends.
+	ctx, cancel := context.WithCancel(t.Context())
+	waitDone := make(chan error, 1)
+	go func() {
+		_, err := r.PushManifest(ctx, "slow", "v2", p.Content, p.Manifest.MediaType)
+		waitDone <- err
+	}()
+	cancel()
+	select {
+	case err := <-waitDone:
+		qt.Assert(t, qt.ErrorIs(err, context.Canceled))
+	case <-time.After(10 * time.Second):
+		t.Fatal("a push waiting for the repository's lock ignores its context")
+	}
+	// So does a manifest delete.
+	qt.Assert(t, qt.ErrorIs(r.DeleteManifest(ctx, "slow", p.Manifest.Digest), context.Canceled))
+
+	close(release)
+	qt.Assert(t, qt.IsNil(<-slowDone))
+	desc, err := mem.ResolveTag(t.Context(), "slow", "v1")
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(desc.Digest, p.Manifest.Digest))
+	// No lock is kept for a repository nobody writes to.
+	qt.Assert(t, qt.Equals(ocifilter.LockedRepos(r), 0))
 }
 
 func TestSelect(t *testing.T) {

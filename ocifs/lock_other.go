@@ -12,10 +12,10 @@ type sharedLock struct{}
 
 func newSharedLock(root string) *sharedLock { return &sharedLock{} }
 
-func (l *sharedLock) acquire(ctx context.Context) error { return ctx.Err() }
+func (l *sharedLock) acquire(ctx context.Context) error { return nil }
 
 func (l *sharedLock) release() {}
 
-func lockExclusive(ctx context.Context, root string) (func(), error) { return func() {}, ctx.Err() }
+func lockExclusive(ctx context.Context, root string) (func(), error) { return func() {}, nil }
 
-func lockFile(ctx context.Context, path string) (func(), error) { return func() {}, ctx.Err() }
+func lockFile(ctx context.Context, path string) (func(), error) { return func() {}, nil }

@@ -1,13 +1,16 @@
 package ocifs_test
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-quicktest/qt"
 	"github.com/ocireg/ociregistry/ocifs"
+	"github.com/ocireg/ociregistry/ocitest"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -59,4 +62,27 @@ func TestUploadStatesBounded(t *testing.T) {
 	desc, err := w.Commit(digest.FromBytes([]byte("some data, more")))
 	qt.Assert(t, qt.IsNil(err))
 	qt.Assert(t, qt.Equals(desc.Size, int64(len("some data, more"))))
+}
+
+// TestAbandonedUploadsForgottenOverHTTP is TestAbandonedUploadsForgotten
+// as clients meet it: 200 uploads started with POST, given a chunk with
+// PATCH and abandoned.
+func TestAbandonedUploadsForgottenOverHTTP(t *testing.T) {
+	r, dir := newRegistry(t)
+	host := ocitest.NewServer(t, r)
+	for range 200 {
+		loc := startUpload(t, host)
+		req, _ := http.NewRequest("PATCH", "http://"+host+loc, strings.NewReader("abandoned"))
+		req.Header.Set("Content-Type", "application/octet-stream")
+		resp, err := http.DefaultClient.Do(req)
+		qt.Assert(t, qt.IsNil(err))
+		resp.Body.Close()
+		qt.Assert(t, qt.Equals(resp.StatusCode, http.StatusAccepted))
+	}
+	qt.Assert(t, qt.Equals(ocifs.UploadStates(r), 200))
+	ocifs.CleanStale(r, time.Now().Add(ocifs.DefaultUploadMaxAge+time.Hour))
+	entries, err := os.ReadDir(filepath.Join(dir, "uploads"))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.HasLen(entries, 0))
+	qt.Assert(t, qt.Equals(ocifs.UploadStates(r), 0))
 }

@@ -72,6 +72,7 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 		mediaType = octetStream
 	}
 	if err := r.storeBlob(ctx, f.Name(), rdir, dp, mediaType); err != nil {
+		r.fs.remove(f.Name()) // when it was not renamed
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing blob %s: %w", desc.Digest, err)
 	}
 	// The link may be older and say otherwise.
@@ -177,12 +178,13 @@ var copyBufPool = sync.Pool{New: func() any {
 }}
 
 // storeBlob renames the complete, synced file at src to be the content
-// of the blob at dp, and links it into the repository at rdir. The
+// of the blob at dp, and links it into the repository at rdir; when ctx
+// ends before the garbage collector lets it in, src is left as it is. The
 // garbage collector is kept out meanwhile: the blob's fresh modification
 // time and its new link protect it once it is let back in.
 func (r *Registry) storeBlob(ctx context.Context, src, rdir, dp, mediaType string) error {
 	if err := r.gcLock.acquire(ctx); err != nil {
-		r.fs.remove(src)
+		// src stays: an upload's data can be committed again.
 		return err
 	}
 	defer r.gcLock.release()

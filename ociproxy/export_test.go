@@ -11,10 +11,13 @@ func SetNow(r ociregistry.Interface, now func() time.Time) {
 	r.(*proxy).now = now
 }
 
-// SetMaxFillAttempts makes the proxy r wait for n fetches that fail to
-// fill the cache before it reads a blob from upstream uncached.
-func SetMaxFillAttempts(r ociregistry.Interface, n int) {
-	r.(*proxy).maxFillAttempts = n
+// Fills returns how many blob fetches the proxy r has under way, and
+// how many hold a spool file.
+func Fills(r ociregistry.Interface) (underWay, spooled int) {
+	p := r.(*proxy)
+	p.fillMu.Lock()
+	defer p.fillMu.Unlock()
+	return len(p.fills), len(p.fillSlots)
 }
 
 // SetMaxTags makes the proxy r remember at most n tags, and returns a

@@ -9,23 +9,30 @@
 // is committed to the cache: nothing partial or unverified ever lands
 // there.
 //
-// A blob is streamed to the first caller that asks for it while it is
-// written into the cache through a chunked upload, which is committed
-// only when the caller has read the whole blob and its digest checks
-// out; a caller that stops half way, or content that does not match its
-// digest, cancels the upload. The read that completes a blob returns its
-// last bytes only once the blob has been verified, so that a server
-// streaming wrong content to a client cuts the body short instead of
-// completing it. Callers that ask for the same blob while
-// it is being fetched wait for that fetch to end and then read the blob
-// from the cache, so that upstream is asked once however many callers
-// there are. Should the fetch fail, one of them fetches again. Should it
-// stall instead (its caller holds the first reader without reading or
-// closing it, or upstream stops sending), so that no bytes have been
-// read for Options.FillStallTimeout, the waiting callers stop waiting
-// and each reads the blob from upstream itself, verified but not
-// cached. Manifests are small: they are fetched whole, verified, stored
-// and then served.
+// A blob that the cache does not hold is fetched from upstream by a
+// fill: a goroutine that reads it at upstream's pace into a spool file
+// (in Options.TempDir) and into a chunked upload to the cache, which is
+// committed once the blob has been read whole and its digest checks out;
+// content that does not match its digest cancels the upload. Every
+// caller that asks for the blob while it is being fetched, the first
+// one included, reads the spool file at its own pace, waiting (no
+// longer than its context lasts) for the bytes not yet fetched, so that
+// upstream is asked once however many callers there are, and a slow
+// caller never slows the fill or another caller. A caller that stops
+// half way does not stop the fill either. The bytes that complete a blob
+// are given to readers only once it has been verified and committed, so
+// that a server streaming wrong content to a client cuts the body short
+// instead of completing it. Once the blob is in the cache, readers that
+// have not reached its end read the rest from the cache and the spool
+// file is removed. A fill whose upstream sends nothing for
+// Options.FillStallTimeout fails, and so do the reads that wait for it.
+// At most Options.MaxFills fills hold spool files at once; beyond that,
+// callers read the blob from upstream, verified but not cached.
+//
+// When upstream cannot be reached (or answers with a 5xx status) and the
+// cache does not hold what is asked for, the error is an
+// *ociregistry.HTTPError with status 502 Bad Gateway that says so, which
+// ociserver sends with the specification's error body.
 //
 // Tags move, so they are resolved upstream, and the answer is kept for
 // Options.TagTTL. The manifest a tag points to is stored in the cache
@@ -48,7 +55,9 @@ package ociproxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -59,10 +68,13 @@ import (
 // Options.TagTTL is zero.
 const DefaultTagTTL = time.Minute
 
-// DefaultFillStallTimeout is how long callers waiting for a blob fetch
-// put up with its making no progress when Options.FillStallTimeout is
-// zero.
+// DefaultFillStallTimeout is how long a blob fetch waits for upstream
+// to send more when Options.FillStallTimeout is zero.
 const DefaultFillStallTimeout = 30 * time.Second
+
+// DefaultMaxFills is how many blob fetches into the cache may hold
+// spool files at once when Options.MaxFills is zero.
+const DefaultMaxFills = 32
 
 // maxManifestSize bounds the size of a manifest fetched from upstream,
 // which is held in memory whole.
@@ -76,13 +88,25 @@ type Options struct {
 	// means that every tag lookup asks upstream.
 	TagTTL time.Duration
 
-	// FillStallTimeout is how long callers waiting for another
-	// caller's fetch of the same blob wait while the fetch makes no
-	// progress (no bytes of the blob are read) before each reads the
-	// blob from upstream itself, verified but not cached. Zero means
-	// DefaultFillStallTimeout; a negative value means that they wait
-	// for the fetch to end however long it stalls.
+	// FillStallTimeout is how long a fetch of a blob into the cache
+	// waits for upstream to answer or to send more of the blob before
+	// it fails, and with it the reads waiting for it. Zero means
+	// DefaultFillStallTimeout; a negative value means that fetches
+	// wait for upstream however long it takes.
 	FillStallTimeout time.Duration
+
+	// MaxFills bounds the blob fetches into the cache that hold a
+	// spool file at once: those under way, and those done whose spool
+	// file a reader still holds (a reader moves on to the cache at its
+	// next read, or stays on the spool file when the cache could not
+	// take the blob). A caller asking for a blob beyond that reads it
+	// from upstream, verified but not cached. Zero means
+	// DefaultMaxFills.
+	MaxFills int
+
+	// TempDir is the directory of the spool files of blob fetches,
+	// each as big as its blob; empty means os.TempDir().
+	TempDir string
 
 	// WritesToCache makes writes and deletes go to the cache, rather
 	// than fail with ociregistry.ErrDenied. Content written so is
@@ -106,8 +130,7 @@ func New(upstream, cache ociregistry.Interface, opts *Options) ociregistry.Inter
 		tags:   make(map[string]tagEntry),
 		logger: slog.New(slog.DiscardHandler),
 
-		maxFillAttempts: maxFillAttempts,
-		maxTags:         maxTags,
+		maxTags: maxTags,
 	}
 	if opts != nil {
 		p.opts = *opts
@@ -121,6 +144,10 @@ func New(upstream, cache ociregistry.Interface, opts *Options) ociregistry.Inter
 	if p.opts.FillStallTimeout == 0 {
 		p.opts.FillStallTimeout = DefaultFillStallTimeout
 	}
+	if p.opts.MaxFills <= 0 {
+		p.opts.MaxFills = DefaultMaxFills
+	}
+	p.fillSlots = make(chan struct{}, p.opts.MaxFills)
 	return p
 }
 
@@ -134,13 +161,11 @@ type proxy struct {
 	logger    *slog.Logger
 	// now is time.Now, except in tests.
 	now func() time.Time
-	// maxFillAttempts is the constant maxFillAttempts, except in
-	// tests, which reach the uncached path without racing fetches.
-	maxFillAttempts int
-
 	// fills holds the blob fetches under way, by repo+"@"+digest.
 	fillMu sync.Mutex
 	fills  map[string]*fill
+	// fillSlots holds a value for each fill that holds a spool file.
+	fillSlots chan struct{}
 
 	// manifests shares manifest fetches, by repo+"@"+digest.
 	manifests group[manifestData]
@@ -160,6 +185,36 @@ func isNotFound(err error) bool {
 	return errors.Is(err, ociregistry.ErrBlobUnknown) ||
 		errors.Is(err, ociregistry.ErrManifestUnknown) ||
 		errors.Is(err, ociregistry.ErrNameUnknown)
+}
+
+// upstreamError returns the error that the proxy answers when upstream
+// failed with err to supply what (such as "blob a/b@sha256:…") and the
+// cache does not hold it. When err is a failure to get an answer (no
+// connection, a broken one, a 5xx status) rather than an answer such as
+// "unknown" or "denied", it is an *ociregistry.HTTPError with status 502
+// Bad Gateway that says so; otherwise it is err.
+func (p *proxy) upstreamError(err error, what string) error {
+	if !isUpstreamFailure(err) {
+		return err
+	}
+	return &ociregistry.HTTPError{
+		StatusCode: http.StatusBadGateway,
+		Err:        fmt.Errorf("ociproxy: upstream registry failed and %s is not cached: %w", what, err),
+	}
+}
+
+// isUpstreamFailure reports whether err says that upstream gave no
+// answer, as upstreamError describes.
+func isUpstreamFailure(err error) bool {
+	if err == nil || isContextErr(err) {
+		return false
+	}
+	var herr *ociregistry.HTTPError
+	if errors.As(err, &herr) && herr.StatusCode != 0 {
+		return herr.StatusCode >= 500
+	}
+	var rerr ociregistry.Error
+	return !errors.As(err, &rerr)
 }
 
 // isContextErr reports whether err comes from a context that ended.

@@ -3,6 +3,7 @@ package ociproxy_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,12 +11,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/iotest"
-	"testing/synctest"
 	"time"
 
 	"github.com/go-quicktest/qt"
@@ -205,209 +206,6 @@ func TestConcurrentPulls(t *testing.T) {
 	qt.Assert(t, qt.Equals(desc.Size, int64(len(data))))
 }
 
-// pull reads the blob dg through p whole and checks it against data
-// and its digest.
-func pull(ctx context.Context, p ociregistry.Interface, dg ociregistry.Digest, data []byte) error {
-	rd, err := p.GetBlob(ctx, "a/b", dg)
-	if err != nil {
-		return err
-	}
-	defer rd.Close()
-	got, err := io.ReadAll(rd)
-	switch {
-	case err != nil:
-		return err
-	case ocitest.Digest(got) != dg || !bytes.Equal(got, data):
-		return errors.New("wrong content")
-	}
-	return nil
-}
-
-// openStalled opens the blob dg through p, reads a little of it and
-// returns the reader, which the caller holds without reading more.
-func openStalled(t *testing.T, p ociregistry.Interface, dg ociregistry.Digest, data []byte) ociregistry.BlobReader {
-	t.Helper()
-	rd, err := p.GetBlob(t.Context(), "a/b", dg)
-	qt.Assert(t, qt.IsNil(err))
-	buf := make([]byte, 1000)
-	_, err = io.ReadFull(rd, buf)
-	qt.Assert(t, qt.IsNil(err))
-	qt.Assert(t, qt.DeepEquals(buf, data[:len(buf)]))
-	return rd
-}
-
-// pullConcurrently pulls the blob dg through p n times at once, as pull
-// does, and returns the errors.
-func pullConcurrently(ctx context.Context, p ociregistry.Interface, dg ociregistry.Digest, data []byte, n int) []error {
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() { errs[i] = pull(ctx, p, dg, data) })
-	}
-	wg.Wait()
-	return errs
-}
-
-// TestStalledFill checks that when the caller whose pull is filling the
-// cache stops reading without closing the blob, the callers waiting for
-// that fetch each read the blob from upstream, verified, once the fetch
-// has made no progress for FillStallTimeout, rather than wait for ever.
-func TestStalledFill(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		mem := ocimem.New()
-		data := randomBlob(256 << 10)
-		dg := ocitest.PushBlob(t, mem, "a/b", data).Digest
-		var calls counter
-		var logs toolstest.Buffer
-		cache := newCache()
-		const timeout = 100 * time.Millisecond
-		p := ociproxy.New(counting(mem, &calls), cache, &ociproxy.Options{
-			FillStallTimeout: timeout,
-			Logger:           slog.New(slog.NewTextHandler(&logs, nil)),
-		})
-		stalled := openStalled(t, p, dg, data)
-
-		const n = 20
-		start := time.Now()
-		for _, err := range pullConcurrently(t.Context(), p, dg, data, n) {
-			qt.Assert(t, qt.IsNil(err))
-		}
-		// The clock is synctest's: the waiters gave up on the
-		// fetch as soon as it had been idle for the timeout.
-		qt.Assert(t, qt.Equals(time.Since(start), timeout))
-		fallbacks := strings.Count(logs.String(), "blob fetch stalled")
-		qt.Assert(t, qt.Equals(fallbacks, n))
-		qt.Assert(t, qt.Equals(calls.get("GetBlob"), 1+fallbacks))
-		// Nothing was cached by the uncached reads.
-		_, err := cache.ResolveBlob(t.Context(), "a/b", dg)
-		qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown))
-
-		// Once the stalled caller lets go, a pull fills the cache.
-		qt.Assert(t, qt.IsNil(stalled.Close()))
-		qt.Assert(t, qt.IsNil(pull(t.Context(), p, dg, data)))
-		qt.Assert(t, qt.Equals(calls.get("GetBlob"), 2+fallbacks))
-		_, err = cache.ResolveBlob(t.Context(), "a/b", dg)
-		qt.Assert(t, qt.IsNil(err))
-	})
-}
-
-// TestStalledFillArrivingLate checks that a caller that asks for a blob
-// whose fetch has already stalled for longer than FillStallTimeout does
-// not wait at all.
-func TestStalledFillArrivingLate(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		mem := ocimem.New()
-		data := randomBlob(64 << 10)
-		dg := ocitest.PushBlob(t, mem, "a/b", data).Digest
-		var calls counter
-		p := ociproxy.New(counting(mem, &calls), newCache(), &ociproxy.Options{FillStallTimeout: time.Second})
-		stalled := openStalled(t, p, dg, data)
-		defer stalled.Close()
-		time.Sleep(time.Minute)
-		start := time.Now()
-		qt.Assert(t, qt.IsNil(pull(t.Context(), p, dg, data)))
-		qt.Assert(t, qt.Equals(time.Since(start), 0))
-		qt.Assert(t, qt.Equals(calls.get("GetBlob"), 2))
-	})
-}
-
-// TestSlowFillNotStalled checks that callers waiting for a fetch that
-// is slow, but reads some of the blob more often than FillStallTimeout,
-// keep waiting for it however long it takes in all, so that upstream is
-// asked once.
-func TestSlowFillNotStalled(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		mem := ocimem.New()
-		data := randomBlob(256 << 10)
-		dg := ocitest.PushBlob(t, mem, "a/b", data).Digest
-		var calls counter
-		var logs toolstest.Buffer
-		cache := newCache()
-		const timeout = 100 * time.Millisecond
-		p := ociproxy.New(counting(mem, &calls), cache, &ociproxy.Options{
-			FillStallTimeout: timeout,
-			Logger:           slog.New(slog.NewTextHandler(&logs, nil)),
-		})
-		rd, err := p.GetBlob(t.Context(), "a/b", dg)
-		qt.Assert(t, qt.IsNil(err))
-
-		const n = 20
-		var errs []error
-		var wg sync.WaitGroup
-		wg.Go(func() { errs = pullConcurrently(t.Context(), p, dg, data, n) })
-		// Read the blob in 8 chunks, one every 60ms: 480ms in all.
-		start := time.Now()
-		var got []byte
-		buf := make([]byte, len(data)/8)
-		for {
-			time.Sleep(60 * time.Millisecond)
-			k, err := rd.Read(buf)
-			got = append(got, buf[:k]...)
-			if err == io.EOF {
-				break
-			}
-			qt.Assert(t, qt.IsNil(err))
-		}
-		qt.Assert(t, qt.IsNil(rd.Close()))
-		qt.Assert(t, qt.IsTrue(bytes.Equal(got, data)))
-		qt.Assert(t, qt.IsTrue(time.Since(start) > 4*timeout))
-		wg.Wait()
-		for _, err := range errs {
-			qt.Assert(t, qt.IsNil(err))
-		}
-		qt.Assert(t, qt.Equals(calls.get("GetBlob"), 1))
-		qt.Assert(t, qt.Equals(logs.String(), ""))
-		_, err = cache.ResolveBlob(t.Context(), "a/b", dg)
-		qt.Assert(t, qt.IsNil(err))
-	})
-}
-
-// TestFillStallTimeoutSettings checks that a zero FillStallTimeout
-// means DefaultFillStallTimeout, and that with a negative one callers
-// wait for a stalled fetch until it ends.
-func TestFillStallTimeoutSettings(t *testing.T) {
-	t.Run("Default", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
-			mem := ocimem.New()
-			data := randomBlob(64 << 10)
-			dg := ocitest.PushBlob(t, mem, "a/b", data).Digest
-			var calls counter
-			p := ociproxy.New(counting(mem, &calls), newCache(), nil)
-			stalled := openStalled(t, p, dg, data)
-			defer stalled.Close()
-			start := time.Now()
-			qt.Assert(t, qt.IsNil(pull(t.Context(), p, dg, data)))
-			qt.Assert(t, qt.Equals(time.Since(start), ociproxy.DefaultFillStallTimeout))
-			qt.Assert(t, qt.Equals(calls.get("GetBlob"), 2))
-		})
-	})
-	t.Run("Negative", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
-			mem := ocimem.New()
-			data := randomBlob(64 << 10)
-			dg := ocitest.PushBlob(t, mem, "a/b", data).Digest
-			var calls counter
-			p := ociproxy.New(counting(mem, &calls), newCache(), &ociproxy.Options{FillStallTimeout: -1})
-			stalled := openStalled(t, p, dg, data)
-			var pulled atomic.Bool
-			var wg sync.WaitGroup
-			wg.Go(func() {
-				qt.Check(t, qt.IsNil(pull(t.Context(), p, dg, data)))
-				pulled.Store(true)
-			})
-			time.Sleep(time.Hour)
-			synctest.Wait()
-			qt.Assert(t, qt.IsFalse(pulled.Load()))
-			// The waiter fetches again once the stalled fetch
-			// is abandoned.
-			qt.Assert(t, qt.IsNil(stalled.Close()))
-			wg.Wait()
-			qt.Assert(t, qt.IsTrue(pulled.Load()))
-			qt.Assert(t, qt.Equals(calls.get("GetBlob"), 2))
-		})
-	})
-}
-
 // TestConcurrentTagPulls checks that an image pulled by tag 100 times at
 // once is resolved and fetched upstream once.
 func TestConcurrentTagPulls(t *testing.T) {
@@ -435,107 +233,6 @@ func TestConcurrentTagPulls(t *testing.T) {
 	qt.Assert(t, qt.Equals(failures.Load(), int32(0)))
 	qt.Assert(t, qt.Equals(calls.get("ResolveTag"), 1))
 	qt.Assert(t, qt.Equals(calls.get("GetManifest"), 1))
-}
-
-// TestCallerStopsHalfWay checks that a caller that closes a blob half
-// way leaves nothing in the cache, and that the next pull fetches it
-// again and caches it.
-func TestCallerStopsHalfWay(t *testing.T) {
-	mem := ocimem.New()
-	data := randomBlob(256 << 10)
-	dg := ocitest.PushBlob(t, mem, "a/b", data).Digest
-	var calls counter
-	cache := &recordingCache{Registry: newCache()}
-	p := ociproxy.New(counting(mem, &calls), cache, nil)
-
-	rd, err := p.GetBlob(t.Context(), "a/b", dg)
-	qt.Assert(t, qt.IsNil(err))
-	half := make([]byte, len(data)/2)
-	_, err = io.ReadFull(rd, half)
-	qt.Assert(t, qt.IsNil(err))
-	qt.Assert(t, qt.IsTrue(bytes.Equal(half, data[:len(half)])))
-	qt.Assert(t, qt.IsNil(rd.Close()))
-	_, err = cache.ResolveBlob(t.Context(), "a/b", dg)
-	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown))
-	// The upload to the cache was cancelled, not left to the cache to
-	// refuse.
-	qt.Assert(t, qt.Equals(cache.commits.Load(), int32(0)))
-	qt.Assert(t, qt.Equals(cache.cancels.Load(), int32(1)))
-
-	rd, err = p.GetBlob(t.Context(), "a/b", dg)
-	qt.Assert(t, qt.IsNil(err))
-	got, err := io.ReadAll(rd)
-	qt.Assert(t, qt.IsNil(err))
-	qt.Assert(t, qt.IsNil(rd.Close()))
-	qt.Assert(t, qt.IsTrue(bytes.Equal(got, data)))
-	qt.Assert(t, qt.Equals(calls.get("GetBlob"), 2))
-	_, err = cache.ResolveBlob(t.Context(), "a/b", dg)
-	qt.Assert(t, qt.IsNil(err))
-}
-
-// TestClientDisconnectsOverHTTP checks that an HTTP client that hangs
-// up half way through a blob leaves nothing in the cache.
-func TestClientDisconnectsOverHTTP(t *testing.T) {
-	mem := ocimem.New()
-	data := randomBlob(4 << 20)
-	dg := ocitest.PushBlob(t, mem, "a/b", data).Digest
-	var calls counter
-	// Upstream holds back all but the start of the blob until the
-	// client has gone, so that the blob cannot have been sent whole
-	// into the connection's buffers.
-	gate := make(chan struct{})
-	var gated atomic.Bool
-	up := counting(mem, &calls)
-	upGetBlob := up.GetBlob_
-	up.GetBlob_ = func(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.BlobReader, error) {
-		rd, err := upGetBlob(ctx, repo, dg)
-		if err != nil || gated.Swap(true) {
-			return rd, err
-		}
-		return &gatedReader{BlobReader: rd, n: 64 << 10, gate: gate}, nil
-	}
-	cache := newCache()
-	p := ociproxy.New(up, cache, nil)
-	srv := httptest.NewServer(ociserver.New(p, nil))
-	t.Cleanup(srv.Close)
-
-	resp, err := srv.Client().Get(srv.URL + "/v2/a/b/blobs/" + string(dg))
-	qt.Assert(t, qt.IsNil(err))
-	qt.Assert(t, qt.Equals(resp.StatusCode, http.StatusOK))
-	_, err = io.ReadFull(resp.Body, make([]byte, 32<<10))
-	qt.Assert(t, qt.IsNil(err))
-	resp.Body.Close()
-	srv.CloseClientConnections()
-	close(gate)
-
-	// A pull through the proxy waits for the abandoned fetch to end,
-	// finds nothing in the cache and fetches again.
-	rd, err := p.GetBlob(t.Context(), "a/b", dg)
-	qt.Assert(t, qt.IsNil(err))
-	rd.Close()
-	qt.Assert(t, qt.Equals(calls.get("GetBlob"), 2))
-	_, err = cache.ResolveBlob(t.Context(), "a/b", dg)
-	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown))
-}
-
-// gatedReader reads n bytes, then waits for gate to be closed.
-type gatedReader struct {
-	ociregistry.BlobReader
-	n    int
-	gate chan struct{}
-}
-
-func (r *gatedReader) Read(buf []byte) (int, error) {
-	if r.n <= 0 {
-		<-r.gate
-		return r.BlobReader.Read(buf)
-	}
-	if len(buf) > r.n {
-		buf = buf[:r.n]
-	}
-	n, err := r.BlobReader.Read(buf)
-	r.n -= n
-	return n, err
 }
 
 // TestReadExactlyThenClose checks that a caller that reads exactly the
@@ -702,8 +399,7 @@ func TestWrongBytesOverHTTP(t *testing.T) {
 }
 
 // TestUncachedReadVerified checks that a blob read from upstream
-// uncached, as it is once fetches have failed to fill the cache too
-// often, is checked against its digest as a fetch into the cache is, and
+// uncached, as it is when a fill cannot make its spool file, is checked against its digest as a fetch into the cache is, and
 // that nothing is written to the cache.
 func TestUncachedReadVerified(t *testing.T) {
 	good := randomBlob(4096)
@@ -712,8 +408,9 @@ func TestUncachedReadVerified(t *testing.T) {
 		for _, split := range readSplits {
 			t.Run(c.name+"/"+split.name, func(t *testing.T) {
 				cache := &recordingCache{Registry: newCache()}
-				p := ociproxy.New(wrongBytesUpstream(c.content, dg, int64(len(good)), split.wrap), cache, nil)
-				ociproxy.SetMaxFillAttempts(p, 0)
+				p := ociproxy.New(wrongBytesUpstream(c.content, dg, int64(len(good)), split.wrap), cache, &ociproxy.Options{
+					TempDir: filepath.Join(t.TempDir(), "missing"),
+				})
 				rd, err := p.GetBlob(t.Context(), "a/b", dg)
 				qt.Assert(t, qt.IsNil(err))
 				qt.Assert(t, qt.Equals(rd.Descriptor().Digest, dg))
@@ -827,6 +524,36 @@ func TestUpstreamDown(t *testing.T) {
 	_, err = p.GetTag(ctx, "a/b", "other")
 	qt.Assert(t, qt.IsNotNil(err))
 	qt.Assert(t, qt.IsFalse(errors.Is(err, ociregistry.ErrManifestUnknown)))
+
+	// Over HTTP, that is 502 Bad Gateway with the error body of the
+	// specification and a message that says what happened, for GET
+	// and HEAD alike.
+	srv := httptest.NewServer(ociserver.New(p, nil))
+	defer srv.Close()
+	for _, path := range []string{
+		"/v2/a/b/manifests/other",
+		"/v2/a/b/blobs/" + string(other.Digest),
+		"/v2/a/b/manifests/" + string(ocitest.Digest([]byte("never pushed"))),
+	} {
+		for _, method := range []string{"GET", "HEAD"} {
+			req, err := http.NewRequestWithContext(ctx, method, srv.URL+path, nil)
+			qt.Assert(t, qt.IsNil(err))
+			resp, err := srv.Client().Do(req)
+			qt.Assert(t, qt.IsNil(err))
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			qt.Assert(t, qt.IsNil(err))
+			qt.Assert(t, qt.Equals(resp.StatusCode, http.StatusBadGateway), qt.Commentf("%s %s: %s", method, path, body))
+			if method == "HEAD" {
+				continue
+			}
+			var wire ociregistry.WireErrors
+			qt.Assert(t, qt.IsNil(json.Unmarshal(body, &wire)), qt.Commentf("%s", body))
+			qt.Assert(t, qt.HasLen(wire.Errors, 1))
+			qt.Assert(t, qt.Equals(wire.Errors[0].Code, "UNKNOWN"))
+			qt.Assert(t, qt.Matches(wire.Errors[0].Message, `ociproxy: upstream registry failed and (tag|blob|manifest) a/b[:@]\S+ is not cached: .+`))
+		}
+	}
 }
 
 // TestTagTTL checks that a tag is trusted for TagTTL and then resolved

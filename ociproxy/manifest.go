@@ -1,0 +1,103 @@
+package ociproxy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/ocireg/ociregistry"
+)
+
+// manifestData is a manifest's content with its descriptor.
+type manifestData struct {
+	desc ociregistry.Descriptor
+	data []byte
+}
+
+// GetManifest returns the manifest from the cache, or else fetches it
+// from upstream, checks it against its digest, stores it in the cache and
+// returns it. It answers upstream's error when neither has it, and an
+// error that Is ociregistry.ErrDigestInvalid when upstream sent other
+// content.
+func (p *proxy) GetManifest(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.BlobReader, error) {
+	if err := checkRepoDigest(repo, dg); err != nil {
+		return nil, err
+	}
+	m, err := p.manifest(ctx, repo, dg)
+	if err != nil {
+		return nil, err
+	}
+	return newBytesReader(m), nil
+}
+
+// manifest returns the manifest with digest dg in repo, from the cache
+// or else fetched from upstream into the cache.
+func (p *proxy) manifest(ctx context.Context, repo string, dg ociregistry.Digest) (manifestData, error) {
+	if m, err := readManifest(p.cache.GetManifest(ctx, repo, dg)); err == nil {
+		return m, nil
+	}
+	return p.manifests.do(ctx, repo+"@"+string(dg), func() (manifestData, error) {
+		m, err := readManifest(p.up.GetManifest(ctx, repo, dg))
+		if err != nil {
+			return manifestData{}, p.upstreamError(err, "manifest "+repo+"@"+string(dg))
+		}
+		if got := dg.Algorithm().FromBytes(m.data); got != dg {
+			return manifestData{}, fmt.Errorf("ociproxy: upstream sent manifest with digest %s for %s: %w", got, dg, ociregistry.ErrDigestInvalid)
+		}
+		m.desc.Digest = dg
+		if _, err := p.cache.PushManifest(ctx, repo, "", m.data, m.desc.MediaType); err != nil {
+			p.logger.Warn("ociproxy: cannot store manifest in cache", "repo", repo, "digest", dg, "err", err)
+		}
+		return m, nil
+	})
+}
+
+// readManifest reads the whole of a manifest that a Get method returned,
+// and closes it.
+func readManifest(rd ociregistry.BlobReader, err error) (manifestData, error) {
+	if err != nil {
+		return manifestData{}, err
+	}
+	defer rd.Close()
+	data, err := io.ReadAll(io.LimitReader(rd, maxManifestSize+1))
+	if err != nil {
+		return manifestData{}, err
+	}
+	if len(data) > maxManifestSize {
+		return manifestData{}, fmt.Errorf("ociproxy: manifest is bigger than %d bytes: %w", maxManifestSize, ociregistry.ErrManifestInvalid)
+	}
+	desc := rd.Descriptor()
+	desc.Size = int64(len(data))
+	return manifestData{desc: desc, data: data}, nil
+}
+
+// ResolveManifest returns the manifest's descriptor from the cache or
+// else from upstream, answering upstream's error when neither has it.
+func (p *proxy) ResolveManifest(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.Descriptor, error) {
+	if err := checkRepoDigest(repo, dg); err != nil {
+		return ociregistry.Descriptor{}, err
+	}
+	if desc, err := p.cache.ResolveManifest(ctx, repo, dg); err == nil {
+		return desc, nil
+	}
+	desc, err := p.up.ResolveManifest(ctx, repo, dg)
+	if err != nil {
+		return ociregistry.Descriptor{}, p.upstreamError(err, "manifest "+repo+"@"+string(dg))
+	}
+	return desc, nil
+}
+
+// bytesReader is a BlobReader over content held in memory.
+type bytesReader struct {
+	*bytes.Reader
+	desc ociregistry.Descriptor
+}
+
+func newBytesReader(m manifestData) *bytesReader {
+	return &bytesReader{Reader: bytes.NewReader(m.data), desc: m.desc}
+}
+
+func (r *bytesReader) Descriptor() ociregistry.Descriptor { return r.desc }
+
+func (r *bytesReader) Close() error { return nil }
