@@ -373,7 +373,9 @@ func TestHostileAbandonedUploadsExpire(t *testing.T) {
 	const (
 		maxUploads = 100
 		size       = 32 << 10
-		timeout    = 3 * time.Second
+		// Far longer than it takes to start maxUploads uploads, even on a
+		// loaded machine: none may expire before all are started.
+		timeout = 5 * time.Second
 	)
 	args := []string{
 		"--upload-timeout", timeout.String(),
