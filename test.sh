@@ -120,6 +120,7 @@ fuzz_targets=(
 	". ociref FuzzParse"
 	". internal/ocimanifest FuzzParse"
 	". ociserver FuzzHandler"
+	". ociserver FuzzHandlerStacked"
 	". ociserver FuzzParseRange"
 	". ociserver FuzzParseContentRange"
 	". ociclient FuzzParseContentRange"
