@@ -18,6 +18,7 @@ import (
 
 	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/ociclient"
+	"github.com/ocireg/ociregistry/ocifs"
 	"github.com/ocireg/ociregistry/ocimem"
 )
 
@@ -30,14 +31,14 @@ const (
 
 // fuzzRegistry is the content FuzzHandler starts each request with.
 type fuzzRegistry struct {
-	reg                    *ocimem.Registry
+	reg                    ociregistry.Interface
 	blob, config, manifest ociregistry.Digest
 	uploadID               string
 }
 
-func newFuzzRegistry(t testing.TB) *fuzzRegistry {
+// newFuzzRegistry fills r with the content FuzzHandler starts with.
+func newFuzzRegistry(t testing.TB, r ociregistry.Interface) *fuzzRegistry {
 	ctx := context.Background()
-	r := ocimem.New()
 	push := func(data []byte) ociregistry.Descriptor {
 		desc := ociregistry.Descriptor{MediaType: "application/octet-stream", Digest: digest.FromBytes(data), Size: int64(len(data))}
 		if _, err := r.PushBlob(ctx, fuzzRepo, desc, bytes.NewReader(data)); err != nil {
@@ -158,7 +159,7 @@ func FuzzHandler(f *testing.F) {
 		f.Add(seed.method, seed.target, seed.header, []byte(seed.body))
 	}
 	f.Fuzz(func(t *testing.T, method, target, header string, body []byte) {
-		fr := newFuzzRegistry(t)
+		fr := newFuzzRegistry(t, ocimem.New())
 		fuzzRequest(t, fr, New(fr.reg, nil), method, target, header, body)
 	})
 }
@@ -172,7 +173,7 @@ func FuzzHandlerStacked(f *testing.F) {
 		f.Add(seed.method, seed.target, seed.header, []byte(seed.body))
 	}
 	f.Fuzz(func(t *testing.T, method, target, header string, body []byte) {
-		fr := newFuzzRegistry(t)
+		fr := newFuzzRegistry(t, ocimem.New())
 		inner := New(fr.reg, nil)
 		client, err := ociclient.New("registry.example", &ociclient.Options{
 			Transport:  handlerTransport{inner},
@@ -182,6 +183,22 @@ func FuzzHandlerStacked(f *testing.F) {
 			t.Fatal(err)
 		}
 		fuzzRequest(t, fr, New(client, nil), method, target, header, body)
+	})
+}
+
+// FuzzHandlerFS is FuzzHandler against the on-disk registry, whose
+// names become paths.
+func FuzzHandlerFS(f *testing.F) {
+	for _, seed := range handlerSeeds {
+		f.Add(seed.method, seed.target, seed.header, []byte(seed.body))
+	}
+	f.Fuzz(func(t *testing.T, method, target, header string, body []byte) {
+		r, err := ocifs.New(t.TempDir(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fr := newFuzzRegistry(t, r)
+		fuzzRequest(t, fr, New(fr.reg, nil), method, target, header, body)
 	})
 }
 
