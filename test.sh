@@ -129,6 +129,7 @@ fuzz_targets=(
 	". ociclient FuzzRangeEnd"
 	". ociclient FuzzRetryAfter"
 	". ociclient FuzzNextLink"
+	". ociclient FuzzDecodeID"
 	". ociauth FuzzParseChallenge"
 	". ociauth FuzzChallengeRoundTrip"
 	". ociauth FuzzConfigFile"
