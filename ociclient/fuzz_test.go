@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"testing"
@@ -165,6 +166,9 @@ func FuzzDecodeID(f *testing.F) {
 		enc("//registry.example/v2/foo/blobs/uploads/abc"),
 		enc("https://registry.example/v2/bar/blobs/uploads/abc"),
 		enc("https://registry.example:443/v2/foo/blobs/uploads/abc"),
+		enc("https://registry.example/v2/secret/blobs/uploads/abc/v2/foo/blobs/uploads/"),
+		enc("https://registry.example/v2/foo/blobs/uploads/../../../secret/blobs/uploads/abc"),
+		enc("https://registry.example/v2/foo/blobs/uploads/%2e%2e/x"),
 		"not base64!",
 	} {
 		f.Add(s)
@@ -185,7 +189,7 @@ func FuzzDecodeID(f *testing.F) {
 		if u.Host != "registry.example" || u.Scheme != "https" && u.Scheme != "http" || u.User != nil {
 			t.Fatalf("decodeID(%q) = %q, not on the registry", id, u)
 		}
-		if !strings.Contains(u.Path, "/v2/foo/blobs/uploads/") {
+		if !strings.HasPrefix(u.Path, "/v2/foo/blobs/uploads/") || !strings.HasPrefix(path.Clean(u.Path), "/v2/foo/blobs/uploads/") {
 			t.Fatalf("decodeID(%q) = %q, not an upload in foo", id, u)
 		}
 		if again, err := c.decodeID("foo", encodeID(u)); err != nil || again.String() != u.String() {

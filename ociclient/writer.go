@@ -516,17 +516,22 @@ func encodeID(loc *url.URL) string {
 // decodeID returns the location of the upload with the given ID in
 // repo. The ID comes from whoever calls PushBlobChunkedResume, which
 // for a server built on this client is any HTTP client, so a location
-// on a host other than the registry's is refused: the client would
-// otherwise send requests wherever an ID said (an upload the registry
-// placed on another host can still be written, but not resumed by ID).
+// on a host other than the registry's, or outside repo's uploads, is
+// refused: the client would otherwise send requests wherever an ID said
+// (an upload the registry placed elsewhere can still be written, but
+// not resumed by ID).
 func (c *client) decodeID(repo, id string) (*url.URL, error) {
 	data, err := base64.RawURLEncoding.DecodeString(id)
 	if err != nil {
 		return nil, fmt.Errorf("upload ID %q: %w", id, ociregistry.ErrBlobUploadUnknown)
 	}
 	u, err := url.Parse(string(data))
+	var upload string
+	if err == nil {
+		upload, _ = strings.CutPrefix(u.Path, "/v2/"+repo+"/blobs/uploads/")
+	}
 	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.User != nil || u.Host != c.baseURL().Host ||
-		!strings.Contains(u.Path, "/v2/"+repo+"/blobs/uploads/") {
+		upload == u.Path || upload == "" || slices.Contains(strings.Split(upload, "/"), "..") {
 		return nil, fmt.Errorf("upload ID %.200q is not an upload in %s: %w", id, repo, ociregistry.ErrBlobUploadUnknown)
 	}
 	return u, nil
