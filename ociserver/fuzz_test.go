@@ -34,6 +34,8 @@ type fuzzRegistry struct {
 	reg                    ociregistry.Interface
 	blob, config, manifest ociregistry.Digest
 	uploadID               string
+	// location is the Location of the last response that had one.
+	location string
 }
 
 // newFuzzRegistry fills r with the content FuzzHandler starts with.
@@ -70,14 +72,15 @@ func newFuzzRegistry(t testing.TB, r ociregistry.Interface) *fuzzRegistry {
 	return &fuzzRegistry{reg: r, blob: layer.Digest, config: config.Digest, manifest: desc.Digest, uploadID: id}
 }
 
-// expand replaces the placeholders {blob}, {config}, {manifest} and
-// {upload} in s, which a fuzzer could not guess, by what they stand for.
+// expand replaces the placeholders {blob}, {config}, {manifest},
+// {upload} and {location} (of the last answer that had one) in s, which a fuzzer could not guess, by what they stand for.
 func (fr *fuzzRegistry) expand(s string) string {
 	return strings.NewReplacer(
 		"{blob}", string(fr.blob),
 		"{config}", string(fr.config),
 		"{manifest}", string(fr.manifest),
 		"{upload}", fr.uploadID,
+		"{location}", fr.location,
 	).Replace(s)
 }
 
@@ -186,6 +189,34 @@ func FuzzHandlerStacked(f *testing.F) {
 	})
 }
 
+// FuzzHandlerSequence is FuzzHandler with two requests in turn, the
+// second able to use the Location the first was answered with (as
+// {location}): an upload started and then written, a manifest pushed
+// and then read or deleted.
+func FuzzHandlerSequence(f *testing.F) {
+	for _, seed := range []struct {
+		m1, t1, h1, b1, m2, t2, h2, b2 string
+	}{
+		{"POST", "/v2/foo/bar/blobs/uploads/", "", "", "PATCH", "{location}", "Content-Range: 0-4", "hello"},
+		{"POST", "/v2/foo/bar/blobs/uploads/", "", "", "PUT", "{location}?digest=sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", "", "hello"},
+		{"PATCH", "/v2/foo/bar/blobs/uploads/{upload}", "", "def", "PUT", "{location}&digest=sha256:bef57ec7f53a6d40beb640a780a639c83bc29ac8a9816f1fc6c5c6dcd93c4721", "", ""},
+		{"PATCH", "/v2/foo/bar/blobs/uploads/{upload}", "", "def", "GET", "{location}", "", ""},
+		{"PUT", "/v2/foo/bar/manifests/v2", "Content-Type: application/vnd.oci.image.manifest.v1+json", fuzzManifest, "DELETE", "{location}", "", ""},
+		{"DELETE", "/v2/foo/bar/manifests/{manifest}", "", "", "GET", "/v2/foo/bar/tags/list", "", ""},
+		{"DELETE", "/v2/foo/bar/blobs/{config}", "", "", "PUT", "/v2/foo/bar/manifests/v3", "Content-Type: application/vnd.oci.image.manifest.v1+json", fuzzManifest},
+		{"POST", "/v2/foo/baz/blobs/uploads/?mount={blob}&from=foo/bar", "", "", "GET", "{location}", "Range: bytes=1-2", ""},
+		{"DELETE", "/v2/foo/bar/blobs/uploads/{upload}", "", "", "PATCH", "/v2/foo/bar/blobs/uploads/{upload}", "", "x"},
+	} {
+		f.Add(seed.m1, seed.t1, seed.h1, []byte(seed.b1), seed.m2, seed.t2, seed.h2, []byte(seed.b2))
+	}
+	f.Fuzz(func(t *testing.T, m1, t1, h1 string, b1 []byte, m2, t2, h2 string, b2 []byte) {
+		fr := newFuzzRegistry(t, ocimem.New())
+		h := New(fr.reg, nil)
+		fuzzRequest(t, fr, h, m1, t1, h1, b1)
+		fuzzRequest(t, fr, h, m2, t2, h2, b2)
+	})
+}
+
 // FuzzHandlerFS is FuzzHandler against the on-disk registry, whose
 // names become paths.
 func FuzzHandlerFS(f *testing.F) {
@@ -246,6 +277,9 @@ func fuzzRequest(t *testing.T, fr *fuzzRegistry, h http.Handler, method, target,
 	resp := w.Result()
 	got := w.Body.Bytes()
 	what := fmt.Sprintf("%s %s with %q and body %q answered %d %q", method, target, header, body, resp.StatusCode, got)
+	if loc := resp.Header.Get("Location"); loc != "" {
+		fr.location = loc
+	}
 
 	if resp.StatusCode < 200 || resp.StatusCode > 599 || http.StatusText(resp.StatusCode) == "" {
 		t.Fatalf("%s: not a valid status", what)
