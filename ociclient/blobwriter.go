@@ -52,7 +52,7 @@ func (c *client) PushBlobChunkedResume(ctx context.Context, repo, id string, off
 	if err := checkRepo(repo); err != nil {
 		return nil, err
 	}
-	loc, err := c.decodeID(repo, id)
+	loc, err := c.decodeID(ctx, repo, id)
 	if err != nil {
 		return nil, err
 	}

@@ -179,7 +179,7 @@ func FuzzDecodeID(f *testing.F) {
 	}
 	c := r.(*client)
 	f.Fuzz(func(t *testing.T, id string) {
-		u, err := c.decodeID("foo", id)
+		u, err := c.decodeID(t.Context(), "foo", id)
 		if err != nil {
 			if !errors.Is(err, ociregistry.ErrBlobUploadUnknown) {
 				t.Fatalf("decodeID(%q): %v is not BLOB_UPLOAD_UNKNOWN", id, err)
@@ -192,7 +192,7 @@ func FuzzDecodeID(f *testing.F) {
 		if !strings.HasPrefix(u.Path, "/v2/foo/blobs/uploads/") || !strings.HasPrefix(path.Clean(u.Path), "/v2/foo/blobs/uploads/") {
 			t.Fatalf("decodeID(%q) = %q, not an upload in foo", id, u)
 		}
-		if again, err := c.decodeID("foo", encodeID(u)); err != nil || again.String() != u.String() {
+		if again, err := c.decodeID(t.Context(), "foo", encodeID(u)); err != nil || again.String() != u.String() {
 			t.Fatalf("decodeID(%q) = %q, encoded and decoded again: %v, %v", id, u, again, err)
 		}
 	})

@@ -558,7 +558,7 @@ func encodeID(loc *url.URL) string {
 // refused: the client would otherwise send requests wherever an ID said
 // (an upload the registry placed elsewhere can still be written, but
 // not resumed by ID).
-func (c *client) decodeID(repo, id string) (*url.URL, error) {
+func (c *client) decodeID(ctx context.Context, repo, id string) (*url.URL, error) {
 	data, err := base64.RawURLEncoding.DecodeString(id)
 	if err != nil {
 		return nil, fmt.Errorf("upload ID %q: %w", id, ociregistry.ErrBlobUploadUnknown)
@@ -568,7 +568,7 @@ func (c *client) decodeID(repo, id string) (*url.URL, error) {
 	if err == nil {
 		upload, _ = strings.CutPrefix(u.Path, "/v2/"+repo+"/blobs/uploads/")
 	}
-	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.User != nil || u.Host != c.baseURL().Host ||
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.User != nil || u.Host != c.baseURL(ctx).Host ||
 		upload == u.Path || upload == "" || slices.Contains(strings.Split(upload, "/"), "..") {
 		return nil, fmt.Errorf("upload ID %.200q is not an upload in %s: %w", id, repo, ociregistry.ErrBlobUploadUnknown)
 	}
