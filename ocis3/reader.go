@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -215,6 +216,27 @@ type streamReader struct {
 }
 
 func (s *streamReader) Read(p []byte) (int, error) { return s.lr.Read(p) }
+
+// streamBufferSize is the size of the reads WriteTo makes of S3's
+// response: io.Copy's 32 KiB would cost a system call and a write to
+// the client for each.
+const streamBufferSize = 256 << 10
+
+var streamBufPool = sync.Pool{New: func() any {
+	b := make([]byte, streamBufferSize)
+	return &b
+}}
+
+// WriteTo copies the content to w through a large buffer.
+func (s *streamReader) WriteTo(w io.Writer) (int64, error) {
+	bp := streamBufPool.Get().(*[]byte)
+	defer streamBufPool.Put(bp)
+	// A writer's ReadFrom would take its own, smaller buffer.
+	return io.CopyBuffer(writerOnly{w}, &s.lr, *bp)
+}
+
+// writerOnly hides any ReadFrom of its Writer.
+type writerOnly struct{ io.Writer }
 
 func (s *streamReader) Close() error { return s.body.Close() }
 
