@@ -37,7 +37,7 @@ var manifestAccept = strings.Join([]string{
 // returns an error that Is ociregistry.ErrBlobUnknown when there is no
 // such blob.
 func (c *client) GetBlob(ctx context.Context, repo string, dig ociregistry.Digest) (ociregistry.BlobReader, error) {
-	if err := checkRepoDigest(repo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dig); err != nil {
 		return nil, err
 	}
 	resp, err := c.do(ctx, &request{
@@ -68,7 +68,7 @@ func (c *client) GetBlob(ctx context.Context, repo string, dig ociregistry.Diges
 // ociregistry.ErrRangeInvalid for a range that does not fit the blob, and
 // the errors GetBlob does.
 func (c *client) GetBlobRange(ctx context.Context, repo string, dig ociregistry.Digest, offset0, offset1 int64) (ociregistry.BlobReader, error) {
-	if err := checkRepoDigest(repo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dig); err != nil {
 		return nil, err
 	}
 	if offset0 < 0 || (offset1 >= 0 && offset0 > offset1) {
@@ -230,7 +230,7 @@ func parseDecimal(s string) (int64, bool) {
 // one that Is ociregistry.ErrDigestInvalid when the registry's content
 // does not match the digest.
 func (c *client) GetManifest(ctx context.Context, repo string, dig ociregistry.Digest) (ociregistry.BlobReader, error) {
-	if err := checkRepoDigest(repo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dig); err != nil {
 		return nil, err
 	}
 	return c.getManifest(ctx, repo, string(dig), dig)
@@ -301,7 +301,7 @@ func (c *client) getManifest(ctx context.Context, repo, ref string, dig ociregis
 // returns an error that Is ociregistry.ErrBlobUnknown when there is no
 // such blob.
 func (c *client) ResolveBlob(ctx context.Context, repo string, dig ociregistry.Digest) (ociregistry.Descriptor, error) {
-	if err := checkRepoDigest(repo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dig); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
 	resp, err := c.do(ctx, &request{
@@ -328,7 +328,7 @@ func (c *client) ResolveBlob(ctx context.Context, repo string, dig ociregistry.D
 // request. It returns an error that Is ociregistry.ErrManifestUnknown
 // when there is none.
 func (c *client) ResolveManifest(ctx context.Context, repo string, dig ociregistry.Digest) (ociregistry.Descriptor, error) {
-	if err := checkRepoDigest(repo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dig); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
 	return c.resolveManifest(ctx, repo, string(dig), dig)
@@ -479,13 +479,6 @@ func (r *verifyingReader) Read(p []byte) (int, error) {
 
 func (r *verifyingReader) Close() error                       { return r.body.Close() }
 func (r *verifyingReader) Descriptor() ociregistry.Descriptor { return r.desc }
-
-func checkRepoDigest(repo string, dig ociregistry.Digest) error {
-	if err := checkRepo(repo); err != nil {
-		return err
-	}
-	return ociregistry.CheckDigest(dig)
-}
 
 func checkRepoTag(repo, tag string) error {
 	if err := checkRepo(repo); err != nil {

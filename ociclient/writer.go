@@ -60,7 +60,7 @@ func (c *client) releasePushBuffer(n int64) {
 // than desc.Size bytes and one that Is ociregistry.ErrDigestInvalid when
 // the registry finds that the content does not match desc.Digest.
 func (c *client) PushBlob(ctx context.Context, repo string, desc ociregistry.Descriptor, r io.Reader) (ociregistry.Descriptor, error) {
-	if err := checkRepoDigest(repo, desc.Digest); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, desc.Digest); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
 	if desc.Size < 0 {
@@ -333,7 +333,7 @@ func sizeError(desc ociregistry.Descriptor, n int64) error {
 // returns an error that Is ociregistry.ErrBlobUnknown when fromRepo has no
 // such blob.
 func (c *client) MountBlob(ctx context.Context, fromRepo, toRepo string, dig ociregistry.Digest) (ociregistry.Descriptor, error) {
-	if err := checkRepoDigest(fromRepo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(fromRepo, dig); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
 	if err := checkRepo(toRepo); err != nil {

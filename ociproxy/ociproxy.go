@@ -179,14 +179,6 @@ type proxy struct {
 	tagLookups group[ociregistry.Descriptor]
 }
 
-// isNotFound reports whether err says that content or a repository does
-// not exist: an answer, unlike a failure to answer.
-func isNotFound(err error) bool {
-	return errors.Is(err, ociregistry.ErrBlobUnknown) ||
-		errors.Is(err, ociregistry.ErrManifestUnknown) ||
-		errors.Is(err, ociregistry.ErrNameUnknown)
-}
-
 // upstreamError returns the error that the proxy answers when upstream
 // failed with err to supply what (such as "blob a/b@sha256:…") and the
 // cache does not hold it. When err is a failure to get an answer (no

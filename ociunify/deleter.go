@@ -32,19 +32,19 @@ func (u *unifier) delete(del func(r ociregistry.Interface) error) error {
 		return struct{}{}, del(r)
 	})
 	switch {
-	case err0 == nil && (err1 == nil || isNotFound(err1)):
+	case err0 == nil && (err1 == nil || ociregistry.IsNotFound(err1)):
 		return nil
-	case err1 == nil && isNotFound(err0):
+	case err1 == nil && ociregistry.IsNotFound(err0):
 		return nil
-	case isNotFound(err0) && isNotFound(err1):
+	case ociregistry.IsNotFound(err0) && ociregistry.IsNotFound(err1):
 		return err0
 	}
 	// At least one registry failed for a reason other than the content
 	// being absent, which is what is worth reporting.
-	if isNotFound(err0) {
+	if ociregistry.IsNotFound(err0) {
 		err0 = nil
 	}
-	if isNotFound(err1) {
+	if ociregistry.IsNotFound(err1) {
 		err1 = nil
 	}
 	_, err := joinWrite(0, err0, err1)

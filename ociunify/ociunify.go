@@ -74,14 +74,6 @@ type unifier struct {
 	opts   Options
 }
 
-// isNotFound reports whether err says that content or a repository does
-// not exist, the answers after which the other registry is asked.
-func isNotFound(err error) bool {
-	return errors.Is(err, ociregistry.ErrBlobUnknown) ||
-		errors.Is(err, ociregistry.ErrManifestUnknown) ||
-		errors.Is(err, ociregistry.ErrNameUnknown)
-}
-
 // both calls f for r0 and r1 concurrently and returns their results.
 func both[T any](u *unifier, f func(r ociregistry.Interface) (T, error)) (x0, x1 T, err0, err1 error) {
 	var wg sync.WaitGroup
