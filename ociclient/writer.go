@@ -66,29 +66,11 @@ func (c *client) PushBlob(ctx context.Context, repo string, desc ociregistry.Des
 	if desc.Size < 0 {
 		return ociregistry.Descriptor{}, fmt.Errorf("push blob %s: negative size %d: %w", desc.Digest, desc.Size, ociregistry.ErrSizeInvalid)
 	}
-	// Make the content readable twice, for a registry that answers a
-	// single-request upload by starting a session instead.
-	rewind := func() (io.Reader, error) { return nil, errors.ErrUnsupported }
-	if rs, ok := r.(io.ReadSeeker); ok {
-		start, err := rs.Seek(0, io.SeekCurrent)
-		if err == nil {
-			rewind = func() (io.Reader, error) {
-				_, err := rs.Seek(start, io.SeekStart)
-				return rs, err
-			}
-		}
-	} else if desc.Size <= maxRewindBuffer && c.reservePushBuffer(desc.Size) {
-		defer c.releasePushBuffer(desc.Size)
-		data, err := io.ReadAll(io.LimitReader(r, desc.Size+1))
-		if err != nil {
-			return ociregistry.Descriptor{}, fmt.Errorf("push blob %s: %w", desc.Digest, err)
-		}
-		if n := int64(len(data)); n != desc.Size {
-			return ociregistry.Descriptor{}, sizeError(desc, n)
-		}
-		r = bytes.NewReader(data)
-		rewind = func() (io.Reader, error) { return bytes.NewReader(data), nil }
+	r, rewind, release, err := c.rewindable(desc, r)
+	if err != nil {
+		return ociregistry.Descriptor{}, err
 	}
+	defer release()
 	if _, err := rewind(); err != nil || c.noSinglePost.Load() {
 		// Without a way to send the content again, go straight to
 		// POST then PUT.
@@ -98,6 +80,50 @@ func (c *client) PushBlob(ctx context.Context, repo string, desc ociregistry.Des
 		}
 		return c.putBlob(ctx, repo, loc, desc, r)
 	}
+	return c.postBlob(ctx, repo, desc, r, rewind)
+}
+
+// rewindable makes the content of r readable twice, for a registry that
+// answers a single-request upload by starting a session instead. It
+// returns a reader of the content and rewind, which returns a reader of
+// it from its start again: by seeking r back when r can seek, else from
+// memory when the content fits in the push buffer (release then gives
+// the room back), else never (rewind then fails with
+// errors.ErrUnsupported). Its error is that of reading r into memory, or
+// one that Is ociregistry.ErrSizeInvalid when r holds more or fewer than
+// desc.Size bytes.
+func (c *client) rewindable(desc ociregistry.Descriptor, r io.Reader) (_ io.Reader, rewind func() (io.Reader, error), release func(), _ error) {
+	release = func() {}
+	if rs, ok := r.(io.ReadSeeker); ok {
+		start, err := rs.Seek(0, io.SeekCurrent)
+		if err == nil {
+			return r, func() (io.Reader, error) {
+				_, err := rs.Seek(start, io.SeekStart)
+				return rs, err
+			}, release, nil
+		}
+	} else if desc.Size <= maxRewindBuffer && c.reservePushBuffer(desc.Size) {
+		data, err := io.ReadAll(io.LimitReader(r, desc.Size+1))
+		if err == nil && int64(len(data)) != desc.Size {
+			err = sizeError(desc, int64(len(data)))
+		} else if err != nil {
+			err = fmt.Errorf("push blob %s: %w", desc.Digest, err)
+		}
+		if err != nil {
+			c.releasePushBuffer(desc.Size)
+			return nil, nil, nil, err
+		}
+		return bytes.NewReader(data), func() (io.Reader, error) {
+			return bytes.NewReader(data), nil
+		}, func() { c.releasePushBuffer(desc.Size) }, nil
+	}
+	return r, func() (io.Reader, error) { return nil, errors.ErrUnsupported }, release, nil
+}
+
+// postBlob pushes the blob in a single request (POST with ?digest=).
+// When the registry answers by starting a session instead, it sends the
+// content again, from rewind, with PUT.
+func (c *client) postBlob(ctx context.Context, repo string, desc ociregistry.Descriptor, r io.Reader, rewind func() (io.Reader, error)) (ociregistry.Descriptor, error) {
 	q := url.Values{"digest": {string(desc.Digest)}}
 	sc := &sizeChecker{r: r, size: desc.Size, dig: desc.Digest}
 	stream := &closeNotifier{r: sc, done: make(chan struct{})}
@@ -133,26 +159,33 @@ func (c *client) PushBlob(ctx context.Context, repo string, desc ociregistry.Des
 		return blobDescriptor(desc), nil
 	case http.StatusAccepted:
 		// The registry started a session and (we must assume)
-		// dropped the content: send it again with PUT.
+		// dropped the content.
 		c.noSinglePost.Store(true)
-		loc, err := c.location(resp)
-		if err != nil {
-			return ociregistry.Descriptor{}, err
-		}
-		// The transport may still be sending the content; it closes
-		// the body when it is done with it.
-		select {
-		case <-stream.done:
-		case <-ctx.Done():
-			return ociregistry.Descriptor{}, ctx.Err()
-		}
-		r, err := rewind()
-		if err != nil {
-			return ociregistry.Descriptor{}, fmt.Errorf("push blob %s: cannot send content again: %w", desc.Digest, err)
-		}
-		return c.putBlob(ctx, repo, loc, desc, r)
+		return c.putBlobAgain(ctx, repo, desc, resp, stream, rewind)
 	}
 	return ociregistry.Descriptor{}, fmt.Errorf("push blob %s: unexpected status %s", desc.Digest, resp.Status)
+}
+
+// putBlobAgain sends the content of a blob, from rewind, with PUT to the
+// session that the registry started (in resp) when it was sent stream
+// with a single POST. It waits until the transport is done with stream.
+func (c *client) putBlobAgain(ctx context.Context, repo string, desc ociregistry.Descriptor, resp *http.Response, stream *closeNotifier, rewind func() (io.Reader, error)) (ociregistry.Descriptor, error) {
+	loc, err := c.location(resp)
+	if err != nil {
+		return ociregistry.Descriptor{}, err
+	}
+	// The transport may still be sending the content; it closes the
+	// body when it is done with it.
+	select {
+	case <-stream.done:
+	case <-ctx.Done():
+		return ociregistry.Descriptor{}, ctx.Err()
+	}
+	r, err := rewind()
+	if err != nil {
+		return ociregistry.Descriptor{}, fmt.Errorf("push blob %s: cannot send content again: %w", desc.Digest, err)
+	}
+	return c.putBlob(ctx, repo, loc, desc, r)
 }
 
 // blobDescriptor returns the descriptor of a pushed blob.
