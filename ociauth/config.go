@@ -58,7 +58,8 @@ type CredentialsSource interface {
 // each host.
 type StaticCredentials map[string]Credentials
 
-// Credentials returns s[host].
+// Credentials returns s[host] (zero Credentials when s has none for
+// host). It never fails.
 func (s StaticCredentials) Credentials(ctx context.Context, host string) (Credentials, error) {
 	return s[host], nil
 }
