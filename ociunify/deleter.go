@@ -7,9 +7,10 @@ import (
 )
 
 // DeleteBlob deletes the blob from both registries at once. It succeeds
-// when one registry deleted it and the other did not have it; it answers
-// the first registry's error when neither had it, and otherwise the
-// error of a registry that failed.
+// when both deleted it, or one deleted it and the other did not have it;
+// it answers the first registry's error when neither had it, and
+// otherwise the errors of the registries that failed for another
+// reason.
 func (u *unifier) DeleteBlob(ctx context.Context, repo string, dg ociregistry.Digest) error {
 	return u.delete(func(r ociregistry.Interface) error { return r.DeleteBlob(ctx, repo, dg) })
 }
