@@ -4,8 +4,11 @@
 //
 // Errors that the registry sends are decoded into the root package's
 // errors, so errors.Is(err, ociregistry.ErrManifestUnknown) holds for a
-// missing manifest whichever registry answered. Idempotent requests are
-// retried with backoff on 429, 5xx and broken connections. Requests are
+// missing manifest whichever registry answered. Requests without a
+// streamed body are retried with backoff (up to Options.MaxRetries
+// times): on 429, 5xx and broken connections when they are idempotent,
+// and on a refused connection whatever they are, since such a request
+// reached no server. Requests are
 // authenticated through ociauth, with the credentials in Options.Auth.
 package ociclient
 
