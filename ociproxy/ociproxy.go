@@ -48,8 +48,9 @@
 // Writes are refused with ociregistry.ErrDenied unless
 // Options.WritesToCache is set, when they go to the cache only. Tags and
 // Repositories are listed from upstream, falling back to the cache when
-// upstream fails; Referrers are listed from upstream. With WritesToCache,
-// listings are the merge of upstream's and the cache's.
+// upstream fails, with anything but "not found", before listing anything;
+// Referrers are listed from upstream. With WritesToCache, listings are the
+// merge of upstream's and the cache's.
 package ociproxy
 
 import (
