@@ -23,7 +23,7 @@ const maxChunkRetries = 3
 // chunks of at least chunkSize bytes (Options.ChunkSize when zero, raised
 // to the registry's OCI-Chunk-Min-Length) and each is sent with PATCH.
 func (c *client) PushBlobChunked(ctx context.Context, repo string, chunkSize int) (ociregistry.BlobWriter, error) {
-	if err := checkRepo(repo); err != nil {
+	if err := ociregistry.CheckRepository(repo); err != nil {
 		return nil, err
 	}
 	resp, err := c.do(ctx, &request{
@@ -52,7 +52,7 @@ func (c *client) PushBlobChunked(ctx context.Context, repo string, chunkSize int
 // that Is ociregistry.ErrRangeInvalid when offset is not negative and
 // differs from the registry's.
 func (c *client) PushBlobChunkedResume(ctx context.Context, repo, id string, offset int64, chunkSize int) (ociregistry.BlobWriter, error) {
-	if err := checkRepo(repo); err != nil {
+	if err := ociregistry.CheckRepository(repo); err != nil {
 		return nil, err
 	}
 	loc, err := c.decodeID(repo, id)

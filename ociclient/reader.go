@@ -480,8 +480,11 @@ func (r *verifyingReader) Read(p []byte) (int, error) {
 func (r *verifyingReader) Close() error                       { return r.body.Close() }
 func (r *verifyingReader) Descriptor() ociregistry.Descriptor { return r.desc }
 
+// checkRepoTag checks a repository name and a tag before they go into a
+// URL, answering the error of ociregistry.CheckRepository or
+// ociregistry.CheckTag.
 func checkRepoTag(repo, tag string) error {
-	if err := checkRepo(repo); err != nil {
+	if err := ociregistry.CheckRepository(repo); err != nil {
 		return err
 	}
 	return ociregistry.CheckTag(tag)

@@ -16,8 +16,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/ocireg/ociregistry"
 )
 
 // kind says what a request is about, so that an error response with no
@@ -290,9 +288,4 @@ func (c *client) logRequest(req *http.Request, resp *http.Response, err error, d
 // repoPath returns the path of something in repo: /v2/<repo>/<rest>.
 func repoPath(repo string, rest ...string) string {
 	return "/v2/" + repo + "/" + strings.Join(rest, "/")
-}
-
-// checkRepo checks a repository name before it goes into a URL.
-func checkRepo(repo string) error {
-	return ociregistry.CheckRepository(repo)
 }

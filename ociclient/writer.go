@@ -365,7 +365,7 @@ func (c *client) MountBlob(ctx context.Context, fromRepo, toRepo string, dig oci
 	if err := ociregistry.CheckRepositoryDigest(fromRepo, dig); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
-	if err := checkRepo(toRepo); err != nil {
+	if err := ociregistry.CheckRepository(toRepo); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
 	q := url.Values{"mount": {string(dig)}, "from": {fromRepo}}
@@ -433,7 +433,7 @@ func (c *client) cancelUpload(loc *url.URL) {
 // ociregistry.ErrManifestBlobUnknown when the registry turns the
 // manifest down.
 func (c *client) PushManifest(ctx context.Context, repo string, tag string, contents []byte, mediaType string) (ociregistry.Descriptor, error) {
-	if err := checkRepo(repo); err != nil {
+	if err := ociregistry.CheckRepository(repo); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
 	if tag != "" {
