@@ -104,39 +104,54 @@ func (c *client) GetBlobRange(ctx context.Context, repo string, dig ociregistry.
 	}
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
-		start, size, ok := parseContentRange(resp.Header.Get("Content-Range"))
-		if !ok || start != offset0 {
-			resp.Body.Close()
-			return nil, fmt.Errorf("get blob %s: registry answered range %q to %q", dig, resp.Header.Get("Content-Range"), rng)
-		}
-		desc.Size = size
-		body := resp.Body
-		if offset1 >= 0 && resp.ContentLength > offset1-offset0 {
-			body = readCloser{io.LimitReader(body, offset1-offset0), body}
-		}
-		return &blobReader{ReadCloser: body, desc: desc}, nil
+		return partialRange(resp, desc, offset0, offset1, rng)
 	case http.StatusOK:
-		// The registry ignored Range and sent the whole blob.
-		desc.Size = resp.ContentLength
-		if desc.Size >= 0 && offset0 > desc.Size {
-			resp.Body.Close()
-			return nil, fmt.Errorf("range %d-%d of blob %s of size %d: %w", offset0, offset1, dig, desc.Size, ociregistry.ErrRangeInvalid)
-		}
-		if _, err := io.CopyN(io.Discard, resp.Body, offset0); err != nil {
-			resp.Body.Close()
-			if err == io.EOF {
-				err = fmt.Errorf("range %d-%d of blob %s: %w", offset0, offset1, dig, ociregistry.ErrRangeInvalid)
-			}
-			return nil, err
-		}
-		var body io.Reader = resp.Body
-		if offset1 >= 0 {
-			body = io.LimitReader(body, offset1-offset0)
-		}
-		return &blobReader{ReadCloser: readCloser{body, resp.Body}, desc: desc}, nil
+		return rangeOfWhole(resp, desc, offset0, offset1)
 	}
 	resp.Body.Close()
 	return nil, fmt.Errorf("get blob %s: unexpected status %s", dig, resp.Status)
+}
+
+// partialRange returns the reader of resp, a 206 answer to a request for
+// the bytes from offset0 up to offset1 (rng, as sent), and desc with the
+// size that resp gives. It fails when resp's range does not start at
+// offset0, and cuts off what resp sends past offset1.
+func partialRange(resp *http.Response, desc ociregistry.Descriptor, offset0, offset1 int64, rng string) (ociregistry.BlobReader, error) {
+	start, size, ok := parseContentRange(resp.Header.Get("Content-Range"))
+	if !ok || start != offset0 {
+		resp.Body.Close()
+		return nil, fmt.Errorf("get blob %s: registry answered range %q to %q", desc.Digest, resp.Header.Get("Content-Range"), rng)
+	}
+	desc.Size = size
+	body := resp.Body
+	if offset1 >= 0 && resp.ContentLength > offset1-offset0 {
+		body = readCloser{io.LimitReader(body, offset1-offset0), body}
+	}
+	return &blobReader{ReadCloser: body, desc: desc}, nil
+}
+
+// rangeOfWhole returns a reader of the bytes from offset0 up to offset1
+// of resp, a 200 answer with the whole blob from a registry that ignored
+// Range, by skipping and truncating it. It answers an error that Is
+// ociregistry.ErrRangeInvalid when the blob ends before offset0.
+func rangeOfWhole(resp *http.Response, desc ociregistry.Descriptor, offset0, offset1 int64) (ociregistry.BlobReader, error) {
+	desc.Size = resp.ContentLength
+	if desc.Size >= 0 && offset0 > desc.Size {
+		resp.Body.Close()
+		return nil, fmt.Errorf("range %d-%d of blob %s of size %d: %w", offset0, offset1, desc.Digest, desc.Size, ociregistry.ErrRangeInvalid)
+	}
+	if _, err := io.CopyN(io.Discard, resp.Body, offset0); err != nil {
+		resp.Body.Close()
+		if err == io.EOF {
+			err = fmt.Errorf("range %d-%d of blob %s: %w", offset0, offset1, desc.Digest, ociregistry.ErrRangeInvalid)
+		}
+		return nil, err
+	}
+	var body io.Reader = resp.Body
+	if offset1 >= 0 {
+		body = io.LimitReader(body, offset1-offset0)
+	}
+	return &blobReader{ReadCloser: readCloser{body, resp.Body}, desc: desc}, nil
 }
 
 // refusedRange answers GetBlobRange when the registry answered 416. A
