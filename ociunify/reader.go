@@ -136,25 +136,48 @@ func readContent[T any](
 	keep func(x T, cancel context.CancelFunc) T,
 	discard func(T),
 ) (T, error) {
-	var zero T
-	if u.opts.ReadPolicy != ReadConcurrent {
-		x, err0 := get(ctx, u.r0)
-		if err0 == nil {
-			return x, nil
-		}
-		if !ociregistry.IsNotFound(err0) {
-			return zero, sideErr(0, err0)
-		}
-		x, err1 := get(ctx, u.r1)
-		if err1 == nil {
-			return x, nil
-		}
-		if ociregistry.IsNotFound(err1) {
-			return zero, err0
-		}
-		return zero, sideErr(1, err1)
+	if u.opts.ReadPolicy == ReadConcurrent {
+		return readConcurrently(ctx, u, get, keep, discard)
 	}
+	return readInOrder(ctx, u, get)
+}
 
+// readInOrder reads content with get from r0, and from r1 when r0 does
+// not have it. It answers r0's error when neither has it, and otherwise
+// the error of the first that failed for another reason.
+func readInOrder[T any](ctx context.Context, u *unifier, get func(ctx context.Context, r ociregistry.Interface) (T, error)) (T, error) {
+	var zero T
+	x, err0 := get(ctx, u.r0)
+	if err0 == nil {
+		return x, nil
+	}
+	if !ociregistry.IsNotFound(err0) {
+		return zero, sideErr(0, err0)
+	}
+	x, err1 := get(ctx, u.r1)
+	if err1 == nil {
+		return x, nil
+	}
+	if ociregistry.IsNotFound(err1) {
+		return zero, err0
+	}
+	return zero, sideErr(1, err1)
+}
+
+// readConcurrently reads content with get from both registries at once
+// and returns the first answer, passed through keep, cancelling the
+// other request and passing its answer, should it succeed anyway, to
+// discard. When both fail, it answers the error of the first (r0, then
+// r1) that failed for another reason than not having the content, else
+// r0's.
+func readConcurrently[T any](
+	ctx context.Context,
+	u *unifier,
+	get func(ctx context.Context, r ociregistry.Interface) (T, error),
+	keep func(x T, cancel context.CancelFunc) T,
+	discard func(T),
+) (T, error) {
+	var zero T
 	type result struct {
 		i   int
 		x   T
