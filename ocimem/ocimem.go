@@ -131,7 +131,7 @@ type manifest struct {
 	mediaType string
 
 	// digest is the digest that descriptors use, of the algorithm the
-	// manifest's own references use (see parsedManifest.algorithm);
+	// manifest's own references use (see ocimanifest.Parsed.Algorithm);
 	// other is the digest of the other algorithm, by which the
 	// manifest can be found too.
 	digest digest.Digest
