@@ -10,6 +10,8 @@
 #   ./bench.sh                  # every benchmark, -count 3 -benchtime 3s (about 3 minutes)
 #   ./bench.sh -big             # also serve a 1 GiB blob and report RSS growth
 #   ./bench.sh -backend=mem     # benchmark ocireg serve --mem instead of --dir
+#   ./bench.sh -backend=s3      # object storage: ocireg serve over versitygw against
+#                               # Distribution's s3 driver over the same versitygw
 #   COUNT=1 BENCHTIME=1s BENCH=Manifest ./bench.sh
 #   SOAK=0 ./bench.sh           # without the load and soak benchmark (about 4 minutes)
 #
@@ -24,6 +26,11 @@ if ! [[ -x $bin/registry ]] || ! "$bin/registry" --version 2>/dev/null | grep -q
 	echo "bench.sh: installing Distribution $DISTRIBUTION_VERSION into $bin" >&2
 	mkdir -p "$bin"
 	GOWORK=off GOBIN=$bin go install "github.com/distribution/distribution/v3/cmd/registry@$DISTRIBUTION_VERSION"
+fi
+VERSITYGW_VERSION=v1.8.0
+if [[ " $* " == *" -backend=s3 "* ]] && ! { [[ -x $bin/versitygw ]] && go version -m "$bin/versitygw" | grep -qE "^[[:space:]]+mod[[:space:]]+github.com/versity/versitygw[[:space:]]+$VERSITYGW_VERSION[[:space:]]"; }; then
+	echo "bench.sh: installing versitygw $VERSITYGW_VERSION into $bin" >&2
+	GOWORK=off GOBIN=$bin go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
 fi
 export OCIREG_TOOLS_BIN=$bin OCIREG_REQUIRE_TOOLS=1
 

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -55,7 +56,7 @@ func (c *client) PushBlobChunkedResume(ctx context.Context, repo, id string, off
 	if err := ociregistry.CheckRepository(repo); err != nil {
 		return nil, err
 	}
-	loc, err := c.decodeID(repo, id)
+	loc, err := c.decodeID(ctx, repo, id)
 	if err != nil {
 		return nil, err
 	}
@@ -286,14 +287,26 @@ func encodeID(loc *url.URL) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(loc.String()))
 }
 
-func (c *client) decodeID(repo, id string) (*url.URL, error) {
+// decodeID returns the location of the upload with the given ID in
+// repo. The ID comes from whoever calls PushBlobChunkedResume, which
+// for a server built on this client is any HTTP client, so a location
+// on a host other than the registry's, or outside repo's uploads, is
+// refused: the client would otherwise send requests wherever an ID said
+// (an upload the registry placed elsewhere can still be written, but
+// not resumed by ID).
+func (c *client) decodeID(ctx context.Context, repo, id string) (*url.URL, error) {
 	data, err := base64.RawURLEncoding.DecodeString(id)
 	if err != nil {
 		return nil, fmt.Errorf("upload ID %q: %w", id, ociregistry.ErrBlobUploadUnknown)
 	}
 	u, err := url.Parse(string(data))
-	if err != nil || !u.IsAbs() || !strings.Contains(u.Path, "/v2/"+repo+"/blobs/uploads/") {
-		return nil, fmt.Errorf("upload ID %q is not an upload in %s: %w", id, repo, ociregistry.ErrBlobUploadUnknown)
+	var upload string
+	if err == nil {
+		upload, _ = strings.CutPrefix(u.Path, "/v2/"+repo+"/blobs/uploads/")
+	}
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.User != nil || u.Host != c.baseURL(ctx).Host ||
+		upload == u.Path || upload == "" || slices.Contains(strings.Split(upload, "/"), "..") {
+		return nil, fmt.Errorf("upload ID %.200q is not an upload in %s: %w", id, repo, ociregistry.ErrBlobUploadUnknown)
 	}
 	return u, nil
 }

@@ -1,13 +1,18 @@
 package ociclient
 
 import (
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ocireg/ociregistry"
 )
 
 // FuzzParseContentRange checks that every Content-Range of a 206
@@ -142,6 +147,53 @@ func FuzzNextLink(f *testing.F) {
 		u, err := url.Parse(next)
 		if err != nil || !u.IsAbs() {
 			t.Fatalf("nextLink(%q) = %q, not an absolute URL (%v)", h, next, err)
+		}
+	})
+}
+
+// FuzzDecodeID checks that an upload ID, which any HTTP client of a
+// server built on this client can make up, is taken only as an upload
+// in the repository named, on the registry's own host.
+func FuzzDecodeID(f *testing.F) {
+	enc := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	for _, s := range []string{
+		enc("https://registry.example/v2/foo/blobs/uploads/abc?_state=x"),
+		enc("http://registry.example/v2/foo/blobs/uploads/abc"),
+		enc("https://other.example/v2/foo/blobs/uploads/abc"),
+		enc("https://registry.example@other.example/v2/foo/blobs/uploads/abc"),
+		enc("https://user:pw@registry.example/v2/foo/blobs/uploads/abc"),
+		enc("file://registry.example/v2/foo/blobs/uploads/abc"),
+		enc("//registry.example/v2/foo/blobs/uploads/abc"),
+		enc("https://registry.example/v2/bar/blobs/uploads/abc"),
+		enc("https://registry.example:443/v2/foo/blobs/uploads/abc"),
+		enc("https://registry.example/v2/secret/blobs/uploads/abc/v2/foo/blobs/uploads/"),
+		enc("https://registry.example/v2/foo/blobs/uploads/../../../secret/blobs/uploads/abc"),
+		enc("https://registry.example/v2/foo/blobs/uploads/%2e%2e/x"),
+		"not base64!",
+	} {
+		f.Add(s)
+	}
+	r, err := New("registry.example", nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	c := r.(*client)
+	f.Fuzz(func(t *testing.T, id string) {
+		u, err := c.decodeID(t.Context(), "foo", id)
+		if err != nil {
+			if !errors.Is(err, ociregistry.ErrBlobUploadUnknown) {
+				t.Fatalf("decodeID(%q): %v is not BLOB_UPLOAD_UNKNOWN", id, err)
+			}
+			return
+		}
+		if u.Host != "registry.example" || u.Scheme != "https" && u.Scheme != "http" || u.User != nil {
+			t.Fatalf("decodeID(%q) = %q, not on the registry", id, u)
+		}
+		if !strings.HasPrefix(u.Path, "/v2/foo/blobs/uploads/") || !strings.HasPrefix(path.Clean(u.Path), "/v2/foo/blobs/uploads/") {
+			t.Fatalf("decodeID(%q) = %q, not an upload in foo", id, u)
+		}
+		if again, err := c.decodeID(t.Context(), "foo", encodeID(u)); err != nil || again.String() != u.String() {
+			t.Fatalf("decodeID(%q) = %q, encoded and decoded again: %v, %v", id, u, again, err)
 		}
 	})
 }

@@ -10,10 +10,12 @@ import (
 
 // Immutable returns a registry over r in which a tag, once pushed,
 // cannot be moved to another manifest or deleted: PushManifest with a
-// tag that points elsewhere, DeleteTag, and DeleteManifest of a tagged
-// manifest answer an error that Is [ociregistry.ErrDenied]. Pushing the
-// same manifest again under its tag succeeds. Everything else passes
-// through.
+// tag that points elsewhere answers an error that Is
+// [ociregistry.ErrDenied]; DeleteTag, and DeleteManifest of a tagged
+// manifest, answer one that Is [ociregistry.ErrUnsupported] (405, as the
+// distribution spec asks of a registry that does not do the delete).
+// Pushing the same manifest again under its tag succeeds. Everything
+// else passes through.
 //
 // The check and the change are made under a lock of the repository, so
 // they are atomic for every user of the returned value; writers that
@@ -54,7 +56,7 @@ func (r *immutable) PushManifest(ctx context.Context, repo string, tag string, c
 }
 
 func (r *immutable) DeleteTag(ctx context.Context, repo string, name string) error {
-	return denied("delete tag in", repo, "tag "+name+" is immutable")
+	return deleteRefused("delete tag in", repo, "tag "+name+" is immutable")
 }
 
 func (r *immutable) DeleteManifest(ctx context.Context, repo string, dg ociregistry.Digest) error {
@@ -78,7 +80,7 @@ func (r *immutable) DeleteManifest(ctx context.Context, repo string, dg ociregis
 			return err
 		}
 		if desc.Digest == dg {
-			return denied("delete manifest in", repo, "it is tagged "+tag+" and tags are immutable")
+			return deleteRefused("delete manifest in", repo, "it is tagged "+tag+" and tags are immutable")
 		}
 	}
 	return r.r.DeleteManifest(ctx, repo, dg)

@@ -22,3 +22,11 @@ import (
 func denied(op, repo, why string) error {
 	return fmt.Errorf("%s %s: %s: %w", op, repo, why, ociregistry.ErrDenied)
 }
+
+// deleteRefused returns the error of a delete that the registry does not
+// do: it Is [ociregistry.ErrUnsupported], which servers answer with 405,
+// as the distribution spec asks of a registry that does not allow
+// deletion (a 403 would say that other credentials might).
+func deleteRefused(op, repo, why string) error {
+	return fmt.Errorf("%s %s: %s: %w", op, repo, why, ociregistry.ErrUnsupported)
+}

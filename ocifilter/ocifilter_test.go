@@ -83,6 +83,16 @@ func TestReadOnlyConformance(t *testing.T) {
 	conformance.Run(t, srv.URL, conformance.Options{PullOnly: true, Seed: seed})
 }
 
+// TestImmutableConformance runs every part of the conformance tests over
+// HTTP against a server over an immutable registry, declaring that it
+// does not delete tags: the refusals must be the 405 the spec asks of a
+// registry that does not delete, and everything else must pass.
+func TestImmutableConformance(t *testing.T) {
+	srv := httptest.NewServer(ociserver.New(ocifilter.Immutable(ocimem.New()), nil))
+	t.Cleanup(srv.Close)
+	conformance.Run(t, srv.URL, conformance.Options{TagDeleteUnsupported: true, ImmutableTags: true})
+}
+
 func TestReadOnly(t *testing.T) {
 	mem := ocimem.New()
 	p := ocitest.PushRandomImage(t, mem, "a/b", "v1")
@@ -128,7 +138,13 @@ func TestReadOnly(t *testing.T) {
 	}
 	for name, write := range writes {
 		t.Run(name, func(t *testing.T) {
-			qt.Assert(t, qt.ErrorIs(write(), ociregistry.ErrDenied))
+			// Deletes are refused as the spec asks of a registry that
+			// does not delete (405); other writes are denied (403).
+			want := ociregistry.ErrDenied
+			if strings.HasPrefix(name, "Delete") {
+				want = ociregistry.ErrUnsupported
+			}
+			qt.Assert(t, qt.ErrorIs(write(), want))
 		})
 	}
 	// Nothing changed underneath.
@@ -161,8 +177,8 @@ func TestImmutable(t *testing.T) {
 	qt.Assert(t, qt.Equals(desc.Digest, p1.Manifest.Digest))
 
 	// Nor deleting it, directly or through its manifest.
-	qt.Assert(t, qt.ErrorIs(r.DeleteTag(ctx, "a/b", "v1"), ociregistry.ErrDenied))
-	qt.Assert(t, qt.ErrorIs(r.DeleteManifest(ctx, "a/b", p1.Manifest.Digest), ociregistry.ErrDenied))
+	qt.Assert(t, qt.ErrorIs(r.DeleteTag(ctx, "a/b", "v1"), ociregistry.ErrUnsupported))
+	qt.Assert(t, qt.ErrorIs(r.DeleteManifest(ctx, "a/b", p1.Manifest.Digest), ociregistry.ErrUnsupported))
 	_, err = r.ResolveManifest(ctx, "a/b", p1.Manifest.Digest)
 	qt.Assert(t, qt.IsNil(err))
 

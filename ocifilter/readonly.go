@@ -8,7 +8,9 @@ import (
 )
 
 // ReadOnly returns a registry that reads from r and refuses every write
-// and delete with an error that Is [ociregistry.ErrDenied].
+// with an error that Is [ociregistry.ErrDenied], and every delete with
+// one that Is [ociregistry.ErrUnsupported] (405, as the distribution
+// spec asks of a registry that does not delete).
 func ReadOnly(r ociregistry.Interface) ociregistry.Interface {
 	return readOnly{forward{r: r}}
 }
@@ -39,13 +41,13 @@ func (r readOnly) PushManifest(ctx context.Context, repo string, tag string, con
 }
 
 func (r readOnly) DeleteBlob(ctx context.Context, repo string, digest ociregistry.Digest) error {
-	return denied("delete blob in", repo, "registry is read-only")
+	return deleteRefused("delete blob in", repo, "registry is read-only")
 }
 
 func (r readOnly) DeleteManifest(ctx context.Context, repo string, digest ociregistry.Digest) error {
-	return denied("delete manifest in", repo, "registry is read-only")
+	return deleteRefused("delete manifest in", repo, "registry is read-only")
 }
 
 func (r readOnly) DeleteTag(ctx context.Context, repo string, name string) error {
-	return denied("delete tag in", repo, "registry is read-only")
+	return deleteRefused("delete tag in", repo, "registry is read-only")
 }

@@ -1,7 +1,6 @@
 package ocifs
 
 import (
-	"bytes"
 	"os"
 	"sync"
 	"time"
@@ -116,17 +115,6 @@ func (c *contentCache) put(d ociregistry.Digest, data []byte) {
 	c.m[d] = data
 	c.size += len(data)
 }
-
-// bytesReader reads cached content.
-type bytesReader struct {
-	*bytes.Reader
-	desc ociregistry.Descriptor
-}
-
-func (b *bytesReader) Close() error { return nil }
-
-// Descriptor returns the descriptor of the content.
-func (b *bytesReader) Descriptor() ociregistry.Descriptor { return b.desc }
 
 // readString reads a small file whole.
 func readString(path string) (string, error) {

@@ -225,6 +225,30 @@ func (g *collector) mark(ctx context.Context) error {
 // its garbage.
 func (g *collector) markRepo(rdir string) {
 	plan := &repoPlan{rdir: rdir}
+	manifests := g.readManifests(rdir)
+	live, referenced := g.markLive(rdir, manifests)
+	for d, m := range manifests {
+		if live[d] {
+			continue
+		}
+		plan.manifests = append(plan.manifests, m)
+		plan.keep = append(plan.keep, d)
+		if m.pm != nil {
+			for _, b := range m.pm.Blobs {
+				plan.keep = append(plan.keep, b.Digest)
+			}
+		}
+	}
+	g.planOrphans(plan, manifests)
+	g.planBlobLinks(plan, referenced)
+	if len(plan.blobLinks) > 0 || len(plan.manifests) > 0 || len(plan.orphans) > 0 {
+		g.repos = append(g.repos, plan)
+	}
+}
+
+// readManifests returns the manifests of the repository at rdir, by
+// their sha256 digest, parsed.
+func (g *collector) readManifests(rdir string) map[ociregistry.Digest]*gcManifest {
 	manifests := make(map[ociregistry.Digest]*gcManifest)
 	for _, e := range readDigestDir(filepath.Join(rdir, "_manifests", "sha256"), "sha256") {
 		m := &gcManifest{d256: e.dig, link: e.mtime}
@@ -239,7 +263,17 @@ func (g *collector) markRepo(rdir string) {
 		}
 		manifests[m.d256] = m
 	}
-	live := make(map[ociregistry.Digest]bool)
+	return manifests
+}
+
+// markLive marks what the repository at rdir keeps: its tagged
+// manifests (and, unless untagged ones are deleted, every manifest one
+// younger than the cutoff), their children and blobs, and the referrers
+// of what it keeps, recursively. It returns the live manifests and the
+// blobs they refer to.
+func (g *collector) markLive(rdir string, manifests map[ociregistry.Digest]*gcManifest) (live, referenced map[ociregistry.Digest]bool) {
+	live = make(map[ociregistry.Digest]bool)
+	referenced = make(map[ociregistry.Digest]bool)
 	var queue []ociregistry.Digest
 	keep := func(d ociregistry.Digest) {
 		if !live[d] {
@@ -258,7 +292,6 @@ func (g *collector) markRepo(rdir string) {
 			keep(d)
 		}
 	}
-	referenced := make(map[ociregistry.Digest]bool)
 	for {
 		for len(queue) > 0 {
 			d := queue[0]
@@ -284,26 +317,18 @@ func (g *collector) markRepo(rdir string) {
 			}
 		}
 		if len(queue) == 0 {
-			break
+			return live, referenced
 		}
 	}
-	for d, m := range manifests {
-		if live[d] {
-			continue
-		}
-		plan.manifests = append(plan.manifests, m)
-		plan.keep = append(plan.keep, d)
-		if m.pm != nil {
-			for _, b := range m.pm.Blobs {
-				plan.keep = append(plan.keep, b.Digest)
-			}
-		}
-	}
-	// A sha512 link without its sha256 one is left by a crash in the
-	// middle of a push or a delete: the manifest does not exist.
-	for _, e := range readDigestDir(filepath.Join(rdir, "_manifests", "sha512"), "sha512") {
+}
+
+// planOrphans adds to plan the sha512 links of the repository without
+// their sha256 one, older than the cutoff: a crash in the middle of a
+// push or a delete leaves them, and their manifest does not exist.
+func (g *collector) planOrphans(plan *repoPlan, manifests map[ociregistry.Digest]*gcManifest) {
+	for _, e := range readDigestDir(filepath.Join(plan.rdir, "_manifests", "sha512"), "sha512") {
 		dp, _ := digestPath(e.dig)
-		path := manifestLink(rdir, dp)
+		path := manifestLink(plan.rdir, dp)
 		sd, err := readDescriptor(path)
 		if err == nil && manifests[sd.content()] != nil {
 			continue
@@ -317,20 +342,22 @@ func (g *collector) markRepo(rdir string) {
 			plan.keep = append(plan.keep, sd.content())
 		}
 	}
-	algs, _ := os.ReadDir(filepath.Join(rdir, "_blobs"))
+}
+
+// planBlobLinks adds to plan the blob links of the repository that no
+// live manifest refers to and that are older than the cutoff.
+func (g *collector) planBlobLinks(plan *repoPlan, referenced map[ociregistry.Digest]bool) {
+	algs, _ := os.ReadDir(filepath.Join(plan.rdir, "_blobs"))
 	for _, a := range algs {
-		for _, e := range readDigestDir(filepath.Join(rdir, "_blobs", a.Name()), a.Name()) {
+		for _, e := range readDigestDir(filepath.Join(plan.rdir, "_blobs", a.Name()), a.Name()) {
 			if referenced[e.dig] || !e.mtime.Before(g.cutoff) {
 				g.marked[e.dig] = true
 				continue
 			}
 			dp, _ := digestPath(e.dig)
-			plan.blobLinks = append(plan.blobLinks, blobLink(rdir, dp))
+			plan.blobLinks = append(plan.blobLinks, blobLink(plan.rdir, dp))
 			plan.keep = append(plan.keep, e.dig)
 		}
-	}
-	if len(plan.blobLinks) > 0 || len(plan.manifests) > 0 || len(plan.orphans) > 0 {
-		g.repos = append(g.repos, plan)
 	}
 }
 

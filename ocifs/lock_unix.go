@@ -148,6 +148,37 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 	}, nil
 }
 
+// lockExisting takes an exclusive flock on the file at path, which must
+// exist (it is not created), waiting while another holds it, and returns
+// the function that releases it. It returns the error of opening the
+// file, which satisfies notFound when there is none, and ctx's error when
+// ctx is done first.
+func lockExisting(ctx context.Context, path string) (func(), error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	var delay time.Duration
+	for {
+		err := flock(f, syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if err := wouldBlock(err); err != nil {
+			f.Close()
+			return nil, err
+		}
+		if err := pause(ctx, &delay); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return func() {
+		flock(f, syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
 // openLockFile opens a lock file, creating it and its directory when
 // needed. Lock files hold nothing, so nothing about them is fsynced.
 func openLockFile(path string) (*os.File, error) {

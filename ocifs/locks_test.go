@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,8 @@ import (
 	"github.com/go-quicktest/qt"
 	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/ocifs"
+	"github.com/ocireg/ociregistry/ocitest"
+	"github.com/opencontainers/go-digest"
 )
 
 // lockWait is how long the tests below let a push wait for a lock that
@@ -25,6 +28,7 @@ func TestPushStopsWaitingForGC(t *testing.T) {
 	r, dir := newRegistry(t)
 	unlock, err := ocifs.LockGC(t.Context(), dir)
 	qt.Assert(t, qt.IsNil(err))
+	unlock = sync.OnceFunc(unlock)
 	defer unlock()
 	ctx, cancel := context.WithTimeout(t.Context(), lockWait)
 	defer cancel()
@@ -40,9 +44,26 @@ func TestPushStopsWaitingForGC(t *testing.T) {
 		unlock()
 		t.Fatal("the push did not stop waiting when its context ended")
 	}
+
+	// A chunked upload whose commit gives up stays, to be committed
+	// once the lock is free.
+	ctx, cancel = context.WithTimeout(t.Context(), lockWait)
+	defer cancel()
+	w, err := r.PushBlobChunked(ctx, "a", 0)
+	qt.Assert(t, qt.IsNil(err))
+	data := []byte("some data")
+	_, err = w.Write(data)
+	qt.Assert(t, qt.IsNil(err))
+	_, err = w.Commit(digest.FromBytes(data))
+	qt.Assert(t, qt.ErrorIs(err, context.DeadlineExceeded))
+
 	unlock()
-	// Once the lock is free the push goes through.
+	// Once the lock is free the pushes go through.
 	pushImage(t, r, "a", "v1", 1)
+	w, err = r.PushBlobChunkedResume(t.Context(), "a", w.ID(), int64(len(data)), 0)
+	qt.Assert(t, qt.IsNil(err))
+	_, err = w.Commit(digest.FromBytes(data))
+	qt.Assert(t, qt.IsNil(err))
 }
 
 // TestGCLetsPushesThrough stops a garbage collection in the middle of
@@ -182,6 +203,52 @@ func TestTwoRegistriesRace(t *testing.T) {
 				_, err = r.GetManifest(ctx, "a", desc.Digest)
 				qt.Assert(t, qt.IsNil(err), qt.Commentf("round %d: tag %s dangles", i, tag))
 			}
+		}
+		qt.Assert(t, qt.IsNil(ocifs.Check(ctx, dir)), qt.Commentf("round %d", i))
+	}
+}
+
+// TestTwoServersRace is TestTwoRegistriesRace over HTTP, as users meet
+// it: two servers on one directory, one answering DELETE of a manifest
+// while the other answers a PUT of it under a tag.
+func TestTwoServersRace(t *testing.T) {
+	ctx := t.Context()
+	r1, dir := newRegistry(t)
+	r2, err := ocifs.New(dir, nil)
+	qt.Assert(t, qt.IsNil(err))
+	img := pushImage(t, r1, "a", "", 1)
+	rd, err := r1.GetManifest(ctx, "a", img.manifest.Digest)
+	qt.Assert(t, qt.IsNil(err))
+	data := readAll(t, rd)
+	base1 := "http://" + ocitest.NewServer(t, r1) + "/v2/a/manifests/"
+	base2 := "http://" + ocitest.NewServer(t, r2) + "/v2/a/manifests/"
+	for i := range 30 {
+		tag := fmt.Sprintf("t%d", i)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			req, _ := http.NewRequest("DELETE", base1+string(img.manifest.Digest), nil)
+			resp, err := http.DefaultClient.Do(req)
+			if qt.Check(t, qt.IsNil(err)) {
+				resp.Body.Close()
+			}
+		})
+		wg.Go(func() {
+			status, body := putManifest(t, base2+tag, img.manifest.MediaType, data)
+			qt.Check(t, qt.Equals(status, http.StatusCreated), qt.Commentf("%s", body))
+		})
+		wg.Wait()
+		for _, base := range []string{base1, base2} {
+			resp, err := http.Get(base + tag)
+			qt.Assert(t, qt.IsNil(err))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusNotFound {
+				continue
+			}
+			qt.Assert(t, qt.Equals(resp.StatusCode, http.StatusOK))
+			resp, err = http.Get(base + resp.Header.Get("Docker-Content-Digest"))
+			qt.Assert(t, qt.IsNil(err))
+			resp.Body.Close()
+			qt.Assert(t, qt.Equals(resp.StatusCode, http.StatusOK), qt.Commentf("round %d: tag %s dangles", i, tag))
 		}
 		qt.Assert(t, qt.IsNil(ocifs.Check(ctx, dir)), qt.Commentf("round %d", i))
 	}

@@ -1,7 +1,6 @@
 package ocifs
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -173,7 +172,7 @@ func (r *Registry) openBlob(repo string, dig ociregistry.Digest) (*os.File, ocir
 func (r *Registry) openManifest(repo string, sd storedDescriptor, dig ociregistry.Digest) (ociregistry.BlobReader, error) {
 	content := sd.content()
 	if data, ok := r.manifests.get(content); ok {
-		return &bytesReader{Reader: bytes.NewReader(data), desc: sd.descriptor()}, nil
+		return ociregistry.NewBytesReader(data, sd.descriptor()), nil
 	}
 	dp, err := digestPath(content)
 	if err != nil {
@@ -184,7 +183,7 @@ func (r *Registry) openManifest(repo string, sd storedDescriptor, dig ociregistr
 		return nil, manifestError(repo, string(dig), err)
 	}
 	r.manifests.put(content, data)
-	return &bytesReader{Reader: bytes.NewReader(data), desc: sd.descriptor()}, nil
+	return ociregistry.NewBytesReader(data, sd.descriptor()), nil
 }
 
 // storedDescriptor is what a manifest link or a tag file holds: the

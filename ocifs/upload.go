@@ -92,8 +92,22 @@ func (r *Registry) PushBlobChunkedResume(ctx context.Context, repo, id string, o
 	if json.Unmarshal(data, &info) != nil || info.Repo != repo {
 		return nil, unknown
 	}
+	// Writers of one upload take turns, in this process and in others
+	// on the directory: two requests that resume it at the same offset
+	// must not both append, nor may one append to the data file that
+	// another commits as a blob. The writer holds the lock until it is
+	// closed, committed or cancelled; a commit or cancel releases it
+	// only once the upload is gone, so a writer that waited finds that.
+	unlock, err := lockExisting(ctx, filepath.Join(udir, "info"))
+	if err != nil {
+		if notFound(err) {
+			return nil, unknown
+		}
+		return nil, fmt.Errorf("ocifs: resuming upload: %w", err)
+	}
 	f, err := r.fs.openFile(filepath.Join(udir, "data"), os.O_RDWR|os.O_APPEND, 0)
 	if err != nil {
+		unlock()
 		if notFound(err) {
 			return nil, unknown
 		}
@@ -102,11 +116,13 @@ func (r *Registry) PushBlobChunkedResume(ctx context.Context, repo, id string, o
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
+		unlock()
 		return nil, fmt.Errorf("ocifs: resuming upload: %w", err)
 	}
 	size := fi.Size()
 	if offset >= 0 && offset != size {
 		f.Close()
+		unlock()
 		return nil, fmt.Errorf("upload %q is at offset %d, not %d: %w", id, size, offset, ociregistry.ErrRangeInvalid)
 	}
 	h := sha256.New()
@@ -121,10 +137,13 @@ func (r *Registry) PushBlobChunkedResume(ctx context.Context, repo, id string, o
 		n, err := io.Copy(h, io.NewSectionReader(f, 0, size))
 		if err != nil || n != size {
 			f.Close()
+			unlock()
 			return nil, fmt.Errorf("ocifs: resuming upload: reading data: %v", err)
 		}
 	}
-	return r.newBlobWriter(ctx, repo, id, f, h, size, chunkSize), nil
+	w := r.newBlobWriter(ctx, repo, id, f, h, size, chunkSize)
+	w.unlock = unlock
+	return w, nil
 }
 
 // validUploadID reports whether id could have been made by
@@ -174,6 +193,9 @@ type blobWriter struct {
 
 	closed    bool
 	committed bool
+	// unlock, when not nil, releases the upload's lock (see
+	// PushBlobChunkedResume).
+	unlock func()
 	// hashBad says that h may not match the data file, after a
 	// failed write.
 	hashBad bool
@@ -232,7 +254,17 @@ func (w *blobWriter) Close() error {
 			w.r.saveUploadState(w.id, uploadState{size: w.size, hash: state})
 		}
 	}
-	return w.f.Close()
+	err := w.f.Close()
+	w.release()
+	return err
+}
+
+// release releases the upload's lock, if the writer holds it.
+func (w *blobWriter) release() {
+	if w.unlock != nil {
+		w.unlock()
+		w.unlock = nil
+	}
 }
 
 // Commit checks that the upload's content has the given digest and makes
@@ -269,10 +301,12 @@ func (w *blobWriter) Commit(dig ociregistry.Digest) (ociregistry.Descriptor, err
 	w.f.Close()
 	udir := filepath.Join(w.r.dir, "uploads", w.id)
 	if err := w.r.storeBlob(w.ctx, filepath.Join(udir, "data"), rdir, dp, octetStream); err != nil {
+		w.release()
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing blob %s: %w", dig, err)
 	}
 	w.committed = true
 	w.r.fs.removeAll(udir)
+	w.release()
 	return ociregistry.Descriptor{MediaType: octetStream, Digest: dig, Size: w.size}, nil
 }
 
@@ -289,6 +323,7 @@ func (w *blobWriter) Cancel() error {
 	w.r.uploadsMu.Lock()
 	delete(w.r.uploads, w.id)
 	w.r.uploadsMu.Unlock()
+	defer w.release()
 	if err := w.r.fs.removeAll(filepath.Join(w.r.dir, "uploads", w.id)); err != nil {
 		return fmt.Errorf("ocifs: cancelling upload: %w", err)
 	}

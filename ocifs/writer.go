@@ -72,6 +72,7 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 		mediaType = octetStream
 	}
 	if err := r.storeBlob(ctx, f.Name(), rdir, dp, mediaType); err != nil {
+		r.fs.remove(f.Name()) // when it was not renamed
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing blob %s: %w", desc.Digest, err)
 	}
 	// The link may be older and say otherwise.
@@ -177,12 +178,13 @@ var copyBufPool = sync.Pool{New: func() any {
 }}
 
 // storeBlob renames the complete, synced file at src to be the content
-// of the blob at dp, and links it into the repository at rdir. The
+// of the blob at dp, and links it into the repository at rdir; when ctx
+// ends before the garbage collector lets it in, src is left as it is. The
 // garbage collector is kept out meanwhile: the blob's fresh modification
 // time and its new link protect it once it is let back in.
 func (r *Registry) storeBlob(ctx context.Context, src, rdir, dp, mediaType string) error {
 	if err := r.gcLock.acquire(ctx); err != nil {
-		r.fs.remove(src)
+		// src stays: an upload's data can be committed again.
 		return err
 	}
 	defer r.gcLock.release()
@@ -279,37 +281,13 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 	if err != nil {
 		return ociregistry.Descriptor{}, err
 	}
-	d256 := digest.SHA256.FromBytes(contents)
-	d512 := digest.SHA512.FromBytes(contents)
-	dp256, _ := digestPath(d256)
-	dp512, _ := digestPath(d512)
-	size := int64(len(contents))
-	// The content is stored under its sha256 digest; the descriptors
-	// handed out for it use the digest of pm.Algorithm.
-	primary := storedDescriptor{MediaType: pm.MediaType, Digest: d256, Size: size}
-	if pm.Algorithm == digest.SHA512 {
-		primary.Digest, primary.Content = d512, d256
-	}
-	desc := primary.descriptor()
+	m := newManifestDigests(contents)
 
 	// Write the content before taking any lock.
-	f, err := r.tempFile()
+	tmp, err := r.writeTemp(contents)
 	if err != nil {
-		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest: %w", err)
+		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", m.d256, err)
 	}
-	if _, err := r.writer(f, 0).Write(contents); err != nil {
-		r.discard(f)
-		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", d256, err)
-	}
-	if err := r.syncFile(f); err != nil {
-		r.discard(f)
-		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", d256, err)
-	}
-	if err := r.closeFile(f); err != nil {
-		r.fs.remove(f.Name())
-		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", d256, err)
-	}
-	tmp := f.Name()
 	defer r.fs.remove(tmp) // a no-op once it has been renamed
 
 	unlock, err := r.lockRepo(ctx, repo)
@@ -328,23 +306,97 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 			return ociregistry.Descriptor{}, err
 		}
 	}
-	if old, err := readDescriptor(manifestLink(rdir, dp256)); err == nil && old.MediaType != pm.MediaType {
-		// The repository holds this content already, as another
-		// media type: it keeps the type it was first stored with (and
-		// the digest that type chose), so that pushing its bytes
-		// again never changes how it is served.
-		if opm, err := ocimanifest.Parse(contents, old.MediaType); err == nil {
-			pm = opm
-			primary = storedDescriptor{MediaType: pm.MediaType, Digest: d256, Size: size}
-			if pm.Algorithm == digest.SHA512 {
-				primary.Digest, primary.Content = d512, d256
-			}
-			desc = primary.descriptor()
+	pm = keepStoredType(rdir, m, contents, pm)
+	primary := m.primary(pm)
+	desc := primary.descriptor()
+	if err := r.renameDurable(tmp, r.blobFile(m.dp256)); err != nil {
+		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", m.d256, err)
+	}
+	if err := r.linkManifest(rdir, m, pm, desc); err != nil {
+		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", m.d256, err)
+	}
+	if tp != "" {
+		tagData, _ := json.Marshal(primary)
+		if err := r.writeLink(tp, tagData); err != nil {
+			return ociregistry.Descriptor{}, fmt.Errorf("ocifs: tagging manifest %s as %q: %w", desc.Digest, tag, err)
 		}
 	}
-	if err := r.renameDurable(tmp, r.blobFile(dp256)); err != nil {
-		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", d256, err)
+	return desc, nil
+}
+
+// manifestDigests are the digests of a manifest's content and their
+// paths: the content is stored under its sha256 digest and linked by
+// both.
+type manifestDigests struct {
+	d256, d512   ociregistry.Digest
+	dp256, dp512 string
+	size         int64
+}
+
+func newManifestDigests(contents []byte) manifestDigests {
+	m := manifestDigests{
+		d256: digest.SHA256.FromBytes(contents),
+		d512: digest.SHA512.FromBytes(contents),
+		size: int64(len(contents)),
 	}
+	m.dp256, _ = digestPath(m.d256)
+	m.dp512, _ = digestPath(m.d512)
+	return m
+}
+
+// primary returns the descriptor handed out for the manifest pm: it
+// uses the digest of pm.Algorithm, and names the stored content when
+// that is not sha256.
+func (m manifestDigests) primary(pm *ocimanifest.Parsed) storedDescriptor {
+	sd := storedDescriptor{MediaType: pm.MediaType, Digest: m.d256, Size: m.size}
+	if pm.Algorithm == digest.SHA512 {
+		sd.Digest, sd.Content = m.d512, m.d256
+	}
+	return sd
+}
+
+// writeTemp writes data to a new temporary file, synced and closed, and
+// returns its path.
+func (r *Registry) writeTemp(data []byte) (string, error) {
+	f, err := r.tempFile()
+	if err != nil {
+		return "", err
+	}
+	if _, err := r.writer(f, 0).Write(data); err != nil {
+		r.discard(f)
+		return "", err
+	}
+	if err := r.syncFile(f); err != nil {
+		r.discard(f)
+		return "", err
+	}
+	if err := r.closeFile(f); err != nil {
+		r.fs.remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+// keepStoredType returns pm, or, when the repository at rdir holds this
+// content already as another media type, the content parsed as that
+// type: content keeps the type it was first stored with (and the digest
+// that type chose), so that pushing its bytes again never changes how it
+// is served.
+func keepStoredType(rdir string, m manifestDigests, contents []byte, pm *ocimanifest.Parsed) *ocimanifest.Parsed {
+	old, err := readDescriptor(manifestLink(rdir, m.dp256))
+	if err != nil || old.MediaType == pm.MediaType {
+		return pm
+	}
+	if opm, err := ocimanifest.Parse(contents, old.MediaType); err == nil {
+		return opm
+	}
+	return pm
+}
+
+// linkManifest links the stored manifest pm, described by desc, into
+// the repository at rdir: its referrer entry, if it has a subject, then
+// its links by sha512 and by sha256.
+func (r *Registry) linkManifest(rdir string, m manifestDigests, pm *ocimanifest.Parsed, desc ociregistry.Descriptor) error {
 	if pm.Subject != nil {
 		// The referrer's file comes before the manifest's link, and
 		// Referrers skips manifests without a link, so a crash
@@ -354,28 +406,18 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 		rdesc.ArtifactType = pm.ArtifactType
 		rdesc.Annotations = pm.Annotations
 		data, _ := json.Marshal(rdesc)
-		path := filepath.Join(referrerDir(rdir, sdp), referrerName(desc.Digest))
-		if err := r.writeLink(path, data); err != nil {
-			return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", d256, err)
+		if err := r.writeLink(filepath.Join(referrerDir(rdir, sdp), referrerName(desc.Digest)), data); err != nil {
+			return err
 		}
 	}
-	link256, _ := json.Marshal(storedDescriptor{MediaType: pm.MediaType, Digest: d256, Size: size})
-	link512, _ := json.Marshal(storedDescriptor{MediaType: pm.MediaType, Digest: d512, Size: size, Content: d256})
+	link256, _ := json.Marshal(storedDescriptor{MediaType: pm.MediaType, Digest: m.d256, Size: m.size})
+	link512, _ := json.Marshal(storedDescriptor{MediaType: pm.MediaType, Digest: m.d512, Size: m.size, Content: m.d256})
 	// The sha512 link comes first: DeleteManifest and the garbage
 	// collector find a manifest through its sha256 link.
-	if err := r.writeLink(manifestLink(rdir, dp512), link512); err != nil {
-		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", d256, err)
+	if err := r.writeLink(manifestLink(rdir, m.dp512), link512); err != nil {
+		return err
 	}
-	if err := r.writeLink(manifestLink(rdir, dp256), link256); err != nil {
-		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: storing manifest %s: %w", d256, err)
-	}
-	if tp != "" {
-		tagData, _ := json.Marshal(primary)
-		if err := r.writeLink(tp, tagData); err != nil {
-			return ociregistry.Descriptor{}, fmt.Errorf("ocifs: tagging manifest %s as %q: %w", desc.Digest, tag, err)
-		}
-	}
-	return desc, nil
+	return r.writeLink(manifestLink(rdir, m.dp256), link256)
 }
 
 // checkReferences checks that the blobs and child manifests that pm

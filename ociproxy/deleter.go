@@ -9,20 +9,21 @@ import (
 
 // DeleteBlob deletes the blob from the cache when Options.WritesToCache
 // is set, answering the cache's errors, and otherwise answers an error
-// that Is ociregistry.ErrDenied. Upstream is never changed, so content
+// that Is ociregistry.ErrUnsupported (405, as the distribution spec asks
+// of a registry that does not delete). Upstream is never changed, so content
 // deleted from the cache comes back when it is pulled again.
 func (p *proxy) DeleteBlob(ctx context.Context, repo string, dg ociregistry.Digest) error {
 	if !p.opts.WritesToCache {
-		return denied("DeleteBlob", repo)
+		return deleteRefused("DeleteBlob", repo)
 	}
 	return p.cache.DeleteBlob(ctx, repo, dg)
 }
 
 // DeleteManifest deletes the manifest, and the tags that point to it,
-// from the cache, or is denied, as DeleteBlob is.
+// from the cache, or is refused, as DeleteBlob is.
 func (p *proxy) DeleteManifest(ctx context.Context, repo string, dg ociregistry.Digest) error {
 	if !p.opts.WritesToCache {
-		return denied("DeleteManifest", repo)
+		return deleteRefused("DeleteManifest", repo)
 	}
 	err := p.cache.DeleteManifest(ctx, repo, dg)
 	p.tagMu.Lock()
@@ -35,11 +36,11 @@ func (p *proxy) DeleteManifest(ctx context.Context, repo string, dg ociregistry.
 	return err
 }
 
-// DeleteTag deletes the tag from the cache, or is denied, as DeleteBlob
-// is.
+// DeleteTag deletes the tag from the cache, or is refused, as
+// DeleteBlob is.
 func (p *proxy) DeleteTag(ctx context.Context, repo string, name string) error {
 	if !p.opts.WritesToCache {
-		return denied("DeleteTag", repo)
+		return deleteRefused("DeleteTag", repo)
 	}
 	err := p.cache.DeleteTag(ctx, repo, name)
 	p.forgetTag(repo + ":" + name)

@@ -14,6 +14,12 @@ func denied(op, repo string) error {
 	return fmt.Errorf("ociproxy: %s in %s: the proxy does not accept writes: %w", op, repo, ociregistry.ErrDenied)
 }
 
+// deleteRefused returns the error of a delete the proxy does not do: it
+// Is ociregistry.ErrUnsupported, which servers answer with 405.
+func deleteRefused(op, repo string) error {
+	return fmt.Errorf("ociproxy: %s in %s: the proxy does not delete: %w", op, repo, ociregistry.ErrUnsupported)
+}
+
 // PushBlob pushes the blob to the cache when Options.WritesToCache is
 // set, answering the cache's errors, and otherwise answers an error
 // that Is ociregistry.ErrDenied.

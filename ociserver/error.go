@@ -31,14 +31,14 @@ func (s *server) writeError(w http.ResponseWriter, req *http.Request, err error)
 	if status == http.StatusTooManyRequests && h.Get("Retry-After") == "" {
 		h.Set("Retry-After", retryAfter(err))
 	}
-	if req.Method == http.MethodHead {
-		w.WriteHeader(status)
-		return
-	}
+	// A HEAD gets the headers of the body a GET would get, as RFC 9110
+	// asks, but not the body.
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	w.Write(body)
+	if req.Method != http.MethodHead {
+		w.Write(body)
+	}
 }
 
 // retryAfter returns the Retry-After header to send with err, a 429: the

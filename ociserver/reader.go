@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -86,7 +87,7 @@ func (s *server) getBlobRange(w http.ResponseWriter, req *http.Request, repo str
 		start, end = max(desc.Size-br.end, 0), desc.Size-1
 	}
 	offset1 := int64(-1)
-	if end >= 0 {
+	if end >= 0 && end < math.MaxInt64 {
 		offset1 = end + 1
 	}
 	rd, err := s.backend.GetBlobRange(ctx, repo, d, start, offset1)
@@ -240,24 +241,41 @@ func parseRange(h string) (br byteRange, ignore bool, err error) {
 		return bad()
 	}
 	if first == "" {
-		n, ok := parseUint(last)
+		n, ok := parsePosition(last)
 		if !ok {
 			return bad()
 		}
 		return byteRange{end: n, suffix: true}, false, nil
 	}
-	start, ok := parseUint(first)
+	start, ok := parsePosition(first)
 	if !ok {
 		return bad()
 	}
 	if last == "" {
 		return byteRange{start: start, end: -1}, false, nil
 	}
-	end, ok := parseUint(last)
+	end, ok := parsePosition(last)
 	if !ok || end < start {
 		return bad()
 	}
 	return byteRange{start: start, end: end}, false, nil
+}
+
+// parsePosition parses a position or a suffix length of a Range header,
+// digits only. RFC 9110 sets no bound on its digits, so one too big for
+// an int64 is taken as math.MaxInt64, which is past the end of any blob:
+// as a last position or a suffix length it means the whole blob, as a
+// first position a range that cannot be satisfied.
+func parsePosition(s string) (int64, bool) {
+	if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		// Digits only, so the one error left is a value out of range.
+		return math.MaxInt64, true
+	}
+	return n, true
 }
 
 // parseUint parses a non-negative decimal integer of digits only.

@@ -75,6 +75,13 @@ func TestGetBlobRange(t *testing.T) {
 		{"bytes=3-1", desc, 416, "", ""},
 		{"bytes=a-b", desc, 416, "", ""},
 		{"bytes=5", desc, 416, "", ""},
+		// Positions past what an int64 holds are past the end of any
+		// blob: RFC 9110 puts no bound on their digits.
+		{"bytes=0-9223372036854775807", desc, 206, content, "bytes 0-9/10"},
+		{"bytes=0-99999999999999999999", desc, 206, content, "bytes 0-9/10"},
+		{"bytes=-99999999999999999999", desc, 206, content, "bytes 0-9/10"},
+		{"bytes=99999999999999999999-", desc, 416, "", "bytes */10"},
+		{"bytes=9223372036854775807-", desc, 416, "", "bytes */10"},
 		// Ranges that RFC 9110 lets a server ignore get the whole blob.
 		{"bytes=0-1,4-5", desc, 200, content, ""},
 		{"items=0-1", desc, 200, content, ""},

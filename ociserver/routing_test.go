@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-quicktest/qt"
 	"github.com/ocireg/ociregistry/ocimem"
+	"github.com/ocireg/ociregistry/ociserver"
 )
 
 // TestEncodedNames checks that a repository name is taken as sent: a
@@ -97,5 +98,52 @@ func TestEncodedReference(t *testing.T) {
 	checkError(t, resp, http.StatusBadRequest, "MANIFEST_INVALID")
 	for tag, err := range r.Tags(context.Background(), "foo", "") {
 		t.Errorf("tag %q stored (err %v)", tag, err)
+	}
+}
+
+// TestHeadAsGet checks that every path that answers GET answers HEAD
+// too, as RFC 9110 asks of every server, with the status and the headers
+// that GET gives (the length and type of the body it would have sent
+// among them) and no body; errors included.
+func TestHeadAsGet(t *testing.T) {
+	r := ocimem.New()
+	subject := pushManifest(t, r, "foo", "latest", "subject", nil, "")
+	pushManifest(t, r, "foo", "", "referrer", &subject, "application/x.example")
+	blob := pushBlob(t, r, "foo", "some content")
+	base := newServer(t, r, &ociserver.Options{ListPageSize: 1})
+	resp := do(t, base, request{method: "POST", path: "/v2/foo/blobs/uploads/"})
+	qt.Assert(t, qt.Equals(resp.status, http.StatusAccepted))
+	upload := locationPath(t, resp)
+
+	paths := []string{
+		"/v2/",
+		"/v2/_catalog",
+		"/v2/_catalog?n=x",
+		"/v2/foo/tags/list",
+		"/v2/nothere/tags/list",
+		"/v2/foo/referrers/" + string(subject.Digest),
+		"/v2/foo/referrers/" + string(subject.Digest) + "?artifactType=application/x.example",
+		"/v2/foo/referrers/notadigest",
+		"/v2/foo/blobs/" + string(blob.Digest),
+		"/v2/foo/blobs/" + goodDigest,
+		"/v2/foo/blobs/sha256:bad",
+		"/v2/foo/manifests/latest",
+		"/v2/foo/manifests/nothere",
+		"/v2/Foo/manifests/latest",
+		upload,
+		"/v2/foo/blobs/uploads/nothere",
+		"/v2/foo/nothing",
+	}
+	compared := []string{"Content-Type", "Content-Length", "Docker-Content-Digest", "Link", "Location", "Range", "OCI-Filters-Applied", "Allow"}
+	for _, path := range paths {
+		t.Run(strings.TrimPrefix(path, "/v2/"), func(t *testing.T) {
+			get := do(t, base, request{method: "GET", path: path})
+			head := do(t, base, request{method: "HEAD", path: path})
+			qt.Check(t, qt.Equals(head.status, get.status), qt.Commentf("GET body %s", get.body))
+			for _, h := range compared {
+				qt.Check(t, qt.DeepEquals(head.header.Values(h), get.header.Values(h)), qt.Commentf("header %s", h))
+			}
+			qt.Check(t, qt.Equals(head.body, ""))
+		})
 	}
 }

@@ -104,7 +104,8 @@ type server struct {
 // Every response carries the header Docker-Distribution-API-Version:
 // registry/2.0. Requests for paths the API does not define are answered
 // 404 with code UNSUPPORTED, and requests with a method an endpoint does
-// not support 405 with code UNSUPPORTED.
+// not support 405 with code UNSUPPORTED. Every endpoint that answers GET
+// answers HEAD with the same status and headers and no body.
 func New(r ociregistry.Interface, opts *Options) http.Handler {
 	s := &server{backend: r}
 	if opts != nil {
@@ -254,15 +255,16 @@ func checkRouteRepo(repo string) error {
 }
 
 // methods holds the methods each endpoint answers, for the Allow header.
+// Every endpoint that answers GET answers HEAD, as RFC 9110 asks.
 var methods = map[routeKind][]string{
 	routePing:        {"GET", "HEAD"},
-	routeCatalog:     {"GET"},
+	routeCatalog:     {"GET", "HEAD"},
 	routeBlob:        {"GET", "HEAD", "DELETE"},
 	routeUploadStart: {"POST"},
-	routeUpload:      {"GET", "PATCH", "PUT", "DELETE"},
+	routeUpload:      {"GET", "HEAD", "PATCH", "PUT", "DELETE"},
 	routeManifest:    {"GET", "HEAD", "PUT", "DELETE"},
-	routeTags:        {"GET"},
-	routeReferrers:   {"GET"},
+	routeTags:        {"GET", "HEAD"},
+	routeReferrers:   {"GET", "HEAD"},
 }
 
 // errNotFound answers a path that is not part of the API.
@@ -313,7 +315,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		err = s.startUpload(w, req, rt)
 	case routeUpload:
 		switch req.Method {
-		case "GET":
+		case "GET", "HEAD":
 			err = s.uploadStatus(w, req, rt)
 		case "PATCH":
 			err = s.patchUpload(w, req, rt)

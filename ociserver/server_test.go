@@ -56,7 +56,7 @@ func TestRejectedBeforeBackend(t *testing.T) {
 		{name: "wrong method on manifest", method: "POST", path: "/v2/foo/manifests/latest", status: 405, code: "UNSUPPORTED", allow: "GET, HEAD, PUT, DELETE"},
 		{name: "wrong method on blob", method: "PUT", path: "/v2/foo/blobs/" + goodDigest, status: 405, code: "UNSUPPORTED", allow: "GET, HEAD, DELETE"},
 		{name: "wrong method on ping", method: "DELETE", path: "/v2/", status: 405, code: "UNSUPPORTED", allow: "GET, HEAD"},
-		{name: "wrong method on tags", method: "DELETE", path: "/v2/foo/tags/list", status: 405, code: "UNSUPPORTED", allow: "GET"},
+		{name: "wrong method on tags", method: "DELETE", path: "/v2/foo/tags/list", status: 405, code: "UNSUPPORTED", allow: "GET, HEAD"},
 		{name: "wrong method on upload start", method: "GET", path: "/v2/foo/blobs/uploads/", status: 405, code: "UNSUPPORTED", allow: "POST"},
 		{name: "bad name on manifest", method: "GET", path: "/v2/Foo/manifests/latest", status: 400, code: "NAME_INVALID"},
 		{name: "bad name on blob", method: "GET", path: "/v2/foo//bar/blobs/" + goodDigest, status: 400, code: "NAME_INVALID"},

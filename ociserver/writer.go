@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"strings"
@@ -254,7 +255,8 @@ func parseContentRange(h string) (start, end int64, ok bool) {
 	}
 	start, ok1 := parseUint(a)
 	end, ok2 := parseUint(b)
-	if !ok1 || !ok2 || end < start {
+	// The range's length, end-start+1, must fit in an int64 too.
+	if !ok1 || !ok2 || end < start || end-start == math.MaxInt64 {
 		return 0, 0, false
 	}
 	return start, end, true
@@ -326,6 +328,18 @@ func writeChunk(bw ociregistry.BlobWriter, req *http.Request, length int64) erro
 	}
 	if length >= 0 && n != length {
 		return fmt.Errorf("body holds %d bytes, less than its Content-Range: %w", n, ociregistry.ErrSizeInvalid)
+	}
+	if length >= 0 && req.ContentLength < 0 {
+		// A body of unknown length (chunked transfer encoding) is
+		// only known to fit its range once it ends; one that goes
+		// on is not cut to fit, as the client meant all of it.
+		var extra [1]byte
+		if n, _ := io.ReadFull(body, extra[:]); n > 0 {
+			return fmt.Errorf("body holds more than the %d bytes of its Content-Range: %w", length, ociregistry.ErrSizeInvalid)
+		}
+		if body.err != nil {
+			return body.check(body.err)
+		}
 	}
 	return nil
 }

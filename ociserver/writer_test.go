@@ -400,7 +400,8 @@ func TestSHA512(t *testing.T) {
 }
 
 // TestPatchContentRangeForms checks the forms of Content-Range that PATCH
-// accepts, and that a body shorter than its range is refused.
+// accepts, and that a body shorter or longer than its range, or a range
+// too long to be, is refused.
 func TestPatchContentRangeForms(t *testing.T) {
 	tests := []struct {
 		contentRange string
@@ -416,6 +417,13 @@ func TestPatchContentRangeForms(t *testing.T) {
 		{"1-4", false, 416, "RANGE_INVALID"},
 		{"0-", false, 400, "BLOB_UPLOAD_INVALID"},
 		{"x", false, 400, "BLOB_UPLOAD_INVALID"},
+		// A streamed body longer than its range is not cut to fit.
+		{"0-1", true, 400, "SIZE_INVALID"},
+		// A range whose length does not fit in 63 bits is refused as
+		// it is, whether the body's length is known or not.
+		{"0-9223372036854775807", false, 400, "BLOB_UPLOAD_INVALID"},
+		{"0-9223372036854775807", true, 400, "BLOB_UPLOAD_INVALID"},
+		{"0-99999999999999999999", true, 400, "BLOB_UPLOAD_INVALID"},
 	}
 	for _, test := range tests {
 		t.Run(test.contentRange, func(t *testing.T) {

@@ -13,7 +13,6 @@ import (
 	"path"
 	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -26,8 +25,8 @@ import (
 // the registry API, behind Basic authentication when users is not nil.
 // /healthz and /metrics ask for no credentials, so that probes and
 // scrapers need none; the metrics name no repository, user or digest.
-func newHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, logger *slog.Logger, m *metrics, readTimeout, writeTimeout time.Duration) http.Handler {
-	opts := &ociserver.Options{Logger: logger}
+func newHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, logger *slog.Logger, m *metrics, limits serverLimits) http.Handler {
+	opts := &ociserver.Options{Logger: logger, MaxUploads: limits.maxUploads, UploadIdleTimeout: limits.uploadTimeout}
 	var api http.Handler
 	if users == nil {
 		api = ociserver.New(reg, opts)
@@ -45,7 +44,7 @@ func newHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, 
 			api.ServeHTTP(w, req)
 		}
 	})
-	return logRequests(logger, m, idleReadTimeout(readTimeout, idleWriteTimeout(writeTimeout, h)))
+	return logRequests(logger, m, idleReadTimeout(limits.readTimeout, idleWriteTimeout(limits.writeTimeout, h)))
 }
 
 // accessRule grants users an access to the repositories that match

@@ -1,18 +1,21 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
-	"go.yaml.in/yaml/v3"
+	"go.yaml.in/yaml/v4"
 
 	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/ociauth"
@@ -21,6 +24,7 @@ import (
 	"github.com/ocireg/ociregistry/ocifs"
 	"github.com/ocireg/ociregistry/ocimem"
 	"github.com/ocireg/ociregistry/ociproxy"
+	"github.com/ocireg/ociregistry/ocis3"
 	"github.com/ocireg/ociregistry/ociunify"
 )
 
@@ -34,22 +38,34 @@ import (
 //	  - users: [alice]            # "*" is every user in the htpasswd file
 //	    repositories: ["**"]      # see matchRepo
 //	    allow: [pull, push, delete]
+//	limits:                       # each also a flag, which overrides it
+//	  headerBytes: 64KiB          # --max-header-bytes
+//	  headerTimeout: 10s          # --header-timeout
+//	  readTimeout: 1m             # --read-timeout
+//	  writeTimeout: 1m            # --write-timeout
+//	  idleTimeout: 2m             # --idle-timeout
+//	  uploadTimeout: 1h           # --upload-timeout
+//	  uploads: 1000               # --max-uploads
+//	  memUploadBytes: 2GiB        # --mem-max-upload-bytes
 //	registry: REGISTRY
 //
 // where a REGISTRY is a mapping with a kind and the fields of that kind:
 //
-//	{kind: mem}
-//	{kind: fs, dir: DIR}
+//	{kind: mem, laxReferences: BOOL}
+//	{kind: fs, dir: DIR, laxReferences: BOOL}
+//	{kind: s3, bucket: B, prefix: P, endpoint: URL, region: R, pathStyle: BOOL, redirect: BOOL}
 //	{kind: remote, url: URL, insecure: BOOL, username: U, password: P}
-//	{kind: proxy, upstream: REGISTRY, cache: REGISTRY, tagTTL: DURATION}
+//	{kind: proxy, upstream: REGISTRY, cache: REGISTRY, tagTTL: DURATION, stallTimeout: DURATION}
 //	{kind: unify, registries: [REGISTRY, REGISTRY]}
 //	{kind: readonly, registry: REGISTRY}
 //	{kind: immutable, registry: REGISTRY}
 //	{kind: select, registry: REGISTRY, repositories: [PATTERN...]}
 //	{kind: sub, registry: REGISTRY, prefix: PREFIX}
 //
-// Relative paths (dir, htpasswd, tls cert and key) are relative to the
-// config file's directory.
+// laxReferences (as --lax-references) accepts manifests whose blobs are
+// not there (yet); a proxy's cache always does. stallTimeout is
+// ociproxy's FillStallTimeout. Relative paths (dir, htpasswd, tls cert
+// and key) are relative to the config file's directory.
 //
 // The file is decoded into yaml.Node values rather than structs, so that
 // every error can name the line and column it is about.
@@ -92,10 +108,15 @@ type configParser struct {
 	file string
 	errs configErrors
 	m    *metrics
+	// cfg is the server's settings, final (with the flags that
+	// override the file) by the time the builders run.
+	cfg *serveConfig
 	// logger is what the proxies and remote clients built log to; it
 	// is set only for building, as the config may choose the log
 	// format.
 	logger *slog.Logger
+	// s3Stores are the s3 registries built, for ocireg gc.
+	s3Stores []*ocis3.Registry
 }
 
 // registryBuilder makes a registry that parsing found described without
@@ -257,17 +278,24 @@ func loadConfigFile(cfg *serveConfig, set map[string]bool) error {
 	if err != nil {
 		return fmt.Errorf("ocireg serve: %w", err)
 	}
-	p := &configParser{file: cfg.configFile, m: cfg.metrics}
+	return parseConfig(cfg.configFile, data, cfg, set)
+}
+
+// parseConfig is loadConfigFile for data, the content of the config
+// file named file (relative paths in it are relative to file's
+// directory). It returns configErrors for every mistake found. It
+// makes nothing: cfg.buildRegistry does, later.
+func parseConfig(file string, data []byte, cfg *serveConfig, set map[string]bool) error {
+	p := &configParser{file: file, m: cfg.metrics, cfg: cfg}
+	if e := checkText(data); e != nil {
+		e.file = file
+		return configErrors{e}
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		// yaml.v3's syntax errors say "yaml: line N: ..." without a
-		// column; keep its words but put the file first.
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		line := 0
-		if _, err := fmt.Sscanf(msg, "line %d:", &line); err == nil {
-			_, msg, _ = strings.Cut(msg, ": ")
-		}
-		return configErrors{{file: p.file, line: line, column: 1, msg: msg}}
+		e := syntaxError(data, err)
+		e.file = file
+		return configErrors{e}
 	}
 	if len(doc.Content) == 0 {
 		return configErrors{{file: p.file, line: 1, column: 1, msg: "empty config file"}}
@@ -282,9 +310,63 @@ func loadConfigFile(cfg *serveConfig, set map[string]bool) error {
 		if err := p.sortedErrs(); err != nil {
 			return nil, err
 		}
+		cfg.s3Stores = p.s3Stores
 		return r, nil
 	}
 	return nil
+}
+
+// checkText returns the first character of data that a YAML file may
+// not hold (a control character other than tab and line breaks, or
+// bytes that are not UTF-8) as a configError without its file, or nil
+// when there is none. The YAML parser rejects them too, but without
+// saying where they are.
+func checkText(data []byte) *configError {
+	line, column := 1, 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			return &configError{line: line, column: column, msg: fmt.Sprintf("invalid UTF-8 (byte %#02x)", data[i])}
+		case r == '\n' || r == '\r' && (i+1 == len(data) || data[i+1] != '\n'):
+			line, column = line+1, 0
+		case r == '\t', r == '\r', r == 0x85:
+		case r < 0x20 || r >= 0x7f && r < 0xa0 || r >= 0xd800 && r < 0xe000 || r == 0xfffe || r == 0xffff:
+			return &configError{line: line, column: column, msg: fmt.Sprintf("control character %U is not allowed", r)}
+		}
+		i += size
+		column++
+	}
+	return nil
+}
+
+// syntaxError returns err, a syntax error of the YAML parser in data, as
+// a configError without its file, at the place the parser gives.
+func syntaxError(data []byte, err error) *configError {
+	var le *yaml.LoadError
+	if !errors.As(err, &le) || le.Mark.Line == 0 {
+		// No place: the start of the file is the least wrong one.
+		return &configError{line: 1, column: 1, msg: oneLine(strings.TrimPrefix(err.Error(), "yaml: "))}
+	}
+	e := &configError{line: le.Mark.Line, column: max(le.Mark.Column, 1), msg: oneLine(le.Message)}
+	if le.ContextMark.Line == 0 || le.ContextMsg == "" {
+		return e
+	}
+	if le.Mark.Index >= utf8.RuneCount(data) {
+		// The file ended inside something left open, such as a "[":
+		// where that began is what to look at.
+		e.line, e.column = le.ContextMark.Line, max(le.ContextMark.Column, 1)
+		e.msg += fmt.Sprintf(" before the end of the file (%s that starts here)", oneLine(le.ContextMsg))
+	} else {
+		e.msg += fmt.Sprintf(" (%s that starts at %d:%d)", oneLine(le.ContextMsg), le.ContextMark.Line, max(le.ContextMark.Column, 1))
+	}
+	return e
+}
+
+// oneLine returns s with its line breaks as spaces: each mistake is
+// reported on a line of its own.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
 }
 
 // parseServer checks the config file's top level, n, setting cfg from
@@ -337,6 +419,9 @@ func (p *configParser) parseServer(n *yaml.Node, cfg *serveConfig, set map[strin
 			p.errorf(v, "access rules need htpasswd (or --htpasswd)")
 		}
 	}
+	if v := m.field("limits", false); v != nil {
+		p.parseLimits(v, cfg, set)
+	}
 	var build registryBuilder
 	if v := m.field("registry", false); v != nil {
 		build, cfg.backend = p.parseRegistry(v, false)
@@ -345,6 +430,56 @@ func (p *configParser) parseServer(n *yaml.Node, cfg *serveConfig, set map[strin
 	}
 	m.done()
 	return build
+}
+
+// parseLimits sets cfg from the limits of the config file, n, for those
+// of them that no flag in set gives. Every field is checked, also those
+// that a flag overrides.
+func (p *configParser) parseLimits(n *yaml.Node, cfg *serveConfig, set map[string]bool) {
+	m := p.mapping(n, "limits")
+	if m == nil {
+		return
+	}
+	m.limitDuration("headerTimeout", !set["header-timeout"], &cfg.headerTimeout)
+	m.limitDuration("readTimeout", !set["read-timeout"], &cfg.readTimeout)
+	m.limitDuration("writeTimeout", !set["write-timeout"], &cfg.writeTimeout)
+	m.limitDuration("idleTimeout", !set["idle-timeout"], &cfg.idleTimeout)
+	m.limitDuration("uploadTimeout", !set["upload-timeout"], &cfg.uploadTimeout)
+	m.limitSize("headerBytes", !set["max-header-bytes"], &cfg.headerBytes)
+	m.limitSize("memUploadBytes", !set["mem-max-upload-bytes"], &cfg.memUploadBytes)
+	if v := m.field("uploads", false); v != nil {
+		var n int
+		if v.Kind != yaml.ScalarNode || v.Decode(&n) != nil {
+			p.errorf(v, "uploads must be a whole number")
+		} else if !set["max-uploads"] {
+			cfg.maxUploads = n
+		}
+	}
+	m.done()
+}
+
+// limitDuration sets *to to the duration field name, when it is given
+// and use is true.
+func (m *mapping) limitDuration(name string, use bool, to *time.Duration) {
+	given := m.values[name] != nil
+	if d := m.duration(name); given && use {
+		*to = d
+	}
+}
+
+// limitSize sets *to to the size field name, when it is given and use
+// is true.
+func (m *mapping) limitSize(name string, use bool, to *sizeLimit) {
+	s, v := m.str(name, false)
+	if v == nil {
+		return
+	}
+	n, err := parseSizeLimit(s)
+	if err != nil {
+		m.p.errorf(v, "%s: %v", name, err)
+	} else if use {
+		*to = n
+	}
 }
 
 func (p *configParser) parseRules(n *yaml.Node) []accessRule {
@@ -382,7 +517,7 @@ func (p *configParser) parseRules(n *yaml.Node) []accessRule {
 }
 
 // registryKinds are the kinds of registry, in the order errors list them.
-var registryKinds = []string{"mem", "fs", "remote", "proxy", "unify", "readonly", "immutable", "select", "sub"}
+var registryKinds = []string{"mem", "fs", "s3", "remote", "proxy", "unify", "readonly", "immutable", "select", "sub"}
 
 // parseRegistry checks the registry that n describes and returns its
 // builder with a description for the logs. It returns a nil builder
@@ -410,7 +545,7 @@ func (p *configParser) parseRegistry(n *yaml.Node, lax bool) (registryBuilder, s
 	case "mem":
 		lax := lax || m.boolean("laxReferences")
 		return func() ociregistry.Interface {
-			return ocimem.NewWithConfig(&ocimem.Config{LaxChildReferences: lax})
+			return ocimem.NewWithConfig(p.cfg.memConfig(lax))
 		}, "mem"
 	case "fs":
 		lax := lax || m.boolean("laxReferences")
@@ -425,13 +560,49 @@ func (p *configParser) parseRegistry(n *yaml.Node, lax bool) (registryBuilder, s
 		}
 		return func() ociregistry.Interface {
 			// ocifs.New makes the directory when it is missing.
-			r, err := ocifs.New(dir, &ocifs.Options{LaxChildReferences: lax})
+			r, err := ocifs.New(dir, p.cfg.fsOptions(lax))
 			if err != nil {
 				p.errorf(dn, "%v", err)
 				return nil
 			}
 			return r
 		}, "fs " + dir
+	case "s3":
+		// Credentials come from the standard AWS chain, never from
+		// the file.
+		cfg := ocis3.Config{LaxChildReferences: lax || m.boolean("laxReferences")}
+		var bn, en *yaml.Node
+		cfg.Bucket, bn = m.str("bucket", true)
+		cfg.Prefix, _ = m.str("prefix", false)
+		cfg.Endpoint, en = m.str("endpoint", false)
+		cfg.Region, _ = m.str("region", false)
+		cfg.PathStyle = m.boolean("pathStyle")
+		cfg.Redirect = m.boolean("redirect")
+		if bn == nil || cfg.Bucket == "" {
+			return nil, ""
+		}
+		if en != nil {
+			if u, err := url.Parse(cfg.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				p.errorf(en, "endpoint %q is not an http or https URL", cfg.Endpoint)
+				return nil, ""
+			}
+		}
+		desc := "s3 bucket " + cfg.Bucket
+		if cfg.Prefix != "" {
+			desc += " prefix " + cfg.Prefix
+		}
+		if cfg.Endpoint != "" {
+			desc += " at " + cfg.Endpoint
+		}
+		return func() ociregistry.Interface {
+			r, err := ocis3.New(context.Background(), cfg)
+			if err != nil {
+				p.errorf(bn, "%v", err)
+				return nil
+			}
+			p.s3Stores = append(p.s3Stores, r)
+			return r
+		}, desc
 	case "remote":
 		url, un := m.str("url", true)
 		insecure := m.boolean("insecure")

@@ -35,7 +35,7 @@ registry:
 	code := run(context.Background(), []string{"serve", "--config", config}, &stdout, &stderr)
 	qt.Check(t, qt.Equals(code, exitUsage))
 	qt.Check(t, qt.Equals(stdout.String(), ""))
-	qt.Check(t, qt.Equals(stderr.String(), config+`:7:14: unknown kind "nosuch" (want one of mem, fs, remote, proxy, unify, readonly, immutable, select, sub)`+"\n"))
+	qt.Check(t, qt.Equals(stderr.String(), config+`:7:14: unknown kind "nosuch" (want one of mem, fs, s3, remote, proxy, unify, readonly, immutable, select, sub)`+"\n"))
 	_, err = os.Stat(filepath.Join(dir, "newdir"))
 	qt.Check(t, qt.ErrorIs(err, os.ErrNotExist))
 }
@@ -101,4 +101,56 @@ registry:
 	qt.Check(t, qt.Equals(desc.Digest, img.Manifest.Digest))
 	qt.Check(t, qt.StringContains(logBuf.String(), `level=WARN msg="ociproxy: upstream failed; serving cached tag"`))
 	qt.Check(t, qt.IsFalse(strings.Contains(logBuf.String(), "level=ERROR")), qt.Commentf("%s", logBuf.String()))
+}
+
+// TestConfigSyntaxErrors checks that serve reports a config file that is
+// not well-formed YAML at the line and column of the mistake (or of the
+// bracket or quote left open), and exits with exitUsage.
+func TestConfigSyntaxErrors(t *testing.T) {
+	tests := []struct {
+		name, config, want string
+	}{{
+		name:   "ControlCharacter",
+		config: "addr: 127.0.0.1:0\nregistry: {kind: \x01mem}\n",
+		want:   `2:18: control character U+0001 is not allowed`,
+	}, {
+		name:   "ControlCharacterAfterUnicode",
+		config: "# é\n  x: \"ü\x7f\"\n",
+		want:   `2:8: control character U+007F is not allowed`,
+	}, {
+		name:   "InvalidUTF8",
+		config: "registry: {kind: mem}\naddr: \xff\n",
+		want:   `2:7: invalid UTF-8 (byte 0xff)`,
+	}, {
+		name:   "UnclosedFlowSequence",
+		config: "addr: 127.0.0.1:0\nregistry:\n  registries: [{kind: mem}, {kind: mem}\n",
+		want:   `3:15: did not find expected ',' or ']' before the end of the file (while parsing a flow sequence that starts here)`,
+	}, {
+		name:   "UnclosedQuote",
+		config: "addr: \"127.0.0.1:0\nregistry: {kind: mem}\n",
+		want:   `1:7: found unexpected end of stream before the end of the file (while scanning a quoted scalar that starts here)`,
+	}, {
+		name:   "BadIndentation",
+		config: "registry:\n  kind: mem\n laxReferences: true\n",
+		want:   `3:2: did not find expected key (while parsing a block mapping that starts at 1:1)`,
+	}, {
+		name:   "MappingInScalar",
+		config: "addr: 127.0.0.1:0\n  registry: x\n",
+		want:   `2:11: mapping values are not allowed in this context`,
+	}, {
+		name:   "UnknownAnchor",
+		config: "addr: 127.0.0.1:0\nregistry: *nope\n",
+		want:   `2:11: unknown anchor 'nope' referenced`,
+	}}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			config := filepath.Join(t.TempDir(), "c.yaml")
+			qt.Assert(t, qt.IsNil(os.WriteFile(config, []byte(test.config), 0o666)))
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), []string{"serve", "--config", config}, &stdout, &stderr)
+			qt.Check(t, qt.Equals(code, exitUsage))
+			qt.Check(t, qt.Equals(stdout.String(), ""))
+			qt.Check(t, qt.Equals(stderr.String(), config+":"+test.want+"\n"))
+		})
+	}
 }

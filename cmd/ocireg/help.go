@@ -42,12 +42,24 @@ created or listened on (exit 2).
     - users: [alice]           #   access is allowed when any rule names
       repositories: ["**"]     #   the user ("*": every user), the
       allow: [pull, push, delete] # repository and the access; else 403
+  limits:                      # what clients can make the server hold
+    headerBytes: 64KiB         #   --max-header-bytes: 431 past it
+    headerTimeout: 10s         #   --header-timeout: to send headers
+    readTimeout: 1m            #   --read-timeout: request body idle
+    writeTimeout: 1m           #   --write-timeout: response idle
+    idleTimeout: 2m            #   --idle-timeout: keep-alive idle
+    uploadTimeout: 1h          #   --upload-timeout: upload idle, then
+                               #   abandoned and freed
+    uploads: 1000              #   --max-uploads: in progress; 429 past
+    memUploadBytes: 2GiB       #   --mem-max-upload-bytes: held by the
+                               #   uploads of mem registries; 429 past
   registry: REGISTRY           # required: what to serve
 
 Repository patterns are path.Match patterns, where "*" does not match a
 slash; a pattern ending in "**" matches every repository starting with
 what comes before it, so "team/**" matches team/app and team/a/b, and
-"**" alone matches every repository.
+"**" alone matches every repository. Sizes are bytes or a number with
+KiB, MiB or GiB; a limit of 0 is none (for headerBytes: 1MiB).
 
 A REGISTRY is a mapping with a kind and that kind's fields:
 
@@ -58,6 +70,16 @@ A REGISTRY is a mapping with a kind and that kind's fields:
   kind: fs                     # on disk, durable (fsync before 201)
     dir: DIR                   #   required: created when missing
     laxReferences: BOOL        #   as for mem
+
+  kind: s3                     # in an S3-compatible bucket, which any
+    bucket: BUCKET             #   number of replicas may serve; required
+    prefix: PREFIX             #   keys under this prefix
+    endpoint: URL              #   S3-compatible service; default AWS
+    region: REGION             #   where the service needs one
+    pathStyle: BOOL            #   path-style addressing
+    redirect: BOOL             #   blob GETs answer 307 to presigned URLs
+    laxReferences: BOOL        #   as for mem; credentials come from the
+                               #   AWS chain (AWS_ACCESS_KEY_ID, ...)
 
   kind: remote                 # another registry, over HTTP(S)
     url: URL                   #   required: https://host, http://host

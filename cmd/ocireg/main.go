@@ -26,7 +26,8 @@
 // Exit codes: 0 when the command succeeded (for serve: it was stopped by
 // SIGINT or SIGTERM and shut down cleanly), 1 when it failed while running,
 // 2 when the command line was wrong (for serve, also: the config file, the
-// htpasswd file or the TLS files were wrong; nothing listens then), 3 when
+// htpasswd file or the TLS files were wrong, or the address cannot be
+// listened on; nothing serves and no data directory is made then), 3 when
 // a client verb (cp, ls, manifest, blob, digest, rm, tag, validate, pull,
 // attach, referrers) found no such manifest, blob or repository. validate
 // exits with 1 when REF exists but something it reaches is missing or
@@ -78,7 +79,8 @@ Run "ocireg <command> -h" for the flags of a command.
 
 Exit codes: 0 success (serve: stopped by SIGINT or SIGTERM and shut down
 cleanly), 1 failure while running, 2 bad command line (serve: also a bad
-config, htpasswd or TLS file; nothing listens), 3 not found (a verb's
+config, htpasswd or TLS file, or an address it cannot listen on, such as
+a busy port; nothing is served or made), 3 not found (a verb's
 manifest, blob or repository does not exist).
 Each command's -h says what its own mean.
 `

@@ -224,7 +224,7 @@ func TestRunExitCodes(t *testing.T) {
 		{name: "ServeConfigAndMem", args: []string{"serve", "--config", "x.yaml", "--mem"}, wantCode: exitUsage, wantStderr: "--mem cannot be used with --config"},
 		{name: "GCMissingDir", args: []string{"gc", "--dir", "/nonexistent/ocireg-data"}, wantCode: exitFailure, wantStderr: "no such file or directory"},
 		{name: "GCBadFlag", args: []string{"gc", "--frob"}, wantCode: exitUsage, wantStderr: "flag provided but not defined: -frob"},
-		{name: "ServeCannotListen", args: []string{"serve", "--mem", "--addr", "127.0.0.1:-1"}, wantCode: exitFailure, wantStderr: "serve failed"},
+		{name: "ServeCannotListen", args: []string{"serve", "--mem", "--addr", "127.0.0.1:-1"}, wantCode: exitUsage, wantStderr: "ocireg serve: listen tcp: address -1: invalid port"},
 	}
 	for _, test := range tests {
 		t.Run(test.name, func(t *testing.T) {

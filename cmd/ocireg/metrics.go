@@ -67,11 +67,35 @@ func newMetrics() *metrics {
 
 // observe counts one answered request.
 func (m *metrics) observe(req *http.Request, status int, in, out int64, d time.Duration) {
-	route := routeOf(req.URL.Path)
-	m.requests.WithLabelValues(route, req.Method, strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(route, req.Method).Observe(d.Seconds())
+	route, method := routeOf(req.URL.Path), methodOf(req.Method)
+	m.requests.WithLabelValues(route, method, statusOf(status)).Inc()
+	m.duration.WithLabelValues(route, method).Observe(d.Seconds())
 	m.bytesIn.WithLabelValues(route).Add(float64(in))
 	m.bytesOut.WithLabelValues(route).Add(float64(out))
+}
+
+// methodOf returns method when it is one the registry API or the
+// server's own endpoints answer, and "other" for any other: a client
+// may send any token as a method, even before it is authenticated, and
+// each label value is a series the server keeps for ever.
+func methodOf(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return method
+	}
+	return "other"
+}
+
+// statusOf returns status as a label value. The statuses a handler
+// writes are its own, but a handler further in may pass on a status it
+// got from elsewhere (an upstream registry), so only three-digit codes
+// are kept and anything else counts as "other".
+func statusOf(status int) string {
+	if status < 100 || status > 599 {
+		return "other"
+	}
+	return strconv.Itoa(status)
 }
 
 // routeOf names the route of path with a small fixed set of names, so
@@ -115,9 +139,9 @@ func newProxy(upstream, cache ociregistry.Interface, opts *ociproxy.Options, m *
 	if m == nil {
 		return ociproxy.New(upstream, cache, opts)
 	}
-	upstream = &notingRegistry{Interface: upstream, upstream: true}
-	cache = &notingRegistry{Interface: cache}
-	return &countingProxy{Interface: ociproxy.New(upstream, cache, opts), m: m}
+	upstream = &notingRegistry{forward: forward{r: upstream}, upstream: true}
+	cache = &notingRegistry{forward: forward{r: cache}}
+	return &countingProxy{forward: forward{r: ociproxy.New(upstream, cache, opts)}, m: m}
 }
 
 // readOutcome is what happened in one read through a proxy.
@@ -130,7 +154,7 @@ type readOutcomeKey struct{}
 // countingProxy counts the blob and manifest reads of the proxy it wraps
 // as cache hits or misses.
 type countingProxy struct {
-	ociregistry.Interface
+	forward
 	m *metrics
 }
 
@@ -158,28 +182,28 @@ func (p *countingProxy) count(kind string, o *readOutcome, err error) {
 
 func (p *countingProxy) GetBlob(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.BlobReader, error) {
 	ctx, o := p.begin(ctx)
-	rd, err := p.Interface.GetBlob(ctx, repo, dg)
+	rd, err := p.r.GetBlob(ctx, repo, dg)
 	p.count("blob", o, err)
 	return rd, err
 }
 
 func (p *countingProxy) GetBlobRange(ctx context.Context, repo string, dg ociregistry.Digest, o0, o1 int64) (ociregistry.BlobReader, error) {
 	ctx, o := p.begin(ctx)
-	rd, err := p.Interface.GetBlobRange(ctx, repo, dg, o0, o1)
+	rd, err := p.r.GetBlobRange(ctx, repo, dg, o0, o1)
 	p.count("blob", o, err)
 	return rd, err
 }
 
 func (p *countingProxy) GetManifest(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.BlobReader, error) {
 	ctx, o := p.begin(ctx)
-	rd, err := p.Interface.GetManifest(ctx, repo, dg)
+	rd, err := p.r.GetManifest(ctx, repo, dg)
 	p.count("manifest", o, err)
 	return rd, err
 }
 
 func (p *countingProxy) GetTag(ctx context.Context, repo, tag string) (ociregistry.BlobReader, error) {
 	ctx, o := p.begin(ctx)
-	rd, err := p.Interface.GetTag(ctx, repo, tag)
+	rd, err := p.r.GetTag(ctx, repo, tag)
 	p.count("manifest", o, err)
 	return rd, err
 }
@@ -188,7 +212,7 @@ func (p *countingProxy) GetTag(ctx context.Context, repo, tag string) (ociregist
 // of their context, if any: for upstream every read asked, for the
 // cache every read answered.
 type notingRegistry struct {
-	ociregistry.Interface
+	forward
 	upstream bool
 }
 
@@ -204,19 +228,19 @@ func (r *notingRegistry) note(ctx context.Context, err error) {
 }
 
 func (r *notingRegistry) GetBlob(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.BlobReader, error) {
-	rd, err := r.Interface.GetBlob(ctx, repo, dg)
+	rd, err := r.r.GetBlob(ctx, repo, dg)
 	r.note(ctx, err)
 	return rd, err
 }
 
 func (r *notingRegistry) GetBlobRange(ctx context.Context, repo string, dg ociregistry.Digest, o0, o1 int64) (ociregistry.BlobReader, error) {
-	rd, err := r.Interface.GetBlobRange(ctx, repo, dg, o0, o1)
+	rd, err := r.r.GetBlobRange(ctx, repo, dg, o0, o1)
 	r.note(ctx, err)
 	return rd, err
 }
 
 func (r *notingRegistry) GetManifest(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.BlobReader, error) {
-	rd, err := r.Interface.GetManifest(ctx, repo, dg)
+	rd, err := r.r.GetManifest(ctx, repo, dg)
 	r.note(ctx, err)
 	return rd, err
 }

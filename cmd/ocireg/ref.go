@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 
 	"github.com/ocireg/ociregistry"
@@ -238,10 +239,12 @@ func (t *target) describe(err error) error {
 	}
 	msg := err.Error()
 	switch {
-	case errors.Is(err, ociregistry.ErrUnauthorized):
-		msg = "authentication required (run: ocireg login " + t.host + ")"
-	case errors.Is(err, ociregistry.ErrDenied):
-		msg = "access denied (run: ocireg login " + t.host + " as a user with access)"
+	case ociregistry.HTTPStatus(err) == http.StatusUnauthorized || errors.Is(err, ociregistry.ErrUnauthorized):
+		// Only here did the server ask for credentials. A refusal
+		// (403 DENIED) comes with the server's reason, which may have
+		// nothing to do with who asked: an immutable tag, a read-only
+		// registry, a proxy.
+		msg += " (run: ocireg login " + t.host + ")"
 	case errors.Is(err, ociregistry.ErrManifestUnknown):
 		msg = "manifest unknown"
 		if t.tag == "" && t.digest == "" {

@@ -21,6 +21,7 @@ import (
 	"github.com/ocireg/ociregistry/ocifs"
 	"github.com/ocireg/ociregistry/ocimem"
 	"github.com/ocireg/ociregistry/ociproxy"
+	"github.com/ocireg/ociregistry/ocis3"
 )
 
 const serveUsage = `usage: ocireg serve [flags]
@@ -32,14 +33,24 @@ on a line of its own.
 
 Without flags, the registry is kept on disk under ./ocireg-data. --mem keeps
 it in memory instead, --upstream makes it a pull-through cache of another
-registry, and --config composes registries from a YAML file (see README.md,
-"Config file"); --config cannot be combined with --mem, --dir, --upstream,
+registry, and --config composes registries from a YAML file (see "ocireg
+help config"); --config cannot be combined with --mem, --dir, --upstream,
 --read-only or --lax-references, and the other flags given override the
 file's settings. --lax-references accepts manifests whose config, layers or
 child manifests have not been pushed (yet).
 
 Besides the registry API under /v2/, the server answers /healthz (200 "ok")
 and /metrics (Prometheus text format); neither asks for credentials.
+
+What a client can make the server hold is bounded: the size and time of
+request headers, the idle time of bodies, of responses and of uploads, the
+number of uploads in progress and, in memory, the bytes they hold (see the
+flags below; a request past a limit gets 431 or 429 with Retry-After).
+
+Exit status: 0 after SIGINT or SIGTERM and a clean shutdown; 2 for a wrong
+flag, config, htpasswd or TLS file, or an address that cannot be listened
+on (then nothing is made: the registry is made after listening); 1 when
+serving fails.
 
 With --htpasswd, every request under /v2/ needs Basic credentials of a user
 in the file (bcrypt hashes only, as made by "htpasswd -B"); without access
@@ -58,6 +69,7 @@ type serveConfig struct {
 	readOnly        bool
 	laxReferences   bool
 	configFile      string
+	s3Stores        []*ocis3.Registry // built from configFile, for gc
 	tlsCert         string
 	tlsKey          string
 	htpasswd        string
@@ -66,6 +78,11 @@ type serveConfig struct {
 	idleTimeout     time.Duration
 	readTimeout     time.Duration
 	writeTimeout    time.Duration
+	headerTimeout   time.Duration
+	headerBytes     sizeLimit
+	uploadTimeout   time.Duration
+	maxUploads      int
+	memUploadBytes  sizeLimit
 
 	// From the config file only.
 	// buildRegistry makes the registry the file describes, once the
@@ -109,8 +126,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log `format` on stderr: text or json")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to let requests in flight finish on shutdown")
 	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", 2*time.Minute, "close keep-alive connections idle for this long")
-	fs.DurationVar(&cfg.readTimeout, "read-timeout", time.Minute, "fail a request whose client stops sending its body for this long; the deadline\nmoves as data arrives, so big uploads are fine (headers must come within 10s)")
+	fs.DurationVar(&cfg.readTimeout, "read-timeout", time.Minute, "fail a request whose client stops sending its body for this long; the deadline\nmoves as data arrives, so big uploads are fine (for headers, see --header-timeout)")
 	fs.DurationVar(&cfg.writeTimeout, "write-timeout", time.Minute, "fail a response whose client stops reading it for this long; the deadline\nmoves as data is sent, so big downloads are fine")
+	fs.DurationVar(&cfg.headerTimeout, "header-timeout", defaultHeaderTimeout, "close a connection whose client takes longer than this to send a request's headers")
+	cfg.headerBytes = defaultHeaderBytes
+	fs.Var(&cfg.headerBytes, "max-header-bytes", "answer 431 and close the connection when a request's headers are bigger than this `size`\n(bytes, or a number with KiB or MiB)")
+	fs.DurationVar(&cfg.uploadTimeout, "upload-timeout", defaultUploadTimeout, "abandon a chunked upload that has had no data for this long, freeing what it holds")
+	fs.IntVar(&cfg.maxUploads, "max-uploads", defaultMaxUploads, "answer 429 to a new upload while this many are in progress (0: no limit)")
+	cfg.memUploadBytes = defaultMemUploadBytes
+	fs.Var(&cfg.memUploadBytes, "mem-max-upload-bytes", "for a registry in memory, answer 429 to uploads that would make those in progress\nhold more than this `size` together (0: no limit)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -140,16 +164,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "ocireg serve: %v\n", err)
 		return exitUsage
 	}
-	if cfg.buildRegistry != nil {
-		// Only now, with the whole file known good, are directories
-		// made, and with the logger the proxies and clients need.
-		if cfg.registry, err = cfg.buildRegistry(logger); err != nil {
-			fmt.Fprintln(stderr, err)
-			return exitUsage
-		}
-	}
 	if err := serve(ctx, &cfg, logger, stdout); err != nil {
-		if errors.As(err, new(usageError)) {
+		var ce configErrors
+		switch {
+		case errors.As(err, &ce):
+			// Each line starts with the file's name.
+			fmt.Fprintln(stderr, ce)
+			return exitUsage
+		case errors.As(err, new(usageError)):
 			fmt.Fprintf(stderr, "ocireg serve: %v\n", err)
 			return exitUsage
 		}
@@ -201,9 +223,9 @@ func openRegistry(cfg *serveConfig, logger *slog.Logger, m *metrics) (ociregistr
 	// A proxy's cache receives manifests before their blobs.
 	lax := cfg.upstream != "" || cfg.laxReferences
 	if cfg.mem {
-		reg, backend = ocimem.NewWithConfig(&ocimem.Config{LaxChildReferences: lax}), "memory"
+		reg, backend = ocimem.NewWithConfig(cfg.memConfig(lax)), "memory"
 	} else {
-		r, err := ocifs.New(cfg.dir, &ocifs.Options{LaxChildReferences: lax})
+		r, err := ocifs.New(cfg.dir, cfg.fsOptions(lax))
 		if err != nil {
 			return nil, "", usageError{fmt.Errorf("--dir: %w", err)}
 		}
@@ -229,20 +251,18 @@ func openRegistry(cfg *serveConfig, logger *slog.Logger, m *metrics) (ociregistr
 }
 
 // serve listens on cfg.addr and serves the registry until ctx is done,
-// then shuts down gracefully. It returns an error when it cannot listen,
-// when serving fails, or when requests are still in flight after
-// cfg.shutdownTimeout; a usageError when the settings are wrong.
+// then shuts down gracefully. It returns a usageError when the settings
+// are wrong or the address cannot be listened on, before it has made or
+// opened anything, and an error when serving fails or when requests are
+// still in flight after cfg.shutdownTimeout.
 func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io.Writer) error {
 	m := cfg.metrics
 	if m == nil {
 		m = newMetrics()
 	}
-	reg, backend, err := openRegistry(cfg, logger, m)
-	if err != nil {
-		return err
-	}
 	var users *htpasswd
 	if cfg.htpasswd != "" {
+		var err error
 		users, err = loadHtpasswd(cfg.htpasswd)
 		if err != nil {
 			return usageError{err}
@@ -256,12 +276,27 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	handler := newHandler(reg, users, cfg.rules, logger, m, cfg.readTimeout, cfg.writeTimeout)
-
+	// Listening comes before the registry is made: a port that is busy
+	// (another server, or this one started twice) must leave no data
+	// directory behind and open nothing.
 	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return usageError{err}
+	}
+	defer ln.Close()
+	if cfg.buildRegistry != nil {
+		// Only now, with the whole file known good, are directories
+		// made, and with the logger the proxies and clients need.
+		if cfg.registry, err = cfg.buildRegistry(logger); err != nil {
+			return usageError{err}
+		}
+	}
+	reg, backend, err := openRegistry(cfg, logger, m)
 	if err != nil {
 		return err
 	}
+	handler := newHandler(reg, users, cfg.rules, logger, m, cfg.serverLimits())
+
 	scheme := "http"
 	if tlsConfig != nil {
 		ln = tls.NewListener(ln, tlsConfig)
@@ -276,7 +311,8 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 		// idleReadTimeout and idleWriteTimeout), so a client that
 		// stops sending or reading is cut off while one that keeps
 		// going is not.
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.headerTimeout,
+		MaxHeaderBytes:    int(cfg.headerBytes),
 		IdleTimeout:       cfg.idleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}

@@ -245,3 +245,81 @@ func TestServeShutdownTimeout(t *testing.T) {
 	_, _, err := waitEnd(conn)
 	qt.Check(t, qt.IsNil(err))
 }
+
+// TestServeMaxHeaderBytes checks that --max-header-bytes, or headerBytes
+// in the config file's limits, bounds a request's headers: a request
+// with more is answered 431.
+func TestServeMaxHeaderBytes(t *testing.T) {
+	config := filepath.Join(t.TempDir(), "c.yaml")
+	err := os.WriteFile(config, []byte("limits: {headerBytes: 16KiB, headerTimeout: 5s}\nregistry: {kind: mem}\n"), 0o666)
+	qt.Assert(t, qt.IsNil(err))
+	tests := []struct {
+		name  string
+		args  []string
+		limit int
+	}{
+		{"Default", []string{"--mem"}, defaultHeaderBytes},
+		{"Flag", []string{"--mem", "--max-header-bytes", "8KiB"}, 8 << 10},
+		{"Config", []string{"--config", config}, 16 << 10},
+		{"FlagOverConfig", []string{"--config", config, "--max-header-bytes", "32KiB"}, 32 << 10},
+	}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			s := startServe(t, test.args...)
+			get := func(headerBytes int) int {
+				req, err := http.NewRequest("GET", "http://"+s.addr+"/v2/", nil)
+				qt.Assert(t, qt.IsNil(err))
+				req.Header.Set("X-Filler", strings.Repeat("a", headerBytes))
+				resp, err := http.DefaultClient.Do(req)
+				qt.Assert(t, qt.IsNil(err))
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			// net/http lets 4 KiB more through than the limit.
+			qt.Check(t, qt.Equals(get(test.limit-1024), http.StatusOK))
+			qt.Check(t, qt.Equals(get(test.limit+8<<10), http.StatusRequestHeaderFieldsTooLarge))
+		})
+	}
+}
+
+// TestServeMaxUploads checks that --max-uploads, or uploads in the
+// config file's limits, bounds the uploads in progress: one more is
+// answered 429 with Retry-After.
+func TestServeMaxUploads(t *testing.T) {
+	config := filepath.Join(t.TempDir(), "c.yaml")
+	err := os.WriteFile(config, []byte("limits: {uploads: 2, memUploadBytes: 1MiB}\nregistry: {kind: mem}\n"), 0o666)
+	qt.Assert(t, qt.IsNil(err))
+	tests := []struct {
+		name  string
+		args  []string
+		limit int
+	}{
+		{"Flag", []string{"--mem", "--max-uploads", "3"}, 3},
+		{"Config", []string{"--config", config}, 2},
+		{"FlagOverConfig", []string{"--config", config, "--max-uploads", "4"}, 4},
+	}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			s := startServe(t, test.args...)
+			for i := range test.limit + 1 {
+				resp, err := http.Post("http://"+s.addr+"/v2/r/blobs/uploads/", "", nil)
+				qt.Assert(t, qt.IsNil(err))
+				resp.Body.Close()
+				if i < test.limit {
+					qt.Check(t, qt.Equals(resp.StatusCode, http.StatusAccepted))
+				} else {
+					qt.Check(t, qt.Equals(resp.StatusCode, http.StatusTooManyRequests))
+					qt.Check(t, qt.Not(qt.Equals(resp.Header.Get("Retry-After"), "")))
+				}
+			}
+		})
+	}
+	t.Run("ConfigMemUploadBytes", func(t *testing.T) {
+		s := startServe(t, "--config", config)
+		// A blob pushed in one request counts at its declared size.
+		resp, err := http.Post("http://"+s.addr+"/v2/r/blobs/uploads/?digest=sha256:"+strings.Repeat("0", 64), "application/octet-stream", bytes.NewReader(make([]byte, 2<<20)))
+		qt.Assert(t, qt.IsNil(err))
+		resp.Body.Close()
+		qt.Check(t, qt.Equals(resp.StatusCode, http.StatusTooManyRequests))
+	})
+}

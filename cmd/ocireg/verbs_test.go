@@ -399,8 +399,10 @@ func TestDescribe(t *testing.T) {
 		{ociregistry.ErrManifestUnknown, "127.0.0.1:5000/foo:bar: manifest unknown", exitNotFound},
 		{ociregistry.ErrBlobUnknown, "127.0.0.1:5000/foo:bar: blob unknown", exitNotFound},
 		{ociregistry.ErrNameUnknown, "127.0.0.1:5000/foo:bar: repository unknown", exitNotFound},
-		{ociregistry.NewHTTPError(ociregistry.ErrUnauthorized, 401), "127.0.0.1:5000/foo:bar: authentication required (run: ocireg login 127.0.0.1:5000)", exitFailure},
-		{ociregistry.ErrDenied, "127.0.0.1:5000/foo:bar: access denied (run: ocireg login 127.0.0.1:5000 as a user with access)", exitFailure},
+		{ociregistry.NewHTTPError(ociregistry.ErrUnauthorized, 401), "127.0.0.1:5000/foo:bar: authentication required (401 Unauthorized) (run: ocireg login 127.0.0.1:5000)", exitFailure},
+		{ociregistry.NewHTTPError(nil, 401), "127.0.0.1:5000/foo:bar: registry responded 401 Unauthorized (run: ocireg login 127.0.0.1:5000)", exitFailure},
+		{ociregistry.NewHTTPError(ociregistry.NewError("tag v1 is immutable", "DENIED", nil), 403), "127.0.0.1:5000/foo:bar: tag v1 is immutable (403 Forbidden)", exitFailure},
+		{ociregistry.ErrDenied, "127.0.0.1:5000/foo:bar: requested access to the resource is denied", exitFailure},
 		{errors.New("boom"), "127.0.0.1:5000/foo:bar: boom", exitFailure},
 	}
 	for _, test := range tests {

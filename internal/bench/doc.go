@@ -16,7 +16,9 @@
 //
 // Add -big to also serve a 1 GiB blob and report the servers' memory
 // growth while doing so, and -backend=mem to measure "ocireg serve --mem"
-// instead of --dir. Under a plain go test, two tests run: a quick one
+// instead of --dir, or -backend=s3 for the object-storage case: "ocireg
+// serve" with a registry of kind s3 against Distribution's s3 driver,
+// both over one versitygw started for the run. Under a plain go test, two tests run: a quick one
 // checking that the servers start and answer /v2/, and, on Linux and
 // without -short, one that pushes and pulls a 1 GiB blob through
 // "ocireg serve --dir" and fails when the server's resident memory grows

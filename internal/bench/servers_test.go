@@ -24,7 +24,7 @@ import (
 )
 
 // ociregBackend selects the store "ocireg serve" benchmarks with.
-var ociregBackend = flag.String("backend", "dir", "ocireg backend to benchmark: mem (ocireg serve --mem), dir (ocireg serve --dir in a temporary directory), or ocifs (ociserver over ocifs in a process of the test binary, without ocireg's request log)")
+var ociregBackend = flag.String("backend", "dir", "ocireg backend to benchmark: mem (ocireg serve --mem), dir (ocireg serve --dir in a temporary directory), ocifs (ociserver over ocifs in a process of the test binary, without ocireg's request log), or s3 (ocireg serve over versitygw, against Distribution's s3 driver over the same versitygw)")
 
 // fileServerEnv, when set in the environment, makes the test binary a
 // plain http.FileServer of the directory it names instead of running
@@ -57,6 +57,8 @@ var servers struct {
 	once sync.Once
 	err  error
 	dir  string
+	// s3dir holds the object store's files in the object-storage case.
+	s3dir string
 	// registries are ocireg and distribution, in that order.
 	registries []*server
 	fileServer *server
@@ -80,6 +82,9 @@ func TestMain(m *testing.M) {
 	if servers.dir != "" {
 		os.RemoveAll(servers.dir)
 	}
+	if servers.s3dir != "" {
+		os.RemoveAll(servers.s3dir)
+	}
 	os.Exit(code)
 }
 
@@ -87,6 +92,10 @@ func allServers() []*server {
 	all := append([]*server(nil), servers.registries...)
 	if servers.fileServer != nil {
 		all = append(all, servers.fileServer)
+	}
+	// The object store goes last, once its clients are stopped.
+	if gateway.server != nil {
+		all = append(all, gateway.server)
 	}
 	return all
 }
@@ -98,6 +107,12 @@ func allServers() []*server {
 func startServers(tb testing.TB) (registries []*server, fileServer *server) {
 	tb.Helper()
 	distribution := toolstest.Require(tb, "registry")
+	if *ociregBackend == "s3" {
+		versitygw := toolstest.Require(tb, "versitygw")
+		servers.once.Do(func() {
+			servers.err = startS3(toolstest.BuildOcireg(tb), distribution, versitygw)
+		})
+	}
 	servers.once.Do(func() {
 		// The binary is removed when tb ends; the server keeps running
 		// from it, as Linux keeps an executable open while it runs.
@@ -113,6 +128,20 @@ func fileServerDir() string {
 	return filepath.Join(servers.dir, "files")
 }
 
+// startS3 starts versitygw, then the servers as start does, for the
+// object-storage case.
+func startS3(ocireg, distribution, versitygw string) error {
+	dir, err := os.MkdirTemp("", "ocireg-bench-s3-")
+	if err != nil {
+		return err
+	}
+	servers.s3dir = dir
+	if err := startGateway(versitygw, dir); err != nil {
+		return fmt.Errorf("starting versitygw: %w", err)
+	}
+	return start(ocireg, distribution)
+}
+
 func start(ocireg, distribution string) error {
 	dir, err := os.MkdirTemp("", "ocireg-bench-")
 	if err != nil {
@@ -121,6 +150,9 @@ func start(ocireg, distribution string) error {
 	servers.dir = dir
 	if err := os.Mkdir(fileServerDir(), 0o777); err != nil {
 		return err
+	}
+	if gateway.endpoint == "" && *ociregBackend == "s3" {
+		return fmt.Errorf("-backend=s3 needs versitygw started first")
 	}
 	oc, err := startOcireg(ocireg, dir)
 	if err != nil {
@@ -163,8 +195,16 @@ func startOcireg(bin, dir string) (*server, error) {
 		args = append(args, "--mem")
 	case "dir":
 		args = append(args, "--dir", filepath.Join(dir, "ocireg-data"))
+	case "s3":
+		config, err := ociregS3Config(dir)
+		if err != nil {
+			return nil, err
+		}
+		cmd := exec.Command(bin, append(args, "--config", config)...)
+		cmd.Env = s3Env(dir)
+		return startPrinting("ocireg", cmd, dir)
 	default:
-		return nil, fmt.Errorf("unknown -backend %q (want mem or dir)", *ociregBackend)
+		return nil, fmt.Errorf("unknown -backend %q (want mem, dir, ocifs or s3)", *ociregBackend)
 	}
 	return startPrinting("ocireg", exec.Command(bin, args...), dir)
 }
@@ -220,7 +260,11 @@ func startDistribution(bin, dir string) (*server, error) {
 		}
 		config := filepath.Join(dir, fmt.Sprintf("distribution-%d.yml", i))
 		data := filepath.Join(dir, fmt.Sprintf("distribution-data-%d", i))
-		if err := os.WriteFile(config, []byte(toolstest.DistributionConfig(host, data)), 0o666); err != nil {
+		cfg := toolstest.DistributionConfig(host, data)
+		if *ociregBackend == "s3" {
+			cfg = distributionS3Config(host)
+		}
+		if err := os.WriteFile(config, []byte(cfg), 0o666); err != nil {
 			return nil, err
 		}
 		cmd := exec.Command(bin, "serve", config)

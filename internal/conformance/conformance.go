@@ -70,6 +70,13 @@ type Options struct {
 	// remove the tag only; a refusal fails the test.
 	TagDeleteUnsupported bool
 
+	// ImmutableTags declares a registry whose tags, once pushed, never
+	// move: pushing another manifest under a tag must be refused with a
+	// 4xx error and leave the tag as it was, and deleting a tagged
+	// manifest must be refused with 400 UNSUPPORTED or 405 and leave it
+	// in place (as the spec asks of a registry that does not delete).
+	ImmutableTags bool
+
 	// SkipTagParam leaves out pushing a manifest by digest with tag query
 	// parameters (PUT /v2/<name>/manifests/<digest>?tag=a&tag=b), which
 	// the specification makes optional.

@@ -34,6 +34,11 @@ func (s *suite) testContentManagement(t *testing.T, algo digest.Algorithm) {
 		}
 		s.seed(t, repo, tag, m)
 		resp := s.c.del(t, manifestURL(m.digest.String()))
+		if tagged && s.opts.ImmutableTags {
+			resp.wantStatus(t, http.StatusBadRequest, http.StatusMethodNotAllowed)
+			s.checkManifestPullable(t, repo, tag, m)
+			return
+		}
 		resp.wantStatus(t, http.StatusAccepted)
 		checkGone(t, manifestURL(m.digest.String()), "MANIFEST_UNKNOWN")
 		if tagged {

@@ -58,6 +58,14 @@ func (s *suite) testPushManifests(t *testing.T, algo digest.Algorithm) {
 			s.pushBlobsOverHTTP(t, repo, m2)
 			s.putManifest(t, repo, "moving", m1)
 			s.checkManifestPullable(t, repo, "moving", m1)
+			if s.opts.ImmutableTags {
+				resp := s.c.send(t, http.MethodPut, "/v2/"+repo+"/manifests/moving", m2.data, "Content-Type", m2.mediaType)
+				if resp.status < 400 || resp.status >= 500 {
+					t.Fatalf("moving an immutable tag answered %d, want a 4xx refusal\n%s", resp.status, resp)
+				}
+				s.checkManifestPullable(t, repo, "moving", m1)
+				return
+			}
 			s.putManifest(t, repo, "moving", m2)
 			s.checkManifestPullable(t, repo, "moving", m2)
 			// The first manifest is still there by digest.

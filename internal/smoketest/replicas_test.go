@@ -16,7 +16,22 @@ func TestClientsThroughReplicas(t *testing.T) {
 	for range 3 {
 		hosts = append(hosts, toolstest.StartOcireg(t, "--dir", dir))
 	}
-	host := toolstest.StartBalancer(t, hosts...).Host
+	runClients(t, toolstest.StartBalancer(t, hosts...).Host)
+}
+
+// TestClientsThroughS3Replicas is TestClientsThroughReplicas with the
+// replicas serving one S3 bucket (versitygw) instead of a directory.
+func TestClientsThroughS3Replicas(t *testing.T) {
+	config := toolstest.S3Config(t)
+	var hosts []string
+	for range 3 {
+		hosts = append(hosts, toolstest.StartOcireg(t, "--config", config))
+	}
+	runClients(t, toolstest.StartBalancer(t, hosts...).Host)
+}
+
+// runClients runs each real client's test against host, in parallel.
+func runClients(t *testing.T, host string) {
 	for name, test := range map[string]func(*testing.T, string){
 		"crane":  testCrane,
 		"oras":   testOras,

@@ -1,0 +1,59 @@
+package ocis3
+
+import (
+	"context"
+	"time"
+)
+
+// SetClockSlack sets how far the garbage collector assumes clocks
+// disagree, and returns a function that restores it.
+func SetClockSlack(d time.Duration) func() {
+	old := clockSlack
+	clockSlack = d
+	return func() { clockSlack = old }
+}
+
+// HoldGCState takes gc/state as a collection would, and returns the
+// function that lets it go.
+func (r *Registry) HoldGCState(ctx context.Context) (func() error, error) {
+	l, err := r.acquire(ctx, r.gcStateKey())
+	if err != nil {
+		return nil, err
+	}
+	return func() error { return l.release(ctx) }, nil
+}
+
+// HoldRepoGCState takes the fence of a repository's links as a
+// collection would, and returns the function that lets it go.
+func (r *Registry) HoldRepoGCState(ctx context.Context, repo string) (func() error, error) {
+	l, err := r.acquire(ctx, r.gcRepoStateKey(repo))
+	if err != nil {
+		return nil, err
+	}
+	return func() error { return l.release(ctx) }, nil
+}
+
+// BlobKey returns the key of a blob's content.
+var BlobKey = (*Registry).blobKey
+
+// CatalogName and RepoFromCatalogName expose the catalog's key code.
+var (
+	CatalogName         = catalogName
+	RepoFromCatalogName = repoFromCatalogName
+)
+
+// SetMaxUploadParts sets the most part objects one chunked upload may
+// hold, and returns a function that restores it.
+func SetMaxUploadParts(n int) func() {
+	old := maxUploadParts
+	maxUploadParts = n
+	return func() { maxUploadParts = old }
+}
+
+// SetGCNow makes the garbage collector take t as the time it starts, and
+// returns a function that restores its clock.
+func SetGCNow(t time.Time) func() {
+	old := gcNow
+	gcNow = func() time.Time { return t }
+	return func() { gcNow = old }
+}

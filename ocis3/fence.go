@@ -1,0 +1,152 @@
+package ocis3
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// A collection announces itself in fence objects: gc/state for the whole
+// run, and gc/repos/<repo> while it collects one repository's links. An
+// operation that relies on objects older than itself reads the fence
+// that covers them before and after; a change in between means that a
+// collection overlapped it.
+
+// gcRepoStateKey is the key of the fence of one repository's links.
+func (r *Registry) gcRepoStateKey(repo string) string {
+	return r.prefix + "gc/repos/" + catalogName(repo)
+}
+
+// gcState is what a fence object says: whether a collection holds it,
+// and until when should the collection die.
+type gcState struct {
+	etag    string // empty when the object does not exist
+	running bool
+	expires time.Time
+}
+
+// live reports whether a collection holds the fence now.
+func (g gcState) live(now time.Time) bool {
+	return g.running && now.Before(g.expires)
+}
+
+// readGCState reads a fence object with one HEAD.
+func (r *Registry) readGCState(ctx context.Context, key string) (gcState, error) {
+	obj, err := r.head(ctx, key)
+	if err != nil {
+		if isNotFound(err) {
+			return gcState{}, nil
+		}
+		return gcState{}, fmt.Errorf("ocis3: reading %s: %w", key, err)
+	}
+	g := gcState{etag: obj.etag, running: obj.meta["running"] == "true"}
+	if sec, err := strconv.ParseInt(obj.meta["expires"], 10, 64); err == nil {
+		g.expires = time.Unix(sec, 0)
+	}
+	return g, nil
+}
+
+// writeGCState writes a fence object, on the condition that it still has
+// the ETag prev (or does not exist, when prev is empty), and returns its
+// new ETag. The body changes on every write, so that the ETag does.
+func (r *Registry) writeGCState(ctx context.Context, key, prev string, running bool, expires time.Time) (string, error) {
+	body, _ := json.Marshal(map[string]any{"running": running, "expires": expires.UTC(), "written": time.Now().UTC().Format(time.RFC3339Nano)})
+	po := putOptions{meta: map[string]string{
+		"running": strconv.FormatBool(running),
+		"expires": strconv.FormatInt(expires.Unix(), 10),
+	}}
+	if prev == "" {
+		po.ifNoneMatch = true
+	} else {
+		po.ifMatch = prev
+	}
+	return r.put(ctx, key, body, po)
+}
+
+// fenceWaitPoll is how often an operation that a collection overlapped
+// looks whether the collection has let go.
+const fenceWaitPoll = 250 * time.Millisecond
+
+// fence ends an operation that relied on objects older than itself,
+// with before the fence object key as read when it began. When no
+// collection overlapped the operation, nothing it relied on can have
+// gone; else it waits for the collection to let go of the fence and
+// calls verify, which checks that what the operation relied on is still
+// there. It returns verify's error, or the context's.
+func (r *Registry) fence(ctx context.Context, key string, before gcState, verify func() error) error {
+	after, err := r.readGCState(ctx, key)
+	if err != nil {
+		return err
+	}
+	if after.etag == before.etag && !after.live(time.Now()) {
+		return nil
+	}
+	for after.live(time.Now()) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(fenceWaitPoll):
+		}
+		if after, err = r.readGCState(ctx, key); err != nil {
+			return err
+		}
+	}
+	return verify()
+}
+
+// lease is a fence object that a collection holds.
+type lease struct {
+	r       *Registry
+	key     string
+	etag    string
+	renewed time.Time
+}
+
+// acquire takes the fence object key, and returns an error when another
+// collection holds it.
+func (r *Registry) acquire(ctx context.Context, key string) (*lease, error) {
+	st, err := r.readGCState(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if st.live(time.Now()) {
+		return nil, fmt.Errorf("ocis3: gc: another collection holds %s until %v", key, st.expires)
+	}
+	etag, err := r.writeGCState(ctx, key, st.etag, true, time.Now().Add(gcLease))
+	if err != nil {
+		if isConflict(err) {
+			return nil, fmt.Errorf("ocis3: gc: another collection took %s at the same time", key)
+		}
+		return nil, fmt.Errorf("ocis3: gc: %w", err)
+	}
+	return &lease{r: r, key: key, etag: etag, renewed: time.Now()}, nil
+}
+
+// keep renews the lease when a third of it has gone. It returns an error
+// when the lease was lost, after which nothing more may be deleted.
+func (l *lease) keep(ctx context.Context) error {
+	if time.Since(l.renewed) < gcLease/3 {
+		return nil
+	}
+	etag, err := l.r.writeGCState(ctx, l.key, l.etag, true, time.Now().Add(gcLease))
+	if err != nil {
+		return fmt.Errorf("ocis3: gc: renewing %s: %w", l.key, err)
+	}
+	l.etag, l.renewed = etag, time.Now()
+	return nil
+}
+
+// release lets go of the fence object, whatever the state of ctx.
+func (l *lease) release(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_, err := l.r.writeGCState(ctx, l.key, l.etag, false, time.Now())
+	return err
+}
+
+// errCollected says that garbage collection removed what a push relied on.
+func errCollected(what string, sentinel error) error {
+	return fmt.Errorf("%s was removed by garbage collection during the push; push it again: %w", what, sentinel)
+}

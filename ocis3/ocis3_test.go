@@ -1,0 +1,505 @@
+package ocis3_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/go-quicktest/qt"
+	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/ocis3"
+	"github.com/ocireg/ociregistry/ocitest"
+	"github.com/opencontainers/go-digest"
+)
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+// replicas returns n registries over the same bucket and prefix, as n
+// replicas of one registry would be.
+func replicas(t *testing.T, g *gateway, n int, mod func(*ocis3.Config)) []*ocis3.Registry {
+	cfg := g.config()
+	if mod != nil {
+		mod(&cfg)
+	}
+	rs := make([]*ocis3.Registry, n)
+	for i := range rs {
+		r, err := ocis3.New(context.Background(), cfg)
+		qt.Assert(t, qt.IsNil(err))
+		rs[i] = r
+	}
+	return rs
+}
+
+func readBlob(t *testing.T, r ociregistry.Interface, repo string, d ociregistry.Digest) []byte {
+	t.Helper()
+	rd, err := r.GetBlob(context.Background(), repo, d)
+	qt.Assert(t, qt.IsNil(err))
+	defer rd.Close()
+	data, err := io.ReadAll(rd)
+	qt.Assert(t, qt.IsNil(err))
+	return data
+}
+
+// TestChunkedAcrossReplicas writes the chunks of one upload through
+// different replicas, in sizes below and above S3's 5 MiB part minimum,
+// so that the commit both concatenates small parts and copies big ones;
+// the blob then reads back from a third replica, with either algorithm.
+func TestChunkedAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	for _, alg := range []digest.Algorithm{digest.SHA256, digest.SHA512} {
+		t.Run(string(alg), func(t *testing.T) {
+			rs := replicas(t, g, 3, nil)
+			ctx := context.Background()
+			chunks := [][]byte{randomBytes(1 << 20), randomBytes(3 << 20), randomBytes(9 << 20), randomBytes(100), randomBytes(6 << 20), randomBytes(2 << 20)}
+			var all []byte
+			w, err := rs[0].PushBlobChunked(ctx, "a/b", 0)
+			qt.Assert(t, qt.IsNil(err))
+			id := w.ID()
+			qt.Assert(t, qt.IsNil(w.Close()))
+			for i, c := range chunks {
+				w, err := rs[i%3].PushBlobChunkedResume(ctx, "a/b", id, int64(len(all)), 0)
+				qt.Assert(t, qt.IsNil(err))
+				_, err = io.Copy(w, bytes.NewReader(c))
+				qt.Assert(t, qt.IsNil(err))
+				all = append(all, c...)
+				qt.Assert(t, qt.Equals(w.Size(), int64(len(all))))
+				qt.Assert(t, qt.IsNil(w.Close()))
+			}
+			// A resume at the wrong offset is refused.
+			_, err = rs[1].PushBlobChunkedResume(ctx, "a/b", id, 5, 0)
+			qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrRangeInvalid))
+			// The last chunk goes with the commit, as a PUT sends it.
+			last := randomBytes(12345)
+			all = append(all, last...)
+			w, err = rs[1].PushBlobChunkedResume(ctx, "a/b", id, -1, 0)
+			qt.Assert(t, qt.IsNil(err))
+			_, err = w.Write(last)
+			qt.Assert(t, qt.IsNil(err))
+			_, err = w.Commit(alg.FromBytes(append(slices.Clone(all), 'x')))
+			qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrDigestInvalid))
+			desc, err := w.Commit(alg.FromBytes(all))
+			qt.Assert(t, qt.IsNil(err))
+			qt.Assert(t, qt.Equals(desc.Size, int64(len(all))))
+			got := readBlob(t, rs[2], "a/b", desc.Digest)
+			qt.Assert(t, qt.IsTrue(bytes.Equal(got, all)))
+			// The upload is gone once committed.
+			_, err = rs[2].PushBlobChunkedResume(ctx, "a/b", id, -1, 0)
+			qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUploadUnknown))
+		})
+	}
+}
+
+// TestUploadRace resumes one upload on two replicas at once: the second
+// to close loses, with ErrBlobUploadInvalid, and the upload holds
+// exactly the winner's data.
+func TestUploadRace(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	rs := replicas(t, g, 2, nil)
+	ctx := context.Background()
+	w, err := rs[0].PushBlobChunked(ctx, "race", 0)
+	qt.Assert(t, qt.IsNil(err))
+	id := w.ID()
+	qt.Assert(t, qt.IsNil(w.Close()))
+	w0, err := rs[0].PushBlobChunkedResume(ctx, "race", id, 0, 0)
+	qt.Assert(t, qt.IsNil(err))
+	w1, err := rs[1].PushBlobChunkedResume(ctx, "race", id, 0, 0)
+	qt.Assert(t, qt.IsNil(err))
+	a, b := randomBytes(1000), randomBytes(2000)
+	w0.Write(a)
+	w1.Write(b)
+	qt.Assert(t, qt.IsNil(w0.Close()))
+	qt.Assert(t, qt.ErrorIs(w1.Close(), ociregistry.ErrBlobUploadInvalid))
+	w, err = rs[1].PushBlobChunkedResume(ctx, "race", id, -1, 0)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(w.Size(), int64(len(a))))
+	desc, err := w.Commit(digest.FromBytes(a))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.DeepEquals(readBlob(t, rs[0], "race", desc.Digest), a))
+}
+
+// TestPushLarge pushes blobs bigger than a part in one go, which go to
+// S3 as multipart uploads: content that matches is stored and reads back
+// whole and in ranges; content that does not match leaves neither an
+// object nor an unfinished multipart upload behind.
+func TestPushLarge(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	r := g.newRegistry(t, nil)
+	ctx := context.Background()
+	data := randomBytes(20<<20 + 17)
+	d := digest.FromBytes(data)
+
+	bad := slices.Clone(data)
+	bad[len(bad)-1] ^= 1
+	_, err := r.PushBlob(ctx, "big", ociregistry.Descriptor{Digest: d, Size: int64(len(bad))}, bytes.NewReader(bad))
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrDigestInvalid))
+	_, err = r.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(testBucket), Key: aws.String(ocis3.BlobKey(r, d))})
+	qt.Assert(t, qt.IsNotNil(err))
+	mpus, err := r.Client().ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(testBucket)})
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.HasLen(mpus.Uploads, 0))
+
+	desc, err := r.PushBlob(ctx, "big", ociregistry.Descriptor{Digest: d, Size: int64(len(data))}, bytes.NewReader(data))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(desc.Size, int64(len(data))))
+	qt.Assert(t, qt.IsTrue(bytes.Equal(readBlob(t, r, "big", d), data)))
+	for _, rg := range [][2]int64{{0, 1}, {8<<20 - 5, 8<<20 + 5}, {20 << 20, -1}, {int64(len(data)), -1}} {
+		rd, err := r.GetBlobRange(ctx, "big", d, rg[0], rg[1])
+		qt.Assert(t, qt.IsNil(err))
+		got, err := io.ReadAll(rd)
+		rd.Close()
+		qt.Assert(t, qt.IsNil(err))
+		end := rg[1]
+		if end < 0 {
+			end = int64(len(data))
+		}
+		qt.Assert(t, qt.IsTrue(bytes.Equal(got, data[rg[0]:end])), qt.Commentf("range %v", rg))
+	}
+	// Pushed again, to another repository, the content is only checked.
+	_, err = r.PushBlob(ctx, "other", ociregistry.Descriptor{Digest: d, Size: int64(len(bad))}, bytes.NewReader(bad))
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrDigestInvalid))
+	_, err = r.ResolveBlob(ctx, "other", d)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown))
+	_, err = r.PushBlob(ctx, "other", ociregistry.Descriptor{Digest: d, Size: int64(len(data))}, bytes.NewReader(data))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.IsTrue(bytes.Equal(readBlob(t, r, "other", d), data)))
+}
+
+// TestTagsNeverDangle moves one tag between manifests from several
+// replicas while others delete those manifests: whatever the
+// interleaving, the tag, when there, names a manifest that is there.
+func TestTagsNeverDangle(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	rs := replicas(t, g, 4, nil)
+	ctx := context.Background()
+	const repo = "dangle"
+	var manifests []ocitest.Pushed
+	for range 3 {
+		manifests = append(manifests, ocitest.PushRandomImage(t, rs[0], repo, ""))
+	}
+	const rounds = 30
+	var wg sync.WaitGroup
+	for i, r := range rs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range rounds {
+				m := manifests[(i+n)%len(manifests)]
+				if i%2 == 0 {
+					if _, err := r.PushManifest(ctx, repo, "latest", m.Content, m.Manifest.MediaType); err != nil {
+						t.Errorf("push: %v", err)
+					}
+				} else {
+					err := r.DeleteManifest(ctx, repo, m.Manifest.Digest)
+					if err != nil && !errors.Is(err, ociregistry.ErrManifestUnknown) {
+						t.Errorf("delete: %v", err)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	desc, err := rs[1].ResolveTag(ctx, repo, "latest")
+	if errors.Is(err, ociregistry.ErrManifestUnknown) {
+		return
+	}
+	qt.Assert(t, qt.IsNil(err))
+	_, err = rs[2].ResolveManifest(ctx, repo, desc.Digest)
+	qt.Assert(t, qt.IsNil(err), qt.Commentf("tag latest names %s, which is gone", desc.Digest))
+}
+
+// pauseTransport holds a request whose method and URL path suffix match
+// until release is closed, after telling reached.
+type pauseTransport struct {
+	method, suffix   string
+	reached, release chan struct{}
+	once             sync.Once
+}
+
+func (p *pauseTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == p.method && strings.HasSuffix(req.URL.Path, p.suffix) {
+		p.once.Do(func() {
+			close(p.reached)
+			<-p.release
+		})
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// TestTagNamesStoredManifest makes a DeleteManifest run on one replica
+// after another has stored the manifest but before it writes the tag:
+// the push must not leave its tag naming a manifest that is gone. It
+// stores the manifest again and succeeds.
+func TestTagNamesStoredManifest(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	pause := &pauseTransport{method: "PUT", suffix: "/_tags/latest", reached: make(chan struct{}), release: make(chan struct{})}
+	cfg := g.config()
+	deleter, err := ocis3.New(context.Background(), cfg)
+	qt.Assert(t, qt.IsNil(err))
+	cfg.AWS = g.awsConfig(pause)
+	pusher, err := ocis3.New(context.Background(), cfg)
+	qt.Assert(t, qt.IsNil(err))
+	ctx := context.Background()
+	m := ocitest.PushRandomImage(t, deleter, "repo", "")
+	done := make(chan error, 1)
+	go func() {
+		_, err := pusher.PushManifest(ctx, "repo", "latest", m.Content, m.Manifest.MediaType)
+		done <- err
+	}()
+	<-pause.reached
+	qt.Assert(t, qt.IsNil(deleter.DeleteManifest(ctx, "repo", m.Manifest.Digest)))
+	close(pause.release)
+	qt.Assert(t, qt.IsNil(<-done))
+	desc, err := deleter.ResolveTag(ctx, "repo", "latest")
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(desc.Digest, m.Manifest.Digest))
+	rd, err := deleter.GetManifest(ctx, "repo", desc.Digest)
+	qt.Assert(t, qt.IsNil(err), qt.Commentf("tag latest names %s, which is gone", desc.Digest))
+	rd.Close()
+}
+
+// TestRedirect serves a registry configured with redirects: blob GETs
+// answer 307 to a presigned URL that serves the content, ranges
+// included, while HEAD answers itself.
+func TestRedirect(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	r := g.newRegistry(t, func(c *ocis3.Config) { c.Redirect = true })
+	data := randomBytes(100000)
+	desc := ocitest.PushBlob(t, r, "redir", data)
+	host := ocitest.NewServer(t, r)
+	url := "http://" + host + "/v2/redir/blobs/" + string(desc.Digest)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+	resp, err := noFollow.Get(url)
+	qt.Assert(t, qt.IsNil(err))
+	resp.Body.Close()
+	qt.Assert(t, qt.Equals(resp.StatusCode, http.StatusTemporaryRedirect))
+	qt.Assert(t, qt.StringContains(resp.Header.Get("Location"), g.endpoint+"/"))
+
+	resp, err = http.Get(url)
+	qt.Assert(t, qt.IsNil(err))
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(resp.StatusCode, http.StatusOK))
+	qt.Assert(t, qt.IsTrue(bytes.Equal(got, data)))
+
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Range", "bytes=10-19")
+	resp, err = http.DefaultClient.Do(req)
+	qt.Assert(t, qt.IsNil(err))
+	got, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(resp.StatusCode, http.StatusPartialContent))
+	qt.Assert(t, qt.DeepEquals(got, data[10:20]))
+
+	resp, err = noFollow.Head(url)
+	qt.Assert(t, qt.IsNil(err))
+	resp.Body.Close()
+	qt.Assert(t, qt.Equals(resp.StatusCode, http.StatusOK))
+	qt.Assert(t, qt.Equals(resp.Header.Get("Docker-Content-Digest"), string(desc.Digest)))
+}
+
+// TestGC collects what no manifest refers to, keeps what one does even
+// when another repository let go of it, and leaves alone what is newer
+// than the grace period.
+func TestGC(t *testing.T) {
+	g := startGateway(t)
+	defer ocis3.SetClockSlack(0)()
+	r := g.newRegistry(t, nil)
+	ctx := context.Background()
+	img := ocitest.PushRandomImage(t, r, "keep", "v1")
+	layer := img.Blobs[len(img.Blobs)-1]
+	orphan := ocitest.PushBlob(t, r, "keep", randomBytes(3000))
+	// A blob of "keep" pushed to "one" and deleted there stays.
+	ocitest.PushBlob(t, r, "one", img.BlobContent[layer.Digest])
+	qt.Assert(t, qt.IsNil(r.DeleteBlob(ctx, "one", layer.Digest)))
+	deleted := ocitest.PushBlob(t, r, "one", randomBytes(1000))
+	qt.Assert(t, qt.IsNil(r.DeleteBlob(ctx, "one", deleted.Digest)))
+	// A blob linked by a repository without manifests goes with its link.
+	unused := ocitest.PushBlob(t, r, "two", randomBytes(2000))
+
+	// Within the grace period nothing goes.
+	res, err := r.GC(ctx, ocis3.GCOptions{GracePeriod: time.Hour})
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.DeepEquals(res, ocis3.GCResult{}))
+
+	time.Sleep(1100 * time.Millisecond)
+	// The collections start, as far as they know, right after fresh is
+	// pushed, however slowly they run.
+	freshAt := time.Now()
+	fresh := ocitest.PushBlob(t, r, "keep", randomBytes(500))
+	defer ocis3.SetGCNow(freshAt)()
+	opts := ocis3.GCOptions{GracePeriod: time.Second, DryRun: true}
+	dry, err := r.GC(ctx, opts)
+	qt.Assert(t, qt.IsNil(err))
+	opts.DryRun = false
+	res, err = r.GC(ctx, opts)
+	qt.Assert(t, qt.IsNil(err))
+	want := []ociregistry.Digest{orphan.Digest, deleted.Digest, unused.Digest}
+	slices.Sort(want)
+	qt.Assert(t, qt.DeepEquals(res.Blobs, want))
+	qt.Assert(t, qt.Equals(res.BlobLinks, 2))
+	qt.Assert(t, qt.Equals(res.BytesFreed, int64(3000+1000+2000)))
+	qt.Assert(t, qt.DeepEquals(dry, res))
+	for _, b := range img.Blobs {
+		qt.Assert(t, qt.DeepEquals(readBlob(t, r, "keep", b.Digest), img.BlobContent[b.Digest]))
+	}
+	qt.Assert(t, qt.HasLen(readBlob(t, r, "keep", fresh.Digest), 500))
+	for _, c := range []struct {
+		repo string
+		d    ociregistry.Digest
+	}{{"keep", orphan.Digest}, {"two", unused.Digest}} {
+		_, err := r.ResolveBlob(ctx, c.repo, c.d)
+		qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown))
+	}
+	// A second collection finds nothing more that is older than the
+	// blobs pushed for this test.
+	res, err = r.GC(ctx, ocis3.GCOptions{GracePeriod: time.Minute})
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.DeepEquals(res, ocis3.GCResult{}))
+}
+
+// TestFence holds gc/state as a collection does, removes a blob's
+// content behind a mount's back while the mount waits, and checks that
+// the mount then fails rather than leave a link to nothing.
+func TestFence(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	r := g.newRegistry(t, nil)
+	ctx := context.Background()
+	desc := ocitest.PushBlob(t, r, "from", randomBytes(100))
+	release, err := r.HoldGCState(ctx)
+	qt.Assert(t, qt.IsNil(err))
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.MountBlob(ctx, "from", "to", desc.Digest)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("mount finished while a collection held gc/state: %v", err)
+	case <-time.After(time.Second):
+	}
+	_, err = r.Client().DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(testBucket), Key: aws.String(ocis3.BlobKey(r, desc.Digest))})
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.IsNil(release()))
+	qt.Assert(t, qt.ErrorIs(<-done, ociregistry.ErrBlobUnknown))
+	_, err = r.ResolveBlob(ctx, "to", desc.Digest)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown))
+}
+
+// TestCatalogName checks that the catalog's key code keeps the order of
+// repository names and decodes back.
+func TestCatalogName(t *testing.T) {
+	names := []string{"a", "a-b", "a.b", "a/b", "a/b/c", "a0", "ab", "a__b", "a.-", "a./", "a/.", "z"}
+	slices.Sort(names)
+	var keys []string
+	for _, n := range names {
+		k := ocis3.CatalogName(n)
+		qt.Assert(t, qt.Not(qt.StringContains(k, "/")))
+		back, ok := ocis3.RepoFromCatalogName(k)
+		qt.Assert(t, qt.IsTrue(ok))
+		qt.Assert(t, qt.Equals(back, n))
+		keys = append(keys, k)
+	}
+	qt.Assert(t, qt.IsTrue(slices.IsSorted(keys)), qt.Commentf("%q", keys))
+}
+
+// TestRepoFence holds a repository's fence as a collection does while
+// it collects the repository's links, removes a link that a manifest
+// push relies on while the push waits, and checks that the push then
+// fails and leaves neither manifest nor tag; a collection elsewhere in
+// the bucket (the global fence alone) does not hold manifest pushes up.
+func TestRepoFence(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	r := g.newRegistry(t, nil)
+	ctx := context.Background()
+	img := ocitest.PushRandomImage(t, r, "repo", "")
+
+	releaseGlobal, err := r.HoldGCState(ctx)
+	qt.Assert(t, qt.IsNil(err))
+	_, err = r.PushManifest(ctx, "repo", "quick", img.Content, img.Manifest.MediaType)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.IsNil(releaseGlobal()))
+
+	// The same image, pushed to a repository of its own.
+	for _, b := range img.Blobs {
+		_, err := r.MountBlob(ctx, "repo", "fenced", b.Digest)
+		qt.Assert(t, qt.IsNil(err))
+	}
+	release, err := r.HoldRepoGCState(ctx, "fenced")
+	qt.Assert(t, qt.IsNil(err))
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.PushManifest(ctx, "fenced", "v1", img.Content, img.Manifest.MediaType)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("push finished while a collection held the repository's fence: %v", err)
+	case <-time.After(time.Second):
+	}
+	qt.Assert(t, qt.IsNil(r.DeleteBlob(ctx, "fenced", img.Blobs[0].Digest)))
+	qt.Assert(t, qt.IsNil(release()))
+	qt.Assert(t, qt.ErrorIs(<-done, ociregistry.ErrManifestBlobUnknown))
+	_, err = r.ResolveTag(ctx, "fenced", "v1")
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
+	_, err = r.ResolveManifest(ctx, "fenced", img.Manifest.Digest)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
+}
+
+// TestUploadPartsBounded checks that a chunked upload cannot grow past
+// its bound on part objects: the chunk that would cross it fails with
+// BLOB_UPLOAD_INVALID and the upload keeps what it had.
+func TestUploadPartsBounded(t *testing.T) {
+	g := startGateway(t)
+	defer ocis3.SetMaxUploadParts(3)()
+	r := g.newRegistry(t, nil)
+	ctx := context.Background()
+	w, err := r.PushBlobChunked(ctx, "bounded", 0)
+	qt.Assert(t, qt.IsNil(err))
+	id := w.ID()
+	qt.Assert(t, qt.IsNil(w.Close()))
+	var all []byte
+	for i := range 4 {
+		w, err := r.PushBlobChunkedResume(ctx, "bounded", id, -1, 0)
+		qt.Assert(t, qt.IsNil(err))
+		chunk := randomBytes(10)
+		w.Write(chunk)
+		err = w.Close()
+		if i < 3 {
+			qt.Assert(t, qt.IsNil(err))
+			all = append(all, chunk...)
+			continue
+		}
+		qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUploadInvalid))
+	}
+	w, err = r.PushBlobChunkedResume(ctx, "bounded", id, -1, 0)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(w.Size(), int64(len(all))))
+	desc, err := w.Commit(digest.FromBytes(all))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.DeepEquals(readBlob(t, r, "bounded", desc.Digest), all))
+}
