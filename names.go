@@ -77,6 +77,18 @@ func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
 }
 
+// CheckRepositoryDigest returns nil when repo is a valid repository name
+// and dg a well-formed digest, as implementations check the arguments of
+// a call naming content by digest before acting on it. Otherwise it
+// returns the error of CheckRepository (which Is ErrNameInvalid) or, for
+// a good name, that of CheckDigest (which Is ErrDigestInvalid).
+func CheckRepositoryDigest(repo string, dg Digest) error {
+	if err := CheckRepository(repo); err != nil {
+		return err
+	}
+	return CheckDigest(dg)
+}
+
 // IsValidRepository reports whether name is a valid repository name.
 func IsValidRepository(name string) bool {
 	return CheckRepository(name) == nil

@@ -181,3 +181,30 @@ func TestCheckReasons(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckRepositoryDigest(t *testing.T) {
+	good := digest.FromString("x")
+	tests := []struct {
+		name    string
+		repo    string
+		dg      ociregistry.Digest
+		wantErr error
+	}{
+		{"Valid", "a/b", good, nil},
+		{"BadRepository", "A", good, ociregistry.ErrNameInvalid},
+		{"BadDigest", "a/b", "sha256:x", ociregistry.ErrDigestInvalid},
+		// The name is checked first: a bad name is the error reported
+		// even when the digest is bad too.
+		{"BothBad", "", "x", ociregistry.ErrNameInvalid},
+	}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			err := ociregistry.CheckRepositoryDigest(test.repo, test.dg)
+			if test.wantErr == nil {
+				qt.Assert(t, qt.IsNil(err))
+				return
+			}
+			qt.Assert(t, qt.ErrorIs(err, test.wantErr))
+		})
+	}
+}

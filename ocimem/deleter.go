@@ -13,7 +13,7 @@ import (
 // ociregistry.ErrBlobUnknown when repo does not hold the blob. Manifests
 // that refer to the blob are left as they are.
 func (r *Registry) DeleteBlob(ctx context.Context, repo string, dig ociregistry.Digest) error {
-	if err := checkRepoDigest(repo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dig); err != nil {
 		return err
 	}
 	r.mu.Lock()
@@ -34,7 +34,7 @@ func (r *Registry) DeleteBlob(ctx context.Context, repo string, dig ociregistry.
 // repository name or digest, and ociregistry.ErrManifestUnknown when repo
 // does not hold the manifest.
 func (r *Registry) DeleteManifest(ctx context.Context, repo string, dig ociregistry.Digest) error {
-	if err := checkRepoDigest(repo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dig); err != nil {
 		return err
 	}
 	r.mu.Lock()

@@ -60,7 +60,7 @@ func (r *Registry) Tags(ctx context.Context, repo, startAfter string) iter.Seq2[
 // ociregistry.ErrNameInvalid or ociregistry.ErrDigestInvalid for a bad
 // repository name or digest.
 func (r *Registry) Referrers(ctx context.Context, repo string, dig ociregistry.Digest, artifactType string) iter.Seq2[ociregistry.Descriptor, error] {
-	if err := checkRepoDigest(repo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dig); err != nil {
 		return ociregistry.ErrorSeq[ociregistry.Descriptor](err)
 	}
 	var descs []ociregistry.Descriptor

@@ -6,8 +6,9 @@
 // blob, that a manifest parses as its media type and that the blobs and
 // child manifests it refers to exist in the same repository (see
 // Config.LaxChildReferences) with the sizes its descriptors give, and the
-// syntax of repository names, tags and digests. Blobs belong to repositories: a blob is visible only in the
-// repositories it was pushed to or mounted into.
+// syntax of repository names, tags and digests. Blobs belong to
+// repositories: a blob is visible only in the repositories it was pushed
+// to or mounted into.
 //
 // Manifests can be found by both their sha256 and their sha512 digest.
 // Since PushManifest is not told the digest a client pushed a manifest
@@ -108,8 +109,12 @@ type repository struct {
 	// manifest that is not stored.
 	tags map[string]digest.Digest
 
-	// referrers maps a subject digest to the manifests that refer to it,
-	// keyed by their sha256 digest.
+	// referrers maps a subject digest, as the referring manifests'
+	// subject field gives it, to those manifests, keyed by their digest
+	// field (so sha512 for a manifest of sha512 content). Referrers
+	// looks up the digest it is asked for as it is, so referrers are
+	// found by the digest their subject field gives, not by the
+	// subject's digest of the other algorithm.
 	referrers map[digest.Digest]map[digest.Digest]*manifest
 }
 
@@ -126,7 +131,7 @@ type manifest struct {
 	mediaType string
 
 	// digest is the digest that descriptors use, of the algorithm the
-	// manifest's own references use (see parsedManifest.algorithm);
+	// manifest's own references use (see ocimanifest.Parsed.Algorithm);
 	// other is the digest of the other algorithm, by which the
 	// manifest can be found too.
 	digest digest.Digest

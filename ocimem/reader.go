@@ -96,7 +96,7 @@ func (r *Registry) ResolveTag(ctx context.Context, repo string, tagName string) 
 
 // blob looks up a blob after checking its arguments.
 func (r *Registry) blob(repo string, dig ociregistry.Digest) (*blob, error) {
-	if err := checkRepoDigest(repo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dig); err != nil {
 		return nil, err
 	}
 	r.mu.Lock()
@@ -111,7 +111,7 @@ func (r *Registry) blob(repo string, dig ociregistry.Digest) (*blob, error) {
 
 // manifest looks up a manifest after checking its arguments.
 func (r *Registry) manifest(repo string, dig ociregistry.Digest) (*manifest, error) {
-	if err := checkRepoDigest(repo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dig); err != nil {
 		return nil, err
 	}
 	r.mu.Lock()
@@ -147,11 +147,4 @@ func (r *Registry) tag(repo, tagName string) (*manifest, error) {
 		}
 	}
 	return nil, fmt.Errorf("tag %q in repository %s: %w", tagName, repo, ociregistry.ErrManifestUnknown)
-}
-
-func checkRepoDigest(repo string, dig ociregistry.Digest) error {
-	if err := ociregistry.CheckRepository(repo); err != nil {
-		return err
-	}
-	return ociregistry.CheckDigest(dig)
 }

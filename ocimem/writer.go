@@ -31,7 +31,7 @@ const octetStream = "application/octet-stream"
 // match it, and ociregistry.ErrSizeInvalid for content whose length is
 // not desc.Size. Nothing is stored when it fails.
 func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.Descriptor, rd io.Reader) (ociregistry.Descriptor, error) {
-	if err := checkRepoDigest(repo, desc.Digest); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, desc.Digest); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
 	// Read and check the content before taking the lock, since rd may
@@ -91,7 +91,7 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 // names or digests, and ociregistry.ErrBlobUnknown when fromRepo does not
 // hold the blob.
 func (r *Registry) MountBlob(ctx context.Context, fromRepo, toRepo string, dig ociregistry.Digest) (ociregistry.Descriptor, error) {
-	if err := checkRepoDigest(fromRepo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(fromRepo, dig); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
 	if err := ociregistry.CheckRepository(toRepo); err != nil {
