@@ -102,7 +102,7 @@ type repository struct {
 // mount shares it and readers read it without the lock.
 type blob struct {
 	mediaType string
-	data      []byte
+	data      content
 }
 
 // manifest is a stored manifest.
@@ -186,7 +186,7 @@ func (b *blob) descriptor(d digest.Digest) ociregistry.Descriptor {
 	return ociregistry.Descriptor{
 		MediaType: b.mediaType,
 		Digest:    d,
-		Size:      int64(len(b.data)),
+		Size:      b.data.size,
 	}
 }
 

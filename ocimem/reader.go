@@ -1,7 +1,6 @@
 package ocimem
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 
@@ -30,14 +29,14 @@ func (r *Registry) GetBlobRange(ctx context.Context, repo string, dig ociregistr
 	if err != nil {
 		return nil, err
 	}
-	size := int64(len(b.data))
+	size := b.data.size
 	if offset1 < 0 || offset1 > size {
 		offset1 = size
 	}
 	if offset0 < 0 || offset0 > size || offset0 > offset1 {
 		return nil, fmt.Errorf("range %d-%d of blob %s of size %d: %w", offset0, offset1, dig, size, ociregistry.ErrRangeInvalid)
 	}
-	return newReader(b.data[offset0:offset1], b.descriptor(dig)), nil
+	return newReader(b.data.slice(offset0, offset1), b.descriptor(dig)), nil
 }
 
 // ResolveBlob returns the descriptor of a blob in repo, or the errors
@@ -60,7 +59,7 @@ func (r *Registry) GetManifest(ctx context.Context, repo string, dig ociregistry
 	if err != nil {
 		return nil, err
 	}
-	return newReader(m.data, m.descriptor(dig)), nil
+	return newBytesReader(m.data, m.descriptor(dig)), nil
 }
 
 // ResolveManifest returns the descriptor of a manifest in repo, or the
@@ -82,7 +81,7 @@ func (r *Registry) GetTag(ctx context.Context, repo string, tagName string) (oci
 	if err != nil {
 		return nil, err
 	}
-	return newReader(m.data, m.descriptor(m.digest)), nil
+	return newBytesReader(m.data, m.descriptor(m.digest)), nil
 }
 
 // ResolveTag returns the descriptor of the manifest that a tag in repo
@@ -156,17 +155,3 @@ func checkRepoDigest(repo string, dig ociregistry.Digest) error {
 	}
 	return ociregistry.CheckDigest(dig)
 }
-
-// reader reads stored content, which is never modified, so it needs no
-// lock.
-type reader struct {
-	*bytes.Reader
-	desc ociregistry.Descriptor
-}
-
-func newReader(data []byte, desc ociregistry.Descriptor) *reader {
-	return &reader{Reader: bytes.NewReader(data), desc: desc}
-}
-
-func (r *reader) Close() error                       { return nil }
-func (r *reader) Descriptor() ociregistry.Descriptor { return r.desc }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -35,26 +36,24 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 		return ociregistry.Descriptor{}, err
 	}
 	// Read and check the content before taking the lock, since rd may
-	// be slow.
-	var buf bytes.Buffer
+	// be slow. The content is read straight into the chunks it is
+	// stored in and hashed as it comes.
+	h := desc.Digest.Algorithm().Hash()
 	src := rd
 	if desc.Size >= 0 {
 		// One byte more than expected is enough to see that there
 		// are too many.
 		src = io.LimitReader(rd, desc.Size+1)
-		if desc.Size < 64<<20 {
-			buf.Grow(int(desc.Size) + 1)
-		}
 	}
-	h := desc.Digest.Algorithm().Hash()
-	if _, err := io.Copy(io.MultiWriter(&buf, h), src); err != nil {
+	bld := newBuilder(h, desc.Size)
+	if _, err := bld.readFrom(src); err != nil {
 		return ociregistry.Descriptor{}, fmt.Errorf("reading blob %s: %w", desc.Digest, err)
 	}
-	if desc.Size >= 0 && int64(buf.Len()) != desc.Size {
-		if int64(buf.Len()) > desc.Size {
+	if desc.Size >= 0 && bld.size != desc.Size {
+		if bld.size > desc.Size {
 			return ociregistry.Descriptor{}, fmt.Errorf("blob %s has more than the %d bytes declared: %w", desc.Digest, desc.Size, ociregistry.ErrSizeInvalid)
 		}
-		return ociregistry.Descriptor{}, fmt.Errorf("blob %s has %d bytes, not the %d declared: %w", desc.Digest, buf.Len(), desc.Size, ociregistry.ErrSizeInvalid)
+		return ociregistry.Descriptor{}, fmt.Errorf("blob %s has %d bytes, not the %d declared: %w", desc.Digest, bld.size, desc.Size, ociregistry.ErrSizeInvalid)
 	}
 	if got := digest.NewDigest(desc.Digest.Algorithm(), h); got != desc.Digest {
 		return ociregistry.Descriptor{}, fmt.Errorf("blob content has digest %s, not %s: %w", got, desc.Digest, ociregistry.ErrDigestInvalid)
@@ -63,7 +62,7 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 	if mediaType == "" {
 		mediaType = octetStream
 	}
-	b := &blob{mediaType: mediaType, data: buf.Bytes()}
+	b := &blob{mediaType: mediaType, data: bld.content()}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -227,8 +226,8 @@ func checkReferences(rp *repository, pm *ocimanifest.Parsed, lax bool) error {
 		switch {
 		case b == nil && !lax:
 			return fmt.Errorf("blob %s not in repository: %w", desc.Digest, ociregistry.ErrManifestBlobUnknown)
-		case b != nil && int64(len(b.data)) != desc.Size:
-			return fmt.Errorf("blob %s has size %d, not the %d its descriptor says: %w", desc.Digest, len(b.data), desc.Size, ociregistry.ErrManifestInvalid)
+		case b != nil && b.data.size != desc.Size:
+			return fmt.Errorf("blob %s has size %d, not the %d its descriptor says: %w", desc.Digest, b.data.size, desc.Size, ociregistry.ErrManifestInvalid)
 		}
 	}
 	for _, desc := range pm.Children {
@@ -268,7 +267,9 @@ func (r *Registry) PushBlobChunked(ctx context.Context, repo string, chunkSize i
 		return nil, err
 	}
 	id := rand.Text()
-	u := &upload{id: id, repo: repo}
+	// Uploads are hashed with SHA-256 as they come, since nearly
+	// every digest is one; Commit hashes again for another algorithm.
+	u := &upload{id: id, repo: repo, data: newBuilder(sha256.New(), -1)}
 	u.touch()
 	r.mu.Lock()
 	r.sweepUploads()
@@ -303,8 +304,8 @@ func (r *Registry) PushBlobChunkedResume(ctx context.Context, repo, id string, o
 	if u.done.Load() {
 		return nil, fmt.Errorf("upload %q in repository %s: %w", id, repo, ociregistry.ErrBlobUploadUnknown)
 	}
-	if offset >= 0 && offset != int64(len(u.buf)) {
-		return nil, fmt.Errorf("resuming upload %q at offset %d when it holds %d bytes: %w", id, offset, len(u.buf), ociregistry.ErrRangeInvalid)
+	if offset >= 0 && offset != u.data.size {
+		return nil, fmt.Errorf("resuming upload %q at offset %d when it holds %d bytes: %w", id, offset, u.data.size, ociregistry.ErrRangeInvalid)
 	}
 	u.gen++
 	u.touch()
@@ -332,8 +333,15 @@ type upload struct {
 	// done is set when the upload is committed, cancelled or abandoned.
 	done atomic.Bool
 
-	mu  sync.Mutex
-	buf []byte
+	mu   sync.Mutex
+	data *builder
+
+	// reserved is set while a writer's ReadFrom reads into the spare
+	// capacity of data without holding mu; reservation tells apart
+	// the reads of ReadFrom, so that one whose space was taken back
+	// (see writer.space) knows to drop what it read.
+	reserved    bool
+	reservation uint64
 
 	// gen counts the writers made for the upload; only the latest may
 	// be used.
@@ -390,9 +398,70 @@ func (w *writer) Write(p []byte) (int, error) {
 	if err := w.usable(); err != nil {
 		return 0, err
 	}
-	w.u.buf = append(w.u.buf, p...)
+	w.u.unreserve()
+	w.u.data.write(p)
 	w.u.touch()
 	return len(p), nil
+}
+
+// unreserve takes back the space that a ReadFrom is reading into, if
+// any, so that the caller can add to the content; that ReadFrom finds
+// its reservation gone and drops what it read. It must be called with
+// u.mu held.
+func (u *upload) unreserve() {
+	if u.reserved {
+		u.data.seal()
+		u.reserved = false
+	}
+}
+
+// ReadFrom appends what r yields until io.EOF to the upload. It reads
+// straight into the upload's memory, without holding the upload's lock
+// while it waits for r: the space it reads into is reserved for it, and
+// a writer that resumes the upload meanwhile takes it back.
+func (w *writer) ReadFrom(r io.Reader) (int64, error) {
+	u := w.u
+	var total int64
+	for {
+		u.mu.Lock()
+		if err := w.usable(); err != nil {
+			u.mu.Unlock()
+			return total, err
+		}
+		u.unreserve()
+		buf := u.data.spare()
+		u.reserved = true
+		u.reservation++
+		token := u.reservation
+		u.mu.Unlock()
+
+		n, err := r.Read(buf)
+
+		u.mu.Lock()
+		mine := u.reserved && u.reservation == token
+		if mine {
+			u.reserved = false
+		}
+		if n > 0 {
+			if uerr := w.usable(); uerr != nil || !mine {
+				u.mu.Unlock()
+				if uerr == nil {
+					uerr = fmt.Errorf("upload %q was resumed by another writer: %w", u.id, ociregistry.ErrBlobUploadInvalid)
+				}
+				return total, uerr
+			}
+			u.data.commit(n)
+			u.touch()
+			total += int64(n)
+		}
+		u.mu.Unlock()
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 // Close releases the writer and keeps the upload, so that it can be
@@ -408,7 +477,7 @@ func (w *writer) Close() error {
 func (w *writer) Size() int64 {
 	w.u.mu.Lock()
 	defer w.u.mu.Unlock()
-	return int64(len(w.u.buf))
+	return w.u.data.size
 }
 
 // ChunkSize returns the chunk size asked for, or 1 MiB.
@@ -433,14 +502,19 @@ func (w *writer) Commit(dig ociregistry.Digest) (ociregistry.Descriptor, error) 
 		return ociregistry.Descriptor{}, err
 	}
 	u.touch()
-	if got := dig.Algorithm().FromBytes(u.buf); got != dig {
+	u.unreserve()
+	var got digest.Digest
+	if dig.Algorithm() == digest.SHA256 {
+		got = digest.NewDigest(digest.SHA256, u.data.h)
+	} else {
+		got = digest.NewDigest(dig.Algorithm(), hashContent(dig.Algorithm().Hash(), content{chunks: u.data.chunks}))
+	}
+	if got != dig {
 		return ociregistry.Descriptor{}, fmt.Errorf("upload %q has digest %s, not %s: %w", u.id, got, dig, ociregistry.ErrDigestInvalid)
 	}
-	data := u.buf
-	if data == nil {
-		data = []byte{}
-	}
-	b := &blob{mediaType: octetStream, data: data}
+	// Only this writer may add to the upload, and it holds u.mu, so
+	// the content can be finished before taking the registry's lock.
+	b := &blob{mediaType: octetStream, data: u.data.content()}
 
 	r := w.r
 	r.mu.Lock()
@@ -477,6 +551,6 @@ func (w *writer) Cancel() error {
 	}
 	r.mu.Unlock()
 	u.done.Store(true)
-	u.buf = nil
+	u.data = &builder{}
 	return nil
 }
