@@ -408,6 +408,7 @@ func (p *configParser) parseRegistry(n *yaml.Node, lax bool) (registryBuilder, s
 	case "mem":
 		lax := lax || m.boolean("laxReferences")
 		return func() ociregistry.Interface {
+			tuneGCForMemory()
 			return ocimem.NewWithConfig(&ocimem.Config{LaxChildReferences: lax})
 		}, "mem"
 	case "fs":

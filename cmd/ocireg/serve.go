@@ -201,6 +201,7 @@ func openRegistry(cfg *serveConfig, logger *slog.Logger, m *metrics) (ociregistr
 	// A proxy's cache receives manifests before their blobs.
 	lax := cfg.upstream != "" || cfg.laxReferences
 	if cfg.mem {
+		tuneGCForMemory()
 		reg, backend = ocimem.NewWithConfig(&ocimem.Config{LaxChildReferences: lax}), "memory"
 	} else {
 		r, err := ocifs.New(cfg.dir, &ocifs.Options{LaxChildReferences: lax})

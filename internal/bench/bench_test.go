@@ -72,6 +72,16 @@ func TestServersAnswer(t *testing.T) {
 }
 
 func BenchmarkPushBlob(b *testing.B) {
+	benchmarkPush(b, pushBlob)
+}
+
+// BenchmarkPushBlobChunked pushes as BenchmarkPushBlob does, but in
+// PATCH requests of chunkSize bytes and a final PUT.
+func BenchmarkPushBlobChunked(b *testing.B) {
+	benchmarkPush(b, pushBlobChunked)
+}
+
+func benchmarkPush(b *testing.B, push func(host, repo string, dgst digest.Digest, size int64, body io.Reader) error) {
 	registries, _ := startServers(b)
 	// Every pushed blob is new, so no server can skip work for content it
 	// has: the blob is a random base plus an 8-byte counter, and its digest
@@ -87,6 +97,9 @@ func BenchmarkPushBlob(b *testing.B) {
 	var counter atomic.Uint64
 	counter.Store(uint64(time.Now().UnixNano()))
 	for _, s := range registries {
+		if !s.pushable() {
+			continue
+		}
 		b.Run("server="+s.name, func(b *testing.B) {
 			b.SetBytes(pushSize)
 			// Distribution does not fsync what it stores: flushing it here
@@ -106,7 +119,7 @@ func BenchmarkPushBlob(b *testing.B) {
 				dgst := digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil))
 				body := io.MultiReader(bytes.NewReader(base), bytes.NewReader(suffix))
 				b.StartTimer()
-				if err := pushBlob(s.host, pushRepo, dgst, pushSize, body); err != nil {
+				if err := push(s.host, pushRepo, dgst, pushSize, body); err != nil {
 					b.Fatal(err)
 				}
 				b.StopTimer()
@@ -315,9 +328,16 @@ func setupBlob(registries []*server, name string, seed uint64, size int64) (dige
 		if err != nil {
 			return "", err
 		}
-		if err := pushBlob(s.host, pullRepo, dgst, size, f); err != nil {
+		if err := pushBlob(s.pushHost(), pullRepo, dgst, size, f); err != nil {
 			return "", fmt.Errorf("pushing %s to %s: %w", name, s.name, err)
 		}
+		if !s.pushable() {
+			// Warm the proxy's cache.
+			if err := pull("http://"+s.host+"/v2/"+pullRepo+"/blobs/"+dgst.String(), size); err != nil {
+				return "", fmt.Errorf("pulling %s through %s: %w", name, s.name, err)
+			}
+		}
+		s.stored.Add(size)
 	}
 	return dgst, nil
 }
@@ -327,9 +347,19 @@ func setupBlob(registries []*server, name string, seed uint64, size int64) (dige
 func setupManifest(b *testing.B, registries []*server) {
 	manifestOnce.Do(func() {
 		for _, s := range registries {
-			if err := pushImage(s.host); err != nil {
+			n, err := pushImage(s.pushHost())
+			if err != nil {
 				manifestErr = fmt.Errorf("pushing an image to %s: %w", s.name, err)
 				return
+			}
+			s.stored.Add(n)
+			if !s.pushable() {
+				// Warm the proxy's cache.
+				url := "http://" + s.host + "/v2/" + manifestRepo + "/manifests/" + manifestTag
+				if err := requestManifest(http.MethodGet, url); err != nil {
+					manifestErr = fmt.Errorf("pulling the manifest through %s: %w", s.name, err)
+					return
+				}
 			}
 		}
 	})
@@ -338,7 +368,8 @@ func setupManifest(b *testing.B, registries []*server) {
 	}
 }
 
-func pushImage(host string) error {
+// pushImage pushes the image and returns the bytes it stored.
+func pushImage(host string) (int64, error) {
 	config := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
 	layer := randomBytes(4, 4096)
 	var descs []ocispec.Descriptor
@@ -351,7 +382,7 @@ func pushImage(host string) error {
 	} {
 		d := digest.FromBytes(blob.data)
 		if err := pushBlob(host, manifestRepo, d, int64(len(blob.data)), bytes.NewReader(blob.data)); err != nil {
-			return err
+			return 0, err
 		}
 		descs = append(descs, ocispec.Descriptor{MediaType: blob.mediaType, Digest: d, Size: int64(len(blob.data))})
 	}
@@ -363,14 +394,17 @@ func pushImage(host string) error {
 	m.SchemaVersion = 2
 	data, err := json.Marshal(m)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req, err := http.NewRequest(http.MethodPut, "http://"+host+"/v2/"+manifestRepo+"/manifests/"+manifestTag, bytes.NewReader(data))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req.Header.Set("Content-Type", ocispec.MediaTypeImageManifest)
-	return expect(client.Do(req))(http.StatusCreated)
+	if err := expect(client.Do(req))(http.StatusCreated); err != nil {
+		return 0, err
+	}
+	return int64(len(config) + len(layer) + len(data)), nil
 }
 
 // pushBlob pushes a blob monolithically: a POST to start the upload and a
@@ -395,6 +429,51 @@ func pushBlob(host, repo string, dgst digest.Digest, size int64, body io.Reader)
 	}
 	req.ContentLength = size
 	req.Header.Set("Content-Type", "application/octet-stream")
+	return expect(client.Do(req))(http.StatusCreated)
+}
+
+// chunkSize is the size of the PATCH requests of a chunked push.
+const chunkSize = 8 * mib
+
+// pushBlobChunked pushes a blob in PATCH requests of chunkSize bytes
+// with Content-Range, and a PUT without a body.
+func pushBlobChunked(host, repo string, dgst digest.Digest, size int64, body io.Reader) error {
+	start := "http://" + host + "/v2/" + repo + "/blobs/uploads/"
+	resp, err := client.Post(start, "", nil)
+	if err := expect(resp, err)(http.StatusAccepted); err != nil {
+		return err
+	}
+	loc, err := url.Parse(start)
+	if err != nil {
+		return err
+	}
+	for off := int64(0); off < size; off += chunkSize {
+		n := min(chunkSize, size-off)
+		if loc, err = loc.Parse(resp.Header.Get("Location")); err != nil {
+			return fmt.Errorf("upload location: %v", err)
+		}
+		req, err := http.NewRequest(http.MethodPatch, loc.String(), io.LimitReader(body, n))
+		if err != nil {
+			return err
+		}
+		req.ContentLength = n
+		req.Header.Set("Content-Type", "application/octet-stream")
+		req.Header.Set("Content-Range", fmt.Sprintf("%d-%d", off, off+n-1))
+		resp, err = client.Do(req)
+		if err := expect(resp, err)(http.StatusAccepted); err != nil {
+			return err
+		}
+	}
+	if loc, err = loc.Parse(resp.Header.Get("Location")); err != nil {
+		return fmt.Errorf("upload location: %v", err)
+	}
+	q := loc.Query()
+	q.Set("digest", dgst.String())
+	loc.RawQuery = q.Encode()
+	req, err := http.NewRequest(http.MethodPut, loc.String(), nil)
+	if err != nil {
+		return err
+	}
 	return expect(client.Do(req))(http.StatusCreated)
 }
 
@@ -458,4 +537,49 @@ func randomBytes(seed uint64, n int) []byte {
 	data := make([]byte, n)
 	rand.NewChaCha8(seedOf(seed)).Read(data)
 	return data
+}
+
+// holdBlobs is how many blobs of pushSize BenchmarkHold pushes.
+const holdBlobs = 8
+
+// BenchmarkHold pushes 512 MiB of new blobs to each in-memory server
+// and reports its resident memory over the bytes it holds, beyond its
+// resident size when it started: held-x once the pushes are done and
+// peak-held-x at its peak during them. The blobs are deleted afterwards.
+func BenchmarkHold(b *testing.B) {
+	registries, _ := startServers(b)
+	for _, s := range registries {
+		if !s.inMemory {
+			continue
+		}
+		b.Run("server="+s.name, func(b *testing.B) {
+			var held, peakHeld float64
+			for i := range b.N {
+				startMemory(b, s)
+				var dgsts []digest.Digest
+				for j := range holdBlobs {
+					data := randomBytes(uint64(1000+i*holdBlobs+j), pushSize)
+					d := digest.FromBytes(data)
+					if err := pushBlob(s.host, pushRepo, d, pushSize, bytes.NewReader(data)); err != nil {
+						b.Fatal(err)
+					}
+					dgsts = append(dgsts, d)
+				}
+				rss, peak, err := s.memory()
+				if err != nil {
+					b.Fatal(err)
+				}
+				stored := float64(s.stored.Load() + holdBlobs*pushSize)
+				held = float64(rss-s.baseRSS) / stored
+				peakHeld = float64(peak-s.baseRSS) / stored
+				for _, d := range dgsts {
+					if err := deleteBlob(s.host, pushRepo, d); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(held, "held-x")
+			b.ReportMetric(peakHeld, "peak-held-x")
+		})
+	}
 }

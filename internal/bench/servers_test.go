@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -23,8 +24,17 @@ import (
 	"github.com/ocireg/ociregistry/ociserver"
 )
 
-// ociregBackend selects the store "ocireg serve" benchmarks with.
-var ociregBackend = flag.String("backend", "dir", "ocireg backend to benchmark: mem (ocireg serve --mem), dir (ocireg serve --dir in a temporary directory), or ocifs (ociserver over ocifs in a process of the test binary, without ocireg's request log)")
+// serverNames selects the servers the benchmarks compare.
+var serverNames = flag.String("servers", "ocireg-mem,ocireg-fs,ocireg-proxy,distribution,crane",
+	"comma-separated `list` of the servers to benchmark: ocireg-mem (ocireg serve --mem), ocireg-fs (ocireg serve --dir),\n"+
+		"ocireg-proxy (ocireg serve --upstream, cached in a directory, warmed before it is measured), ocifs (ociserver over ocifs\n"+
+		"in a process of the test binary, without ocireg's request log), distribution (CNCF Distribution, filesystem driver)\n"+
+		"and crane (go-containerregistry's in-memory registry, crane registry serve)")
+
+// ociregBinEnv, when set in the environment, names the ocireg binary to
+// benchmark instead of one built from this tree: a way to measure an
+// older version against the same peers in the same run.
+const ociregBinEnv = "OCIREG_BENCH_BIN"
 
 // fileServerEnv, when set in the environment, makes the test binary a
 // plain http.FileServer of the directory it names instead of running
@@ -49,6 +59,33 @@ type server struct {
 	log  string // file with the server's stderr
 	done chan struct{}
 	err  error // result of Wait, set before done is closed
+
+	// inMemory is set for servers that keep content in memory, whose
+	// resident size is compared with what they hold.
+	inMemory bool
+
+	// upstream, for a pull-through proxy, is the registry it caches:
+	// content is pushed there and pulled once through the proxy
+	// before the proxy is measured. Pushes to a proxy are refused.
+	upstream *server
+
+	// baseRSS is the resident size just after the server started.
+	baseRSS int64
+
+	// stored counts the bytes of blobs and manifests that the setup
+	// left in the server.
+	stored atomic.Int64
+}
+
+// pushable reports whether s takes pushes.
+func (s *server) pushable() bool { return s.upstream == nil }
+
+// pushHost returns the host that content meant for s is pushed to.
+func (s *server) pushHost() string {
+	if s.upstream != nil {
+		return s.upstream.host
+	}
+	return s.host
 }
 
 // servers are the processes started once per test process and stopped
@@ -57,8 +94,11 @@ var servers struct {
 	once sync.Once
 	err  error
 	dir  string
-	// registries are ocireg and distribution, in that order.
+	// registries are those -servers names, in its order.
 	registries []*server
+	// helpers are processes that serve the registries, such as a
+	// proxy's upstream.
+	helpers    []*server
 	fileServer *server
 }
 
@@ -85,6 +125,7 @@ func TestMain(m *testing.M) {
 
 func allServers() []*server {
 	all := append([]*server(nil), servers.registries...)
+	all = append(all, servers.helpers...)
 	if servers.fileServer != nil {
 		all = append(all, servers.fileServer)
 	}
@@ -92,16 +133,30 @@ func allServers() []*server {
 }
 
 // startServers starts every server the first time it is called in this
-// process and returns the registries (ocireg, distribution) and the file
-// server, whose root is fileServerDir(). It skips the test when
-// Distribution's registry is missing, unless OCIREG_REQUIRE_TOOLS=1.
+// process and returns the registries and the file server, whose root is
+// fileServerDir(). It skips the test when a peer's binary is missing,
+// unless OCIREG_REQUIRE_TOOLS=1.
 func startServers(tb testing.TB) (registries []*server, fileServer *server) {
 	tb.Helper()
-	distribution := toolstest.Require(tb, "registry")
+	names := strings.Split(*serverNames, ",")
+	tools := map[string]string{}
+	for _, name := range names {
+		switch name {
+		case "distribution":
+			tools[name] = toolstest.Require(tb, "registry")
+		case "crane":
+			tools[name] = toolstest.Require(tb, "crane")
+		}
+	}
 	servers.once.Do(func() {
-		// The binary is removed when tb ends; the server keeps running
-		// from it, as Linux keeps an executable open while it runs.
-		servers.err = start(toolstest.BuildOcireg(tb), distribution)
+		ocireg := os.Getenv(ociregBinEnv)
+		if ocireg == "" {
+			// The binary is removed when tb ends; the server keeps
+			// running from it, as Linux keeps an executable open
+			// while it runs.
+			ocireg = toolstest.BuildOcireg(tb)
+		}
+		servers.err = start(names, ocireg, tools)
 	})
 	if servers.err != nil {
 		tb.Fatal(servers.err)
@@ -113,7 +168,7 @@ func fileServerDir() string {
 	return filepath.Join(servers.dir, "files")
 }
 
-func start(ocireg, distribution string) error {
+func start(names []string, ocireg string, tools map[string]string) error {
 	dir, err := os.MkdirTemp("", "ocireg-bench-")
 	if err != nil {
 		return err
@@ -122,16 +177,18 @@ func start(ocireg, distribution string) error {
 	if err := os.Mkdir(fileServerDir(), 0o777); err != nil {
 		return err
 	}
-	oc, err := startOcireg(ocireg, dir)
-	if err != nil {
-		return fmt.Errorf("starting ocireg: %w", err)
+	// A configuration line, which benchstat keeps with the results.
+	fmt.Printf("servers: %s\n", strings.Join(names, ","))
+	for _, name := range names {
+		s, err := startServer(name, ocireg, tools[name], dir)
+		if err != nil {
+			return fmt.Errorf("starting %s: %w", name, err)
+		}
+		if s.baseRSS, _, err = s.memory(); err != nil {
+			return err
+		}
+		servers.registries = append(servers.registries, s)
 	}
-	servers.registries = append(servers.registries, oc)
-	dist, err := startDistribution(distribution, dir)
-	if err != nil {
-		return fmt.Errorf("starting distribution: %w", err)
-	}
-	servers.registries = append(servers.registries, dist)
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -146,27 +203,42 @@ func start(ocireg, distribution string) error {
 	return nil
 }
 
-func startOcireg(bin, dir string) (*server, error) {
-	// A configuration line, which benchstat keeps with the results.
-	fmt.Printf("ocireg-backend: %s\n", *ociregBackend)
-	args := []string{"serve", "--addr", "127.0.0.1:0"}
-	switch *ociregBackend {
+func startServer(name, ocireg, tool, dir string) (*server, error) {
+	serve := []string{"serve", "--addr", "127.0.0.1:0"}
+	switch name {
+	case "ocireg-mem":
+		s, err := startPrinting(name, exec.Command(ocireg, append(serve, "--mem")...), dir)
+		if s != nil {
+			s.inMemory = true
+		}
+		return s, err
+	case "ocireg-fs":
+		return startPrinting(name, exec.Command(ocireg, append(serve, "--dir", filepath.Join(dir, name))...), dir)
+	case "ocireg-proxy":
+		up, err := startPrinting("proxy-upstream", exec.Command(ocireg, append(serve, "--mem")...), dir)
+		if err != nil {
+			return nil, err
+		}
+		servers.helpers = append(servers.helpers, up)
+		s, err := startPrinting(name, exec.Command(ocireg, append(serve, "--dir", filepath.Join(dir, name), "--upstream", "http://"+up.host)...), dir)
+		if s != nil {
+			s.upstream = up
+		}
+		return s, err
 	case "ocifs":
 		self, err := os.Executable()
 		if err != nil {
 			return nil, err
 		}
 		cmd := exec.Command(self)
-		cmd.Env = append(os.Environ(), ocifsServerEnv+"="+filepath.Join(dir, "ocifs-data"))
-		return startPrinting("ocireg", cmd, dir)
-	case "mem":
-		args = append(args, "--mem")
-	case "dir":
-		args = append(args, "--dir", filepath.Join(dir, "ocireg-data"))
-	default:
-		return nil, fmt.Errorf("unknown -backend %q (want mem or dir)", *ociregBackend)
+		cmd.Env = append(os.Environ(), ocifsServerEnv+"="+filepath.Join(dir, name))
+		return startPrinting(name, cmd, dir)
+	case "distribution":
+		return startDistribution(tool, dir)
+	case "crane":
+		return startCrane(tool, dir)
 	}
-	return startPrinting("ocireg", exec.Command(bin, args...), dir)
+	return nil, fmt.Errorf("unknown server %q in -servers", name)
 }
 
 // startPrinting starts cmd, which prints the URL it serves on
@@ -231,6 +303,30 @@ func startDistribution(bin, dir string) (*server, error) {
 			return nil, err
 		}
 		s.host = host
+		if lastErr = waitReady(s); lastErr == nil {
+			return s, nil
+		}
+		s.stop()
+		lastErr = fmt.Errorf("%w\n%s", lastErr, s.logTail())
+	}
+	return nil, lastErr
+}
+
+// startCrane starts go-containerregistry's in-memory registry on a free
+// port, retrying as startDistribution does.
+func startCrane(bin, dir string) (*server, error) {
+	var lastErr error
+	for range 3 {
+		host, err := freeHost()
+		if err != nil {
+			return nil, err
+		}
+		s, err := startProcess("crane", exec.Command(bin, "registry", "serve", "--address", host), dir)
+		if err != nil {
+			return nil, err
+		}
+		s.host = host
+		s.inMemory = true
 		if lastErr = waitReady(s); lastErr == nil {
 			return s, nil
 		}
