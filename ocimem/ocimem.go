@@ -70,6 +70,9 @@ type Registry struct {
 	mu      sync.Mutex
 	repos   map[string]*repository
 	uploads map[string]*upload
+
+	// repoIndex orders the names of repos for Repositories.
+	repoIndex nameIndex
 }
 
 var _ ociregistry.Interface = (*Registry)(nil)
@@ -92,6 +95,9 @@ type repository struct {
 	// DeleteManifest removes them, so that a tag never names a
 	// manifest that is not stored.
 	tags map[string]digest.Digest
+
+	// tagIndex orders the names of tags for Tags.
+	tagIndex nameIndex
 
 	// referrers maps a subject digest to the manifests that refer to it,
 	// keyed by their sha256 digest.
@@ -170,6 +176,7 @@ func (r *Registry) makeRepo(name string) *repository {
 		referrers: make(map[digest.Digest]map[digest.Digest]*manifest),
 	}
 	r.repos[name] = rp
+	r.repoIndex.add(name, len(r.repos))
 	return rp
 }
 
@@ -179,6 +186,7 @@ func (r *Registry) dropIfEmpty(name string) {
 	rp := r.repos[name]
 	if rp != nil && len(rp.blobs) == 0 && len(rp.manifests) == 0 && len(rp.tags) == 0 {
 		delete(r.repos, name)
+		r.repoIndex.remove()
 	}
 }
 

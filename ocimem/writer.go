@@ -190,7 +190,7 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 		refs[m.digest] = m
 	}
 	if tag != "" {
-		rp.tags[tag] = m.digest
+		rp.setTag(tag, m.digest)
 	}
 	return m.descriptor(m.digest), nil
 }
