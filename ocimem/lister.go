@@ -2,9 +2,9 @@ package ocimem
 
 import (
 	"context"
-	"maps"
 	"fmt"
 	"iter"
+	"maps"
 	"slices"
 	"strings"
 
