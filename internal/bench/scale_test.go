@@ -215,4 +215,3 @@ func putManifest(host, repo, ref string, data []byte) error {
 	req.Header.Set("Content-Type", "application/vnd.oci.image.index.v1+json")
 	return expect(client.Do(req))(http.StatusCreated)
 }
-
