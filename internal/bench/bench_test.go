@@ -107,6 +107,7 @@ func benchmarkPush(b *testing.B, push func(host, repo string, dgst digest.Digest
 			syscall.Sync()
 			startMemory(b, s)
 			suffix := make([]byte, 8)
+			cpu := startCPU(b, s)
 			b.ResetTimer()
 			for range b.N {
 				b.StopTimer()
@@ -130,6 +131,7 @@ func benchmarkPush(b *testing.B, push func(host, repo string, dgst digest.Digest
 				b.StartTimer()
 			}
 			reportThroughput(b, pushSize)
+			reportCPU(b, s, cpu, float64(b.N)*pushSize/mib, "cpu-ms/MiB")
 			reportMemory(b, s)
 		})
 	}
@@ -168,6 +170,7 @@ func benchmarkPull(b *testing.B, registries []*server, fileServer *server, dgst 
 			b.SetBytes(size)
 			syscall.Sync()
 			before := startMemory(b, tg.s)
+			cpu := startCPU(b, tg.s)
 			b.ResetTimer()
 			for range b.N {
 				if err := pull(tg.url, size); err != nil {
@@ -175,6 +178,7 @@ func benchmarkPull(b *testing.B, registries []*server, fileServer *server, dgst 
 				}
 			}
 			reportThroughput(b, size)
+			reportCPU(b, tg.s, cpu, float64(b.N)*float64(size)/mib, "cpu-ms/MiB")
 			_, peak := reportMemory(b, tg.s)
 			b.ReportMetric(float64(peak-before)/mib, "rss-growth-MiB")
 		})
@@ -201,6 +205,7 @@ func benchmarkManifest(b *testing.B, method string) {
 			var next atomic.Int64
 			var failed atomic.Pointer[error]
 			var wg sync.WaitGroup
+			cpu := startCPU(b, s)
 			b.ResetTimer()
 			for range concurrency {
 				wg.Go(func() {
@@ -218,6 +223,7 @@ func benchmarkManifest(b *testing.B, method string) {
 				b.Fatal(*err)
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+			reportCPU(b, s, cpu, float64(b.N)/1000, "cpu-ms/kreq")
 			reportMemory(b, s)
 		})
 	}
@@ -266,6 +272,25 @@ func reportMemory(b *testing.B, s *server) (rss, peak int64) {
 	b.ReportMetric(float64(rss)/mib, "rss-MiB")
 	b.ReportMetric(float64(peak)/mib, "peak-rss-MiB")
 	return rss, peak
+}
+
+// startCPU returns the processor time s has used so far.
+func startCPU(b *testing.B, s *server) time.Duration {
+	cpu, err := s.cpuTime()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return cpu
+}
+
+// reportCPU reports the processor time s used since startCPU answered
+// start, in milliseconds per unit of work done.
+func reportCPU(b *testing.B, s *server, start time.Duration, work float64, unit string) {
+	cpu, err := s.cpuTime()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(cpu-start)/float64(time.Millisecond)/work, unit)
 }
 
 // reportThroughput reports MiB/s, as b.SetBytes reports MB/s (10⁶ bytes).

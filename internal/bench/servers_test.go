@@ -448,6 +448,33 @@ func (s *server) memory() (rss, peak int64, err error) {
 	return rss, peak, nil
 }
 
+// cpuTime returns the processor time the server has used so far, user
+// and system, from /proc/PID/stat. Unlike wall-clock rates it hardly
+// depends on what else the machine runs.
+func (s *server) cpuTime() (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, in parentheses, may hold spaces; the fields
+	// after it are utime and stime at positions 12 and 13.
+	_, rest, ok := strings.Cut(string(data), ") ")
+	fields := strings.Fields(rest)
+	if !ok || len(fields) < 13 {
+		return 0, fmt.Errorf("cannot parse /proc/%d/stat", s.cmd.Process.Pid)
+	}
+	var ticks int64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parsing /proc/%d/stat: %v", s.cmd.Process.Pid, err)
+		}
+		ticks += n
+	}
+	// USER_HZ is 100 on every Linux architecture Go supports.
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
+}
+
 // resetPeak makes the kernel restart the server's VmHWM from its current
 // resident set size.
 func (s *server) resetPeak() error {
