@@ -339,7 +339,7 @@ type upload struct {
 	// reserved is set while a writer's ReadFrom reads into the spare
 	// capacity of data without holding mu; reservation tells apart
 	// the reads of ReadFrom, so that one whose space was taken back
-	// (see writer.space) knows to drop what it read.
+	// (see upload.unreserve) knows to drop what it read.
 	reserved    bool
 	reservation uint64
 
