@@ -25,6 +25,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
+var pushMiB = flag.Int("pushsize", 64, "size in `MiB` of the blobs BenchmarkPushBlob and BenchmarkPushBlobChunked push")
+
 var big = flag.Bool("big", false, "also run BenchmarkPullBlob1GiB, which pushes a 1 GiB blob to every server")
 
 const (
@@ -83,11 +85,12 @@ func BenchmarkPushBlobChunked(b *testing.B) {
 
 func benchmarkPush(b *testing.B, push func(host, repo string, dgst digest.Digest, size int64, body io.Reader) error) {
 	registries, _ := startServers(b)
+	size := int64(*pushMiB) * mib
 	// Every pushed blob is new, so no server can skip work for content it
 	// has: the blob is a random base plus an 8-byte counter, and its digest
 	// comes from a SHA-256 state saved after the base, so the client does
 	// not spend CPU hashing 64 MiB per push.
-	base := randomBytes(1, pushSize-8)
+	base := randomBytes(1, int(size-8))
 	h := sha256.New()
 	h.Write(base)
 	state, err := h.(encoding.BinaryMarshaler).MarshalBinary()
@@ -101,7 +104,7 @@ func benchmarkPush(b *testing.B, push func(host, repo string, dgst digest.Digest
 			continue
 		}
 		b.Run("server="+s.name, func(b *testing.B) {
-			b.SetBytes(pushSize)
+			b.SetBytes(size)
 			// Distribution does not fsync what it stores: flushing it here
 			// keeps its writeback out of the next server's timing.
 			syscall.Sync()
@@ -120,7 +123,7 @@ func benchmarkPush(b *testing.B, push func(host, repo string, dgst digest.Digest
 				dgst := digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil))
 				body := io.MultiReader(bytes.NewReader(base), bytes.NewReader(suffix))
 				b.StartTimer()
-				if err := push(s.host, pushRepo, dgst, pushSize, body); err != nil {
+				if err := push(s.host, pushRepo, dgst, size, body); err != nil {
 					b.Fatal(err)
 				}
 				b.StopTimer()
@@ -130,8 +133,8 @@ func benchmarkPush(b *testing.B, push func(host, repo string, dgst digest.Digest
 				}
 				b.StartTimer()
 			}
-			reportThroughput(b, pushSize)
-			reportCPU(b, s, cpu, float64(b.N)*pushSize/mib, "cpu-ms/MiB")
+			reportThroughput(b, size)
+			reportCPU(b, s, cpu, float64(b.N)*float64(size)/mib, "cpu-ms/MiB")
 			reportMemory(b, s)
 		})
 	}
