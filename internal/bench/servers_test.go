@@ -42,7 +42,7 @@ const ociregBinEnv = "OCIREG_BENCH_BIN"
 const fileServerEnv = "OCIREG_BENCH_FILESERVER"
 
 // ocifsServerEnv, when set, makes the test binary serve ociserver over
-// ocifs in the directory it names: the -backend=ocifs stand-in for
+// ocifs in the directory it names: the server "ocifs" of -servers, a stand-in for
 // "ocireg serve --dir".
 const ocifsServerEnv = "OCIREG_BENCH_OCIFS"
 
@@ -488,7 +488,7 @@ func runFileServer(dir string) {
 }
 
 // runOcifsServer is the whole program when the test binary runs as the
-// -backend=ocifs server: ociserver over ocifs in dir, started as
+// server "ocifs" of -servers: ociserver over ocifs in dir, started as
 // runFileServer is.
 func runOcifsServer(dir string) {
 	reg, err := ocifs.New(dir, nil)
