@@ -10,7 +10,7 @@ import (
 // heap grow to twice what is live before collecting, so that a registry
 // holding 2 GiB of blobs could take 4 GiB after deletes and replaced
 // uploads; at 20 it stays within 1.2 times, and in the benchmark it held
-// 1.0 to 1.03 times. Blob content holds no pointers, so collecting more
+// 1.0 to 1.08 times. Blob content holds no pointers, so collecting more
 // often costs little marking; what it costs is memory handed back to
 // the system and taken again, which at 10 made a loop of pushes and
 // deletes 15% slower than at 20, for no memory saved.
