@@ -86,6 +86,9 @@ type Registry struct {
 	// uploadBytes counts the bytes that uploads in progress hold (see
 	// Config.MaxUploadBytes).
 	uploadBytes atomic.Int64
+
+	// repoIndex orders the names of repos for Repositories.
+	repoIndex nameIndex
 }
 
 var _ ociregistry.Interface = (*Registry)(nil)
@@ -109,6 +112,9 @@ type repository struct {
 	// manifest that is not stored.
 	tags map[string]digest.Digest
 
+	// tagIndex orders the names of tags for Tags.
+	tagIndex nameIndex
+
 	// referrers maps a subject digest, as the referring manifests'
 	// subject field gives it, to those manifests, keyed by their digest
 	// field (so sha512 for a manifest of sha512 content). Referrers
@@ -122,7 +128,7 @@ type repository struct {
 // mount shares it and readers read it without the lock.
 type blob struct {
 	mediaType string
-	data      []byte
+	data      content
 }
 
 // manifest is a stored manifest.
@@ -190,6 +196,7 @@ func (r *Registry) makeRepo(name string) *repository {
 		referrers: make(map[digest.Digest]map[digest.Digest]*manifest),
 	}
 	r.repos[name] = rp
+	r.repoIndex.add(name, len(r.repos))
 	return rp
 }
 
@@ -199,6 +206,7 @@ func (r *Registry) dropIfEmpty(name string) {
 	rp := r.repos[name]
 	if rp != nil && len(rp.blobs) == 0 && len(rp.manifests) == 0 && len(rp.tags) == 0 {
 		delete(r.repos, name)
+		r.repoIndex.remove()
 	}
 }
 
@@ -206,7 +214,7 @@ func (b *blob) descriptor(d digest.Digest) ociregistry.Descriptor {
 	return ociregistry.Descriptor{
 		MediaType: b.mediaType,
 		Digest:    d,
-		Size:      int64(len(b.data)),
+		Size:      b.data.size,
 	}
 }
 

@@ -16,7 +16,7 @@ func (r *Registry) GetBlob(ctx context.Context, repo string, dig ociregistry.Dig
 	if err != nil {
 		return nil, err
 	}
-	return ociregistry.NewBytesReader(b.data, b.descriptor(dig)), nil
+	return newReader(b.data, b.descriptor(dig)), nil
 }
 
 // GetBlobRange returns the bytes of a blob in repo from offset0 up to, not
@@ -29,14 +29,14 @@ func (r *Registry) GetBlobRange(ctx context.Context, repo string, dig ociregistr
 	if err != nil {
 		return nil, err
 	}
-	size := int64(len(b.data))
+	size := b.data.size
 	if offset1 < 0 || offset1 > size {
 		offset1 = size
 	}
 	if offset0 < 0 || offset0 > size || offset0 > offset1 {
 		return nil, fmt.Errorf("range %d-%d of blob %s of size %d: %w", offset0, offset1, dig, size, ociregistry.ErrRangeInvalid)
 	}
-	return ociregistry.NewBytesReader(b.data[offset0:offset1], b.descriptor(dig)), nil
+	return newReader(b.data.slice(offset0, offset1), b.descriptor(dig)), nil
 }
 
 // ResolveBlob returns the descriptor of a blob in repo, or the errors

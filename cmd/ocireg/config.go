@@ -574,6 +574,7 @@ func (p *configParser) inner(m *mapping, name string, lax bool) (registryBuilder
 func (p *configParser) parseMem(m *mapping, lax bool) (registryBuilder, string) {
 	lax = lax || m.boolean("laxReferences")
 	return func() ociregistry.Interface {
+		tuneGCForMemory()
 		return ocimem.NewWithConfig(p.cfg.memConfig(lax))
 	}, "mem"
 }

@@ -223,6 +223,7 @@ func openRegistry(cfg *serveConfig, logger *slog.Logger, m *metrics) (ociregistr
 	// A proxy's cache receives manifests before their blobs.
 	lax := cfg.upstream != "" || cfg.laxReferences
 	if cfg.mem {
+		tuneGCForMemory()
 		reg, backend = ocimem.NewWithConfig(cfg.memConfig(lax)), "memory"
 	} else {
 		r, err := ocifs.New(cfg.dir, cfg.fsOptions(lax))
