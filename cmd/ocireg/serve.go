@@ -159,7 +159,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return exitUsage
 		}
 	}
-	logger, err := newLogger(stderr, cfg.logFormat)
+	logs := newLogBuffer(stderr)
+	defer logs.Close()
+	logger, err := newLogger(logs, cfg.logFormat)
 	if err != nil {
 		fmt.Fprintf(stderr, "ocireg serve: %v\n", err)
 		return exitUsage
