@@ -92,6 +92,13 @@ type Registry struct {
 	// so knowing it once is knowing it for good.
 	catalogMu   sync.Mutex
 	catalogSeen map[string]bool
+
+	// manifests holds manifests' content by digest, which never
+	// changes; tagHints, guarded by hintMu, the digest each tag named
+	// when last read, which only tells GetTag whether a HEAD may do.
+	manifests *manifestCache
+	hintMu    sync.Mutex
+	tagHints  map[string]ociregistry.Digest
 }
 
 var _ ociregistry.Interface = (*Registry)(nil)
@@ -168,6 +175,8 @@ func New(ctx context.Context, cfg Config) (*Registry, error) {
 		bucket:      cfg.Bucket,
 		prefix:      prefix,
 		catalogSeen: make(map[string]bool),
+		manifests:   newManifestCache(manifestCacheBytes),
+		tagHints:    make(map[string]ociregistry.Digest),
 	}, nil
 }
 
