@@ -162,6 +162,7 @@ func New(ctx context.Context, cfg Config) (*Registry, error) {
 				o.BaseEndpoint = aws.String(cfg.Endpoint)
 			}
 			o.UsePathStyle = cfg.PathStyle
+			o.EndpointResolverV2 = newEndpointCache(s3.NewDefaultEndpointResolverV2())
 		})
 	}
 	prefix := cfg.Prefix
