@@ -228,6 +228,13 @@ func TestPushBlobRefused(t *testing.T) {
 	_, err = r.PushBlob(ctx, "refused", ociregistry.Descriptor{Digest: d, Size: int64(len(data))}, bytes.NewReader(data))
 	qt.Assert(t, qt.IsNil(err))
 	qt.Assert(t, qt.IsTrue(bytes.Equal(readBlob(t, r, "refused", d), data)))
+
+	// A push that finds the object made meanwhile by another (the
+	// store refuses its PUT, maybe before reading the body) still
+	// checks what it was sent.
+	qt.Assert(t, qt.IsNil(r.PutStreamed(ctx, d, data)))
+	qt.Assert(t, qt.ErrorIs(r.PutStreamed(ctx, d, flipped), ociregistry.ErrDigestInvalid))
+	qt.Assert(t, qt.IsTrue(bytes.Equal(readBlob(t, r, "refused", d), data)))
 }
 
 // TestManifestCacheNeverStale reads manifests through one replica while

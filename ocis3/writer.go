@@ -192,17 +192,24 @@ func (r *Registry) putStreamed(ctx context.Context, key string, src io.Reader, s
 		// makes no object.
 		ChecksumSHA256: aws.String(base64.StdEncoding.EncodeToString(sum)),
 	}, unsignedPayload, noRetry)
-	if err != nil && isConflict(err) && body.err == nil {
-		// The object is there already, and the store may have said so
-		// before reading all of the body: the content is still to be
-		// checked, as the caller links it.
+	there := err != nil && isConflict(err)
+	if err != nil && !there && body.err == nil && !body.checked {
+		// A store that refuses the PUT before reading all of the body
+		// (the object is there: If-None-Match) may close the
+		// connection rather than let the SDK read its answer.
+		_, herr := r.head(ctx, key)
+		there = herr == nil
+	}
+	if there && body.err == nil {
+		// The content is still to be checked, as the caller links
+		// it.
 		io.Copy(io.Discard, body)
 	}
 	n := size - body.remain
 	switch {
 	case body.err != nil:
 		return n, body.err
-	case err != nil && !isConflict(err):
+	case err != nil && !there:
 		return n, fmt.Errorf("ocis3: storing %s: %w", key, err)
 	}
 	if !body.checked {
