@@ -145,6 +145,11 @@ func TestRequestCosts(t *testing.T) {
 			}, 4},
 			{"monolithic push, 20 MiB", func() {
 				do("POST", base+"blobs/uploads/?digest="+string(digest.FromBytes(large)), "application/octet-stream", large)
+			}, 4},
+			{"POST, then PUT of 20 MiB", func() {
+				large := randomBytes(20 << 20)
+				resp := do("POST", base+"blobs/uploads/", "", nil)
+				do("PUT", srv.URL+resp.Header.Get("Location")+"?digest="+string(digest.FromBytes(large)), "application/octet-stream", large)
 			}, 8},
 			{"monolithic push, content already stored", func() {
 				do("POST", srv.URL+"/v2/costs2/blobs/uploads/?digest="+string(digest.FromBytes(small)), "application/octet-stream", small)

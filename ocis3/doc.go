@@ -33,7 +33,10 @@
 // honours conditional writes; ocis3 relies on nothing else. Content is
 // addressed by digest and written once (If-None-Match: *), so a replica
 // may keep it forever; ocis3 caches nothing mutable, except the catalog
-// markers, which are never deleted. A chunked upload's state lives in
+// markers, which are never deleted. Manifests' content is kept in
+// memory by digest (bounded, least recently used out), but whether a
+// tag or repository holds a manifest is asked of S3 on every request
+// (a HEAD when the content is known). A chunked upload's state lives in
 // the bucket and moves by compare-and-swap on its ETag (If-Match), so
 // each PATCH may land on any replica and two racing on one upload cannot
 // both win. A push that tags a manifest checks after writing the tag

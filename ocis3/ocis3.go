@@ -92,6 +92,13 @@ type Registry struct {
 	// so knowing it once is knowing it for good.
 	catalogMu   sync.Mutex
 	catalogSeen map[string]bool
+
+	// manifests holds manifests' content by digest, which never
+	// changes; tagHints, guarded by hintMu, the digest each tag named
+	// when last read, which only tells GetTag whether a HEAD may do.
+	manifests *manifestCache
+	hintMu    sync.Mutex
+	tagHints  map[string]ociregistry.Digest
 }
 
 var _ ociregistry.Interface = (*Registry)(nil)
@@ -155,6 +162,7 @@ func New(ctx context.Context, cfg Config) (*Registry, error) {
 				o.BaseEndpoint = aws.String(cfg.Endpoint)
 			}
 			o.UsePathStyle = cfg.PathStyle
+			o.EndpointResolverV2 = newEndpointCache(s3.NewDefaultEndpointResolverV2())
 		})
 	}
 	prefix := cfg.Prefix
@@ -168,6 +176,8 @@ func New(ctx context.Context, cfg Config) (*Registry, error) {
 		bucket:      cfg.Bucket,
 		prefix:      prefix,
 		catalogSeen: make(map[string]bool),
+		manifests:   newManifestCache(manifestCacheBytes),
+		tagHints:    make(map[string]ociregistry.Digest),
 	}, nil
 }
 

@@ -181,6 +181,116 @@ func TestPushLarge(t *testing.T) {
 	qt.Assert(t, qt.IsTrue(bytes.Equal(readBlob(t, r, "other", d), data)))
 }
 
+// TestPushBlobRefused pushes content that does not match its descriptor,
+// in one streamed PUT (up to 5 GiB) and in a multipart upload (of
+// unknown size): the push fails with the right error and leaves no
+// object, link or multipart upload behind.
+func TestPushBlobRefused(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	r := g.newRegistry(t, nil)
+	ctx := context.Background()
+	data := randomBytes(9<<20 + 3)
+	d := digest.FromBytes(data)
+	flipped := slices.Clone(data)
+	flipped[len(flipped)-1] ^= 1
+	tests := []struct {
+		name    string
+		content []byte
+		size    int64
+		want    error
+	}{
+		{"last byte changed", flipped, int64(len(data)), ociregistry.ErrDigestInvalid},
+		{"short", data[:len(data)-1], int64(len(data)), ociregistry.ErrSizeInvalid},
+		{"long", append(slices.Clone(data), 0), int64(len(data)), ociregistry.ErrSizeInvalid},
+		{"unknown size, last byte changed", flipped, -1, ociregistry.ErrDigestInvalid},
+	}
+	for _, test := range tests {
+		_, err := r.PushBlob(ctx, "refused", ociregistry.Descriptor{Digest: d, Size: test.size}, bytes.NewReader(test.content))
+		qt.Assert(t, qt.ErrorIs(err, test.want), qt.Commentf("%s", test.name))
+		_, err = r.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(testBucket), Key: aws.String(ocis3.BlobKey(r, d))})
+		qt.Assert(t, qt.IsNotNil(err), qt.Commentf("%s", test.name))
+		_, err = r.ResolveBlob(ctx, "refused", d)
+		qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown), qt.Commentf("%s", test.name))
+		mpus, err := r.Client().ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(testBucket)})
+		qt.Assert(t, qt.IsNil(err))
+		qt.Assert(t, qt.HasLen(mpus.Uploads, 0), qt.Commentf("%s", test.name))
+	}
+	// The store checks the content against the digest as well, so that
+	// a body cut short, which a store may keep as if whole, makes no
+	// object either.
+	err := r.PutStreamedUnchecked(ctx, d, flipped)
+	qt.Assert(t, qt.IsNotNil(err))
+	_, err = r.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(testBucket), Key: aws.String(ocis3.BlobKey(r, d))})
+	qt.Assert(t, qt.IsNotNil(err))
+
+	// The content itself is then stored.
+	_, err = r.PushBlob(ctx, "refused", ociregistry.Descriptor{Digest: d, Size: int64(len(data))}, bytes.NewReader(data))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.IsTrue(bytes.Equal(readBlob(t, r, "refused", d), data)))
+
+	// A push that finds the object made meanwhile by another (the
+	// store refuses its PUT, maybe before reading the body) still
+	// checks what it was sent.
+	qt.Assert(t, qt.IsNil(r.PutStreamed(ctx, d, data)))
+	qt.Assert(t, qt.ErrorIs(r.PutStreamed(ctx, d, flipped), ociregistry.ErrDigestInvalid))
+	qt.Assert(t, qt.IsTrue(bytes.Equal(readBlob(t, r, "refused", d), data)))
+}
+
+// TestManifestCacheNeverStale reads manifests through one replica while
+// another moves their tag and deletes them: what the reader holds in
+// memory never hides a change.
+func TestManifestCacheNeverStale(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	rs := replicas(t, g, 2, nil)
+	writer, reader := rs[0], rs[1]
+	ctx := context.Background()
+	const repo = "cache"
+	m1 := ocitest.PushRandomImage(t, writer, repo, "latest")
+	m2 := ocitest.PushRandomImage(t, writer, repo, "")
+	getTag := func() (ociregistry.Digest, error) {
+		rd, err := reader.GetTag(ctx, repo, "latest")
+		if err != nil {
+			return "", err
+		}
+		defer rd.Close()
+		data, err := io.ReadAll(rd)
+		qt.Assert(t, qt.IsNil(err))
+		qt.Assert(t, qt.Equals(digest.FromBytes(data), rd.Descriptor().Digest))
+		return rd.Descriptor().Digest, nil
+	}
+	for range 2 {
+		d, err := getTag()
+		qt.Assert(t, qt.IsNil(err))
+		qt.Assert(t, qt.Equals(d, m1.Manifest.Digest))
+	}
+	_, err := writer.PushManifest(ctx, repo, "latest", m2.Content, m2.Manifest.MediaType)
+	qt.Assert(t, qt.IsNil(err))
+	d, err := getTag()
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(d, m2.Manifest.Digest))
+
+	// Back to the first, whose content the reader holds.
+	_, err = writer.PushManifest(ctx, repo, "latest", m1.Content, m1.Manifest.MediaType)
+	qt.Assert(t, qt.IsNil(err))
+	d, err = getTag()
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(d, m1.Manifest.Digest))
+
+	rd, err := reader.GetManifest(ctx, repo, m1.Manifest.Digest)
+	qt.Assert(t, qt.IsNil(err))
+	rd.Close()
+	qt.Assert(t, qt.IsNil(writer.DeleteManifest(ctx, repo, m1.Manifest.Digest)))
+	_, err = getTag()
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
+	_, err = reader.GetManifest(ctx, repo, m1.Manifest.Digest)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
+	// The same content in another repository is that repository's.
+	_, err = reader.GetManifest(ctx, "elsewhere", m1.Manifest.Digest)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
+}
+
 // TestTagsNeverDangle moves one tag between manifests from several
 // replicas while others delete those manifests: whatever the
 // interleaving, the tag, when there, names a manifest that is there.

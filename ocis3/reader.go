@@ -115,7 +115,8 @@ const (
 )
 
 // GetManifest returns the manifest with the given sha256 or sha512
-// digest in repo: one S3 request. It returns an error that Is
+// digest in repo: one S3 request (a GET, or a HEAD when the Registry
+// holds the content already). It returns an error that Is
 // ociregistry.ErrNameInvalid or ociregistry.ErrDigestInvalid for a bad
 // name or digest, and ociregistry.ErrManifestUnknown when repo does not
 // hold the manifest.
@@ -123,12 +124,32 @@ func (r *Registry) GetManifest(ctx context.Context, repo string, d ociregistry.D
 	if err := checkRepoDigest(repo, d); err != nil {
 		return nil, err
 	}
-	data, obj, err := r.get(ctx, r.manifestKey(repo, d))
+	key := r.manifestKey(repo, d)
+	if data, ok := r.manifests.get(d); ok {
+		// The content is known; whether repo holds it is not.
+		obj, err := r.head(ctx, key)
+		if err != nil {
+			return nil, manifestError(repo, string(d), err)
+		}
+		if obj.size == int64(len(data)) {
+			desc := ociregistry.Descriptor{MediaType: obj.meta[metaMediaType], Digest: d, Size: obj.size}
+			return &bytesReader{Reader: bytes.NewReader(data), desc: desc}, nil
+		}
+	}
+	data, obj, err := r.get(ctx, key)
 	if err != nil {
 		return nil, manifestError(repo, string(d), err)
 	}
+	r.cacheManifest(d, data)
 	desc := ociregistry.Descriptor{MediaType: obj.meta[metaMediaType], Digest: d, Size: int64(len(data))}
 	return &bytesReader{Reader: bytes.NewReader(data), desc: desc}, nil
+}
+
+// cacheManifest keeps data as the content of d when it is.
+func (r *Registry) cacheManifest(d ociregistry.Digest, data []byte) {
+	if checkDigest(d) == nil && d.Algorithm().FromBytes(data) == d {
+		r.manifests.add(d, data)
+	}
 }
 
 // ResolveManifest returns the descriptor of a manifest in repo with one
@@ -145,8 +166,9 @@ func (r *Registry) ResolveManifest(ctx context.Context, repo string, d ociregist
 }
 
 // GetTag returns the manifest that a tag in repo points to: one S3
-// request, since the tag holds a copy of it. It returns an error that Is
-// ociregistry.ErrNameInvalid for a bad repository name,
+// request, since the tag holds a copy of it (a GET, or a HEAD when the
+// Registry holds the content the tag named last time). It returns an
+// error that Is ociregistry.ErrNameInvalid for a bad repository name,
 // ociregistry.ErrManifestInvalid for a bad tag, and
 // ociregistry.ErrManifestUnknown when repo has no such tag.
 func (r *Registry) GetTag(ctx context.Context, repo string, tagName string) (ociregistry.BlobReader, error) {
@@ -156,7 +178,24 @@ func (r *Registry) GetTag(ctx context.Context, repo string, tagName string) (oci
 	if err := checkTag(tagName); err != nil {
 		return nil, err
 	}
-	data, obj, err := r.get(ctx, r.tagKey(repo, tagName))
+	key := r.tagKey(repo, tagName)
+	if _, ok := r.manifests.get(r.tagHint(key)); ok {
+		// The tag named content that is known: a HEAD says what
+		// it names now, and the content comes from memory if it is
+		// the same.
+		obj, err := r.head(ctx, key)
+		if err != nil {
+			return nil, manifestError(repo, "tag "+tagName, err)
+		}
+		desc, err := tagDescriptor(obj, obj.size)
+		if err != nil {
+			return nil, fmt.Errorf("ocis3: tag %s in repository %s: %w", tagName, repo, err)
+		}
+		if data, ok := r.manifests.get(desc.Digest); ok && int64(len(data)) == desc.Size {
+			return &bytesReader{Reader: bytes.NewReader(data), desc: desc}, nil
+		}
+	}
+	data, obj, err := r.get(ctx, key)
 	if err != nil {
 		return nil, manifestError(repo, "tag "+tagName, err)
 	}
@@ -164,7 +203,30 @@ func (r *Registry) GetTag(ctx context.Context, repo string, tagName string) (oci
 	if err != nil {
 		return nil, fmt.Errorf("ocis3: tag %s in repository %s: %w", tagName, repo, err)
 	}
+	r.cacheManifest(desc.Digest, data)
+	r.setTagHint(key, desc.Digest)
 	return &bytesReader{Reader: bytes.NewReader(data), desc: desc}, nil
+}
+
+// maxTagHints bounds the tags whose last digest a Registry remembers.
+const maxTagHints = 10000
+
+// tagHint returns the digest that the tag with the given key named when
+// last read by this Registry, or "". It is a hint of which request to
+// make, never taken for what the tag names.
+func (r *Registry) tagHint(key string) ociregistry.Digest {
+	r.hintMu.Lock()
+	defer r.hintMu.Unlock()
+	return r.tagHints[key]
+}
+
+func (r *Registry) setTagHint(key string, d ociregistry.Digest) {
+	r.hintMu.Lock()
+	defer r.hintMu.Unlock()
+	if len(r.tagHints) >= maxTagHints {
+		clear(r.tagHints)
+	}
+	r.tagHints[key] = d
 }
 
 // ResolveTag returns the descriptor of the manifest that a tag in repo

@@ -27,7 +27,7 @@ type gateway struct {
 
 // startGateway starts versitygw for the test; it stops when the test
 // ends.
-func startGateway(t *testing.T) *gateway {
+func startGateway(t testing.TB) *gateway {
 	t.Helper()
 	v := toolstest.StartVersitygw(t)
 	qt.Assert(t, qt.Equals(v.Bucket, testBucket))

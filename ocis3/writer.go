@@ -3,6 +3,8 @@ package ocis3
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash"
@@ -31,9 +33,12 @@ var partPool = sync.Pool{New: func() any {
 	return &b
 }}
 
-// PushBlob stores a blob in repo, streaming its content to S3 (one PUT,
-// or a multipart upload of 8 MiB parts for a bigger blob) while hashing
-// it, so that no more than two parts are held in memory; the object
+// PushBlob stores a blob in repo, streaming its content to S3 while
+// hashing it: up to 8 MiB in one PUT once checked; a bigger sha256 blob
+// of known size (up to 5 GiB) in one streamed PUT whose last bytes go
+// only once checked and which S3 checks against the digest too; any
+// other in a multipart upload of 8 MiB parts, completed once checked,
+// so that no more than two parts are held in memory. The object
 // appears only once the digest and size match desc. Content already in
 // the bucket is read and checked but not sent again. It returns an error
 // that Is ociregistry.ErrNameInvalid for a bad repository name,
@@ -77,6 +82,8 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 		if err == nil {
 			err = check(n)
 		}
+	} else if d.Algorithm() == digest.SHA256 && desc.Size > partSize && desc.Size <= maxSinglePut {
+		n, err = r.putStreamed(ctx, r.blobKey(d), rd, desc.Size, d, h, check)
 	} else {
 		n, err = r.putVerified(ctx, r.blobKey(d), io.LimitReader(rd, limit), h, check)
 	}
@@ -152,6 +159,120 @@ func (r *Registry) linkBlob(ctx context.Context, repo string, d ociregistry.Dige
 		}
 	}
 	return old, nil
+}
+
+// maxSinglePut is the largest content putStreamed sends in one PUT:
+// S3's limit on PutObject.
+const maxSinglePut = 5 << 30
+
+// putStreamed streams size bytes of src to the object key in one PUT,
+// hashing them into h as they go, and holds back the last bytes until
+// check, given the number of bytes read, approves and src is found to
+// hold no more: a PUT whose body ends short of its length makes no
+// object, so content that does not match is never stored. One PUT
+// rather than a multipart upload saves the store from writing the
+// content twice (parts, then the object), and the replica from holding
+// any part in memory. The object is written on the condition that there
+// is none; one already there has the same content, so that counts as
+// success. It returns the number of bytes read.
+func (r *Registry) putStreamed(ctx context.Context, key string, src io.Reader, size int64, d ociregistry.Digest, h hash.Hash, check func(n int64) error) (int64, error) {
+	sum, err := hex.DecodeString(d.Encoded())
+	if err != nil {
+		return 0, fmt.Errorf("bad digest %s: %w", d, ociregistry.ErrDigestInvalid)
+	}
+	body := &verifyingReader{src: src, remain: size, h: h, check: check}
+	_, err = r.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        &r.bucket,
+		Key:           &key,
+		Body:          body,
+		ContentLength: aws.Int64(size),
+		IfNoneMatch:   aws.String("*"),
+		// The store checks the content against its digest too, so
+		// that a body cut short (which some stores keep as if whole)
+		// makes no object.
+		ChecksumSHA256: aws.String(base64.StdEncoding.EncodeToString(sum)),
+	}, unsignedPayload, noRetry)
+	there := err != nil && isConflict(err)
+	if err != nil && !there && body.err == nil && !body.checked {
+		// A store that refuses the PUT before reading all of the body
+		// (the object is there: If-None-Match) may close the
+		// connection rather than let the SDK read its answer.
+		_, herr := r.head(ctx, key)
+		there = herr == nil
+	}
+	if there && body.err == nil {
+		// The content is still to be checked, as the caller links
+		// it.
+		io.Copy(io.Discard, body)
+	}
+	n := size - body.remain
+	switch {
+	case body.err != nil:
+		return n, body.err
+	case err != nil && !there:
+		return n, fmt.Errorf("ocis3: storing %s: %w", key, err)
+	}
+	if !body.checked {
+		// Whatever the store answered, the content was not all read
+		// and checked.
+		return n, fmt.Errorf("ocis3: storing %s: body not sent whole", key)
+	}
+	return n, nil
+}
+
+// noRetry makes a request go once: a streamed body cannot be sent again.
+func noRetry(o *s3.Options) { o.RetryMaxAttempts = 1 }
+
+// verifyingReader reads the body of a PUT from src, hashing it, and
+// fails rather than give the last bytes when they would make content
+// that check rejects.
+type verifyingReader struct {
+	src     io.Reader
+	remain  int64
+	h       hash.Hash
+	check   func(n int64) error
+	read    int64
+	checked bool
+	err     error // what made the body fail, if it did
+}
+
+func (v *verifyingReader) Read(p []byte) (int, error) {
+	if v.err != nil {
+		return 0, v.err
+	}
+	if v.remain == 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > v.remain {
+		p = p[:v.remain]
+	}
+	n, err := v.src.Read(p)
+	v.h.Write(p[:n])
+	v.remain -= int64(n)
+	v.read += int64(n)
+	if v.remain == 0 {
+		// The content must end here.
+		var extra [1]byte
+		m, _ := io.ReadFull(v.src, extra[:])
+		if err := v.check(v.read + int64(m)); err != nil {
+			v.err = err
+			return 0, err
+		}
+		v.checked = true
+		return n, nil
+	}
+	if err == io.EOF {
+		v.err = v.check(v.read)
+		if v.err == nil {
+			v.err = fmt.Errorf("content ends after %d bytes: %w", v.read, ociregistry.ErrSizeInvalid)
+		}
+		return 0, v.err
+	}
+	if err != nil {
+		v.err = err
+		return 0, err
+	}
+	return n, nil
 }
 
 // putVerified streams src to the object key, hashing it into h, and

@@ -372,6 +372,21 @@ func (s *server) putUpload(w http.ResponseWriter, req *http.Request, rt route) e
 	if err != nil {
 		return err
 	}
+	if bw.Size() == 0 && req.ContentLength > 0 && (length < 0 || length == req.ContentLength) {
+		// The PUT brings the whole blob, with its digest: a
+		// monolithic push, which PushBlob may store straight where
+		// the blob goes (ocis3 does) rather than as an upload that
+		// the commit then copies.
+		if _, err := s.pushBlob(req.Context(), rt.repo, d, req); err != nil {
+			bw.Close()
+			s.noteUpload(rt, err)
+			return err
+		}
+		bw.Cancel()
+		s.uploads.done(uploadKey{rt.repo, rt.ref})
+		blobCreated(w, rt.repo, d)
+		return nil
+	}
 	if req.ContentLength != 0 {
 		if err := writeChunk(bw, req, length); err != nil {
 			bw.Close()

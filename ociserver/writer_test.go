@@ -97,6 +97,60 @@ func TestSinglePostUploadDisabled(t *testing.T) {
 	checkBlob(t, r, "foo", content)
 }
 
+// TestPutWholeBlobIsPushBlob checks that a PUT bringing the whole blob
+// to an empty upload goes to PushBlob, which knows the digest up front,
+// and ends the upload; a PUT after PATCHes, or of unknown length, goes
+// through the upload's writer.
+func TestPutWholeBlobIsPushBlob(t *testing.T) {
+	const content = "whole blob"
+	tests := []struct {
+		name    string
+		patch   string // PATCHed before the PUT, if not empty
+		put     string
+		chunked bool // the PUT's body without a length
+		want    []string
+	}{{
+		name: "whole",
+		put:  content,
+		want: []string{"PushBlobChunked", "PushBlobChunkedResume", "PushBlob"},
+	}, {
+		name:  "after a PATCH",
+		patch: content[:5],
+		put:   content[5:],
+		want:  []string{"PushBlobChunked", "PushBlobChunkedResume", "PushBlobChunkedResume"},
+	}, {
+		name:    "unknown length",
+		put:     content,
+		chunked: true,
+		want:    []string{"PushBlobChunked", "PushBlobChunkedResume"},
+	}}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			var c counter
+			r := ocimem.New()
+			base := newServer(t, counting(r, &c), nil)
+			resp := do(t, base, request{method: "POST", path: "/v2/foo/blobs/uploads/"})
+			qt.Assert(t, qt.Equals(resp.status, 202))
+			loc := locationPath(t, resp)
+			if test.patch != "" {
+				resp = do(t, base, request{method: "PATCH", path: loc, body: test.patch})
+				qt.Assert(t, qt.Equals(resp.status, 202))
+				loc = locationPath(t, resp)
+			}
+			rq := request{method: "PUT", path: withDigest(loc, content), body: test.put}
+			if test.chunked {
+				rq.bodyReader = strings.NewReader(test.put)
+			}
+			resp = do(t, base, rq)
+			qt.Assert(t, qt.Equals(resp.status, 201), qt.Commentf("body %s", resp.body))
+			qt.Check(t, qt.DeepEquals(c.get(), test.want))
+			checkBlob(t, r, "foo", content)
+			resp = do(t, base, request{method: "GET", path: loc})
+			checkError(t, resp, 404, "BLOB_UPLOAD_UNKNOWN")
+		})
+	}
+}
+
 func TestPostThenPut(t *testing.T) {
 	const content = "post then put"
 	r := ocimem.New()
@@ -108,11 +162,15 @@ func TestPostThenPut(t *testing.T) {
 	qt.Check(t, qt.Not(qt.Equals(resp.header.Get("Docker-Upload-UUID"), "")))
 	qt.Check(t, qt.Equals(resp.header.Get("Range"), "0-0"))
 
-	// A wrong digest is refused and the upload can still be finished.
+	// A wrong digest is refused, the upload is left as it was, and it
+	// can still be finished.
 	resp = do(t, base, request{method: "PUT", path: withDigest(loc, "other"), body: content})
 	checkError(t, resp, 400, "DIGEST_INVALID")
+	resp = do(t, base, request{method: "GET", path: loc})
+	qt.Assert(t, qt.Equals(resp.status, 204))
+	qt.Check(t, qt.Equals(resp.header.Get("Range"), "0-0"))
 
-	resp = do(t, base, request{method: "PUT", path: withDigest(loc, content), body: ""})
+	resp = do(t, base, request{method: "PUT", path: withDigest(loc, content), body: content})
 	qt.Assert(t, qt.Equals(resp.status, 201), qt.Commentf("body %s", resp.body))
 	qt.Check(t, qt.Equals(resp.header.Get("Location"), "/v2/foo/bar/blobs/"+string(digest.FromString(content))))
 	qt.Check(t, qt.Equals(resp.header.Get("Docker-Content-Digest"), string(digest.FromString(content))))
