@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -305,7 +306,7 @@ func (c *client) decodeID(ctx context.Context, repo, id string) (*url.URL, error
 		upload, _ = strings.CutPrefix(u.Path, "/v2/"+repo+"/blobs/uploads/")
 	}
 	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.User != nil || u.Host != c.baseURL(ctx).Host ||
-		upload == u.Path || upload == "" || slices.Contains(strings.Split(upload, "/"), "..") {
+		upload == u.Path || upload == "" || path.Clean("/"+upload) == "/" || slices.Contains(strings.Split(upload, "/"), "..") {
 		return nil, fmt.Errorf("upload ID %.200q is not an upload in %s: %w", id, repo, ociregistry.ErrBlobUploadUnknown)
 	}
 	return u, nil
