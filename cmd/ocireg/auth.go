@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -25,13 +26,27 @@ import (
 // the registry API, behind Basic authentication when users is not nil.
 // /healthz and /metrics ask for no credentials, so that probes and
 // scrapers need none; the metrics name no repository, user or digest.
-func newHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, logger *slog.Logger, m *metrics, limits serverLimits) http.Handler {
+// It also returns sweep, which cancels the upload sessions that every
+// registry server in the handler has seen idle for longer than
+// limits.uploadTimeout (see ociserver.UploadSweeper).
+func newHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, logger *slog.Logger, m *metrics, limits serverLimits) (_ http.Handler, sweep func(context.Context)) {
 	opts := &ociserver.Options{Logger: logger, MaxUploads: limits.maxUploads, UploadIdleTimeout: limits.uploadTimeout}
-	var api http.Handler
+	var (
+		api     http.Handler
+		servers []http.Handler
+	)
 	if users == nil {
 		api = ociserver.New(reg, opts)
+		servers = []http.Handler{api}
 	} else {
-		api = newAuthHandler(reg, users, rules, opts)
+		ah := newAuthHandler(reg, users, rules, opts)
+		api = ah
+		servers = ah.servers
+	}
+	sweep = func(ctx context.Context) {
+		for _, s := range servers {
+			s.(ociserver.UploadSweeper).SweepUploads(ctx)
+		}
 	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		switch req.URL.Path {
@@ -44,7 +59,7 @@ func newHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, 
 			api.ServeHTTP(w, req)
 		}
 	})
-	return logRequests(logger, m, idleReadTimeout(limits.readTimeout, idleWriteTimeout(limits.writeTimeout, h)))
+	return logRequests(logger, m, idleReadTimeout(limits.readTimeout, idleWriteTimeout(limits.writeTimeout, h))), sweep
 }
 
 // accessRule grants users an access to the repositories that match
@@ -137,20 +152,25 @@ func verbOf(a ocifilter.Access) string {
 type authHandler struct {
 	users  *htpasswd
 	byUser map[string]http.Handler
+	// servers holds each distinct handler of byUser once.
+	servers []http.Handler
 }
 
 // newAuthHandler returns a handler serving reg to the users in users,
 // each allowed what rules say, or everything when rules is nil.
-func newAuthHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, opts *ociserver.Options) http.Handler {
+func newAuthHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, opts *ociserver.Options) *authHandler {
 	h := &authHandler{users: users, byUser: map[string]http.Handler{}}
 	// ocifilter.AccessChecker's check has no request context, so each
 	// user gets a server of their own, made once here.
-	all := ociserver.New(reg, opts)
-	for user := range users.hashes {
-		if rules == nil {
+	if rules == nil {
+		all := ociserver.New(reg, opts)
+		h.servers = append(h.servers, all)
+		for user := range users.hashes {
 			h.byUser[user] = all
-			continue
 		}
+		return h
+	}
+	for user := range users.hashes {
 		check := func(repo string, access ocifilter.Access) error {
 			if allows(rules, user, repo, access) {
 				return nil
@@ -158,6 +178,7 @@ func newAuthHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRu
 			return fmt.Errorf("user %q may not %s repository %q: %w", user, verbOf(access), repo, ociregistry.ErrDenied)
 		}
 		h.byUser[user] = ociserver.New(ocifilter.AccessChecker(reg, check), opts)
+		h.servers = append(h.servers, h.byUser[user])
 	}
 	return h
 }
