@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -192,13 +193,14 @@ func (h *authHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			err = fmt.Errorf("wrong user name or password: %w", ociregistry.ErrUnauthorized)
 		}
 		body, status := ociregistry.MarshalError(err)
-		if req.Method == http.MethodHead {
-			w.WriteHeader(status)
-			return
-		}
+		// A HEAD gets the headers of the GET's answer, as ociserver's
+		// error answers do.
 		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		w.WriteHeader(status)
-		w.Write(body)
+		if req.Method != http.MethodHead {
+			w.Write(body)
+		}
 		return
 	}
 	setRequestUser(req.Context(), user)
