@@ -79,3 +79,25 @@ func TestProxySpoolInDataDir(t *testing.T) {
 		})
 	}
 }
+
+// TestProxyUpstreamErrorsNameTheRequest checks that an error a proxy
+// passes on from upstream says which repository and tag it was about,
+// and keeps the spec's code and status.
+func TestProxyUpstreamErrorsNameTheRequest(t *testing.T) {
+	upstream := toolstest.StartOcireg(t, "--mem")
+	host := toolstest.StartOcireg(t, "--mem", "--upstream", "http://"+upstream)
+	for _, method := range []string{"GET", "HEAD"} {
+		req, err := http.NewRequest(method, "http://"+host+"/v2/team/app/manifests/v1", nil)
+		qt.Assert(t, qt.IsNil(err))
+		resp, err := http.DefaultClient.Do(req)
+		qt.Assert(t, qt.IsNil(err))
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		qt.Assert(t, qt.IsNil(err))
+		qt.Check(t, qt.Equals(resp.StatusCode, http.StatusNotFound))
+		if method == "GET" {
+			qt.Check(t, qt.StringContains(string(body), `"code":"MANIFEST_UNKNOWN"`))
+			qt.Check(t, qt.StringContains(string(body), "team/app:v1"))
+		}
+	}
+}
