@@ -100,6 +100,21 @@ func (e *registryError) Is(target error) bool {
 	return ok && t.Code() == e.code
 }
 
+// IsNotFound reports whether err says that what was asked for does not
+// exist: whether it Is ErrBlobUnknown, ErrManifestUnknown (which is also
+// the answer for an unknown tag) or ErrNameUnknown. Such an error is an
+// answer, after which it makes sense to look elsewhere (another
+// repository, another registry) or to go on as if the thing were absent,
+// unlike a failure to answer (a broken connection, ErrDenied,
+// ErrUnauthorized) that looking elsewhere would not cure. An unknown
+// upload session (ErrBlobUploadUnknown) is not counted: no caller looks
+// for one elsewhere.
+func IsNotFound(err error) bool {
+	return errors.Is(err, ErrBlobUnknown) ||
+		errors.Is(err, ErrManifestUnknown) ||
+		errors.Is(err, ErrNameUnknown)
+}
+
 // HTTPStatus returns the HTTP status that goes with err: the StatusCode
 // of an *HTTPError in its chain, else the status of the code of an Error
 // in its chain, else 500.

@@ -281,3 +281,25 @@ func TestUnmarshalError(t *testing.T) {
 		})
 	}
 }
+
+func TestIsNotFound(t *testing.T) {
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{ociregistry.ErrBlobUnknown, true},
+		{ociregistry.ErrManifestUnknown, true},
+		{ociregistry.ErrNameUnknown, true},
+		{fmt.Errorf("wrapped: %w", ociregistry.ErrManifestUnknown), true},
+		{ociregistry.NewError("no such tag", "MANIFEST_UNKNOWN", nil), true},
+		{ociregistry.ErrBlobUploadUnknown, false},
+		{ociregistry.ErrManifestBlobUnknown, false},
+		{ociregistry.ErrDenied, false},
+		{ociregistry.ErrUnauthorized, false},
+		{fmt.Errorf("connection refused"), false},
+		{nil, false},
+	}
+	for _, test := range tests {
+		qt.Check(t, qt.Equals(ociregistry.IsNotFound(test.err), test.want), qt.Commentf("%v", test.err))
+	}
+}

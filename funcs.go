@@ -7,8 +7,9 @@ import (
 )
 
 // Funcs implements Interface with one func field per method. A nil field,
-// or a nil *Funcs, answers ErrUnsupported; a nil iterator field yields
-// ErrUnsupported.
+// or a nil *Funcs, answers ErrUnsupported wrapped with the method's name
+// (or the error that NewError makes, when set); a nil iterator field
+// yields that error.
 //
 // Every implementation of Interface embeds *Funcs (nil, when it
 // implements every method itself), which is what lets the Interface grow:
@@ -61,7 +62,8 @@ type unsupportedError struct{ method string }
 func (e *unsupportedError) Error() string { return e.method + ": " + ErrUnsupported.Error() }
 func (e *unsupportedError) Unwrap() error { return ErrUnsupported }
 
-// GetBlob calls f.GetBlob_, or answers ErrUnsupported.
+// GetBlob calls f.GetBlob_, or answers ErrUnsupported (or the
+// error f.NewError makes).
 func (f *Funcs) GetBlob(ctx context.Context, repo string, digest Digest) (BlobReader, error) {
 	if f != nil && f.GetBlob_ != nil {
 		return f.GetBlob_(ctx, repo, digest)
@@ -69,7 +71,8 @@ func (f *Funcs) GetBlob(ctx context.Context, repo string, digest Digest) (BlobRe
 	return nil, f.newError(ctx, "GetBlob", repo)
 }
 
-// GetBlobRange calls f.GetBlobRange_, or answers ErrUnsupported.
+// GetBlobRange calls f.GetBlobRange_, or answers ErrUnsupported (or the
+// error f.NewError makes).
 func (f *Funcs) GetBlobRange(ctx context.Context, repo string, digest Digest, offset0, offset1 int64) (BlobReader, error) {
 	if f != nil && f.GetBlobRange_ != nil {
 		return f.GetBlobRange_(ctx, repo, digest, offset0, offset1)
@@ -77,7 +80,8 @@ func (f *Funcs) GetBlobRange(ctx context.Context, repo string, digest Digest, of
 	return nil, f.newError(ctx, "GetBlobRange", repo)
 }
 
-// GetManifest calls f.GetManifest_, or answers ErrUnsupported.
+// GetManifest calls f.GetManifest_, or answers ErrUnsupported (or the
+// error f.NewError makes).
 func (f *Funcs) GetManifest(ctx context.Context, repo string, digest Digest) (BlobReader, error) {
 	if f != nil && f.GetManifest_ != nil {
 		return f.GetManifest_(ctx, repo, digest)
@@ -85,7 +89,8 @@ func (f *Funcs) GetManifest(ctx context.Context, repo string, digest Digest) (Bl
 	return nil, f.newError(ctx, "GetManifest", repo)
 }
 
-// GetTag calls f.GetTag_, or answers ErrUnsupported.
+// GetTag calls f.GetTag_, or answers ErrUnsupported (or the
+// error f.NewError makes).
 func (f *Funcs) GetTag(ctx context.Context, repo string, tagName string) (BlobReader, error) {
 	if f != nil && f.GetTag_ != nil {
 		return f.GetTag_(ctx, repo, tagName)
@@ -93,7 +98,8 @@ func (f *Funcs) GetTag(ctx context.Context, repo string, tagName string) (BlobRe
 	return nil, f.newError(ctx, "GetTag", repo)
 }
 
-// ResolveBlob calls f.ResolveBlob_, or answers ErrUnsupported.
+// ResolveBlob calls f.ResolveBlob_, or answers ErrUnsupported (or the
+// error f.NewError makes).
 func (f *Funcs) ResolveBlob(ctx context.Context, repo string, digest Digest) (Descriptor, error) {
 	if f != nil && f.ResolveBlob_ != nil {
 		return f.ResolveBlob_(ctx, repo, digest)
@@ -101,7 +107,8 @@ func (f *Funcs) ResolveBlob(ctx context.Context, repo string, digest Digest) (De
 	return Descriptor{}, f.newError(ctx, "ResolveBlob", repo)
 }
 
-// ResolveManifest calls f.ResolveManifest_, or answers ErrUnsupported.
+// ResolveManifest calls f.ResolveManifest_, or answers ErrUnsupported (or the
+// error f.NewError makes).
 func (f *Funcs) ResolveManifest(ctx context.Context, repo string, digest Digest) (Descriptor, error) {
 	if f != nil && f.ResolveManifest_ != nil {
 		return f.ResolveManifest_(ctx, repo, digest)
@@ -109,7 +116,8 @@ func (f *Funcs) ResolveManifest(ctx context.Context, repo string, digest Digest)
 	return Descriptor{}, f.newError(ctx, "ResolveManifest", repo)
 }
 
-// ResolveTag calls f.ResolveTag_, or answers ErrUnsupported.
+// ResolveTag calls f.ResolveTag_, or answers ErrUnsupported (or the
+// error f.NewError makes).
 func (f *Funcs) ResolveTag(ctx context.Context, repo string, tagName string) (Descriptor, error) {
 	if f != nil && f.ResolveTag_ != nil {
 		return f.ResolveTag_(ctx, repo, tagName)
@@ -117,7 +125,8 @@ func (f *Funcs) ResolveTag(ctx context.Context, repo string, tagName string) (De
 	return Descriptor{}, f.newError(ctx, "ResolveTag", repo)
 }
 
-// PushBlob calls f.PushBlob_, or answers ErrUnsupported.
+// PushBlob calls f.PushBlob_, or answers ErrUnsupported (or the
+// error f.NewError makes).
 func (f *Funcs) PushBlob(ctx context.Context, repo string, desc Descriptor, r io.Reader) (Descriptor, error) {
 	if f != nil && f.PushBlob_ != nil {
 		return f.PushBlob_(ctx, repo, desc, r)
@@ -125,7 +134,8 @@ func (f *Funcs) PushBlob(ctx context.Context, repo string, desc Descriptor, r io
 	return Descriptor{}, f.newError(ctx, "PushBlob", repo)
 }
 
-// PushBlobChunked calls f.PushBlobChunked_, or answers ErrUnsupported.
+// PushBlobChunked calls f.PushBlobChunked_, or answers ErrUnsupported (or the
+// error f.NewError makes).
 func (f *Funcs) PushBlobChunked(ctx context.Context, repo string, chunkSize int) (BlobWriter, error) {
 	if f != nil && f.PushBlobChunked_ != nil {
 		return f.PushBlobChunked_(ctx, repo, chunkSize)
@@ -134,7 +144,7 @@ func (f *Funcs) PushBlobChunked(ctx context.Context, repo string, chunkSize int)
 }
 
 // PushBlobChunkedResume calls f.PushBlobChunkedResume_, or answers
-// ErrUnsupported.
+// ErrUnsupported (or the error f.NewError makes).
 func (f *Funcs) PushBlobChunkedResume(ctx context.Context, repo, id string, offset int64, chunkSize int) (BlobWriter, error) {
 	if f != nil && f.PushBlobChunkedResume_ != nil {
 		return f.PushBlobChunkedResume_(ctx, repo, id, offset, chunkSize)
@@ -142,7 +152,8 @@ func (f *Funcs) PushBlobChunkedResume(ctx context.Context, repo, id string, offs
 	return nil, f.newError(ctx, "PushBlobChunkedResume", repo)
 }
 
-// MountBlob calls f.MountBlob_, or answers ErrUnsupported.
+// MountBlob calls f.MountBlob_, or answers ErrUnsupported (or the
+// error f.NewError makes).
 func (f *Funcs) MountBlob(ctx context.Context, fromRepo, toRepo string, digest Digest) (Descriptor, error) {
 	if f != nil && f.MountBlob_ != nil {
 		return f.MountBlob_(ctx, fromRepo, toRepo, digest)
@@ -150,7 +161,8 @@ func (f *Funcs) MountBlob(ctx context.Context, fromRepo, toRepo string, digest D
 	return Descriptor{}, f.newError(ctx, "MountBlob", toRepo)
 }
 
-// PushManifest calls f.PushManifest_, or answers ErrUnsupported.
+// PushManifest calls f.PushManifest_, or answers ErrUnsupported (or the
+// error f.NewError makes).
 func (f *Funcs) PushManifest(ctx context.Context, repo string, tag string, contents []byte, mediaType string) (Descriptor, error) {
 	if f != nil && f.PushManifest_ != nil {
 		return f.PushManifest_(ctx, repo, tag, contents, mediaType)
@@ -158,7 +170,8 @@ func (f *Funcs) PushManifest(ctx context.Context, repo string, tag string, conte
 	return Descriptor{}, f.newError(ctx, "PushManifest", repo)
 }
 
-// DeleteBlob calls f.DeleteBlob_, or answers ErrUnsupported.
+// DeleteBlob calls f.DeleteBlob_, or answers ErrUnsupported (or the
+// error f.NewError makes).
 func (f *Funcs) DeleteBlob(ctx context.Context, repo string, digest Digest) error {
 	if f != nil && f.DeleteBlob_ != nil {
 		return f.DeleteBlob_(ctx, repo, digest)
@@ -166,7 +179,8 @@ func (f *Funcs) DeleteBlob(ctx context.Context, repo string, digest Digest) erro
 	return f.newError(ctx, "DeleteBlob", repo)
 }
 
-// DeleteManifest calls f.DeleteManifest_, or answers ErrUnsupported.
+// DeleteManifest calls f.DeleteManifest_, or answers ErrUnsupported (or the
+// error f.NewError makes).
 func (f *Funcs) DeleteManifest(ctx context.Context, repo string, digest Digest) error {
 	if f != nil && f.DeleteManifest_ != nil {
 		return f.DeleteManifest_(ctx, repo, digest)
@@ -174,7 +188,8 @@ func (f *Funcs) DeleteManifest(ctx context.Context, repo string, digest Digest) 
 	return f.newError(ctx, "DeleteManifest", repo)
 }
 
-// DeleteTag calls f.DeleteTag_, or answers ErrUnsupported.
+// DeleteTag calls f.DeleteTag_, or answers ErrUnsupported (or the
+// error f.NewError makes).
 func (f *Funcs) DeleteTag(ctx context.Context, repo string, name string) error {
 	if f != nil && f.DeleteTag_ != nil {
 		return f.DeleteTag_(ctx, repo, name)
@@ -182,7 +197,8 @@ func (f *Funcs) DeleteTag(ctx context.Context, repo string, name string) error {
 	return f.newError(ctx, "DeleteTag", repo)
 }
 
-// Repositories calls f.Repositories_, or yields ErrUnsupported.
+// Repositories calls f.Repositories_, or yields ErrUnsupported (or the
+// error f.NewError makes).
 func (f *Funcs) Repositories(ctx context.Context, startAfter string) iter.Seq2[string, error] {
 	if f != nil && f.Repositories_ != nil {
 		return f.Repositories_(ctx, startAfter)
@@ -190,7 +206,8 @@ func (f *Funcs) Repositories(ctx context.Context, startAfter string) iter.Seq2[s
 	return ErrorSeq[string](f.newError(ctx, "Repositories", ""))
 }
 
-// Tags calls f.Tags_, or yields ErrUnsupported.
+// Tags calls f.Tags_, or yields ErrUnsupported (or the
+// error f.NewError makes).
 func (f *Funcs) Tags(ctx context.Context, repo string, startAfter string) iter.Seq2[string, error] {
 	if f != nil && f.Tags_ != nil {
 		return f.Tags_(ctx, repo, startAfter)
@@ -198,7 +215,8 @@ func (f *Funcs) Tags(ctx context.Context, repo string, startAfter string) iter.S
 	return ErrorSeq[string](f.newError(ctx, "Tags", repo))
 }
 
-// Referrers calls f.Referrers_, or yields ErrUnsupported.
+// Referrers calls f.Referrers_, or yields ErrUnsupported (or the
+// error f.NewError makes).
 func (f *Funcs) Referrers(ctx context.Context, repo string, digest Digest, artifactType string) iter.Seq2[Descriptor, error] {
 	if f != nil && f.Referrers_ != nil {
 		return f.Referrers_(ctx, repo, digest, artifactType)

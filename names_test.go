@@ -1,6 +1,7 @@
 package ociregistry_test
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
@@ -180,4 +181,89 @@ func TestCheckReasons(t *testing.T) {
 			qt.Check(t, qt.StringContains(back.Error(), test.want))
 		})
 	}
+}
+
+func TestCheckRepositoryDigest(t *testing.T) {
+	good := digest.FromString("x")
+	tests := []struct {
+		name    string
+		repo    string
+		dg      ociregistry.Digest
+		wantErr error
+	}{
+		{"Valid", "a/b", good, nil},
+		{"BadRepository", "A", good, ociregistry.ErrNameInvalid},
+		{"BadDigest", "a/b", "sha256:x", ociregistry.ErrDigestInvalid},
+		// The name is checked first: a bad name is the error reported
+		// even when the digest is bad too.
+		{"BothBad", "", "x", ociregistry.ErrNameInvalid},
+	}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			err := ociregistry.CheckRepositoryDigest(test.repo, test.dg)
+			if test.wantErr == nil {
+				qt.Assert(t, qt.IsNil(err))
+				return
+			}
+			qt.Assert(t, qt.ErrorIs(err, test.wantErr))
+		})
+	}
+}
+
+// The specification's grammar, as regular expressions, against which
+// the hand-written checks are compared.
+var (
+	specRepository = regexp.MustCompile(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`)
+	specTag        = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
+	specDigest     = regexp.MustCompile(`^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$`)
+)
+
+// checkAgainstGrammar fails when a check disagrees with the grammar
+// about s.
+func checkAgainstGrammar(t testing.TB, s string) {
+	wantRepo := s != "" && len(s) <= ociregistry.MaxRepositoryLength && specRepository.MatchString(s)
+	if got := ociregistry.IsValidRepository(s); got != wantRepo {
+		t.Fatalf("IsValidRepository(%q) = %v, want %v", s, got, wantRepo)
+	}
+	if got, want := ociregistry.IsValidTag(s), specTag.MatchString(s); got != want {
+		t.Fatalf("IsValidTag(%q) = %v, want %v", s, got, want)
+	}
+	if got, want := ociregistry.IsValidDigest(ociregistry.Digest(s)), specDigest.MatchString(s); got != want {
+		t.Fatalf("IsValidDigest(%q) = %v, want %v", s, got, want)
+	}
+}
+
+// TestNamesMatchGrammar compares the checks with the grammar on every
+// string of up to five characters from an alphabet that holds one of
+// each kind of character the grammar tells apart, and on long and
+// digest-like strings.
+func TestNamesMatchGrammar(t *testing.T) {
+	const alphabet = "a0._-/Z:"
+	var gen func(prefix string, n int)
+	gen = func(prefix string, n int) {
+		checkAgainstGrammar(t, prefix)
+		if n == 0 {
+			return
+		}
+		for i := range len(alphabet) {
+			gen(prefix+alphabet[i:i+1], n-1)
+		}
+	}
+	gen("", 5)
+	hex := strings.Repeat("0123456789abcdef", 8)
+	for _, s := range []string{
+		"sha256:" + hex[:64], "sha256:" + hex[:63], "sha256:" + hex[:65], "sha256:" + strings.ToUpper(hex[:64]),
+		"sha512:" + hex, "sha512:" + hex[:127], "sha384:" + hex[:96], "sha256:" + hex[:63] + "g",
+		strings.Repeat("a", 128), strings.Repeat("a", 129), "_" + strings.Repeat("b", 127),
+		strings.Repeat("ab/", 85), strings.Repeat("a-", 127) + "a", "a___b", "a__b", "a..b", "a.-b",
+	} {
+		checkAgainstGrammar(t, s)
+	}
+}
+
+func FuzzNames(f *testing.F) {
+	for _, s := range []string{"library/ubuntu", "a__b-c.d/e", "v1.0_rc-1", "sha256:" + strings.Repeat("ab", 32)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) { checkAgainstGrammar(t, s) })
 }

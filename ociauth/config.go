@@ -1,14 +1,3 @@
-// Package ociauth finds registry credentials where docker and podman keep
-// them, and authenticates HTTP requests to registries: an
-// http.RoundTripper that answers 401 challenges with Basic credentials or
-// with the Bearer token flow, caching tokens per host and scope.
-//
-// Credentials come from docker's config.json ($DOCKER_CONFIG/config.json,
-// else ~/.docker/config.json) and from the containers auth.json of podman
-// and friends ($REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json):
-// "auths" entries with "auth" (base64 user:password) or "identitytoken",
-// and credential helpers named by "credHelpers" and "credsStore", run as
-// docker-credential-NAME.
 package ociauth
 
 import (
@@ -24,44 +13,6 @@ import (
 	"slices"
 	"strings"
 )
-
-// Credentials are what a client presents to a registry.
-type Credentials struct {
-	// Username and Password are sent with Basic authentication, to the
-	// registry or to its token server.
-	Username string
-
-	// Password goes with Username; see there.
-	Password string
-
-	// RefreshToken (docker's "identitytoken") is exchanged for access
-	// tokens at the token server with an OAuth2 POST.
-	RefreshToken string
-
-	// AccessToken (docker's "registrytoken") is sent to the registry
-	// as a Bearer token as it is.
-	AccessToken string
-}
-
-// IsZero reports whether c holds no credentials at all.
-func (c Credentials) IsZero() bool { return c == Credentials{} }
-
-// CredentialsSource gives the credentials for a registry host.
-type CredentialsSource interface {
-	// Credentials returns the credentials for host (such as
-	// "ghcr.io" or "localhost:5000"), or zero Credentials and a nil
-	// error when there are none.
-	Credentials(ctx context.Context, host string) (Credentials, error)
-}
-
-// StaticCredentials is a CredentialsSource that holds the credentials of
-// each host.
-type StaticCredentials map[string]Credentials
-
-// Credentials returns s[host].
-func (s StaticCredentials) Credentials(ctx context.Context, host string) (Credentials, error) {
-	return s[host], nil
-}
 
 // Config holds the credentials of one or more docker or containers
 // configuration files. The first file with an entry for a host wins.

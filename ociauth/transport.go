@@ -77,77 +77,88 @@ func NewTransport(base http.RoundTripper, creds CredentialsSource) *Transport {
 // registry's 401 response when the credentials are refused or missing,
 // and an error when the token server cannot be reached or answers badly.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx := req.Context()
-	host := req.URL.Host
-	origin := originOf(req.URL)
 	needed := requestScopes(req)
 	rewindable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
-	// A RoundTripper must close the request's body even when it
-	// fails, or a caller waiting for the body to be done waits for good.
-	fail := func(err error) (*http.Response, error) {
-		if req.Body != nil {
-			req.Body.Close()
-		}
-		return nil, err
-	}
-
 	if t.downgraded(req.URL) {
 		// Whatever the host asks for over plain HTTP, answering it
 		// would send in the clear what it was given over TLS.
 		return t.base.RoundTrip(req)
 	}
-	t.mu.Lock()
-	ha := t.hosts[origin]
-	t.mu.Unlock()
-	if ha == nil && !rewindable {
-		// The body can be sent only once: learn how the host wants
-		// to be authenticated before sending it.
-		if err := t.ping(ctx, req.URL); err != nil {
-			return fail(err)
+	authed, err := t.authorize(req, needed, rewindable)
+	if err != nil {
+		// A RoundTripper must close the request's body even when it
+		// fails, or a caller waiting for the body to be done waits
+		// for good.
+		if req.Body != nil {
+			req.Body.Close()
 		}
-		t.mu.Lock()
-		ha = t.hosts[origin]
-		t.mu.Unlock()
+		return nil, err
 	}
-	if ha != nil {
-		auth, err := t.authorization(ctx, host, origin, ha, needed)
-		if err != nil {
-			return fail(err)
-		}
-		if auth != "" {
-			r2, err := cloneRequest(req, auth, false)
-			if err != nil {
-				return fail(err)
-			}
-			req = r2
-		}
-	}
-	resp, err := t.base.RoundTrip(req)
+	resp, err := t.base.RoundTrip(authed)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
+	return t.answerChallenge(authed, resp, needed, rewindable)
+}
+
+// authorize returns req with the Authorization that its host asked for
+// before, or req itself when the host asked for nothing, is not known
+// yet, or there are no credentials for it. A body that can be sent only
+// once is not sent blind: an unknown host is pinged first to learn its
+// challenge. The error is that of the ping, of the credentials source or
+// of the token server.
+func (t *Transport) authorize(req *http.Request, needed scopeSet, rewindable bool) (*http.Request, error) {
+	ctx := req.Context()
+	origin := originOf(req.URL)
+	ha := t.knownHost(origin)
+	if ha == nil && !rewindable {
+		if err := t.ping(ctx, req.URL); err != nil {
+			return nil, err
+		}
+		ha = t.knownHost(origin)
+	}
+	if ha == nil {
+		return req, nil
+	}
+	auth, err := t.authorization(ctx, req.URL.Host, origin, ha, needed)
+	if err != nil || auth == "" {
+		return req, err
+	}
+	return cloneRequest(req, auth, false)
+}
+
+// knownHost returns what the host at origin asked for before, or nil.
+func (t *Transport) knownHost(origin string) *hostAuth {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.hosts[origin]
+}
+
+// answerChallenge answers resp, the 401 that req got, by getting what
+// its challenge asks for and sending req again with it. It returns resp
+// itself when the challenge is not one it understands, when there are
+// no credentials to answer it with, or when req's body cannot be sent
+// again; in that last case the challenge is remembered, so that the
+// next request goes with what it asks.
+func (t *Transport) answerChallenge(req *http.Request, resp *http.Response, needed scopeSet, rewindable bool) (*http.Response, error) {
 	ch, ok := parseChallenge(resp.Header.Values("WWW-Authenticate"))
 	if !ok {
 		return resp, nil
 	}
 	ch.secure = req.URL.Scheme == "https"
-	if !rewindable {
-		// The body is gone, so the request cannot be sent again, but
-		// the next one will be sent with what this challenge asks.
-		t.mu.Lock()
-		t.hosts[origin] = &ch.hostAuth
-		t.mu.Unlock()
-		return resp, nil
-	}
+	origin := originOf(req.URL)
 	t.mu.Lock()
 	prev := t.hosts[origin]
 	t.hosts[origin] = &ch.hostAuth
-	if prev != nil && prev.scheme == ch.scheme {
+	if rewindable && prev != nil && prev.scheme == ch.scheme {
 		// The host turned down what it was sent: forget its tokens.
 		delete(t.tokens, origin)
 	}
 	t.mu.Unlock()
-	auth, err := t.authorization(ctx, host, origin, &ch.hostAuth, needed.union(ch.scopes))
+	if !rewindable {
+		return resp, nil
+	}
+	auth, err := t.authorization(req.Context(), req.URL.Host, origin, &ch.hostAuth, needed.union(ch.scopes))
 	if err != nil {
 		resp.Body.Close()
 		return nil, err
@@ -283,10 +294,32 @@ func (t *Transport) cachedToken(origin string, needed scopeSet) string {
 	return ""
 }
 
-// fetchToken gets a token for the scopes from the token server: with an
-// OAuth2 POST when there is a refresh token, and otherwise with a GET
-// that carries the Basic credentials, if any.
+// fetchToken gets a token for the scopes from the token server that ha
+// names, with creds. Its errors say that the realm is bad or would
+// receive credentials in the clear, or that the token server could not
+// be reached or answered badly.
 func (t *Transport) fetchToken(ctx context.Context, ha *hostAuth, creds Credentials, scopes scopeSet) (*token, error) {
+	realm, err := tokenRealm(ha, creds)
+	if err != nil {
+		return nil, err
+	}
+	req, err := tokenRequest(ctx, realm, ha.service, creds, scopes)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		return nil, fmt.Errorf("ociauth: token server: %w", err)
+	}
+	defer resp.Body.Close()
+	return readToken(resp, realm.Host, start, scopes)
+}
+
+// tokenRealm returns the URL of the token server that ha names, or an
+// error when it is not an HTTP(S) URL, or is plain HTTP while the
+// registry was reached over HTTPS and creds are not empty.
+func tokenRealm(ha *hostAuth, creds Credentials) (*url.URL, error) {
 	realm, err := url.Parse(ha.realm)
 	if err != nil || (realm.Scheme != "https" && realm.Scheme != "http") {
 		return nil, fmt.Errorf("ociauth: bad token realm %q", ha.realm)
@@ -296,47 +329,56 @@ func (t *Transport) fetchToken(ctx context.Context, ha *hostAuth, creds Credenti
 		// client's secrets sent in the clear.
 		return nil, fmt.Errorf("ociauth: refusing to send credentials to plain HTTP token realm %q of a registry reached over HTTPS", ha.realm)
 	}
-	var req *http.Request
+	return realm, nil
+}
+
+// tokenRequest returns the request for a token for the scopes from the
+// token server at realm: an OAuth2 POST when creds has a refresh token,
+// and otherwise a GET that carries the Basic credentials, if any.
+func tokenRequest(ctx context.Context, realm *url.URL, service string, creds Credentials, scopes scopeSet) (*http.Request, error) {
 	if creds.RefreshToken != "" {
 		form := url.Values{
 			"grant_type":    {"refresh_token"},
 			"refresh_token": {creds.RefreshToken},
 			"client_id":     {"ociregistry"},
 		}
-		if ha.service != "" {
-			form.Set("service", ha.service)
+		if service != "" {
+			form.Set("service", service)
 		}
 		if s := scopes.String(); s != "" {
 			form.Set("scope", s)
 		}
-		req, err = http.NewRequestWithContext(ctx, "POST", realm.String(), strings.NewReader(form.Encode()))
+		req, err := http.NewRequestWithContext(ctx, "POST", realm.String(), strings.NewReader(form.Encode()))
 		if err != nil {
 			return nil, err
 		}
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	} else {
-		q := realm.Query()
-		if ha.service != "" {
-			q.Set("service", ha.service)
-		}
-		for _, s := range scopes.list() {
-			q.Add("scope", s)
-		}
-		realm.RawQuery = q.Encode()
-		req, err = http.NewRequestWithContext(ctx, "GET", realm.String(), nil)
-		if err != nil {
-			return nil, err
-		}
-		if creds.Username != "" || creds.Password != "" {
-			req.SetBasicAuth(creds.Username, creds.Password)
-		}
+		return req, nil
 	}
-	start := time.Now()
-	resp, err := t.base.RoundTrip(req)
+	u := *realm
+	q := u.Query()
+	if service != "" {
+		q.Set("service", service)
+	}
+	for _, s := range scopes.list() {
+		q.Add("scope", s)
+	}
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, "GET", u.String(), nil)
 	if err != nil {
-		return nil, fmt.Errorf("ociauth: token server: %w", err)
+		return nil, err
 	}
-	defer resp.Body.Close()
+	if creds.Username != "" || creds.Password != "" {
+		req.SetBasicAuth(creds.Username, creds.Password)
+	}
+	return req, nil
+}
+
+// readToken returns the token for the scopes in resp, the answer of the
+// token server at host to a request sent at start. Its errors say that
+// the body could not be read, that the status was not 200 (with the
+// start of the body), or that the body held no token.
+func readToken(resp *http.Response, host string, start time.Time, scopes scopeSet) (*token, error) {
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenBody))
 	if err != nil {
 		return nil, fmt.Errorf("ociauth: token server: %w", err)
@@ -346,7 +388,7 @@ func (t *Transport) fetchToken(ctx context.Context, ha *hostAuth, creds Credenti
 		if len(msg) > 200 {
 			msg = msg[:200]
 		}
-		return nil, fmt.Errorf("ociauth: token server %s answered %s: %s", realm.Host, resp.Status, msg)
+		return nil, fmt.Errorf("ociauth: token server %s answered %s: %s", host, resp.Status, msg)
 	}
 	var body struct {
 		Token       string `json:"token"`
@@ -354,7 +396,7 @@ func (t *Transport) fetchToken(ctx context.Context, ha *hostAuth, creds Credenti
 		ExpiresIn   int    `json:"expires_in"`
 	}
 	if err := json.Unmarshal(data, &body); err != nil {
-		return nil, fmt.Errorf("ociauth: token server %s sent bad JSON: %v", realm.Host, err)
+		return nil, fmt.Errorf("ociauth: token server %s sent bad JSON: %v", host, err)
 	}
 	tok := body.AccessToken
 	if tok == "" {

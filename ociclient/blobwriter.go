@@ -2,12 +2,16 @@ package ociclient
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/ocireg/ociregistry"
 )
@@ -20,7 +24,7 @@ const maxChunkRetries = 3
 // chunks of at least chunkSize bytes (Options.ChunkSize when zero, raised
 // to the registry's OCI-Chunk-Min-Length) and each is sent with PATCH.
 func (c *client) PushBlobChunked(ctx context.Context, repo string, chunkSize int) (ociregistry.BlobWriter, error) {
-	if err := checkRepo(repo); err != nil {
+	if err := ociregistry.CheckRepository(repo); err != nil {
 		return nil, err
 	}
 	resp, err := c.do(ctx, &request{
@@ -49,7 +53,7 @@ func (c *client) PushBlobChunked(ctx context.Context, repo string, chunkSize int
 // that Is ociregistry.ErrRangeInvalid when offset is not negative and
 // differs from the registry's.
 func (c *client) PushBlobChunkedResume(ctx context.Context, repo, id string, offset int64, chunkSize int) (ociregistry.BlobWriter, error) {
-	if err := checkRepo(repo); err != nil {
+	if err := ociregistry.CheckRepository(repo); err != nil {
 		return nil, err
 	}
 	loc, err := c.decodeID(ctx, repo, id)
@@ -274,4 +278,81 @@ func (w *blobWriter) Cancel() error {
 	}
 	resp.Body.Close()
 	return nil
+}
+
+// ID encoding: an upload's ID is its location, which may hold slashes
+// and query parameters, in URL-safe base64 so that servers built on this
+// client can put it in a path.
+func encodeID(loc *url.URL) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(loc.String()))
+}
+
+// decodeID returns the location of the upload with the given ID in
+// repo. The ID comes from whoever calls PushBlobChunkedResume, which
+// for a server built on this client is any HTTP client, so a location
+// on a host other than the registry's, or outside repo's uploads, is
+// refused: the client would otherwise send requests wherever an ID said
+// (an upload the registry placed elsewhere can still be written, but
+// not resumed by ID).
+func (c *client) decodeID(ctx context.Context, repo, id string) (*url.URL, error) {
+	data, err := base64.RawURLEncoding.DecodeString(id)
+	if err != nil {
+		return nil, fmt.Errorf("upload ID %q: %w", id, ociregistry.ErrBlobUploadUnknown)
+	}
+	u, err := url.Parse(string(data))
+	var upload string
+	if err == nil {
+		upload, _ = strings.CutPrefix(u.Path, "/v2/"+repo+"/blobs/uploads/")
+	}
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.User != nil || u.Host != c.baseURL(ctx).Host ||
+		upload == u.Path || upload == "" || slices.Contains(strings.Split(upload, "/"), "..") {
+		return nil, fmt.Errorf("upload ID %.200q is not an upload in %s: %w", id, repo, ociregistry.ErrBlobUploadUnknown)
+	}
+	return u, nil
+}
+
+// uploadStatus returns the number of bytes the upload at loc holds,
+// from its Range header, its current location, and the headers of the
+// status response, where the registry may say its OCI-Chunk-Min-Length.
+func (c *client) uploadStatus(ctx context.Context, loc *url.URL) (int64, *url.URL, http.Header, error) {
+	resp, err := c.do(ctx, &request{method: "GET", url: loc.String(), kind: kindUpload, idempotent: true})
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	resp.Body.Close()
+	n, err := rangeEnd(resp.Header.Get("Range"))
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	newLoc := loc
+	if resp.Header.Get("Location") != "" {
+		if newLoc, err = c.location(resp); err != nil {
+			return 0, nil, nil, err
+		}
+	}
+	return n, newLoc, resp.Header, nil
+}
+
+// rangeEnd returns the number of bytes held by an upload whose Range
+// header is h: "0-<last>", inclusive, so one more than last. The header
+// cannot tell no bytes from one: both are "0-0" on most registries, and
+// the empty upload is the likelier.
+func rangeEnd(h string) (int64, error) {
+	if h == "" {
+		return 0, nil
+	}
+	h = strings.TrimPrefix(h, "bytes=")
+	s, e, ok := strings.Cut(h, "-")
+	if !ok || s != "0" {
+		return 0, fmt.Errorf("registry sent a bad upload Range %q", h)
+	}
+	end, err := strconv.ParseInt(e, 10, 64)
+	// The size, end+1, must be an int64 too.
+	if err != nil || end < -1 || end == math.MaxInt64 {
+		return 0, fmt.Errorf("registry sent a bad upload Range %q", h)
+	}
+	if end <= 0 {
+		return 0, nil
+	}
+	return end + 1, nil
 }

@@ -13,7 +13,7 @@ import (
 // ociregistry.ErrBlobUnknown when there is no such blob, and one that Is
 // ociregistry.ErrUnsupported when the registry does not allow deletes.
 func (c *client) DeleteBlob(ctx context.Context, repo string, dig ociregistry.Digest) error {
-	if err := checkRepoDigest(repo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dig); err != nil {
 		return err
 	}
 	return c.delete(ctx, repoPath(repo, "blobs", string(dig)), kindBlob)
@@ -23,7 +23,7 @@ func (c *client) DeleteBlob(ctx context.Context, repo string, dig ociregistry.Di
 // that point to it. It returns an error that Is
 // ociregistry.ErrManifestUnknown when there is no such manifest.
 func (c *client) DeleteManifest(ctx context.Context, repo string, dig ociregistry.Digest) error {
-	if err := checkRepoDigest(repo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dig); err != nil {
 		return err
 	}
 	// A manifest with a subject may be listed in its subject's

@@ -34,7 +34,7 @@ func (c *client) Repositories(ctx context.Context, startAfter string) iter.Seq2[
 // Link headers. It yields an error that Is ociregistry.ErrNameUnknown
 // when repo does not exist.
 func (c *client) Tags(ctx context.Context, repo, startAfter string) iter.Seq2[string, error] {
-	if err := checkRepo(repo); err != nil {
+	if err := ociregistry.CheckRepository(repo); err != nil {
 		return ociregistry.ErrorSeq[string](err)
 	}
 	return c.listNames(ctx, repoPath(repo, "tags", "list"), kindTags, startAfter, func(data []byte) ([]string, error) {

@@ -37,7 +37,7 @@ var manifestAccept = strings.Join([]string{
 // returns an error that Is ociregistry.ErrBlobUnknown when there is no
 // such blob.
 func (c *client) GetBlob(ctx context.Context, repo string, dig ociregistry.Digest) (ociregistry.BlobReader, error) {
-	if err := checkRepoDigest(repo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dig); err != nil {
 		return nil, err
 	}
 	resp, err := c.do(ctx, &request{
@@ -68,7 +68,7 @@ func (c *client) GetBlob(ctx context.Context, repo string, dig ociregistry.Diges
 // ociregistry.ErrRangeInvalid for a range that does not fit the blob, and
 // the errors GetBlob does.
 func (c *client) GetBlobRange(ctx context.Context, repo string, dig ociregistry.Digest, offset0, offset1 int64) (ociregistry.BlobReader, error) {
-	if err := checkRepoDigest(repo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dig); err != nil {
 		return nil, err
 	}
 	if offset0 < 0 || (offset1 >= 0 && offset0 > offset1) {
@@ -104,39 +104,54 @@ func (c *client) GetBlobRange(ctx context.Context, repo string, dig ociregistry.
 	}
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
-		start, size, ok := parseContentRange(resp.Header.Get("Content-Range"))
-		if !ok || start != offset0 {
-			resp.Body.Close()
-			return nil, fmt.Errorf("get blob %s: registry answered range %q to %q", dig, resp.Header.Get("Content-Range"), rng)
-		}
-		desc.Size = size
-		body := resp.Body
-		if offset1 >= 0 && resp.ContentLength > offset1-offset0 {
-			body = readCloser{io.LimitReader(body, offset1-offset0), body}
-		}
-		return &blobReader{ReadCloser: body, desc: desc}, nil
+		return partialRange(resp, desc, offset0, offset1, rng)
 	case http.StatusOK:
-		// The registry ignored Range and sent the whole blob.
-		desc.Size = resp.ContentLength
-		if desc.Size >= 0 && offset0 > desc.Size {
-			resp.Body.Close()
-			return nil, fmt.Errorf("range %d-%d of blob %s of size %d: %w", offset0, offset1, dig, desc.Size, ociregistry.ErrRangeInvalid)
-		}
-		if _, err := io.CopyN(io.Discard, resp.Body, offset0); err != nil {
-			resp.Body.Close()
-			if err == io.EOF {
-				err = fmt.Errorf("range %d-%d of blob %s: %w", offset0, offset1, dig, ociregistry.ErrRangeInvalid)
-			}
-			return nil, err
-		}
-		var body io.Reader = resp.Body
-		if offset1 >= 0 {
-			body = io.LimitReader(body, offset1-offset0)
-		}
-		return &blobReader{ReadCloser: readCloser{body, resp.Body}, desc: desc}, nil
+		return rangeOfWhole(resp, desc, offset0, offset1)
 	}
 	resp.Body.Close()
 	return nil, fmt.Errorf("get blob %s: unexpected status %s", dig, resp.Status)
+}
+
+// partialRange returns the reader of resp, a 206 answer to a request for
+// the bytes from offset0 up to offset1 (rng, as sent), and desc with the
+// size that resp gives. It fails when resp's range does not start at
+// offset0, and cuts off what resp sends past offset1.
+func partialRange(resp *http.Response, desc ociregistry.Descriptor, offset0, offset1 int64, rng string) (ociregistry.BlobReader, error) {
+	start, size, ok := parseContentRange(resp.Header.Get("Content-Range"))
+	if !ok || start != offset0 {
+		resp.Body.Close()
+		return nil, fmt.Errorf("get blob %s: registry answered range %q to %q", desc.Digest, resp.Header.Get("Content-Range"), rng)
+	}
+	desc.Size = size
+	body := resp.Body
+	if offset1 >= 0 && resp.ContentLength > offset1-offset0 {
+		body = readCloser{io.LimitReader(body, offset1-offset0), body}
+	}
+	return &blobReader{ReadCloser: body, desc: desc}, nil
+}
+
+// rangeOfWhole returns a reader of the bytes from offset0 up to offset1
+// of resp, a 200 answer with the whole blob from a registry that ignored
+// Range, by skipping and truncating it. It answers an error that Is
+// ociregistry.ErrRangeInvalid when the blob ends before offset0.
+func rangeOfWhole(resp *http.Response, desc ociregistry.Descriptor, offset0, offset1 int64) (ociregistry.BlobReader, error) {
+	desc.Size = resp.ContentLength
+	if desc.Size >= 0 && offset0 > desc.Size {
+		resp.Body.Close()
+		return nil, fmt.Errorf("range %d-%d of blob %s of size %d: %w", offset0, offset1, desc.Digest, desc.Size, ociregistry.ErrRangeInvalid)
+	}
+	if _, err := io.CopyN(io.Discard, resp.Body, offset0); err != nil {
+		resp.Body.Close()
+		if err == io.EOF {
+			err = fmt.Errorf("range %d-%d of blob %s: %w", offset0, offset1, desc.Digest, ociregistry.ErrRangeInvalid)
+		}
+		return nil, err
+	}
+	var body io.Reader = resp.Body
+	if offset1 >= 0 {
+		body = io.LimitReader(body, offset1-offset0)
+	}
+	return &blobReader{ReadCloser: readCloser{body, resp.Body}, desc: desc}, nil
 }
 
 // refusedRange answers GetBlobRange when the registry answered 416. A
@@ -230,7 +245,7 @@ func parseDecimal(s string) (int64, bool) {
 // one that Is ociregistry.ErrDigestInvalid when the registry's content
 // does not match the digest.
 func (c *client) GetManifest(ctx context.Context, repo string, dig ociregistry.Digest) (ociregistry.BlobReader, error) {
-	if err := checkRepoDigest(repo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dig); err != nil {
 		return nil, err
 	}
 	return c.getManifest(ctx, repo, string(dig), dig)
@@ -301,7 +316,7 @@ func (c *client) getManifest(ctx context.Context, repo, ref string, dig ociregis
 // returns an error that Is ociregistry.ErrBlobUnknown when there is no
 // such blob.
 func (c *client) ResolveBlob(ctx context.Context, repo string, dig ociregistry.Digest) (ociregistry.Descriptor, error) {
-	if err := checkRepoDigest(repo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dig); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
 	resp, err := c.do(ctx, &request{
@@ -328,7 +343,7 @@ func (c *client) ResolveBlob(ctx context.Context, repo string, dig ociregistry.D
 // request. It returns an error that Is ociregistry.ErrManifestUnknown
 // when there is none.
 func (c *client) ResolveManifest(ctx context.Context, repo string, dig ociregistry.Digest) (ociregistry.Descriptor, error) {
-	if err := checkRepoDigest(repo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dig); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
 	return c.resolveManifest(ctx, repo, string(dig), dig)
@@ -480,15 +495,11 @@ func (r *verifyingReader) Read(p []byte) (int, error) {
 func (r *verifyingReader) Close() error                       { return r.body.Close() }
 func (r *verifyingReader) Descriptor() ociregistry.Descriptor { return r.desc }
 
-func checkRepoDigest(repo string, dig ociregistry.Digest) error {
-	if err := checkRepo(repo); err != nil {
-		return err
-	}
-	return ociregistry.CheckDigest(dig)
-}
-
+// checkRepoTag checks a repository name and a tag before they go into a
+// URL, answering the error of ociregistry.CheckRepository or
+// ociregistry.CheckTag.
 func checkRepoTag(repo, tag string) error {
-	if err := checkRepo(repo); err != nil {
+	if err := ociregistry.CheckRepository(repo); err != nil {
 		return err
 	}
 	return ociregistry.CheckTag(tag)

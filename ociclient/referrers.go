@@ -23,7 +23,7 @@ import (
 // yielded in digest order, and filtered by artifactType here when the
 // registry did not filter them.
 func (c *client) Referrers(ctx context.Context, repo string, dig ociregistry.Digest, artifactType string) iter.Seq2[ociregistry.Descriptor, error] {
-	if err := checkRepoDigest(repo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dig); err != nil {
 		return ociregistry.ErrorSeq[ociregistry.Descriptor](err)
 	}
 	return func(yield func(ociregistry.Descriptor, error) bool) {

@@ -3,19 +3,13 @@ package ociclient
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -60,35 +54,17 @@ func (c *client) releasePushBuffer(n int64) {
 // than desc.Size bytes and one that Is ociregistry.ErrDigestInvalid when
 // the registry finds that the content does not match desc.Digest.
 func (c *client) PushBlob(ctx context.Context, repo string, desc ociregistry.Descriptor, r io.Reader) (ociregistry.Descriptor, error) {
-	if err := checkRepoDigest(repo, desc.Digest); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, desc.Digest); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
 	if desc.Size < 0 {
 		return ociregistry.Descriptor{}, fmt.Errorf("push blob %s: negative size %d: %w", desc.Digest, desc.Size, ociregistry.ErrSizeInvalid)
 	}
-	// Make the content readable twice, for a registry that answers a
-	// single-request upload by starting a session instead.
-	rewind := func() (io.Reader, error) { return nil, errors.ErrUnsupported }
-	if rs, ok := r.(io.ReadSeeker); ok {
-		start, err := rs.Seek(0, io.SeekCurrent)
-		if err == nil {
-			rewind = func() (io.Reader, error) {
-				_, err := rs.Seek(start, io.SeekStart)
-				return rs, err
-			}
-		}
-	} else if desc.Size <= maxRewindBuffer && c.reservePushBuffer(desc.Size) {
-		defer c.releasePushBuffer(desc.Size)
-		data, err := io.ReadAll(io.LimitReader(r, desc.Size+1))
-		if err != nil {
-			return ociregistry.Descriptor{}, fmt.Errorf("push blob %s: %w", desc.Digest, err)
-		}
-		if n := int64(len(data)); n != desc.Size {
-			return ociregistry.Descriptor{}, sizeError(desc, n)
-		}
-		r = bytes.NewReader(data)
-		rewind = func() (io.Reader, error) { return bytes.NewReader(data), nil }
+	r, rewind, release, err := c.rewindable(desc, r)
+	if err != nil {
+		return ociregistry.Descriptor{}, err
 	}
+	defer release()
 	if _, err := rewind(); err != nil || c.noSinglePost.Load() {
 		// Without a way to send the content again, go straight to
 		// POST then PUT.
@@ -98,6 +74,50 @@ func (c *client) PushBlob(ctx context.Context, repo string, desc ociregistry.Des
 		}
 		return c.putBlob(ctx, repo, loc, desc, r)
 	}
+	return c.postBlob(ctx, repo, desc, r, rewind)
+}
+
+// rewindable makes the content of r readable twice, for a registry that
+// answers a single-request upload by starting a session instead. It
+// returns a reader of the content and rewind, which returns a reader of
+// it from its start again: by seeking r back when r can seek, else from
+// memory when the content fits in the push buffer (release then gives
+// the room back), else never (rewind then fails with
+// errors.ErrUnsupported). Its error is that of reading r into memory, or
+// one that Is ociregistry.ErrSizeInvalid when r holds more or fewer than
+// desc.Size bytes.
+func (c *client) rewindable(desc ociregistry.Descriptor, r io.Reader) (_ io.Reader, rewind func() (io.Reader, error), release func(), _ error) {
+	release = func() {}
+	if rs, ok := r.(io.ReadSeeker); ok {
+		start, err := rs.Seek(0, io.SeekCurrent)
+		if err == nil {
+			return r, func() (io.Reader, error) {
+				_, err := rs.Seek(start, io.SeekStart)
+				return rs, err
+			}, release, nil
+		}
+	} else if desc.Size <= maxRewindBuffer && c.reservePushBuffer(desc.Size) {
+		data, err := io.ReadAll(io.LimitReader(r, desc.Size+1))
+		if err == nil && int64(len(data)) != desc.Size {
+			err = sizeError(desc, int64(len(data)))
+		} else if err != nil {
+			err = fmt.Errorf("push blob %s: %w", desc.Digest, err)
+		}
+		if err != nil {
+			c.releasePushBuffer(desc.Size)
+			return nil, nil, nil, err
+		}
+		return bytes.NewReader(data), func() (io.Reader, error) {
+			return bytes.NewReader(data), nil
+		}, func() { c.releasePushBuffer(desc.Size) }, nil
+	}
+	return r, func() (io.Reader, error) { return nil, errors.ErrUnsupported }, release, nil
+}
+
+// postBlob pushes the blob in a single request (POST with ?digest=).
+// When the registry answers by starting a session instead, it sends the
+// content again, from rewind, with PUT.
+func (c *client) postBlob(ctx context.Context, repo string, desc ociregistry.Descriptor, r io.Reader, rewind func() (io.Reader, error)) (ociregistry.Descriptor, error) {
 	q := url.Values{"digest": {string(desc.Digest)}}
 	sc := &sizeChecker{r: r, size: desc.Size, dig: desc.Digest}
 	stream := &closeNotifier{r: sc, done: make(chan struct{})}
@@ -133,26 +153,33 @@ func (c *client) PushBlob(ctx context.Context, repo string, desc ociregistry.Des
 		return blobDescriptor(desc), nil
 	case http.StatusAccepted:
 		// The registry started a session and (we must assume)
-		// dropped the content: send it again with PUT.
+		// dropped the content.
 		c.noSinglePost.Store(true)
-		loc, err := c.location(resp)
-		if err != nil {
-			return ociregistry.Descriptor{}, err
-		}
-		// The transport may still be sending the content; it closes
-		// the body when it is done with it.
-		select {
-		case <-stream.done:
-		case <-ctx.Done():
-			return ociregistry.Descriptor{}, ctx.Err()
-		}
-		r, err := rewind()
-		if err != nil {
-			return ociregistry.Descriptor{}, fmt.Errorf("push blob %s: cannot send content again: %w", desc.Digest, err)
-		}
-		return c.putBlob(ctx, repo, loc, desc, r)
+		return c.putBlobAgain(ctx, repo, desc, resp, stream, rewind)
 	}
 	return ociregistry.Descriptor{}, fmt.Errorf("push blob %s: unexpected status %s", desc.Digest, resp.Status)
+}
+
+// putBlobAgain sends the content of a blob, from rewind, with PUT to the
+// session that the registry started (in resp) when it was sent stream
+// with a single POST. It waits until the transport is done with stream.
+func (c *client) putBlobAgain(ctx context.Context, repo string, desc ociregistry.Descriptor, resp *http.Response, stream *closeNotifier, rewind func() (io.Reader, error)) (ociregistry.Descriptor, error) {
+	loc, err := c.location(resp)
+	if err != nil {
+		return ociregistry.Descriptor{}, err
+	}
+	// The transport may still be sending the content; it closes the
+	// body when it is done with it.
+	select {
+	case <-stream.done:
+	case <-ctx.Done():
+		return ociregistry.Descriptor{}, ctx.Err()
+	}
+	r, err := rewind()
+	if err != nil {
+		return ociregistry.Descriptor{}, fmt.Errorf("push blob %s: cannot send content again: %w", desc.Digest, err)
+	}
+	return c.putBlob(ctx, repo, loc, desc, r)
 }
 
 // blobDescriptor returns the descriptor of a pushed blob.
@@ -224,119 +251,16 @@ func (c *client) location(resp *http.Response) (*url.URL, error) {
 	return u, nil
 }
 
-// closeNotifier is a request body that says when the transport has
-// closed it and no Read of it is running, after which it is safe to
-// read its content again.
-type closeNotifier struct {
-	r    io.Reader
-	done chan struct{}
-
-	// mu guards reading and closed. With HTTP/2 the transport may
-	// close the body from another goroutine while a Read is running
-	// (to end a Read that blocks), so done is closed by whichever of
-	// Close and that Read comes last, and Read reads nothing after
-	// Close. mu is not held across the Read of r, so that Close never
-	// waits for it, and nothing is left waiting should it never end.
-	mu      sync.Mutex
-	reading bool
-	closed  bool
-}
-
-// errBodyClosed is what a Read after Close returns.
-var errBodyClosed = errors.New("ociclient: read on closed request body")
-
-func (c *closeNotifier) Read(p []byte) (int, error) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return 0, errBodyClosed
-	}
-	c.reading = true
-	c.mu.Unlock()
-
-	n, err := c.r.Read(p)
-
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.reading = false
-	if c.closed {
-		close(c.done)
-	}
-	return n, err
-}
-
-// Close marks the body closed, and closes done unless a Read is running,
-// which closes it when it returns. It does not wait for that: the
-// transport may call it to end a Read that blocks.
-func (c *closeNotifier) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.closed {
-		c.closed = true
-		if !c.reading {
-			close(c.done)
-		}
-	}
-	return nil
-}
-
-// sizeChecker reads exactly size bytes from r, returning an error that
-// Is ErrSizeInvalid when r holds more or fewer.
-type sizeChecker struct {
-	r    io.Reader
-	size int64
-	n    int64
-	dig  ociregistry.Digest
-	// err holds the error that Read found in the content's length. It
-	// is atomic because Read runs on the transport's goroutine while
-	// Err is called from the caller's, and with HTTP/2 the transport
-	// may close the body (which is what the caller waits for) while a
-	// Read is still running: the close orders nothing.
-	err atomic.Pointer[error]
-}
-
-// Err returns the error that Read found in the content's length, or nil.
-func (s *sizeChecker) Err() error {
-	if p := s.err.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
-func (s *sizeChecker) Read(p []byte) (int, error) {
-	// Ask for one byte more than is left, to find content past the
-	// end.
-	if left := s.size - s.n + 1; int64(len(p)) > left {
-		p = p[:left]
-	}
-	n, err := s.r.Read(p)
-	s.n += int64(n)
-	if s.n > s.size || err == io.EOF && s.n < s.size {
-		err := sizeError(ociregistry.Descriptor{Digest: s.dig, Size: s.size}, s.n)
-		s.err.Store(&err)
-		return n - int(max(s.n-s.size, 0)), err
-	}
-	return n, err
-}
-
-// sizeError returns the error for content of n bytes pushed as desc.
-func sizeError(desc ociregistry.Descriptor, n int64) error {
-	if n > desc.Size {
-		return fmt.Errorf("blob %s: content is longer than %d bytes: %w", desc.Digest, desc.Size, ociregistry.ErrSizeInvalid)
-	}
-	return fmt.Errorf("blob %s: content is %d bytes, want %d: %w", desc.Digest, n, desc.Size, ociregistry.ErrSizeInvalid)
-}
-
 // MountBlob asks the registry to mount a blob from fromRepo in toRepo.
 // When the registry answers with an upload session instead, as some do
 // for mounts they cannot make, the blob is copied through the client. It
 // returns an error that Is ociregistry.ErrBlobUnknown when fromRepo has no
 // such blob.
 func (c *client) MountBlob(ctx context.Context, fromRepo, toRepo string, dig ociregistry.Digest) (ociregistry.Descriptor, error) {
-	if err := checkRepoDigest(fromRepo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(fromRepo, dig); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
-	if err := checkRepo(toRepo); err != nil {
+	if err := ociregistry.CheckRepository(toRepo); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
 	q := url.Values{"mount": {string(dig)}, "from": {fromRepo}}
@@ -404,7 +328,7 @@ func (c *client) cancelUpload(loc *url.URL) {
 // ociregistry.ErrManifestBlobUnknown when the registry turns the
 // manifest down.
 func (c *client) PushManifest(ctx context.Context, repo string, tag string, contents []byte, mediaType string) (ociregistry.Descriptor, error) {
-	if err := checkRepo(repo); err != nil {
+	if err := ociregistry.CheckRepository(repo); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
 	if tag != "" {
@@ -542,81 +466,4 @@ func referringFields(contents []byte, mediaType string) (*referringManifest, dig
 		alg = digest.SHA512
 	}
 	return &m, alg
-}
-
-// ID encoding: an upload's ID is its location, which may hold slashes
-// and query parameters, in URL-safe base64 so that servers built on this
-// client can put it in a path.
-func encodeID(loc *url.URL) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(loc.String()))
-}
-
-// decodeID returns the location of the upload with the given ID in
-// repo. The ID comes from whoever calls PushBlobChunkedResume, which
-// for a server built on this client is any HTTP client, so a location
-// on a host other than the registry's, or outside repo's uploads, is
-// refused: the client would otherwise send requests wherever an ID said
-// (an upload the registry placed elsewhere can still be written, but
-// not resumed by ID).
-func (c *client) decodeID(ctx context.Context, repo, id string) (*url.URL, error) {
-	data, err := base64.RawURLEncoding.DecodeString(id)
-	if err != nil {
-		return nil, fmt.Errorf("upload ID %q: %w", id, ociregistry.ErrBlobUploadUnknown)
-	}
-	u, err := url.Parse(string(data))
-	var upload string
-	if err == nil {
-		upload, _ = strings.CutPrefix(u.Path, "/v2/"+repo+"/blobs/uploads/")
-	}
-	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.User != nil || u.Host != c.baseURL(ctx).Host ||
-		upload == u.Path || upload == "" || slices.Contains(strings.Split(upload, "/"), "..") {
-		return nil, fmt.Errorf("upload ID %.200q is not an upload in %s: %w", id, repo, ociregistry.ErrBlobUploadUnknown)
-	}
-	return u, nil
-}
-
-// uploadStatus returns the number of bytes the upload at loc holds,
-// from its Range header, its current location, and the headers of the
-// status response, where the registry may say its OCI-Chunk-Min-Length.
-func (c *client) uploadStatus(ctx context.Context, loc *url.URL) (int64, *url.URL, http.Header, error) {
-	resp, err := c.do(ctx, &request{method: "GET", url: loc.String(), kind: kindUpload, idempotent: true})
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	resp.Body.Close()
-	n, err := rangeEnd(resp.Header.Get("Range"))
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	newLoc := loc
-	if resp.Header.Get("Location") != "" {
-		if newLoc, err = c.location(resp); err != nil {
-			return 0, nil, nil, err
-		}
-	}
-	return n, newLoc, resp.Header, nil
-}
-
-// rangeEnd returns the number of bytes held by an upload whose Range
-// header is h: "0-<last>", inclusive, so one more than last. The header
-// cannot tell no bytes from one: both are "0-0" on most registries, and
-// the empty upload is the likelier.
-func rangeEnd(h string) (int64, error) {
-	if h == "" {
-		return 0, nil
-	}
-	h = strings.TrimPrefix(h, "bytes=")
-	s, e, ok := strings.Cut(h, "-")
-	if !ok || s != "0" {
-		return 0, fmt.Errorf("registry sent a bad upload Range %q", h)
-	}
-	end, err := strconv.ParseInt(e, 10, 64)
-	// The size, end+1, must be an int64 too.
-	if err != nil || end < -1 || end == math.MaxInt64 {
-		return 0, fmt.Errorf("registry sent a bad upload Range %q", h)
-	}
-	if end <= 0 {
-		return 0, nil
-	}
-	return end + 1, nil
 }

@@ -2,7 +2,6 @@ package ocifilter
 
 import (
 	"context"
-	"errors"
 
 	"github.com/opencontainers/go-digest"
 
@@ -50,7 +49,7 @@ func (r *immutable) PushManifest(ctx context.Context, repo string, tag string, c
 		if desc.Digest != digest.Canonical.FromBytes(contents) && desc.Digest != digest.SHA512.FromBytes(contents) {
 			return ociregistry.Descriptor{}, denied("push manifest to", repo, "tag "+tag+" is immutable")
 		}
-	case !isUnknown(err):
+	case !ociregistry.IsNotFound(err):
 		return ociregistry.Descriptor{}, err
 	}
 	return r.r.PushManifest(ctx, repo, tag, contents, mediaType)
@@ -68,14 +67,14 @@ func (r *immutable) DeleteManifest(ctx context.Context, repo string, dg ociregis
 	defer unlock()
 	for tag, err := range r.r.Tags(ctx, repo, "") {
 		if err != nil {
-			if isUnknown(err) {
+			if ociregistry.IsNotFound(err) {
 				break
 			}
 			return err
 		}
 		desc, err := r.r.ResolveTag(ctx, repo, tag)
 		if err != nil {
-			if isUnknown(err) {
+			if ociregistry.IsNotFound(err) {
 				continue
 			}
 			return err
@@ -85,9 +84,4 @@ func (r *immutable) DeleteManifest(ctx context.Context, repo string, dg ociregis
 		}
 	}
 	return r.r.DeleteManifest(ctx, repo, dg)
-}
-
-// isUnknown reports whether err says that something is not there.
-func isUnknown(err error) bool {
-	return errors.Is(err, ociregistry.ErrManifestUnknown) || errors.Is(err, ociregistry.ErrNameUnknown)
 }

@@ -61,7 +61,9 @@ type GCResult struct {
 	Uploads int
 }
 
-// GC collects the garbage of the registry: see the function GC.
+// GC collects the garbage of the registry's directory, as the function
+// GC does, and also forgets the saved state of the uploads it removes.
+// It returns the errors the function GC returns.
 func (r *Registry) GC(ctx context.Context, opts GCOptions) (GCResult, error) {
 	if opts.UploadMaxAge == 0 {
 		opts.UploadMaxAge = r.opts.UploadMaxAge

@@ -15,68 +15,18 @@ import (
 
 // Repositories yields, in lexical order, the repositories that sort after
 // startAfter and hold at least one blob, manifest or tag. It walks the
-// directory tree, so it costs time in proportion to the repositories.
+// directory tree from startAfter on, with the listings of its
+// directories cached (see listcache.go), so that a page costs about the
+// repositories it yields.
 func (r *Registry) Repositories(ctx context.Context, startAfter string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
-		names, err := listRepos(r.dir)
-		if err != nil {
-			yield("", fmt.Errorf("ocifs: listing repositories: %w", err))
-			return
-		}
-		for _, name := range names {
-			if name <= startAfter {
-				continue
+		r.walkRepos(ctx, filepath.Join(r.dir, "repos"), "", startAfter, func(name string, err error) bool {
+			if err != nil {
+				err = fmt.Errorf("ocifs: listing repositories: %w", err)
 			}
-			if err := ctx.Err(); err != nil {
-				yield("", err)
-				return
-			}
-			if !yield(name, nil) {
-				return
-			}
-		}
+			return yield(name, err)
+		})
 	}
-}
-
-// listRepos returns the sorted names of the non-empty repositories of the
-// registry at root.
-func listRepos(root string) ([]string, error) {
-	var names []string
-	var walk func(dir, name string) error
-	walk = func(dir, name string) error {
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			if notFound(err) {
-				return nil
-			}
-			return err
-		}
-		if name != "" && repoHolds(dir) {
-			names = append(names, name)
-		}
-		for _, e := range entries {
-			n := e.Name()
-			if !e.IsDir() || strings.HasPrefix(n, "_") {
-				continue
-			}
-			child := n
-			if name != "" {
-				child = name + "/" + n
-			}
-			if !ociregistry.IsValidRepository(child) {
-				continue
-			}
-			if err := walk(filepath.Join(dir, n), child); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if err := walk(filepath.Join(root, "repos"), ""); err != nil {
-		return nil, err
-	}
-	slices.Sort(names)
-	return names, nil
 }
 
 // repoHolds reports whether the repository at rdir holds a blob, a
@@ -118,21 +68,20 @@ func (r *Registry) Tags(ctx context.Context, repo, startAfter string) iter.Seq2[
 			yield("", err)
 			return
 		}
-		entries, err := os.ReadDir(filepath.Join(rdir, "_tags"))
+		names, err := r.tagNames.load(filepath.Join(rdir, "_tags"), readTagNames)
 		if err != nil && !notFound(err) {
 			yield("", fmt.Errorf("ocifs: listing tags: %w", err))
 			return
 		}
-		if len(entries) == 0 && !repoHolds(rdir) {
+		if len(names) == 0 && !repoHolds(rdir) {
 			yield("", fmt.Errorf("repository %s: %w", repo, ociregistry.ErrNameUnknown))
 			return
 		}
-		// ReadDir sorts by name.
-		for _, e := range entries {
-			name := e.Name()
-			if name <= startAfter || !ociregistry.IsValidTag(name) {
-				continue
-			}
+		i, found := slices.BinarySearch(names, startAfter)
+		if found {
+			i++
+		}
+		for _, name := range names[i:] {
 			if !yield(name, nil) {
 				return
 			}

@@ -149,6 +149,11 @@ type Registry struct {
 	blobTypes fileCache[string]
 	manifests contentCache
 
+	// tagNames and repoDirs cache directory listings (see
+	// listcache.go).
+	tagNames fileCache[[]string]
+	repoDirs fileCache[[]repoEntry]
+
 	// gcLock keeps the garbage collector out while links are made.
 	gcLock *sharedLock
 

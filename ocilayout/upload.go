@@ -26,7 +26,10 @@ const defaultChunkSize = 1 << 20
 // PushBlobChunked starts an upload in chunks: the BlobWriter appends to a
 // file under .ocilayout-uploads, which Commit checks and moves into
 // blobs/. An upload that is closed stays there to be resumed by its ID
-// until Commit or Cancel; nothing removes abandoned uploads.
+// until Commit or Cancel; nothing removes abandoned uploads. It returns an
+// error that Is ociregistry.ErrNameInvalid for an invalid repository
+// name, and the file system's error when the upload's file cannot be
+// made.
 func (l *Layout) PushBlobChunked(ctx context.Context, repo string, chunkSize int) (ociregistry.BlobWriter, error) {
 	if err := checkRepo(repo); err != nil {
 		return nil, err

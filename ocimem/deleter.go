@@ -13,7 +13,7 @@ import (
 // ociregistry.ErrBlobUnknown when repo does not hold the blob. Manifests
 // that refer to the blob are left as they are.
 func (r *Registry) DeleteBlob(ctx context.Context, repo string, dig ociregistry.Digest) error {
-	if err := checkRepoDigest(repo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dig); err != nil {
 		return err
 	}
 	r.mu.Lock()
@@ -34,7 +34,7 @@ func (r *Registry) DeleteBlob(ctx context.Context, repo string, dig ociregistry.
 // repository name or digest, and ociregistry.ErrManifestUnknown when repo
 // does not hold the manifest.
 func (r *Registry) DeleteManifest(ctx context.Context, repo string, dig ociregistry.Digest) error {
-	if err := checkRepoDigest(repo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dig); err != nil {
 		return err
 	}
 	r.mu.Lock()
@@ -51,7 +51,7 @@ func (r *Registry) DeleteManifest(ctx context.Context, repo string, dig ociregis
 		// nothing and leaves no tag dangling whatever digest it
 		// was recorded with.
 		if d == m.digest || d == m.other {
-			delete(rp.tags, tag)
+			rp.deleteTag(tag)
 		}
 	}
 	rp.removeReferrer(m)
@@ -79,6 +79,6 @@ func (r *Registry) DeleteTag(ctx context.Context, repo string, name string) erro
 	if _, ok := rp.tags[name]; !ok {
 		return fmt.Errorf("deleting tag %q from %s: %w", name, repo, ociregistry.ErrManifestUnknown)
 	}
-	delete(rp.tags, name)
+	rp.deleteTag(name)
 	return nil
 }

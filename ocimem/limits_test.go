@@ -1,8 +1,10 @@
 package ocimem_test
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"math"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -96,4 +98,25 @@ type failingReader struct{ t *testing.T }
 func (r failingReader) Read([]byte) (int, error) {
 	r.t.Error("content read although the push could not fit")
 	return 0, io.ErrUnexpectedEOF
+}
+
+// TestMaxUploadBytesHugeSize checks that a push declaring a size too big
+// to count (as a Content-Length of 2^63-1 does) is refused without
+// disturbing the count: other pushes still fit afterwards.
+func TestMaxUploadBytesHugeSize(t *testing.T) {
+	ctx := t.Context()
+	r := ocimem.NewWithConfig(&ocimem.Config{MaxUploadBytes: 100})
+	data := []byte("hello")
+	huge := ociregistry.Descriptor{Digest: digest.FromBytes(data), Size: math.MaxInt64}
+	_, err := r.PushBlob(ctx, "a/b", huge, bytes.NewReader(data))
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrTooManyRequests))
+
+	// The count is as it was: a small push fits, one past the limit
+	// does not.
+	desc := ociregistry.Descriptor{Digest: digest.FromBytes(data), Size: int64(len(data))}
+	_, err = r.PushBlob(ctx, "a/b", desc, bytes.NewReader(data))
+	qt.Assert(t, qt.IsNil(err))
+	big := bytes.Repeat([]byte("x"), 101)
+	_, err = r.PushBlob(ctx, "a/b", ociregistry.Descriptor{Digest: digest.FromBytes(big), Size: 101}, bytes.NewReader(big))
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrTooManyRequests))
 }

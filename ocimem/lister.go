@@ -4,25 +4,21 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"maps"
 	"slices"
 	"strings"
 
 	"github.com/ocireg/ociregistry"
+	"github.com/opencontainers/go-digest"
 )
 
 // Repositories yields, in lexical order, the names of the repositories
 // that hold a blob, a manifest or a tag and sort after startAfter.
 func (r *Registry) Repositories(ctx context.Context, startAfter string) iter.Seq2[string, error] {
 	r.mu.Lock()
-	names := make([]string, 0, len(r.repos))
-	for name := range r.repos {
-		if name > startAfter {
-			names = append(names, name)
-		}
-	}
+	names := r.repoIndex.list(maps.Keys(r.repos), func(name string) bool { return r.repos[name] != nil })
 	r.mu.Unlock()
-	slices.Sort(names)
-	return ociregistry.SliceSeq(names)
+	return ociregistry.SliceSeq(after(names, startAfter))
 }
 
 // Tags yields, in lexical order, the tags in repo that sort after
@@ -39,15 +35,28 @@ func (r *Registry) Tags(ctx context.Context, repo, startAfter string) iter.Seq2[
 		r.mu.Unlock()
 		return ociregistry.ErrorSeq[string](fmt.Errorf("listing tags of %s: %w", repo, ociregistry.ErrNameUnknown))
 	}
-	tags := make([]string, 0, len(rp.tags))
-	for tag := range rp.tags {
-		if tag > startAfter {
-			tags = append(tags, tag)
-		}
-	}
+	tags := rp.tagIndex.list(maps.Keys(rp.tags), func(tag string) bool {
+		_, ok := rp.tags[tag]
+		return ok
+	})
 	r.mu.Unlock()
-	slices.Sort(tags)
-	return ociregistry.SliceSeq(tags)
+	return ociregistry.SliceSeq(after(tags, startAfter))
+}
+
+// setTag points tag at d. It must be called with the registry's lock
+// held.
+func (rp *repository) setTag(tag string, d digest.Digest) {
+	if _, ok := rp.tags[tag]; !ok {
+		rp.tagIndex.add(tag, len(rp.tags)+1)
+	}
+	rp.tags[tag] = d
+}
+
+// deleteTag removes tag. It must be called with the registry's lock
+// held.
+func (rp *repository) deleteTag(tag string) {
+	delete(rp.tags, tag)
+	rp.tagIndex.remove()
 }
 
 // Referrers yields, ordered by digest, the descriptors of the manifests
@@ -60,7 +69,7 @@ func (r *Registry) Tags(ctx context.Context, repo, startAfter string) iter.Seq2[
 // ociregistry.ErrNameInvalid or ociregistry.ErrDigestInvalid for a bad
 // repository name or digest.
 func (r *Registry) Referrers(ctx context.Context, repo string, dig ociregistry.Digest, artifactType string) iter.Seq2[ociregistry.Descriptor, error] {
-	if err := checkRepoDigest(repo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dig); err != nil {
 		return ociregistry.ErrorSeq[ociregistry.Descriptor](err)
 	}
 	var descs []ociregistry.Descriptor

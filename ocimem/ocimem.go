@@ -6,8 +6,9 @@
 // blob, that a manifest parses as its media type and that the blobs and
 // child manifests it refers to exist in the same repository (see
 // Config.LaxChildReferences) with the sizes its descriptors give, and the
-// syntax of repository names, tags and digests. Blobs belong to repositories: a blob is visible only in the
-// repositories it was pushed to or mounted into.
+// syntax of repository names, tags and digests. Blobs belong to
+// repositories: a blob is visible only in the repositories it was pushed
+// to or mounted into.
 //
 // Manifests can be found by both their sha256 and their sha512 digest.
 // Since PushManifest is not told the digest a client pushed a manifest
@@ -85,6 +86,9 @@ type Registry struct {
 	// uploadBytes counts the bytes that uploads in progress hold (see
 	// Config.MaxUploadBytes).
 	uploadBytes atomic.Int64
+
+	// repoIndex orders the names of repos for Repositories.
+	repoIndex nameIndex
 }
 
 var _ ociregistry.Interface = (*Registry)(nil)
@@ -108,8 +112,15 @@ type repository struct {
 	// manifest that is not stored.
 	tags map[string]digest.Digest
 
-	// referrers maps a subject digest to the manifests that refer to it,
-	// keyed by their sha256 digest.
+	// tagIndex orders the names of tags for Tags.
+	tagIndex nameIndex
+
+	// referrers maps a subject digest, as the referring manifests'
+	// subject field gives it, to those manifests, keyed by their digest
+	// field (so sha512 for a manifest of sha512 content). Referrers
+	// looks up the digest it is asked for as it is, so referrers are
+	// found by the digest their subject field gives, not by the
+	// subject's digest of the other algorithm.
 	referrers map[digest.Digest]map[digest.Digest]*manifest
 }
 
@@ -117,7 +128,7 @@ type repository struct {
 // mount shares it and readers read it without the lock.
 type blob struct {
 	mediaType string
-	data      []byte
+	data      content
 }
 
 // manifest is a stored manifest.
@@ -126,7 +137,7 @@ type manifest struct {
 	mediaType string
 
 	// digest is the digest that descriptors use, of the algorithm the
-	// manifest's own references use (see parsedManifest.algorithm);
+	// manifest's own references use (see ocimanifest.Parsed.Algorithm);
 	// other is the digest of the other algorithm, by which the
 	// manifest can be found too.
 	digest digest.Digest
@@ -185,6 +196,7 @@ func (r *Registry) makeRepo(name string) *repository {
 		referrers: make(map[digest.Digest]map[digest.Digest]*manifest),
 	}
 	r.repos[name] = rp
+	r.repoIndex.add(name, len(r.repos))
 	return rp
 }
 
@@ -194,6 +206,7 @@ func (r *Registry) dropIfEmpty(name string) {
 	rp := r.repos[name]
 	if rp != nil && len(rp.blobs) == 0 && len(rp.manifests) == 0 && len(rp.tags) == 0 {
 		delete(r.repos, name)
+		r.repoIndex.remove()
 	}
 }
 
@@ -201,7 +214,7 @@ func (b *blob) descriptor(d digest.Digest) ociregistry.Descriptor {
 	return ociregistry.Descriptor{
 		MediaType: b.mediaType,
 		Digest:    d,
-		Size:      int64(len(b.data)),
+		Size:      b.data.size,
 	}
 }
 

@@ -16,7 +16,7 @@ func (r *Registry) GetBlob(ctx context.Context, repo string, dig ociregistry.Dig
 	if err != nil {
 		return nil, err
 	}
-	return ociregistry.NewBytesReader(b.data, b.descriptor(dig)), nil
+	return newReader(b.data, b.descriptor(dig)), nil
 }
 
 // GetBlobRange returns the bytes of a blob in repo from offset0 up to, not
@@ -29,14 +29,14 @@ func (r *Registry) GetBlobRange(ctx context.Context, repo string, dig ociregistr
 	if err != nil {
 		return nil, err
 	}
-	size := int64(len(b.data))
+	size := b.data.size
 	if offset1 < 0 || offset1 > size {
 		offset1 = size
 	}
 	if offset0 < 0 || offset0 > size || offset0 > offset1 {
 		return nil, fmt.Errorf("range %d-%d of blob %s of size %d: %w", offset0, offset1, dig, size, ociregistry.ErrRangeInvalid)
 	}
-	return ociregistry.NewBytesReader(b.data[offset0:offset1], b.descriptor(dig)), nil
+	return newReader(b.data.slice(offset0, offset1), b.descriptor(dig)), nil
 }
 
 // ResolveBlob returns the descriptor of a blob in repo, or the errors
@@ -96,7 +96,7 @@ func (r *Registry) ResolveTag(ctx context.Context, repo string, tagName string) 
 
 // blob looks up a blob after checking its arguments.
 func (r *Registry) blob(repo string, dig ociregistry.Digest) (*blob, error) {
-	if err := checkRepoDigest(repo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dig); err != nil {
 		return nil, err
 	}
 	r.mu.Lock()
@@ -111,7 +111,7 @@ func (r *Registry) blob(repo string, dig ociregistry.Digest) (*blob, error) {
 
 // manifest looks up a manifest after checking its arguments.
 func (r *Registry) manifest(repo string, dig ociregistry.Digest) (*manifest, error) {
-	if err := checkRepoDigest(repo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dig); err != nil {
 		return nil, err
 	}
 	r.mu.Lock()
@@ -147,11 +147,4 @@ func (r *Registry) tag(repo, tagName string) (*manifest, error) {
 		}
 	}
 	return nil, fmt.Errorf("tag %q in repository %s: %w", tagName, repo, ociregistry.ErrManifestUnknown)
-}
-
-func checkRepoDigest(repo string, dig ociregistry.Digest) error {
-	if err := ociregistry.CheckRepository(repo); err != nil {
-		return err
-	}
-	return ociregistry.CheckDigest(dig)
 }

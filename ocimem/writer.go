@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,37 +33,36 @@ const octetStream = "application/octet-stream"
 // match it, and ociregistry.ErrSizeInvalid for content whose length is
 // not desc.Size. Nothing is stored when it fails.
 func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.Descriptor, rd io.Reader) (ociregistry.Descriptor, error) {
-	if err := checkRepoDigest(repo, desc.Digest); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, desc.Digest); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
 	// Read and check the content before taking the lock, since rd may
-	// be slow.
-	var buf bytes.Buffer
-	src := rd
-	dst := &reservingWriter{r: r, w: &buf}
-	defer func() { r.releaseUpload(dst.n) }()
+	// be slow. The content is read straight into the chunks it is
+	// stored in and hashed as it comes.
+	h := desc.Digest.Algorithm().Hash()
+	src := &reservingReader{r: r, rd: rd}
+	defer func() { r.releaseUpload(src.n) }()
 	if desc.Size >= 0 {
+		// One byte more than expected is enough to see that there
+		// are too many (and no size is so big that adding one
+		// overflows).
+		limit := min(desc.Size, math.MaxInt64-1) + 1
 		// The declared size is taken at once, so that a push that
 		// cannot fit fails before anything is read.
-		if err := dst.reserve(desc.Size + 1); err != nil {
+		if err := src.reserve(limit); err != nil {
 			return ociregistry.Descriptor{}, fmt.Errorf("blob %s: %w", desc.Digest, err)
 		}
-		// One byte more than expected is enough to see that there
-		// are too many.
-		src = io.LimitReader(rd, desc.Size+1)
-		if desc.Size < 64<<20 {
-			buf.Grow(int(desc.Size) + 1)
-		}
+		src.rd = io.LimitReader(rd, limit)
 	}
-	h := desc.Digest.Algorithm().Hash()
-	if _, err := io.Copy(io.MultiWriter(dst, h), src); err != nil {
+	bld := newBuilder(h, desc.Size)
+	if _, err := bld.readFrom(src); err != nil {
 		return ociregistry.Descriptor{}, fmt.Errorf("reading blob %s: %w", desc.Digest, err)
 	}
-	if desc.Size >= 0 && int64(buf.Len()) != desc.Size {
-		if int64(buf.Len()) > desc.Size {
+	if desc.Size >= 0 && bld.size != desc.Size {
+		if bld.size > desc.Size {
 			return ociregistry.Descriptor{}, fmt.Errorf("blob %s has more than the %d bytes declared: %w", desc.Digest, desc.Size, ociregistry.ErrSizeInvalid)
 		}
-		return ociregistry.Descriptor{}, fmt.Errorf("blob %s has %d bytes, not the %d declared: %w", desc.Digest, buf.Len(), desc.Size, ociregistry.ErrSizeInvalid)
+		return ociregistry.Descriptor{}, fmt.Errorf("blob %s has %d bytes, not the %d declared: %w", desc.Digest, bld.size, desc.Size, ociregistry.ErrSizeInvalid)
 	}
 	if got := digest.NewDigest(desc.Digest.Algorithm(), h); got != desc.Digest {
 		return ociregistry.Descriptor{}, fmt.Errorf("blob content has digest %s, not %s: %w", got, desc.Digest, ociregistry.ErrDigestInvalid)
@@ -70,7 +71,7 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 	if mediaType == "" {
 		mediaType = octetStream
 	}
-	b := &blob{mediaType: mediaType, data: buf.Bytes()}
+	b := &blob{mediaType: mediaType, data: bld.content()}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -91,7 +92,7 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 // names or digests, and ociregistry.ErrBlobUnknown when fromRepo does not
 // hold the blob.
 func (r *Registry) MountBlob(ctx context.Context, fromRepo, toRepo string, dig ociregistry.Digest) (ociregistry.Descriptor, error) {
-	if err := checkRepoDigest(fromRepo, dig); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(fromRepo, dig); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
 	if err := ociregistry.CheckRepository(toRepo); err != nil {
@@ -181,7 +182,7 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 			// that pushing its bytes again never changes how it
 			// is served.
 			if tag != "" {
-				rp.tags[tag] = old.digest
+				rp.setTag(tag, old.digest)
 			}
 			return old.descriptor(old.digest), nil
 		}
@@ -198,7 +199,7 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 		refs[m.digest] = m
 	}
 	if tag != "" {
-		rp.tags[tag] = m.digest
+		rp.setTag(tag, m.digest)
 	}
 	return m.descriptor(m.digest), nil
 }
@@ -234,8 +235,8 @@ func checkReferences(rp *repository, pm *ocimanifest.Parsed, lax bool) error {
 		switch {
 		case b == nil && !lax:
 			return fmt.Errorf("blob %s not in repository: %w", desc.Digest, ociregistry.ErrManifestBlobUnknown)
-		case b != nil && int64(len(b.data)) != desc.Size:
-			return fmt.Errorf("blob %s has size %d, not the %d its descriptor says: %w", desc.Digest, len(b.data), desc.Size, ociregistry.ErrManifestInvalid)
+		case b != nil && b.data.size != desc.Size:
+			return fmt.Errorf("blob %s has size %d, not the %d its descriptor says: %w", desc.Digest, b.data.size, desc.Size, ociregistry.ErrManifestInvalid)
 		}
 	}
 	for _, desc := range pm.Children {
@@ -275,7 +276,9 @@ func (r *Registry) PushBlobChunked(ctx context.Context, repo string, chunkSize i
 		return nil, err
 	}
 	id := rand.Text()
-	u := &upload{id: id, repo: repo}
+	// Uploads are hashed with SHA-256 as they come, since nearly
+	// every digest is one; Commit hashes again for another algorithm.
+	u := &upload{id: id, repo: repo, data: newBuilder(sha256.New(), -1)}
 	u.touch()
 	r.mu.Lock()
 	r.sweepUploads()
@@ -310,8 +313,8 @@ func (r *Registry) PushBlobChunkedResume(ctx context.Context, repo, id string, o
 	if u.done.Load() {
 		return nil, fmt.Errorf("upload %q in repository %s: %w", id, repo, ociregistry.ErrBlobUploadUnknown)
 	}
-	if offset >= 0 && offset != int64(len(u.buf)) {
-		return nil, fmt.Errorf("resuming upload %q at offset %d when it holds %d bytes: %w", id, offset, len(u.buf), ociregistry.ErrRangeInvalid)
+	if offset >= 0 && offset != u.data.size {
+		return nil, fmt.Errorf("resuming upload %q at offset %d when it holds %d bytes: %w", id, offset, u.data.size, ociregistry.ErrRangeInvalid)
 	}
 	u.gen++
 	u.touch()
@@ -345,8 +348,15 @@ type upload struct {
 	// of them comes last finds it non-zero.
 	held atomic.Int64
 
-	mu  sync.Mutex
-	buf []byte
+	mu   sync.Mutex
+	data *builder
+
+	// reserved is set while a writer's ReadFrom reads into the spare
+	// capacity of data without holding mu; reservation tells apart
+	// the reads of ReadFrom, so that one whose space was taken back
+	// (see upload.unreserve) knows to drop what it read.
+	reserved    bool
+	reservation uint64
 
 	// gen counts the writers made for the upload; only the latest may
 	// be used.
@@ -376,8 +386,14 @@ func (r *Registry) sweepUploads() {
 // It returns an error that Is ociregistry.ErrTooManyRequests when they
 // would pass it.
 func (r *Registry) reserveUpload(n int64) error {
+	limit := r.cfg.MaxUploadBytes
+	if limit > 0 && n > limit {
+		// Checked first, so that a huge n cannot overflow the count
+		// and let other uploads past the limit while it is held.
+		return fmt.Errorf("%d bytes would pass the limit of %d on uploads in progress: %w", n, limit, ociregistry.ErrTooManyRequests)
+	}
 	held := r.uploadBytes.Add(n)
-	if limit := r.cfg.MaxUploadBytes; limit > 0 && held > limit {
+	if limit > 0 && held > limit {
 		r.uploadBytes.Add(-n)
 		return fmt.Errorf("uploads in progress hold %d bytes; %d more would pass the limit of %d: %w", held-n, n, limit, ociregistry.ErrTooManyRequests)
 	}
@@ -389,33 +405,33 @@ func (r *Registry) releaseUpload(n int64) {
 	r.uploadBytes.Add(-n)
 }
 
-// reservingWriter writes to w what PushBlob reads, taking from the budget
-// of Config.MaxUploadBytes whatever was not reserved in advance.
-type reservingWriter struct {
-	r *Registry
-	w io.Writer
-	// n is what the writer has reserved, written or not.
+// reservingReader reads from rd what PushBlob stores, taking from the
+// budget of Config.MaxUploadBytes whatever was not reserved in advance.
+type reservingReader struct {
+	r  *Registry
+	rd io.Reader
+	// n is what the reader has reserved, read or not.
 	n int64
-	// written counts the bytes written.
-	written int64
+	// read counts the bytes read.
+	read int64
 }
 
-func (rw *reservingWriter) reserve(n int64) error {
-	if err := rw.r.reserveUpload(n); err != nil {
+func (rr *reservingReader) reserve(n int64) error {
+	if err := rr.r.reserveUpload(n); err != nil {
 		return err
 	}
-	rw.n += n
+	rr.n += n
 	return nil
 }
 
-func (rw *reservingWriter) Write(p []byte) (int, error) {
-	if more := rw.written + int64(len(p)) - rw.n; more > 0 {
-		if err := rw.reserve(more); err != nil {
-			return 0, err
+func (rr *reservingReader) Read(p []byte) (int, error) {
+	n, err := rr.rd.Read(p)
+	if more := rr.read + int64(n) - rr.n; more > 0 {
+		if rerr := rr.reserve(more); rerr != nil {
+			return 0, rerr
 		}
 	}
-	n, err := rw.w.Write(p)
-	rw.written += int64(n)
+	rr.read += int64(n)
 	return n, err
 }
 
@@ -460,9 +476,81 @@ func (w *writer) Write(p []byte) (int, error) {
 		w.r.releaseUpload(w.u.held.Swap(0))
 		return 0, fmt.Errorf("upload %q: %w", w.u.id, ociregistry.ErrBlobUploadUnknown)
 	}
-	w.u.buf = append(w.u.buf, p...)
+	w.u.unreserve()
+	w.u.data.write(p)
 	w.u.touch()
 	return len(p), nil
+}
+
+// unreserve takes back the space that a ReadFrom is reading into, if
+// any, so that the caller can add to the content; that ReadFrom finds
+// its reservation gone and drops what it read. It must be called with
+// u.mu held.
+func (u *upload) unreserve() {
+	if u.reserved {
+		u.data.seal()
+		u.reserved = false
+	}
+}
+
+// ReadFrom appends what r yields until io.EOF to the upload. It reads
+// straight into the upload's memory, without holding the upload's lock
+// while it waits for r: the space it reads into is reserved for it, and
+// a writer that resumes the upload meanwhile takes it back.
+func (w *writer) ReadFrom(r io.Reader) (int64, error) {
+	u := w.u
+	var total int64
+	for {
+		u.mu.Lock()
+		if err := w.usable(); err != nil {
+			u.mu.Unlock()
+			return total, err
+		}
+		u.unreserve()
+		buf := u.data.spare()
+		u.reserved = true
+		u.reservation++
+		token := u.reservation
+		u.mu.Unlock()
+
+		n, err := r.Read(buf)
+
+		u.mu.Lock()
+		mine := u.reserved && u.reservation == token
+		if mine {
+			u.reserved = false
+		}
+		if n > 0 {
+			if uerr := w.usable(); uerr != nil || !mine {
+				u.mu.Unlock()
+				if uerr == nil {
+					uerr = fmt.Errorf("upload %q was resumed by another writer: %w", u.id, ociregistry.ErrBlobUploadInvalid)
+				}
+				return total, uerr
+			}
+			if rerr := w.r.reserveUpload(int64(n)); rerr != nil {
+				u.mu.Unlock()
+				return total, fmt.Errorf("upload %q: %w", u.id, rerr)
+			}
+			u.held.Add(int64(n))
+			if u.done.Load() {
+				// Abandoned while this read took its bytes.
+				w.r.releaseUpload(u.held.Swap(0))
+				u.mu.Unlock()
+				return total, fmt.Errorf("upload %q: %w", u.id, ociregistry.ErrBlobUploadUnknown)
+			}
+			u.data.commit(n)
+			u.touch()
+			total += int64(n)
+		}
+		u.mu.Unlock()
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 // Close releases the writer and keeps the upload, so that it can be
@@ -478,7 +566,7 @@ func (w *writer) Close() error {
 func (w *writer) Size() int64 {
 	w.u.mu.Lock()
 	defer w.u.mu.Unlock()
-	return int64(len(w.u.buf))
+	return w.u.data.size
 }
 
 // ChunkSize returns the chunk size asked for, or 1 MiB.
@@ -503,14 +591,19 @@ func (w *writer) Commit(dig ociregistry.Digest) (ociregistry.Descriptor, error) 
 		return ociregistry.Descriptor{}, err
 	}
 	u.touch()
-	if got := dig.Algorithm().FromBytes(u.buf); got != dig {
+	u.unreserve()
+	var got digest.Digest
+	if dig.Algorithm() == digest.SHA256 {
+		got = digest.NewDigest(digest.SHA256, u.data.h)
+	} else {
+		got = digest.NewDigest(dig.Algorithm(), hashContent(dig.Algorithm().Hash(), content{chunks: u.data.chunks}))
+	}
+	if got != dig {
 		return ociregistry.Descriptor{}, fmt.Errorf("upload %q has digest %s, not %s: %w", u.id, got, dig, ociregistry.ErrDigestInvalid)
 	}
-	data := u.buf
-	if data == nil {
-		data = []byte{}
-	}
-	b := &blob{mediaType: octetStream, data: data}
+	// Only this writer may add to the upload, and it holds u.mu, so
+	// the content can be finished before taking the registry's lock.
+	b := &blob{mediaType: octetStream, data: u.data.content()}
 
 	r := w.r
 	r.mu.Lock()
@@ -549,6 +642,6 @@ func (w *writer) Cancel() error {
 	r.mu.Unlock()
 	u.done.Store(true)
 	r.releaseUpload(u.held.Swap(0))
-	u.buf = nil
+	u.data = &builder{}
 	return nil
 }

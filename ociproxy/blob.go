@@ -8,14 +8,6 @@ import (
 	"github.com/ocireg/ociregistry"
 )
 
-// checkRepoDigest checks names before anything is asked of upstream.
-func checkRepoDigest(repo string, dg ociregistry.Digest) error {
-	if err := ociregistry.CheckRepository(repo); err != nil {
-		return err
-	}
-	return ociregistry.CheckDigest(dg)
-}
-
 // GetBlob returns the blob from the cache, or else a reader of the fill
 // that fetches it from upstream into the cache, as the package
 // documentation describes. It answers upstream's error when the cache
@@ -29,7 +21,7 @@ func checkRepoDigest(repo string, dg ociregistry.Digest) error {
 // the blob to a client cuts the body short rather than complete wrong
 // content. Reading waits for the fill no longer than ctx lasts.
 func (p *proxy) GetBlob(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.BlobReader, error) {
-	if err := checkRepoDigest(repo, dg); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dg); err != nil {
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
@@ -37,7 +29,7 @@ func (p *proxy) GetBlob(ctx context.Context, repo string, dg ociregistry.Digest)
 		if err == nil {
 			return rd, nil
 		}
-		if !isNotFound(err) {
+		if !ociregistry.IsNotFound(err) {
 			p.logger.Warn("ociproxy: cannot read blob from cache", "repo", repo, "digest", dg, "err", err)
 		}
 		f := p.joinFill(ctx, repo, dg)
@@ -111,11 +103,11 @@ func (p *proxy) openUpstream(ctx context.Context, repo string, dg ociregistry.Di
 // cannot be verified against the digest). It answers upstream's error
 // when neither has the blob, as GetBlob does.
 func (p *proxy) GetBlobRange(ctx context.Context, repo string, dg ociregistry.Digest, o0, o1 int64) (ociregistry.BlobReader, error) {
-	if err := checkRepoDigest(repo, dg); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dg); err != nil {
 		return nil, err
 	}
 	rd, err := p.cache.GetBlobRange(ctx, repo, dg, o0, o1)
-	if err == nil || !isNotFound(err) && !errors.Is(err, ociregistry.ErrUnsupported) {
+	if err == nil || !ociregistry.IsNotFound(err) && !errors.Is(err, ociregistry.ErrUnsupported) {
 		return rd, err
 	}
 	rd, err = p.up.GetBlobRange(ctx, repo, dg, o0, o1)
@@ -129,7 +121,7 @@ func (p *proxy) GetBlobRange(ctx context.Context, repo string, dg ociregistry.Di
 // upstream, answering upstream's error when neither has it, as GetBlob
 // does.
 func (p *proxy) ResolveBlob(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.Descriptor, error) {
-	if err := checkRepoDigest(repo, dg); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dg); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
 	if desc, err := p.cache.ResolveBlob(ctx, repo, dg); err == nil {

@@ -148,30 +148,49 @@ func (f *fill) run(ctx context.Context) {
 	stall := p.newStallTimer(cancel)
 	defer stall.stop()
 
-	// A caller that missed the cache just before another fill
-	// committed the blob, and found that fill gone, started this one.
-	if _, err := p.cache.ResolveBlob(ctx, f.repo, f.desc.Digest); err == nil {
-		f.openErr = errCached
-		close(f.ready)
-		return
-	}
-	up, desc, err := p.openUpstream(ctx, f.repo, f.desc.Digest)
+	up, desc, spool, err := f.open(ctx, stall)
 	if err != nil {
-		f.openErr = stall.explain(err, f.desc.Digest)
+		f.openErr = err
 		close(f.ready)
 		return
 	}
 	defer up.Close()
-	spool, err := os.CreateTemp(p.opts.TempDir, "ociproxy-fill-*")
-	if err != nil {
-		p.logger.Warn("ociproxy: cannot make spool file; reading blob from upstream uncached", "repo", f.repo, "digest", desc.Digest, "err", err)
-		f.openErr = fmt.Errorf("%w: %w", errNoSpool, err)
-		close(f.ready)
-		return
-	}
 	f.desc, f.spool = desc, spool
 	close(f.ready)
+	f.fetch(ctx, up, stall)
+}
 
+// open opens the blob upstream and makes the spool file for it,
+// returning the blob's descriptor as upstream gives it. Its error is
+// errCached when the cache holds the blob already, one that Is
+// errNoSpool when the spool file cannot be made, and otherwise
+// upstream's.
+func (f *fill) open(ctx context.Context, stall *stallTimer) (ociregistry.BlobReader, ociregistry.Descriptor, *os.File, error) {
+	p := f.p
+	// A caller that missed the cache just before another fill
+	// committed the blob, and found that fill gone, started this one.
+	if _, err := p.cache.ResolveBlob(ctx, f.repo, f.desc.Digest); err == nil {
+		return nil, ociregistry.Descriptor{}, nil, errCached
+	}
+	up, desc, err := p.openUpstream(ctx, f.repo, f.desc.Digest)
+	if err != nil {
+		return nil, ociregistry.Descriptor{}, nil, stall.explain(err, f.desc.Digest)
+	}
+	spool, err := os.CreateTemp(p.opts.TempDir, "ociproxy-fill-*")
+	if err != nil {
+		up.Close()
+		p.logger.Warn("ociproxy: cannot make spool file; reading blob from upstream uncached", "repo", f.repo, "digest", desc.Digest, "err", err)
+		return nil, ociregistry.Descriptor{}, nil, fmt.Errorf("%w: %w", errNoSpool, err)
+	}
+	return up, desc, spool, nil
+}
+
+// fetch copies the blob from up into the spool file and, when the cache
+// takes it, into a chunked upload to the cache, verifying it on the way,
+// and tells the readers how far it got through f.update. The upload is
+// committed once the whole blob checks out, and cancelled otherwise.
+func (f *fill) fetch(ctx context.Context, up ociregistry.BlobReader, stall *stallTimer) {
+	p, desc := f.p, f.desc
 	cw, err := p.cache.PushBlobChunked(ctx, f.repo, 0)
 	if err != nil {
 		p.logger.Warn("ociproxy: cannot write blob to cache", "repo", f.repo, "digest", desc.Digest, "err", err)
@@ -189,14 +208,10 @@ func (f *fill) run(ctx context.Context) {
 		n, err := v.next(buf)
 		if n > 0 {
 			stall.progress()
-			if _, werr := spool.WriteAt(buf[:n], v.n-int64(n)); werr != nil {
+			if _, werr := f.spool.WriteAt(buf[:n], v.n-int64(n)); werr != nil {
 				err = fmt.Errorf("ociproxy: cannot write spool file: %w", werr)
-			} else if cw != nil {
-				if _, werr := cw.Write(buf[:n]); werr != nil {
-					p.logger.Warn("ociproxy: cannot write blob to cache", "repo", f.repo, "digest", desc.Digest, "err", werr)
-					cw.Cancel()
-					cw = nil
-				}
+			} else {
+				cw = f.writeToCache(cw, buf[:n])
 			}
 			// The time spent writing is not upstream's.
 			stall.progress()
@@ -207,14 +222,7 @@ func (f *fill) run(ctx context.Context) {
 			// of the blob are still to come.
 			f.update(func() { f.written = v.n })
 		case err == io.EOF:
-			cached := false
-			if cw != nil {
-				if _, cerr := cw.Commit(desc.Digest); cerr != nil {
-					p.logger.Warn("ociproxy: cannot commit blob to cache", "repo", f.repo, "digest", desc.Digest, "err", cerr)
-				} else {
-					cached = true
-				}
-			}
+			cached := f.commitToCache(cw)
 			f.update(func() { f.written, f.cached = desc.Size, cached })
 			return
 		default:
@@ -230,6 +238,35 @@ func (f *fill) run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// writeToCache writes data to cw, the upload of the blob to the cache,
+// and returns cw, or nil when there is no upload (cw is nil) or it
+// failed (and has been cancelled): a cache that cannot take the blob
+// does not stop the fill.
+func (f *fill) writeToCache(cw ociregistry.BlobWriter, data []byte) ociregistry.BlobWriter {
+	if cw == nil {
+		return nil
+	}
+	if _, err := cw.Write(data); err != nil {
+		f.p.logger.Warn("ociproxy: cannot write blob to cache", "repo", f.repo, "digest", f.desc.Digest, "err", err)
+		cw.Cancel()
+		return nil
+	}
+	return cw
+}
+
+// commitToCache commits cw, the upload of the verified blob to the
+// cache, and reports whether the cache now holds the blob.
+func (f *fill) commitToCache(cw ociregistry.BlobWriter) bool {
+	if cw == nil {
+		return false
+	}
+	if _, err := cw.Commit(f.desc.Digest); err != nil {
+		f.p.logger.Warn("ociproxy: cannot commit blob to cache", "repo", f.repo, "digest", f.desc.Digest, "err", err)
+		return false
+	}
+	return true
 }
 
 // stallTimer ends a fill, through cancel, when upstream sends nothing

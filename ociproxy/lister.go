@@ -51,7 +51,7 @@ func (p *proxy) fallback(primary iter.Seq2[string, error], secondary func() iter
 		yielded := false
 		for x, err := range primary {
 			if err != nil {
-				if yielded || isNotFound(err) || isContextErr(err) {
+				if yielded || ociregistry.IsNotFound(err) || isContextErr(err) {
 					yield("", err)
 					return
 				}

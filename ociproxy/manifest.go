@@ -1,7 +1,6 @@
 package ociproxy
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -21,14 +20,14 @@ type manifestData struct {
 // error that Is ociregistry.ErrDigestInvalid when upstream sent other
 // content.
 func (p *proxy) GetManifest(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.BlobReader, error) {
-	if err := checkRepoDigest(repo, dg); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dg); err != nil {
 		return nil, err
 	}
 	m, err := p.manifest(ctx, repo, dg)
 	if err != nil {
 		return nil, err
 	}
-	return newBytesReader(m), nil
+	return ociregistry.NewBytesReader(m.data, m.desc), nil
 }
 
 // manifest returns the manifest with digest dg in repo, from the cache
@@ -75,7 +74,7 @@ func readManifest(rd ociregistry.BlobReader, err error) (manifestData, error) {
 // ResolveManifest returns the manifest's descriptor from the cache or
 // else from upstream, answering upstream's error when neither has it.
 func (p *proxy) ResolveManifest(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.Descriptor, error) {
-	if err := checkRepoDigest(repo, dg); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, dg); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
 	if desc, err := p.cache.ResolveManifest(ctx, repo, dg); err == nil {
@@ -87,17 +86,3 @@ func (p *proxy) ResolveManifest(ctx context.Context, repo string, dg ociregistry
 	}
 	return desc, nil
 }
-
-// bytesReader is a BlobReader over content held in memory.
-type bytesReader struct {
-	*bytes.Reader
-	desc ociregistry.Descriptor
-}
-
-func newBytesReader(m manifestData) *bytesReader {
-	return &bytesReader{Reader: bytes.NewReader(m.data), desc: m.desc}
-}
-
-func (r *bytesReader) Descriptor() ociregistry.Descriptor { return r.desc }
-
-func (r *bytesReader) Close() error { return nil }

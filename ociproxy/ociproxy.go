@@ -48,8 +48,9 @@
 // Writes are refused with ociregistry.ErrDenied unless
 // Options.WritesToCache is set, when they go to the cache only. Tags and
 // Repositories are listed from upstream, falling back to the cache when
-// upstream fails; Referrers are listed from upstream. With WritesToCache,
-// listings are the merge of upstream's and the cache's.
+// upstream fails, with anything but "not found", before listing anything;
+// Referrers are listed from upstream. With WritesToCache, listings are the
+// merge of upstream's and the cache's.
 package ociproxy
 
 import (
@@ -179,14 +180,6 @@ type proxy struct {
 	tagLookups group[ociregistry.Descriptor]
 }
 
-// isNotFound reports whether err says that content or a repository does
-// not exist: an answer, unlike a failure to answer.
-func isNotFound(err error) bool {
-	return errors.Is(err, ociregistry.ErrBlobUnknown) ||
-		errors.Is(err, ociregistry.ErrManifestUnknown) ||
-		errors.Is(err, ociregistry.ErrNameUnknown)
-}
-
 // upstreamError returns the error that the proxy answers when upstream
 // failed with err to supply what (such as "blob a/b@sha256:…") and the
 // cache does not hold it. When err is a failure to get an answer (no
@@ -220,53 +213,4 @@ func isUpstreamFailure(err error) bool {
 // isContextErr reports whether err comes from a context that ended.
 func isContextErr(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
-}
-
-// group shares the result of a call among the callers that ask for the
-// same key while it runs.
-type group[T any] struct {
-	mu sync.Mutex
-	m  map[string]*call[T]
-}
-
-// call is one call of a group under way or just ended.
-type call[T any] struct {
-	done chan struct{}
-	val  T
-	err  error
-}
-
-// do calls fn, unless a call for key is under way, in which case it
-// waits for that call's result. Should that call fail because its
-// caller's context ended, do calls fn itself.
-func (g *group[T]) do(ctx context.Context, key string, fn func() (T, error)) (T, error) {
-	for {
-		g.mu.Lock()
-		if g.m == nil {
-			g.m = make(map[string]*call[T])
-		}
-		c, ok := g.m[key]
-		if !ok {
-			c = &call[T]{done: make(chan struct{})}
-			g.m[key] = c
-			g.mu.Unlock()
-			c.val, c.err = fn()
-			g.mu.Lock()
-			delete(g.m, key)
-			g.mu.Unlock()
-			close(c.done)
-			return c.val, c.err
-		}
-		g.mu.Unlock()
-		select {
-		case <-c.done:
-		case <-ctx.Done():
-			var zero T
-			return zero, ctx.Err()
-		}
-		if c.err != nil && isContextErr(c.err) && ctx.Err() == nil {
-			continue
-		}
-		return c.val, c.err
-	}
 }

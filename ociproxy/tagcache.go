@@ -18,7 +18,7 @@ func (p *proxy) GetTag(ctx context.Context, repo string, tag string) (ociregistr
 	if err != nil {
 		return nil, err
 	}
-	return newBytesReader(m), nil
+	return ociregistry.NewBytesReader(m.data, m.desc), nil
 }
 
 // tagEntry is what a tag resolved to upstream, and when.
@@ -74,7 +74,7 @@ func (p *proxy) lookupTag(ctx context.Context, repo, tag, key string) (ociregist
 			p.rememberTag(key, tagEntry{desc: m.desc, at: at})
 		}
 		return m.desc, nil
-	case isNotFound(err):
+	case ociregistry.IsNotFound(err):
 		p.forgetTag(key)
 		if p.opts.WritesToCache {
 			if cd, cerr := p.cache.ResolveTag(ctx, repo, tag); cerr == nil {

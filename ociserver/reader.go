@@ -335,11 +335,13 @@ func (s *server) getManifest(w http.ResponseWriter, req *http.Request, rt route)
 
 // setManifestHeaders sets the headers of a successful manifest response.
 func setManifestHeaders(w http.ResponseWriter, desc ociregistry.Descriptor) {
+	// The keys are in canonical form already, so the map is set
+	// directly: Header.Set would canonicalize each on every request.
 	h := w.Header()
-	h.Set("Content-Type", desc.MediaType)
-	h.Set("Content-Length", strconv.FormatInt(desc.Size, 10))
-	h.Set("Docker-Content-Digest", string(desc.Digest))
-	h.Set("ETag", `"`+string(desc.Digest)+`"`)
+	h["Content-Type"] = []string{desc.MediaType}
+	h["Content-Length"] = []string{strconv.FormatInt(desc.Size, 10)}
+	h["Docker-Content-Digest"] = []string{string(desc.Digest)}
+	h["Etag"] = []string{`"` + string(desc.Digest) + `"`}
 }
 
 // resolve returns the descriptor that resolveFn answers, or, when the

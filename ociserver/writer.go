@@ -102,7 +102,7 @@ func (s *server) mount(ctx context.Context, fromRepo, repo string, d ociregistry
 		desc, err = s.backend.MountBlob(ctx, fromRepo, repo, d)
 	} else {
 		desc, err = s.backend.ResolveBlob(ctx, repo, d)
-		if isUnknown(err) {
+		if ociregistry.IsNotFound(err) {
 			desc, err = s.mountFromAnywhere(ctx, repo, d)
 		}
 	}
@@ -122,13 +122,6 @@ func (s *server) mount(ctx context.Context, fromRepo, repo string, d ociregistry
 // however many repositories there are.
 const maxMountSearch = 100
 
-// isUnknown reports whether err says that a blob or its repository is
-// not there, as opposed to a failure that another repository would meet
-// too.
-func isUnknown(err error) bool {
-	return errors.Is(err, ociregistry.ErrBlobUnknown) || errors.Is(err, ociregistry.ErrNameUnknown)
-}
-
 // mountFromAnywhere mounts d into repo from the first repository the
 // backend lists that holds it, looking at no more than maxMountSearch.
 func (s *server) mountFromAnywhere(ctx context.Context, repo string, d ociregistry.Digest) (ociregistry.Descriptor, error) {
@@ -147,7 +140,7 @@ func (s *server) mountFromAnywhere(ctx context.Context, repo string, d ociregist
 		switch {
 		case err == nil:
 			return desc, nil
-		case isUnknown(err):
+		case ociregistry.IsNotFound(err):
 			continue
 		}
 		// Any other answer (DENIED from a read-only registry, say)

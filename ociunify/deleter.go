@@ -7,9 +7,10 @@ import (
 )
 
 // DeleteBlob deletes the blob from both registries at once. It succeeds
-// when one registry deleted it and the other did not have it; it answers
-// the first registry's error when neither had it, and otherwise the
-// error of a registry that failed.
+// when both deleted it, or one deleted it and the other did not have it;
+// it answers the first registry's error when neither had it, and
+// otherwise the errors of the registries that failed for another
+// reason.
 func (u *unifier) DeleteBlob(ctx context.Context, repo string, dg ociregistry.Digest) error {
 	return u.delete(func(r ociregistry.Interface) error { return r.DeleteBlob(ctx, repo, dg) })
 }
@@ -32,19 +33,19 @@ func (u *unifier) delete(del func(r ociregistry.Interface) error) error {
 		return struct{}{}, del(r)
 	})
 	switch {
-	case err0 == nil && (err1 == nil || isNotFound(err1)):
+	case err0 == nil && (err1 == nil || ociregistry.IsNotFound(err1)):
 		return nil
-	case err1 == nil && isNotFound(err0):
+	case err1 == nil && ociregistry.IsNotFound(err0):
 		return nil
-	case isNotFound(err0) && isNotFound(err1):
+	case ociregistry.IsNotFound(err0) && ociregistry.IsNotFound(err1):
 		return err0
 	}
 	// At least one registry failed for a reason other than the content
 	// being absent, which is what is worth reporting.
-	if isNotFound(err0) {
+	if ociregistry.IsNotFound(err0) {
 		err0 = nil
 	}
-	if isNotFound(err1) {
+	if ociregistry.IsNotFound(err1) {
 		err1 = nil
 	}
 	_, err := joinWrite(0, err0, err1)

@@ -61,10 +61,10 @@ func merge[T any](s0, s1 iter.Seq2[T, error], key func(T) string) iter.Seq2[T, e
 		x0, ok0, err0 := pull(next0)
 		x1, ok1, err1 := pull(next1)
 		switch {
-		case err0 != nil && !isNotFound(err0):
+		case err0 != nil && !ociregistry.IsNotFound(err0):
 			yield(zero, sideErr(0, err0))
 			return
-		case err1 != nil && !isNotFound(err1):
+		case err1 != nil && !ociregistry.IsNotFound(err1):
 			yield(zero, sideErr(1, err1))
 			return
 		case err0 != nil && err1 != nil:

@@ -9,8 +9,8 @@
 // registries at once and fail when either fails. Listings are the merge
 // of both, in lexical order and without duplicates, computed as they are
 // consumed so that neither registry's list is ever held in memory whole.
-// Deletes go to both, and succeed when the content was deleted from at
-// least one of them.
+// Deletes go to both, and succeed when at least one of them deleted the
+// content and the other deleted it too or did not hold it.
 //
 // A failed write may have landed in one of the registries: the Interface
 // has no transactions, and undoing the write could remove content that
@@ -72,14 +72,6 @@ type unifier struct {
 	*ociregistry.Funcs
 	r0, r1 ociregistry.Interface
 	opts   Options
-}
-
-// isNotFound reports whether err says that content or a repository does
-// not exist, the answers after which the other registry is asked.
-func isNotFound(err error) bool {
-	return errors.Is(err, ociregistry.ErrBlobUnknown) ||
-		errors.Is(err, ociregistry.ErrManifestUnknown) ||
-		errors.Is(err, ociregistry.ErrNameUnknown)
 }
 
 // both calls f for r0 and r1 concurrently and returns their results.

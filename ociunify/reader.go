@@ -108,13 +108,13 @@ func chooseTag(repo, tag string, d0, d1 ociregistry.Descriptor, err0, err1 error
 			return 0, fmt.Errorf("tag %q in %s points to %s in r0 but %s in r1: %w", tag, repo, d0.Digest, d1.Digest, ErrInconsistent)
 		}
 		return 0, nil
-	case err0 == nil && isNotFound(err1):
+	case err0 == nil && ociregistry.IsNotFound(err1):
 		return 0, nil
-	case err1 == nil && isNotFound(err0):
+	case err1 == nil && ociregistry.IsNotFound(err0):
 		return 1, nil
-	case isNotFound(err0) && isNotFound(err1):
+	case ociregistry.IsNotFound(err0) && ociregistry.IsNotFound(err1):
 		return 0, err0
-	case err0 != nil && !isNotFound(err0):
+	case err0 != nil && !ociregistry.IsNotFound(err0):
 		// A registry that cannot answer may hold a different
 		// manifest for the tag: answering with the other one's would
 		// hide what ErrInconsistent is there to show.
@@ -136,25 +136,48 @@ func readContent[T any](
 	keep func(x T, cancel context.CancelFunc) T,
 	discard func(T),
 ) (T, error) {
-	var zero T
-	if u.opts.ReadPolicy != ReadConcurrent {
-		x, err0 := get(ctx, u.r0)
-		if err0 == nil {
-			return x, nil
-		}
-		if !isNotFound(err0) {
-			return zero, sideErr(0, err0)
-		}
-		x, err1 := get(ctx, u.r1)
-		if err1 == nil {
-			return x, nil
-		}
-		if isNotFound(err1) {
-			return zero, err0
-		}
-		return zero, sideErr(1, err1)
+	if u.opts.ReadPolicy == ReadConcurrent {
+		return readConcurrently(ctx, u, get, keep, discard)
 	}
+	return readInOrder(ctx, u, get)
+}
 
+// readInOrder reads content with get from r0, and from r1 when r0 does
+// not have it. It answers r0's error when neither has it, and otherwise
+// the error of the first that failed for another reason.
+func readInOrder[T any](ctx context.Context, u *unifier, get func(ctx context.Context, r ociregistry.Interface) (T, error)) (T, error) {
+	var zero T
+	x, err0 := get(ctx, u.r0)
+	if err0 == nil {
+		return x, nil
+	}
+	if !ociregistry.IsNotFound(err0) {
+		return zero, sideErr(0, err0)
+	}
+	x, err1 := get(ctx, u.r1)
+	if err1 == nil {
+		return x, nil
+	}
+	if ociregistry.IsNotFound(err1) {
+		return zero, err0
+	}
+	return zero, sideErr(1, err1)
+}
+
+// readConcurrently reads content with get from both registries at once
+// and returns the first answer, passed through keep, cancelling the
+// other request and passing its answer, should it succeed anyway, to
+// discard. When both fail, it answers the error of the first (r0, then
+// r1) that failed for another reason than not having the content, else
+// r0's.
+func readConcurrently[T any](
+	ctx context.Context,
+	u *unifier,
+	get func(ctx context.Context, r ociregistry.Interface) (T, error),
+	keep func(x T, cancel context.CancelFunc) T,
+	discard func(T),
+) (T, error) {
+	var zero T
 	type result struct {
 		i   int
 		x   T
@@ -191,9 +214,9 @@ func readContent[T any](
 		return keep(res.x, cancels[res.i]), nil
 	}
 	switch {
-	case !isNotFound(errs[0]):
+	case !ociregistry.IsNotFound(errs[0]):
 		return zero, sideErr(0, errs[0])
-	case !isNotFound(errs[1]):
+	case !ociregistry.IsNotFound(errs[1]):
 		return zero, sideErr(1, errs[1])
 	default:
 		return zero, errs[0]

@@ -533,195 +533,25 @@ func (p *configParser) parseRegistry(n *yaml.Node, lax bool) (registryBuilder, s
 	if kn == nil {
 		return nil, ""
 	}
-	// inner parses the field name as a registry.
-	inner := func(name string, lax bool) (registryBuilder, string) {
-		v := m.field(name, true)
-		if v == nil {
-			return nil, ""
-		}
-		return p.parseRegistry(v, lax)
-	}
 	switch kind {
 	case "mem":
-		lax := lax || m.boolean("laxReferences")
-		return func() ociregistry.Interface {
-			return ocimem.NewWithConfig(p.cfg.memConfig(lax))
-		}, "mem"
+		return p.parseMem(m, lax)
 	case "fs":
-		lax := lax || m.boolean("laxReferences")
-		dir, dn := m.str("dir", true)
-		if dn == nil || dir == "" {
-			return nil, ""
-		}
-		dir = p.path(dir)
-		if err := checkDir(dir); err != nil {
-			p.errorf(dn, "%v", err)
-			return nil, ""
-		}
-		return func() ociregistry.Interface {
-			// ocifs.New makes the directory when it is missing.
-			r, err := ocifs.New(dir, p.cfg.fsOptions(lax))
-			if err != nil {
-				p.errorf(dn, "%v", err)
-				return nil
-			}
-			return r
-		}, "fs " + dir
+		return p.parseFS(m, lax)
 	case "s3":
-		// Credentials come from the standard AWS chain, never from
-		// the file.
-		cfg := ocis3.Config{LaxChildReferences: lax || m.boolean("laxReferences")}
-		var bn, en *yaml.Node
-		cfg.Bucket, bn = m.str("bucket", true)
-		cfg.Prefix, _ = m.str("prefix", false)
-		cfg.Endpoint, en = m.str("endpoint", false)
-		cfg.Region, _ = m.str("region", false)
-		cfg.PathStyle = m.boolean("pathStyle")
-		cfg.Redirect = m.boolean("redirect")
-		if bn == nil || cfg.Bucket == "" {
-			return nil, ""
-		}
-		if en != nil {
-			if u, err := url.Parse(cfg.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				p.errorf(en, "endpoint %q is not an http or https URL", cfg.Endpoint)
-				return nil, ""
-			}
-		}
-		desc := "s3 bucket " + cfg.Bucket
-		if cfg.Prefix != "" {
-			desc += " prefix " + cfg.Prefix
-		}
-		if cfg.Endpoint != "" {
-			desc += " at " + cfg.Endpoint
-		}
-		return func() ociregistry.Interface {
-			r, err := ocis3.New(context.Background(), cfg)
-			if err != nil {
-				p.errorf(bn, "%v", err)
-				return nil
-			}
-			p.s3Stores = append(p.s3Stores, r)
-			return r
-		}, desc
+		return p.parseS3(m, lax)
 	case "remote":
-		url, un := m.str("url", true)
-		insecure := m.boolean("insecure")
-		user, userN := m.str("username", false)
-		password, pn := m.str("password", false)
-		if un == nil {
-			return nil, ""
-		}
-		if (userN == nil) != (pn == nil) {
-			p.errorf(n, "username and password go together")
-			return nil, ""
-		}
-		var auth ociauth.CredentialsSource
-		if userN != nil {
-			host := strings.TrimPrefix(strings.TrimPrefix(url, "https://"), "http://")
-			auth = ociauth.StaticCredentials{strings.TrimSuffix(host, "/"): {Username: user, Password: password}}
-		} else {
-			cfg, err := ociauth.Load()
-			if err != nil {
-				p.errorf(un, "reading the docker config for credentials: %v", err)
-				return nil, ""
-			}
-			auth = cfg
-		}
-		opts := &ociclient.Options{Insecure: insecure, Auth: auth}
-		// Making a client only checks the URL, so it is done here
-		// to report a bad one as a mistake; the builder makes the
-		// client again, with the server's logger.
-		if _, err := ociclient.New(url, opts); err != nil {
-			p.errorf(un, "%v", err)
-			return nil, ""
-		}
-		return func() ociregistry.Interface {
-			opts := *opts
-			opts.Logger = p.logger
-			r, err := ociclient.New(url, &opts)
-			if err != nil {
-				p.errorf(un, "%v", err)
-				return nil
-			}
-			return r
-		}, "remote " + url
+		return p.parseRemote(n, m)
 	case "proxy":
-		up, upd := inner("upstream", false)
-		cache, cached := inner("cache", true)
-		ttl := m.duration("tagTTL")
-		stall := m.duration("stallTimeout")
-		if up == nil || cache == nil {
-			return nil, ""
-		}
-		return func() ociregistry.Interface {
-			u, c := up(), cache()
-			if u == nil || c == nil {
-				return nil
-			}
-			return newProxy(u, c, &ociproxy.Options{TagTTL: ttl, FillStallTimeout: stall, Logger: p.logger}, p.m)
-		}, "proxy of (" + upd + ") cached in (" + cached + ")"
+		return p.parseProxy(m)
 	case "unify":
-		v := m.field("registries", true)
-		if v == nil {
-			return nil, ""
-		}
-		if v.Kind != yaml.SequenceNode || len(v.Content) != 2 {
-			p.errorf(v, "registries must be a list of two registries")
-			return nil, ""
-		}
-		b0, d0 := p.parseRegistry(v.Content[0], lax)
-		b1, d1 := p.parseRegistry(v.Content[1], lax)
-		if b0 == nil || b1 == nil {
-			return nil, ""
-		}
-		return func() ociregistry.Interface {
-			r0, r1 := b0(), b1()
-			if r0 == nil || r1 == nil {
-				return nil
-			}
-			return ociunify.New(r0, r1, nil)
-		}, "unify (" + d0 + ") and (" + d1 + ")"
+		return p.parseUnify(m, lax)
 	case "readonly", "immutable":
-		b, d := inner("registry", lax)
-		if b == nil {
-			return nil, ""
-		}
-		if kind == "readonly" {
-			return wrapBuilder(b, ocifilter.ReadOnly), "read-only " + d
-		}
-		return wrapBuilder(b, ocifilter.Immutable), "immutable " + d
+		return p.parseFilter(m, kind, lax)
 	case "select":
-		b, d := inner("registry", lax)
-		pats, pns := m.strings("repositories", true)
-		ok := true
-		for i, pat := range pats {
-			if err := checkRepoPattern(pat); err != nil {
-				p.errorf(pns[i], "%v", err)
-				ok = false
-			}
-		}
-		if b == nil || !ok || pats == nil {
-			return nil, ""
-		}
-		allow := func(repo string) bool {
-			return slices.ContainsFunc(pats, func(pat string) bool { return matchRepo(pat, repo) })
-		}
-		return wrapBuilder(b, func(r ociregistry.Interface) ociregistry.Interface {
-			return ocifilter.Select(r, allow)
-		}), fmt.Sprintf("%s selecting %q", d, pats)
+		return p.parseSelect(m, lax)
 	case "sub":
-		b, d := inner("registry", lax)
-		prefix, pn := m.str("prefix", true)
-		if pn != nil && !validPrefix(prefix) {
-			p.errorf(pn, "prefix %q is not a repository name", prefix)
-			return nil, ""
-		}
-		if b == nil || pn == nil {
-			return nil, ""
-		}
-		return wrapBuilder(b, func(r ociregistry.Interface) ociregistry.Interface {
-			return ocifilter.Sub(r, prefix)
-		}), fmt.Sprintf("%s under %q", d, prefix)
+		return p.parseSub(m, lax)
 	}
 	p.errorf(kn, "unknown kind %q (want one of %s)", kind, strings.Join(registryKinds, ", "))
 	// The fields of an unknown kind mean nothing: report only the kind.
@@ -729,6 +559,223 @@ func (p *configParser) parseRegistry(n *yaml.Node, lax bool) (registryBuilder, s
 		m.taken[k] = true
 	}
 	return nil, ""
+}
+
+// inner parses the field name of m as a registry.
+func (p *configParser) inner(m *mapping, name string, lax bool) (registryBuilder, string) {
+	v := m.field(name, true)
+	if v == nil {
+		return nil, ""
+	}
+	return p.parseRegistry(v, lax)
+}
+
+// parseMem parses a registry of kind mem (in memory); see parseRegistry.
+func (p *configParser) parseMem(m *mapping, lax bool) (registryBuilder, string) {
+	lax = lax || m.boolean("laxReferences")
+	return func() ociregistry.Interface {
+		tuneGCForMemory()
+		return ocimem.NewWithConfig(p.cfg.memConfig(lax))
+	}, "mem"
+}
+
+// parseFS parses a registry of kind fs (in a directory); see parseRegistry.
+func (p *configParser) parseFS(m *mapping, lax bool) (registryBuilder, string) {
+	lax = lax || m.boolean("laxReferences")
+	dir, dn := m.str("dir", true)
+	if dn == nil || dir == "" {
+		return nil, ""
+	}
+	dir = p.path(dir)
+	if err := checkDir(dir); err != nil {
+		p.errorf(dn, "%v", err)
+		return nil, ""
+	}
+	return func() ociregistry.Interface {
+		// ocifs.New makes the directory when it is missing.
+		r, err := ocifs.New(dir, p.cfg.fsOptions(lax))
+		if err != nil {
+			p.errorf(dn, "%v", err)
+			return nil
+		}
+		return r
+	}, "fs " + dir
+}
+
+// parseS3 parses a registry of kind s3 (in an S3 bucket); see parseRegistry.
+func (p *configParser) parseS3(m *mapping, lax bool) (registryBuilder, string) {
+	// Credentials come from the standard AWS chain, never from
+	// the file.
+	cfg := ocis3.Config{LaxChildReferences: lax || m.boolean("laxReferences")}
+	var bn, en *yaml.Node
+	cfg.Bucket, bn = m.str("bucket", true)
+	cfg.Prefix, _ = m.str("prefix", false)
+	cfg.Endpoint, en = m.str("endpoint", false)
+	cfg.Region, _ = m.str("region", false)
+	cfg.PathStyle = m.boolean("pathStyle")
+	cfg.Redirect = m.boolean("redirect")
+	if bn == nil || cfg.Bucket == "" {
+		return nil, ""
+	}
+	if en != nil {
+		if u, err := url.Parse(cfg.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.errorf(en, "endpoint %q is not an http or https URL", cfg.Endpoint)
+			return nil, ""
+		}
+	}
+	desc := "s3 bucket " + cfg.Bucket
+	if cfg.Prefix != "" {
+		desc += " prefix " + cfg.Prefix
+	}
+	if cfg.Endpoint != "" {
+		desc += " at " + cfg.Endpoint
+	}
+	return func() ociregistry.Interface {
+		r, err := ocis3.New(context.Background(), cfg)
+		if err != nil {
+			p.errorf(bn, "%v", err)
+			return nil
+		}
+		p.s3Stores = append(p.s3Stores, r)
+		return r
+	}, desc
+}
+
+// parseRemote parses a registry of kind remote (another registry over HTTP); see parseRegistry.
+func (p *configParser) parseRemote(n *yaml.Node, m *mapping) (registryBuilder, string) {
+	url, un := m.str("url", true)
+	insecure := m.boolean("insecure")
+	user, userN := m.str("username", false)
+	password, pn := m.str("password", false)
+	if un == nil {
+		return nil, ""
+	}
+	if (userN == nil) != (pn == nil) {
+		p.errorf(n, "username and password go together")
+		return nil, ""
+	}
+	var auth ociauth.CredentialsSource
+	if userN != nil {
+		host := strings.TrimPrefix(strings.TrimPrefix(url, "https://"), "http://")
+		auth = ociauth.StaticCredentials{strings.TrimSuffix(host, "/"): {Username: user, Password: password}}
+	} else {
+		cfg, err := ociauth.Load()
+		if err != nil {
+			p.errorf(un, "reading the docker config for credentials: %v", err)
+			return nil, ""
+		}
+		auth = cfg
+	}
+	opts := &ociclient.Options{Insecure: insecure, Auth: auth}
+	// Making a client only checks the URL, so it is done here
+	// to report a bad one as a mistake; the builder makes the
+	// client again, with the server's logger.
+	if _, err := ociclient.New(url, opts); err != nil {
+		p.errorf(un, "%v", err)
+		return nil, ""
+	}
+	return func() ociregistry.Interface {
+		opts := *opts
+		opts.Logger = p.logger
+		r, err := ociclient.New(url, &opts)
+		if err != nil {
+			p.errorf(un, "%v", err)
+			return nil
+		}
+		return r
+	}, "remote " + url
+}
+
+// parseProxy parses a registry of kind proxy (a pull-through cache); see parseRegistry.
+func (p *configParser) parseProxy(m *mapping) (registryBuilder, string) {
+	up, upd := p.inner(m, "upstream", false)
+	cache, cached := p.inner(m, "cache", true)
+	ttl := m.duration("tagTTL")
+	stall := m.duration("stallTimeout")
+	if up == nil || cache == nil {
+		return nil, ""
+	}
+	return func() ociregistry.Interface {
+		u, c := up(), cache()
+		if u == nil || c == nil {
+			return nil
+		}
+		return newProxy(u, c, &ociproxy.Options{TagTTL: ttl, FillStallTimeout: stall, Logger: p.logger}, p.m)
+	}, "proxy of (" + upd + ") cached in (" + cached + ")"
+}
+
+// parseUnify parses a registry of kind unify (two registries seen as one); see parseRegistry.
+func (p *configParser) parseUnify(m *mapping, lax bool) (registryBuilder, string) {
+	v := m.field("registries", true)
+	if v == nil {
+		return nil, ""
+	}
+	if v.Kind != yaml.SequenceNode || len(v.Content) != 2 {
+		p.errorf(v, "registries must be a list of two registries")
+		return nil, ""
+	}
+	b0, d0 := p.parseRegistry(v.Content[0], lax)
+	b1, d1 := p.parseRegistry(v.Content[1], lax)
+	if b0 == nil || b1 == nil {
+		return nil, ""
+	}
+	return func() ociregistry.Interface {
+		r0, r1 := b0(), b1()
+		if r0 == nil || r1 == nil {
+			return nil
+		}
+		return ociunify.New(r0, r1, nil)
+	}, "unify (" + d0 + ") and (" + d1 + ")"
+}
+
+// parseFilter parses a registry of kind readonly and immutable (a read-only or immutable view); see parseRegistry.
+func (p *configParser) parseFilter(m *mapping, kind string, lax bool) (registryBuilder, string) {
+	b, d := p.inner(m, "registry", lax)
+	if b == nil {
+		return nil, ""
+	}
+	if kind == "readonly" {
+		return wrapBuilder(b, ocifilter.ReadOnly), "read-only " + d
+	}
+	return wrapBuilder(b, ocifilter.Immutable), "immutable " + d
+}
+
+// parseSelect parses a registry of kind select (some repositories of a registry); see parseRegistry.
+func (p *configParser) parseSelect(m *mapping, lax bool) (registryBuilder, string) {
+	b, d := p.inner(m, "registry", lax)
+	pats, pns := m.strings("repositories", true)
+	ok := true
+	for i, pat := range pats {
+		if err := checkRepoPattern(pat); err != nil {
+			p.errorf(pns[i], "%v", err)
+			ok = false
+		}
+	}
+	if b == nil || !ok || pats == nil {
+		return nil, ""
+	}
+	allow := func(repo string) bool {
+		return slices.ContainsFunc(pats, func(pat string) bool { return matchRepo(pat, repo) })
+	}
+	return wrapBuilder(b, func(r ociregistry.Interface) ociregistry.Interface {
+		return ocifilter.Select(r, allow)
+	}), fmt.Sprintf("%s selecting %q", d, pats)
+}
+
+// parseSub parses a registry of kind sub (the repositories under a prefix); see parseRegistry.
+func (p *configParser) parseSub(m *mapping, lax bool) (registryBuilder, string) {
+	b, d := p.inner(m, "registry", lax)
+	prefix, pn := m.str("prefix", true)
+	if pn != nil && !validPrefix(prefix) {
+		p.errorf(pn, "prefix %q is not a repository name", prefix)
+		return nil, ""
+	}
+	if b == nil || pn == nil {
+		return nil, ""
+	}
+	return wrapBuilder(b, func(r ociregistry.Interface) ociregistry.Interface {
+		return ocifilter.Sub(r, prefix)
+	}), fmt.Sprintf("%s under %q", d, prefix)
 }
 
 // wrapBuilder returns a builder of wrap applied to what b builds.

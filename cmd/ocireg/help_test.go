@@ -22,7 +22,7 @@ func TestConfigHelpCoversConfig(t *testing.T) {
 	}
 	src, err := os.ReadFile("config.go")
 	qt.Assert(t, qt.IsNil(err))
-	fields := regexp.MustCompile(`(?:m\.[a-zA-Z]+|inner)\("([a-zA-Z]+)"`).FindAllStringSubmatch(string(src), -1)
+	fields := regexp.MustCompile(`(?:m\.[a-zA-Z]+\(|inner\(m, )"([a-zA-Z]+)"`).FindAllStringSubmatch(string(src), -1)
 	qt.Assert(t, qt.IsTrue(len(fields) > 10))
 	for _, f := range fields {
 		if f[1] == "kind" {

@@ -159,7 +159,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return exitUsage
 		}
 	}
-	logger, err := newLogger(stderr, cfg.logFormat)
+	logs := newLogBuffer(stderr)
+	defer logs.Close()
+	logger, err := newLogger(logs, cfg.logFormat)
 	if err != nil {
 		fmt.Fprintf(stderr, "ocireg serve: %v\n", err)
 		return exitUsage
@@ -223,6 +225,7 @@ func openRegistry(cfg *serveConfig, logger *slog.Logger, m *metrics) (ociregistr
 	// A proxy's cache receives manifests before their blobs.
 	lax := cfg.upstream != "" || cfg.laxReferences
 	if cfg.mem {
+		tuneGCForMemory()
 		reg, backend = ocimem.NewWithConfig(cfg.memConfig(lax)), "memory"
 	} else {
 		r, err := ocifs.New(cfg.dir, cfg.fsOptions(lax))

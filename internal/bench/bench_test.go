@@ -25,6 +25,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
+var pushMiB = flag.Int("pushsize", 64, "size in `MiB` of the blobs BenchmarkPushBlob and BenchmarkPushBlobChunked push")
+
 var big = flag.Bool("big", false, "also run BenchmarkPullBlob1GiB, which pushes a 1 GiB blob to every server")
 
 const (
@@ -72,12 +74,23 @@ func TestServersAnswer(t *testing.T) {
 }
 
 func BenchmarkPushBlob(b *testing.B) {
+	benchmarkPush(b, pushBlob)
+}
+
+// BenchmarkPushBlobChunked pushes as BenchmarkPushBlob does, but in
+// PATCH requests of chunkSize bytes and a final PUT.
+func BenchmarkPushBlobChunked(b *testing.B) {
+	benchmarkPush(b, pushBlobChunked)
+}
+
+func benchmarkPush(b *testing.B, push func(host, repo string, dgst digest.Digest, size int64, body io.Reader) error) {
 	registries, _ := startServers(b)
+	size := int64(*pushMiB) * mib
 	// Every pushed blob is new, so no server can skip work for content it
 	// has: the blob is a random base plus an 8-byte counter, and its digest
 	// comes from a SHA-256 state saved after the base, so the client does
 	// not spend CPU hashing 64 MiB per push.
-	base := randomBytes(1, pushSize-8)
+	base := randomBytes(1, int(size-8))
 	h := sha256.New()
 	h.Write(base)
 	state, err := h.(encoding.BinaryMarshaler).MarshalBinary()
@@ -87,13 +100,17 @@ func BenchmarkPushBlob(b *testing.B) {
 	var counter atomic.Uint64
 	counter.Store(uint64(time.Now().UnixNano()))
 	for _, s := range registries {
+		if !s.pushable() {
+			continue
+		}
 		b.Run("server="+s.name, func(b *testing.B) {
-			b.SetBytes(pushSize)
+			b.SetBytes(size)
 			// Distribution does not fsync what it stores: flushing it here
 			// keeps its writeback out of the next server's timing.
 			syscall.Sync()
 			startMemory(b, s)
 			suffix := make([]byte, 8)
+			cpu := startCPU(b, s)
 			b.ResetTimer()
 			for range b.N {
 				b.StopTimer()
@@ -106,7 +123,7 @@ func BenchmarkPushBlob(b *testing.B) {
 				dgst := digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil))
 				body := io.MultiReader(bytes.NewReader(base), bytes.NewReader(suffix))
 				b.StartTimer()
-				if err := pushBlob(s.host, pushRepo, dgst, pushSize, body); err != nil {
+				if err := push(s.host, pushRepo, dgst, size, body); err != nil {
 					b.Fatal(err)
 				}
 				b.StopTimer()
@@ -116,7 +133,8 @@ func BenchmarkPushBlob(b *testing.B) {
 				}
 				b.StartTimer()
 			}
-			reportThroughput(b, pushSize)
+			reportThroughput(b, size)
+			reportCPU(b, s, cpu, float64(b.N)*float64(size)/mib, "cpu-ms/MiB")
 			reportMemory(b, s)
 		})
 	}
@@ -155,6 +173,7 @@ func benchmarkPull(b *testing.B, registries []*server, fileServer *server, dgst 
 			b.SetBytes(size)
 			syscall.Sync()
 			before := startMemory(b, tg.s)
+			cpu := startCPU(b, tg.s)
 			b.ResetTimer()
 			for range b.N {
 				if err := pull(tg.url, size); err != nil {
@@ -162,6 +181,7 @@ func benchmarkPull(b *testing.B, registries []*server, fileServer *server, dgst 
 				}
 			}
 			reportThroughput(b, size)
+			reportCPU(b, tg.s, cpu, float64(b.N)*float64(size)/mib, "cpu-ms/MiB")
 			_, peak := reportMemory(b, tg.s)
 			b.ReportMetric(float64(peak-before)/mib, "rss-growth-MiB")
 		})
@@ -188,6 +208,7 @@ func benchmarkManifest(b *testing.B, method string) {
 			var next atomic.Int64
 			var failed atomic.Pointer[error]
 			var wg sync.WaitGroup
+			cpu := startCPU(b, s)
 			b.ResetTimer()
 			for range concurrency {
 				wg.Go(func() {
@@ -205,6 +226,7 @@ func benchmarkManifest(b *testing.B, method string) {
 				b.Fatal(*err)
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+			reportCPU(b, s, cpu, float64(b.N)/1000, "cpu-ms/kreq")
 			reportMemory(b, s)
 		})
 	}
@@ -253,6 +275,25 @@ func reportMemory(b *testing.B, s *server) (rss, peak int64) {
 	b.ReportMetric(float64(rss)/mib, "rss-MiB")
 	b.ReportMetric(float64(peak)/mib, "peak-rss-MiB")
 	return rss, peak
+}
+
+// startCPU returns the processor time s has used so far.
+func startCPU(b *testing.B, s *server) time.Duration {
+	cpu, err := s.cpuTime()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return cpu
+}
+
+// reportCPU reports the processor time s used since startCPU answered
+// start, in milliseconds per unit of work done.
+func reportCPU(b *testing.B, s *server, start time.Duration, work float64, unit string) {
+	cpu, err := s.cpuTime()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(cpu-start)/float64(time.Millisecond)/work, unit)
 }
 
 // reportThroughput reports MiB/s, as b.SetBytes reports MB/s (10⁶ bytes).
@@ -315,9 +356,16 @@ func setupBlob(registries []*server, name string, seed uint64, size int64) (dige
 		if err != nil {
 			return "", err
 		}
-		if err := pushBlob(s.host, pullRepo, dgst, size, f); err != nil {
+		if err := pushBlob(s.pushHost(), pullRepo, dgst, size, f); err != nil {
 			return "", fmt.Errorf("pushing %s to %s: %w", name, s.name, err)
 		}
+		if !s.pushable() {
+			// Warm the proxy's cache.
+			if err := pull("http://"+s.host+"/v2/"+pullRepo+"/blobs/"+dgst.String(), size); err != nil {
+				return "", fmt.Errorf("pulling %s through %s: %w", name, s.name, err)
+			}
+		}
+		s.stored.Add(size)
 	}
 	return dgst, nil
 }
@@ -327,9 +375,19 @@ func setupBlob(registries []*server, name string, seed uint64, size int64) (dige
 func setupManifest(b *testing.B, registries []*server) {
 	manifestOnce.Do(func() {
 		for _, s := range registries {
-			if err := pushImage(s.host); err != nil {
+			n, err := pushImage(s.pushHost())
+			if err != nil {
 				manifestErr = fmt.Errorf("pushing an image to %s: %w", s.name, err)
 				return
+			}
+			s.stored.Add(n)
+			if !s.pushable() {
+				// Warm the proxy's cache.
+				url := "http://" + s.host + "/v2/" + manifestRepo + "/manifests/" + manifestTag
+				if err := requestManifest(http.MethodGet, url); err != nil {
+					manifestErr = fmt.Errorf("pulling the manifest through %s: %w", s.name, err)
+					return
+				}
 			}
 		}
 	})
@@ -338,7 +396,8 @@ func setupManifest(b *testing.B, registries []*server) {
 	}
 }
 
-func pushImage(host string) error {
+// pushImage pushes the image and returns the bytes it stored.
+func pushImage(host string) (int64, error) {
 	config := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
 	layer := randomBytes(4, 4096)
 	var descs []ocispec.Descriptor
@@ -351,7 +410,7 @@ func pushImage(host string) error {
 	} {
 		d := digest.FromBytes(blob.data)
 		if err := pushBlob(host, manifestRepo, d, int64(len(blob.data)), bytes.NewReader(blob.data)); err != nil {
-			return err
+			return 0, err
 		}
 		descs = append(descs, ocispec.Descriptor{MediaType: blob.mediaType, Digest: d, Size: int64(len(blob.data))})
 	}
@@ -363,14 +422,17 @@ func pushImage(host string) error {
 	m.SchemaVersion = 2
 	data, err := json.Marshal(m)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req, err := http.NewRequest(http.MethodPut, "http://"+host+"/v2/"+manifestRepo+"/manifests/"+manifestTag, bytes.NewReader(data))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req.Header.Set("Content-Type", ocispec.MediaTypeImageManifest)
-	return expect(client.Do(req))(http.StatusCreated)
+	if err := expect(client.Do(req))(http.StatusCreated); err != nil {
+		return 0, err
+	}
+	return int64(len(config) + len(layer) + len(data)), nil
 }
 
 // pushBlob pushes a blob monolithically: a POST to start the upload and a
@@ -395,6 +457,51 @@ func pushBlob(host, repo string, dgst digest.Digest, size int64, body io.Reader)
 	}
 	req.ContentLength = size
 	req.Header.Set("Content-Type", "application/octet-stream")
+	return expect(client.Do(req))(http.StatusCreated)
+}
+
+// chunkSize is the size of the PATCH requests of a chunked push.
+const chunkSize = 8 * mib
+
+// pushBlobChunked pushes a blob in PATCH requests of chunkSize bytes
+// with Content-Range, and a PUT without a body.
+func pushBlobChunked(host, repo string, dgst digest.Digest, size int64, body io.Reader) error {
+	start := "http://" + host + "/v2/" + repo + "/blobs/uploads/"
+	resp, err := client.Post(start, "", nil)
+	if err := expect(resp, err)(http.StatusAccepted); err != nil {
+		return err
+	}
+	loc, err := url.Parse(start)
+	if err != nil {
+		return err
+	}
+	for off := int64(0); off < size; off += chunkSize {
+		n := min(chunkSize, size-off)
+		if loc, err = loc.Parse(resp.Header.Get("Location")); err != nil {
+			return fmt.Errorf("upload location: %v", err)
+		}
+		req, err := http.NewRequest(http.MethodPatch, loc.String(), io.LimitReader(body, n))
+		if err != nil {
+			return err
+		}
+		req.ContentLength = n
+		req.Header.Set("Content-Type", "application/octet-stream")
+		req.Header.Set("Content-Range", fmt.Sprintf("%d-%d", off, off+n-1))
+		resp, err = client.Do(req)
+		if err := expect(resp, err)(http.StatusAccepted); err != nil {
+			return err
+		}
+	}
+	if loc, err = loc.Parse(resp.Header.Get("Location")); err != nil {
+		return fmt.Errorf("upload location: %v", err)
+	}
+	q := loc.Query()
+	q.Set("digest", dgst.String())
+	loc.RawQuery = q.Encode()
+	req, err := http.NewRequest(http.MethodPut, loc.String(), nil)
+	if err != nil {
+		return err
+	}
 	return expect(client.Do(req))(http.StatusCreated)
 }
 
@@ -458,4 +565,49 @@ func randomBytes(seed uint64, n int) []byte {
 	data := make([]byte, n)
 	rand.NewChaCha8(seedOf(seed)).Read(data)
 	return data
+}
+
+// holdBlobs is how many blobs of pushSize BenchmarkHold pushes.
+const holdBlobs = 8
+
+// BenchmarkHold pushes 512 MiB of new blobs to each in-memory server
+// and reports its resident memory over the bytes it holds, beyond its
+// resident size when it started: held-x once the pushes are done and
+// peak-held-x at its peak during them. The blobs are deleted afterwards.
+func BenchmarkHold(b *testing.B) {
+	registries, _ := startServers(b)
+	for _, s := range registries {
+		if !s.inMemory {
+			continue
+		}
+		b.Run("server="+s.name, func(b *testing.B) {
+			var held, peakHeld float64
+			for i := range b.N {
+				startMemory(b, s)
+				var dgsts []digest.Digest
+				for j := range holdBlobs {
+					data := randomBytes(uint64(1000+i*holdBlobs+j), pushSize)
+					d := digest.FromBytes(data)
+					if err := pushBlob(s.host, pushRepo, d, pushSize, bytes.NewReader(data)); err != nil {
+						b.Fatal(err)
+					}
+					dgsts = append(dgsts, d)
+				}
+				rss, peak, err := s.memory()
+				if err != nil {
+					b.Fatal(err)
+				}
+				stored := float64(s.stored.Load() + holdBlobs*pushSize)
+				held = float64(rss-s.baseRSS) / stored
+				peakHeld = float64(peak-s.baseRSS) / stored
+				for _, d := range dgsts {
+					if err := deleteBlob(s.host, pushRepo, d); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(held, "held-x")
+			b.ReportMetric(peakHeld, "peak-held-x")
+		})
+	}
 }

@@ -1,11 +1,14 @@
 package bench
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,4 +125,61 @@ func (r *bigReader) Read(p []byte) (int, error) {
 		total += c
 	}
 	return total, nil
+}
+
+// TestServeMemHolds pushes 256 MiB of blobs to "ocireg serve --mem",
+// deletes them and pushes 256 MiB more, and fails when the server's
+// resident memory then exceeds, beyond its size at start, 1.2 times what
+// it holds plus 32 MiB: content is kept once, and what was deleted does
+// not linger.
+func TestServeMemHolds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("pushes 512 MiB")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(toolstest.BuildOcireg(t), "serve", "--addr", "127.0.0.1:0", "--mem")
+	cmd.Env = withoutGOGC(os.Environ())
+	s, err := startPrinting("ocireg", cmd, dir)
+	qt.Assert(t, qt.IsNil(err))
+	t.Cleanup(func() {
+		if err := s.stop(); err != nil {
+			t.Errorf("stopping ocireg: %v", err)
+		}
+	})
+	base, _, err := s.memory()
+	qt.Assert(t, qt.IsNil(err))
+	const blobs, size = 4, 64 * mib
+	for round := range 2 {
+		var dgsts []digest.Digest
+		for i := range blobs {
+			data := randomBytes(uint64(100+round*blobs+i), size)
+			d := digest.FromBytes(data)
+			qt.Assert(t, qt.IsNil(pushBlob(s.host, pushRepo, d, size, bytes.NewReader(data))))
+			dgsts = append(dgsts, d)
+		}
+		if round > 0 {
+			break
+		}
+		for _, d := range dgsts {
+			qt.Assert(t, qt.IsNil(deleteBlob(s.host, pushRepo, d)))
+		}
+	}
+	rss, _, err := s.memory()
+	qt.Assert(t, qt.IsNil(err))
+	held := float64(blobs * size)
+	t.Logf("resident %.1f MiB at start, %.1f MiB holding %.0f MiB", float64(base)/mib, float64(rss)/mib, held/mib)
+	limit := 1.2*held + 32*mib
+	qt.Assert(t, qt.IsTrue(float64(rss-base) <= limit), qt.Commentf("resident memory grew by %.1f MiB holding %.0f MiB; want at most %.1f MiB", float64(rss-base)/mib, held/mib, limit/mib))
+}
+
+// withoutGOGC returns env without GOGC, so that the server runs with the
+// collector's settings it chooses.
+func withoutGOGC(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "GOGC=") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

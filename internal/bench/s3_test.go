@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// The object-storage case (-backend=s3): "ocireg serve" with a registry
+// The object-storage pair (-servers=ocireg-s3,distribution-s3): "ocireg serve" with a registry
 // of kind s3 and Distribution with its s3 driver, both on buckets of one
 // versitygw started for the run, so that the two share the store and
 // its speed.

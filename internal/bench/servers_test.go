@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -23,8 +24,18 @@ import (
 	"github.com/ocireg/ociregistry/ociserver"
 )
 
-// ociregBackend selects the store "ocireg serve" benchmarks with.
-var ociregBackend = flag.String("backend", "dir", "ocireg backend to benchmark: mem (ocireg serve --mem), dir (ocireg serve --dir in a temporary directory), ocifs (ociserver over ocifs in a process of the test binary, without ocireg's request log), or s3 (ocireg serve over versitygw, against Distribution's s3 driver over the same versitygw)")
+// serverNames selects the servers the benchmarks compare.
+var serverNames = flag.String("servers", "ocireg-mem,ocireg-fs,ocireg-proxy,distribution,crane",
+	"comma-separated `list` of the servers to benchmark: ocireg-mem (ocireg serve --mem), ocireg-fs (ocireg serve --dir),\n"+
+		"ocireg-proxy (ocireg serve --upstream, cached in a directory, warmed before it is measured), ocifs (ociserver over ocifs\n"+
+		"in a process of the test binary, without ocireg's request log), distribution (CNCF Distribution, filesystem driver),\n"+
+		"crane (go-containerregistry's in-memory registry, crane registry serve), and the object-storage pair ocireg-s3\n"+
+		"(ocireg serve with a registry of kind s3) and distribution-s3 (Distribution's s3 driver), both over one versitygw")
+
+// ociregBinEnv, when set in the environment, names the ocireg binary to
+// benchmark instead of one built from this tree: a way to measure an
+// older version against the same peers in the same run.
+const ociregBinEnv = "OCIREG_BENCH_BIN"
 
 // fileServerEnv, when set in the environment, makes the test binary a
 // plain http.FileServer of the directory it names instead of running
@@ -32,7 +43,7 @@ var ociregBackend = flag.String("backend", "dir", "ocireg backend to benchmark: 
 const fileServerEnv = "OCIREG_BENCH_FILESERVER"
 
 // ocifsServerEnv, when set, makes the test binary serve ociserver over
-// ocifs in the directory it names: the -backend=ocifs stand-in for
+// ocifs in the directory it names: the server "ocifs" of -servers, a stand-in for
 // "ocireg serve --dir".
 const ocifsServerEnv = "OCIREG_BENCH_OCIFS"
 
@@ -49,6 +60,33 @@ type server struct {
 	log  string // file with the server's stderr
 	done chan struct{}
 	err  error // result of Wait, set before done is closed
+
+	// inMemory is set for servers that keep content in memory, whose
+	// resident size is compared with what they hold.
+	inMemory bool
+
+	// upstream, for a pull-through proxy, is the registry it caches:
+	// content is pushed there and pulled once through the proxy
+	// before the proxy is measured. Pushes to a proxy are refused.
+	upstream *server
+
+	// baseRSS is the resident size just after the server started.
+	baseRSS int64
+
+	// stored counts the bytes of blobs and manifests that the setup
+	// left in the server.
+	stored atomic.Int64
+}
+
+// pushable reports whether s takes pushes.
+func (s *server) pushable() bool { return s.upstream == nil }
+
+// pushHost returns the host that content meant for s is pushed to.
+func (s *server) pushHost() string {
+	if s.upstream != nil {
+		return s.upstream.host
+	}
+	return s.host
 }
 
 // servers are the processes started once per test process and stopped
@@ -57,10 +95,11 @@ var servers struct {
 	once sync.Once
 	err  error
 	dir  string
-	// s3dir holds the object store's files in the object-storage case.
-	s3dir string
-	// registries are ocireg and distribution, in that order.
+	// registries are those -servers names, in its order.
 	registries []*server
+	// helpers are processes that serve the registries, such as a
+	// proxy's upstream.
+	helpers    []*server
 	fileServer *server
 }
 
@@ -82,41 +121,49 @@ func TestMain(m *testing.M) {
 	if servers.dir != "" {
 		os.RemoveAll(servers.dir)
 	}
-	if servers.s3dir != "" {
-		os.RemoveAll(servers.s3dir)
-	}
 	os.Exit(code)
 }
 
 func allServers() []*server {
 	all := append([]*server(nil), servers.registries...)
-	if servers.fileServer != nil {
-		all = append(all, servers.fileServer)
-	}
-	// The object store goes last, once its clients are stopped.
+	all = append(all, servers.helpers...)
 	if gateway.server != nil {
 		all = append(all, gateway.server)
+	}
+	if servers.fileServer != nil {
+		all = append(all, servers.fileServer)
 	}
 	return all
 }
 
 // startServers starts every server the first time it is called in this
-// process and returns the registries (ocireg, distribution) and the file
-// server, whose root is fileServerDir(). It skips the test when
-// Distribution's registry is missing, unless OCIREG_REQUIRE_TOOLS=1.
+// process and returns the registries and the file server, whose root is
+// fileServerDir(). It skips the test when a peer's binary is missing,
+// unless OCIREG_REQUIRE_TOOLS=1.
 func startServers(tb testing.TB) (registries []*server, fileServer *server) {
 	tb.Helper()
-	distribution := toolstest.Require(tb, "registry")
-	if *ociregBackend == "s3" {
-		versitygw := toolstest.Require(tb, "versitygw")
-		servers.once.Do(func() {
-			servers.err = startS3(toolstest.BuildOcireg(tb), distribution, versitygw)
-		})
+	names := strings.Split(*serverNames, ",")
+	tools := map[string]string{}
+	for _, name := range names {
+		switch name {
+		case "distribution", "distribution-s3":
+			tools[name] = toolstest.Require(tb, "registry")
+		case "crane":
+			tools[name] = toolstest.Require(tb, "crane")
+		}
+		if strings.HasSuffix(name, "-s3") {
+			tools["versitygw"] = toolstest.Require(tb, "versitygw")
+		}
 	}
 	servers.once.Do(func() {
-		// The binary is removed when tb ends; the server keeps running
-		// from it, as Linux keeps an executable open while it runs.
-		servers.err = start(toolstest.BuildOcireg(tb), distribution)
+		ocireg := os.Getenv(ociregBinEnv)
+		if ocireg == "" {
+			// The binary is removed when tb ends; the server keeps
+			// running from it, as Linux keeps an executable open
+			// while it runs.
+			ocireg = toolstest.BuildOcireg(tb)
+		}
+		servers.err = start(names, ocireg, tools)
 	})
 	if servers.err != nil {
 		tb.Fatal(servers.err)
@@ -128,21 +175,7 @@ func fileServerDir() string {
 	return filepath.Join(servers.dir, "files")
 }
 
-// startS3 starts versitygw, then the servers as start does, for the
-// object-storage case.
-func startS3(ocireg, distribution, versitygw string) error {
-	dir, err := os.MkdirTemp("", "ocireg-bench-s3-")
-	if err != nil {
-		return err
-	}
-	servers.s3dir = dir
-	if err := startGateway(versitygw, dir); err != nil {
-		return fmt.Errorf("starting versitygw: %w", err)
-	}
-	return start(ocireg, distribution)
-}
-
-func start(ocireg, distribution string) error {
+func start(names []string, ocireg string, tools map[string]string) error {
 	dir, err := os.MkdirTemp("", "ocireg-bench-")
 	if err != nil {
 		return err
@@ -151,19 +184,23 @@ func start(ocireg, distribution string) error {
 	if err := os.Mkdir(fileServerDir(), 0o777); err != nil {
 		return err
 	}
-	if gateway.endpoint == "" && *ociregBackend == "s3" {
-		return fmt.Errorf("-backend=s3 needs versitygw started first")
+	if bin := tools["versitygw"]; bin != "" {
+		if err := startGateway(bin, dir); err != nil {
+			return fmt.Errorf("starting versitygw: %w", err)
+		}
 	}
-	oc, err := startOcireg(ocireg, dir)
-	if err != nil {
-		return fmt.Errorf("starting ocireg: %w", err)
+	// A configuration line, which benchstat keeps with the results.
+	fmt.Printf("servers: %s\n", strings.Join(names, ","))
+	for _, name := range names {
+		s, err := startServer(name, ocireg, tools[name], dir)
+		if err != nil {
+			return fmt.Errorf("starting %s: %w", name, err)
+		}
+		if s.baseRSS, _, err = s.memory(); err != nil {
+			return err
+		}
+		servers.registries = append(servers.registries, s)
 	}
-	servers.registries = append(servers.registries, oc)
-	dist, err := startDistribution(distribution, dir)
-	if err != nil {
-		return fmt.Errorf("starting distribution: %w", err)
-	}
-	servers.registries = append(servers.registries, dist)
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -178,35 +215,56 @@ func start(ocireg, distribution string) error {
 	return nil
 }
 
-func startOcireg(bin, dir string) (*server, error) {
-	// A configuration line, which benchstat keeps with the results.
-	fmt.Printf("ocireg-backend: %s\n", *ociregBackend)
-	args := []string{"serve", "--addr", "127.0.0.1:0"}
-	switch *ociregBackend {
+func startServer(name, ocireg, tool, dir string) (*server, error) {
+	serve := []string{"serve", "--addr", "127.0.0.1:0"}
+	switch name {
+	case "ocireg-mem":
+		s, err := startPrinting(name, exec.Command(ocireg, append(serve, "--mem")...), dir)
+		if s != nil {
+			s.inMemory = true
+		}
+		return s, err
+	case "ocireg-fs":
+		return startPrinting(name, exec.Command(ocireg, append(serve, "--dir", filepath.Join(dir, name))...), dir)
+	case "ocireg-proxy":
+		up, err := startPrinting("proxy-upstream", exec.Command(ocireg, append(serve, "--mem")...), dir)
+		if err != nil {
+			return nil, err
+		}
+		servers.helpers = append(servers.helpers, up)
+		s, err := startPrinting(name, exec.Command(ocireg, append(serve, "--dir", filepath.Join(dir, name), "--upstream", "http://"+up.host)...), dir)
+		if s != nil {
+			s.upstream = up
+		}
+		return s, err
 	case "ocifs":
 		self, err := os.Executable()
 		if err != nil {
 			return nil, err
 		}
 		cmd := exec.Command(self)
-		cmd.Env = append(os.Environ(), ocifsServerEnv+"="+filepath.Join(dir, "ocifs-data"))
-		return startPrinting("ocireg", cmd, dir)
-	case "mem":
-		args = append(args, "--mem")
-	case "dir":
-		args = append(args, "--dir", filepath.Join(dir, "ocireg-data"))
-	case "s3":
+		cmd.Env = append(os.Environ(), ocifsServerEnv+"="+filepath.Join(dir, name))
+		return startPrinting(name, cmd, dir)
+	case "distribution":
+		return startDistribution(tool, dir, toolstest.DistributionConfig)
+	case "ocireg-s3":
 		config, err := ociregS3Config(dir)
 		if err != nil {
 			return nil, err
 		}
-		cmd := exec.Command(bin, append(args, "--config", config)...)
+		cmd := exec.Command(ocireg, append(serve, "--config", config)...)
 		cmd.Env = s3Env(dir)
-		return startPrinting("ocireg", cmd, dir)
-	default:
-		return nil, fmt.Errorf("unknown -backend %q (want mem, dir, ocifs or s3)", *ociregBackend)
+		return startPrinting(name, cmd, dir)
+	case "distribution-s3":
+		s, err := startDistribution(tool, dir, func(host, _ string) string { return distributionS3Config(host) })
+		if s != nil {
+			s.name = name
+		}
+		return s, err
+	case "crane":
+		return startCrane(tool, dir)
 	}
-	return startPrinting("ocireg", exec.Command(bin, args...), dir)
+	return nil, fmt.Errorf("unknown server %q in -servers", name)
 }
 
 // startPrinting starts cmd, which prints the URL it serves on
@@ -249,7 +307,9 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
-func startDistribution(bin, dir string) (*server, error) {
+// startDistribution starts Distribution with the configuration that
+// config makes for its address and data directory.
+func startDistribution(bin, dir string, config func(host, data string) string) (*server, error) {
 	var lastErr error
 	// Distribution cannot listen on port 0 and tell the port, so pick a
 	// free one; another process can take it in between, hence retries.
@@ -258,16 +318,12 @@ func startDistribution(bin, dir string) (*server, error) {
 		if err != nil {
 			return nil, err
 		}
-		config := filepath.Join(dir, fmt.Sprintf("distribution-%d.yml", i))
+		file := filepath.Join(dir, fmt.Sprintf("distribution-%d.yml", i))
 		data := filepath.Join(dir, fmt.Sprintf("distribution-data-%d", i))
-		cfg := toolstest.DistributionConfig(host, data)
-		if *ociregBackend == "s3" {
-			cfg = distributionS3Config(host)
-		}
-		if err := os.WriteFile(config, []byte(cfg), 0o666); err != nil {
+		if err := os.WriteFile(file, []byte(config(host, data)), 0o666); err != nil {
 			return nil, err
 		}
-		cmd := exec.Command(bin, "serve", config)
+		cmd := exec.Command(bin, "serve", file)
 		// Distribution v3 exports traces to localhost by default.
 		cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
 		s, err := startProcess("distribution", cmd, dir)
@@ -275,6 +331,30 @@ func startDistribution(bin, dir string) (*server, error) {
 			return nil, err
 		}
 		s.host = host
+		if lastErr = waitReady(s); lastErr == nil {
+			return s, nil
+		}
+		s.stop()
+		lastErr = fmt.Errorf("%w\n%s", lastErr, s.logTail())
+	}
+	return nil, lastErr
+}
+
+// startCrane starts go-containerregistry's in-memory registry on a free
+// port, retrying as startDistribution does.
+func startCrane(bin, dir string) (*server, error) {
+	var lastErr error
+	for range 3 {
+		host, err := freeHost()
+		if err != nil {
+			return nil, err
+		}
+		s, err := startProcess("crane", exec.Command(bin, "registry", "serve", "--address", host), dir)
+		if err != nil {
+			return nil, err
+		}
+		s.host = host
+		s.inMemory = true
 		if lastErr = waitReady(s); lastErr == nil {
 			return s, nil
 		}
@@ -396,6 +476,33 @@ func (s *server) memory() (rss, peak int64, err error) {
 	return rss, peak, nil
 }
 
+// cpuTime returns the processor time the server has used so far, user
+// and system, from /proc/PID/stat. Unlike wall-clock rates it hardly
+// depends on what else the machine runs.
+func (s *server) cpuTime() (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, in parentheses, may hold spaces; the fields
+	// after it are utime and stime at positions 12 and 13.
+	_, rest, ok := strings.Cut(string(data), ") ")
+	fields := strings.Fields(rest)
+	if !ok || len(fields) < 13 {
+		return 0, fmt.Errorf("cannot parse /proc/%d/stat", s.cmd.Process.Pid)
+	}
+	var ticks int64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parsing /proc/%d/stat: %v", s.cmd.Process.Pid, err)
+		}
+		ticks += n
+	}
+	// USER_HZ is 100 on every Linux architecture Go supports.
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
+}
+
 // resetPeak makes the kernel restart the server's VmHWM from its current
 // resident set size.
 func (s *server) resetPeak() error {
@@ -409,7 +516,7 @@ func runFileServer(dir string) {
 }
 
 // runOcifsServer is the whole program when the test binary runs as the
-// -backend=ocifs server: ociserver over ocifs in dir, started as
+// server "ocifs" of -servers: ociserver over ocifs in dir, started as
 // runFileServer is.
 func runOcifsServer(dir string) {
 	reg, err := ocifs.New(dir, nil)
