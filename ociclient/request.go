@@ -116,7 +116,7 @@ func (c *client) do(ctx context.Context, req *request) (*http.Response, error) {
 				return nil, ctxErr
 			}
 		}
-		return nil, withRetryAfter(responseError(resp, body, req.kind), resp, c.opts.MaxRetryWait)
+		return nil, withRetryAfter(aboutRequest(hreq.URL, req.kind, responseError(resp, body, req.kind)), resp, c.opts.MaxRetryWait)
 	}
 }
 

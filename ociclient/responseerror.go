@@ -2,10 +2,65 @@ package ociclient
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/ocireg/ociregistry"
 )
+
+// aboutRequest returns err, the error of a response to a request for u
+// about k, prefixed with what the request was about, such as "manifest
+// app:v1" or "blob app@sha256:…": a registry's message alone ("manifest
+// unknown") does not say which, and the caller that gets it may be far
+// from the request (a proxy serving it on, a copy of many images).
+func aboutRequest(u *url.URL, k kind, err error) error {
+	_, rest, ok := strings.Cut(u.Path, "/v2/")
+	if !ok {
+		return err
+	}
+	cut := func(sep string) (repo, ref string, ok bool) {
+		i := strings.LastIndex(rest, sep)
+		if i <= 0 {
+			return "", "", false
+		}
+		return rest[:i], rest[i+len(sep):], true
+	}
+	at := func(repo, ref string) string {
+		if strings.Contains(ref, ":") {
+			return repo + "@" + ref
+		}
+		return repo + ":" + ref
+	}
+	var what string
+	switch k {
+	case kindManifest:
+		if repo, ref, ok := cut("/manifests/"); ok {
+			what = "manifest " + at(repo, ref)
+		}
+	case kindBlob:
+		if repo, ref, ok := cut("/blobs/"); ok {
+			what = "blob " + at(repo, ref)
+		}
+	case kindUpload:
+		if repo, _, ok := cut("/blobs/uploads"); ok {
+			what = "upload to " + repo
+		}
+	case kindTags:
+		if repo, _, ok := cut("/tags/list"); ok {
+			what = "tags of " + repo
+		}
+	case kindReferrers:
+		if repo, ref, ok := cut("/referrers/"); ok {
+			what = "referrers of " + at(repo, ref)
+		}
+	}
+	if what == "" {
+		return err
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
 
 // responseError returns the error for an error response with the given
 // body: the errors in its body when it holds the specification's JSON

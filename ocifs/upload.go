@@ -76,7 +76,7 @@ func (r *Registry) PushBlobChunkedResume(ctx context.Context, repo, id string, o
 	if _, err := repoDir(r.dir, repo); err != nil {
 		return nil, err
 	}
-	unknown := fmt.Errorf("upload %q in repository %s: %w", id, repo, ociregistry.ErrBlobUploadUnknown)
+	unknown := fmt.Errorf("upload %.100q in repository %s: %w", id, repo, ociregistry.ErrBlobUploadUnknown)
 	if !validUploadID(id) {
 		return nil, unknown
 	}

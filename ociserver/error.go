@@ -3,8 +3,10 @@ package ociserver
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -27,6 +29,11 @@ func (s *server) writeError(w http.ResponseWriter, req *http.Request, err error)
 		level = slog.LevelError
 	}
 	s.logger.Log(req.Context(), level, "request failed", "method", req.Method, "path", req.URL.Path, "status", status, "err", err)
+	if status == http.StatusInternalServerError && isInternal(err) {
+		// The log has the whole error; the client learns nothing of
+		// the server's files.
+		body, _ = ociregistry.MarshalError(errInternal)
+	}
 	h := w.Header()
 	if status == http.StatusTooManyRequests && h.Get("Retry-After") == "" {
 		h.Set("Retry-After", retryAfter(err))
@@ -39,6 +46,23 @@ func (s *server) writeError(w http.ResponseWriter, req *http.Request, err error)
 	if req.Method != http.MethodHead {
 		w.Write(body)
 	}
+}
+
+// errInternal is what a client is told of a failure inside the server.
+var errInternal = errors.New("the server failed to handle the request; its log says why")
+
+// isInternal reports whether err is a failure inside the server whose
+// text is not for clients: one caused by the server's file system, whose
+// messages name its paths. Other failures (an inconsistent backend, an
+// upstream's answer) keep their words: they tell the client what went
+// wrong without telling it about the server's files.
+func isInternal(err error) bool {
+	var (
+		pathErr *fs.PathError
+		linkErr *os.LinkError
+		sysErr  *os.SyscallError
+	)
+	return errors.As(err, &pathErr) || errors.As(err, &linkErr) || errors.As(err, &sysErr)
 }
 
 // retryAfter returns the Retry-After header to send with err, a 429: the

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -249,93 +250,114 @@ func TestHostileUploadBytes(t *testing.T) {
 // UploadIdleTimeout, by cancelling them in the backend (whose own,
 // longer, timeouts play no part): goroutines and open files return to
 // where they were, the in-memory registry's heap too, and the backend
-// holds no upload any more.
+// holds no upload any more. The server cancels them either when new
+// uploads start, or, with no new upload, when its owner calls
+// SweepUploads. The server's clock is the test's, so that no session
+// expires before the test moves time on, however busy the machine.
 func TestHostileAbandonedUploads(t *testing.T) {
 	const n = 2000
-	const idle = time.Second
+	const idle = time.Minute
 	chunk := strings.Repeat("x", 4<<10)
 	for name, newBackend := range backends(t) {
-		t.Run(name, func(t *testing.T) {
-			r := newBackend(t)
-			srv := httptest.NewServer(ociserver.New(r, &ociserver.Options{MaxUploads: n, UploadIdleTimeout: idle}))
-			t.Cleanup(srv.Close)
-			base := srv.URL
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
-			defer client.CloseIdleConnections()
-			send := func(method, path, body string) *http.Response {
-				req, err := http.NewRequest(method, base+path, strings.NewReader(body))
-				qt.Assert(t, qt.IsNil(err))
-				resp, err := client.Do(req)
-				qt.Assert(t, qt.IsNil(err))
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				return resp
-			}
-			settle()
-			goroutines, files, heap := runtime.NumGoroutine(), openFiles(t), heapInUse()
-
-			var mu sync.Mutex
-			var locations []string
-			var wg sync.WaitGroup
-			for w := range 8 {
-				wg.Go(func() {
-					for i := w; i < n; i += 8 {
-						resp := send("POST", fmt.Sprintf("/v2/repo%d/blobs/uploads/", i%10), "")
-						if resp.StatusCode != http.StatusAccepted {
-							t.Errorf("POST: status %d", resp.StatusCode)
-							return
-						}
-						loc := resp.Header.Get("Location")
-						resp = send("PATCH", loc, chunk)
-						if resp.StatusCode != http.StatusAccepted {
-							t.Errorf("PATCH: status %d", resp.StatusCode)
-							return
-						}
-						mu.Lock()
-						locations = append(locations, loc)
-						mu.Unlock()
-					}
-				})
-			}
-			wg.Wait()
-			if t.Failed() {
-				return
-			}
-			time.Sleep(2 * idle)
-			// Uploads started now sweep the abandoned ones, a
-			// bounded number each.
-			for i := 0; ; i++ {
-				resp := send("POST", "/v2/repo0/blobs/uploads/", "")
-				qt.Assert(t, qt.Equals(resp.StatusCode, http.StatusAccepted))
-				send("DELETE", resp.Header.Get("Location"), "")
-				if i*64 > n {
-					break
+		for _, sweep := range []string{"new-uploads", "SweepUploads"} {
+			t.Run(name+"/"+sweep, func(t *testing.T) {
+				r := newBackend(t)
+				h := ociserver.New(r, &ociserver.Options{MaxUploads: n, UploadIdleTimeout: idle})
+				var skew atomic.Int64
+				ociserver.SetUploadClock(h, func() time.Time { return time.Now().Add(time.Duration(skew.Load())) })
+				srv := httptest.NewServer(h)
+				t.Cleanup(srv.Close)
+				base := srv.URL
+				client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+				defer client.CloseIdleConnections()
+				send := func(method, path, body string) *http.Response {
+					req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+					qt.Assert(t, qt.IsNil(err))
+					resp, err := client.Do(req)
+					qt.Assert(t, qt.IsNil(err))
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					return resp
 				}
-			}
-			// Every session was cancelled in the backend (one in ten
-			// is looked at).
-			for i := 0; i < len(locations); i += 10 {
-				resp := send("GET", locations[i], "")
-				qt.Check(t, qt.Equals(resp.StatusCode, http.StatusNotFound), qt.Commentf("upload %s", locations[i]))
-			}
-			client.CloseIdleConnections()
-			deadline := time.Now().Add(10 * time.Second)
-			for {
 				settle()
-				g, f := runtime.NumGoroutine(), openFiles(t)
-				if g <= goroutines+2 && f <= files+2 || time.Now().After(deadline) {
-					qt.Check(t, qt.IsTrue(g <= goroutines+2), qt.Commentf("goroutines: %d before, %d after", goroutines, g))
-					qt.Check(t, qt.IsTrue(f <= files+2), qt.Commentf("open files: %d before, %d after", files, f))
-					break
+				goroutines, files, heap := runtime.NumGoroutine(), openFiles(t), heapInUse()
+
+				var mu sync.Mutex
+				var locations []string
+				var wg sync.WaitGroup
+				for w := range 8 {
+					wg.Go(func() {
+						for i := w; i < n; i += 8 {
+							resp := send("POST", fmt.Sprintf("/v2/repo%d/blobs/uploads/", i%10), "")
+							if resp.StatusCode != http.StatusAccepted {
+								t.Errorf("POST: status %d", resp.StatusCode)
+								return
+							}
+							loc := resp.Header.Get("Location")
+							resp = send("PATCH", loc, chunk)
+							if resp.StatusCode != http.StatusAccepted {
+								t.Errorf("PATCH: status %d", resp.StatusCode)
+								return
+							}
+							mu.Lock()
+							locations = append(locations, loc)
+							mu.Unlock()
+						}
+					})
 				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			if name == "mem" {
-				// The sessions held 8 MiB.
-				h := heapInUse()
-				qt.Check(t, qt.IsTrue(h < heap+2<<20), qt.Commentf("heap in use: %d before, %d after", heap, h))
-			}
-		})
+				wg.Wait()
+				if t.Failed() {
+					return
+				}
+				// Every slot is taken.
+				resp := send("POST", "/v2/repo0/blobs/uploads/", "")
+				qt.Assert(t, qt.Equals(resp.StatusCode, http.StatusTooManyRequests))
+
+				skew.Store(int64(2 * idle))
+				switch sweep {
+				case "new-uploads":
+					// Uploads started now sweep the abandoned ones, a
+					// bounded number each.
+					for i := 0; ; i++ {
+						resp := send("POST", "/v2/repo0/blobs/uploads/", "")
+						qt.Assert(t, qt.Equals(resp.StatusCode, http.StatusAccepted))
+						send("DELETE", resp.Header.Get("Location"), "")
+						if i*64 > n {
+							break
+						}
+					}
+				case "SweepUploads":
+					got := h.(ociserver.UploadSweeper).SweepUploads(context.Background())
+					qt.Check(t, qt.Equals(got, n))
+				}
+				// Every session was cancelled in the backend (one in ten
+				// is looked at).
+				for i := 0; i < len(locations); i += 10 {
+					resp := send("GET", locations[i], "")
+					qt.Check(t, qt.Equals(resp.StatusCode, http.StatusNotFound), qt.Commentf("upload %s", locations[i]))
+				}
+				client.CloseIdleConnections()
+				deadline := time.Now().Add(10 * time.Second)
+				for {
+					settle()
+					g, f := runtime.NumGoroutine(), openFiles(t)
+					if g <= goroutines+2 && f <= files+2 || time.Now().After(deadline) {
+						qt.Check(t, qt.IsTrue(g <= goroutines+2), qt.Commentf("goroutines: %d before, %d after", goroutines, g))
+						qt.Check(t, qt.IsTrue(f <= files+2), qt.Commentf("open files: %d before, %d after", files, f))
+						break
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+				if name == "mem" {
+					// The sessions held 8 MiB.
+					h := heapInUse()
+					qt.Check(t, qt.IsTrue(h < heap+2<<20), qt.Commentf("heap in use: %d before, %d after", heap, h))
+				}
+				// The slots are free again.
+				resp = send("POST", "/v2/repo0/blobs/uploads/", "")
+				qt.Check(t, qt.Equals(resp.StatusCode, http.StatusAccepted))
+			})
+		}
 	}
 }
 

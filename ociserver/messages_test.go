@@ -1,13 +1,22 @@
 package ociserver_test
 
 import (
+	"bytes"
+	"io"
+	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/go-quicktest/qt"
 	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/ocifs"
 	"github.com/ocireg/ociregistry/ocimem"
+	"github.com/ocireg/ociregistry/ociserver"
+	"github.com/opencontainers/go-digest"
 )
 
 // TestErrorMessages checks that error responses say what happened in
@@ -135,4 +144,64 @@ func TestErrorMessages(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestErrorMessagesLongUploadID checks that an upload ID of thousands of
+// characters, which no registry hands out, is not echoed whole in the
+// BLOB_UPLOAD_UNKNOWN answer, by either backend and for every method.
+func TestErrorMessagesLongUploadID(t *testing.T) {
+	id := strings.Repeat("x", 5000)
+	for name, newBackend := range backends(t) {
+		base := newServer(t, newBackend(t), nil)
+		for _, method := range []string{"GET", "PATCH", "PUT", "DELETE"} {
+			t.Run(name+"/"+method, func(t *testing.T) {
+				path := "/v2/foo/blobs/uploads/" + id
+				if method == "PUT" {
+					path += "?digest=" + digest.FromString("").String()
+				}
+				resp := do(t, base, request{method: method, path: path})
+				qt.Check(t, qt.Equals(resp.status, http.StatusNotFound))
+				qt.Check(t, qt.Equals(errorCode(t, resp.body), "BLOB_UPLOAD_UNKNOWN"))
+				qt.Check(t, qt.StringContains(resp.body, "xxxxxxxxxx"))
+				qt.Check(t, qt.IsTrue(len(resp.body) < 500), qt.Commentf("body of %d bytes: %.300s", len(resp.body), resp.body))
+			})
+		}
+	}
+}
+
+// TestErrorMessagesNoServerPaths checks that a 500 caused by the server's
+// file system does not tell the client the server's paths: the client
+// gets UNKNOWN and a generic message, and the log gets the whole error.
+func TestErrorMessagesNoServerPaths(t *testing.T) {
+	dir := t.TempDir()
+	r, err := ocifs.New(dir, nil)
+	qt.Assert(t, qt.IsNil(err))
+	// The uploads directory becomes a file: no upload can start.
+	qt.Assert(t, qt.IsNil(os.RemoveAll(filepath.Join(dir, "uploads"))))
+	qt.Assert(t, qt.IsNil(os.WriteFile(filepath.Join(dir, "uploads"), nil, 0o666)))
+	var logBuf bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logBuf}, nil))
+	base := newServer(t, r, &ociserver.Options{Logger: logger})
+
+	resp := do(t, base, request{method: "POST", path: "/v2/foo/blobs/uploads/"})
+	qt.Check(t, qt.Equals(resp.status, http.StatusInternalServerError))
+	qt.Check(t, qt.Equals(errorCode(t, resp.body), "UNKNOWN"))
+	qt.Check(t, qt.IsFalse(strings.Contains(resp.body, dir)), qt.Commentf("body %s", resp.body))
+	qt.Check(t, qt.StringContains(resp.body, "log"))
+	mu.Lock()
+	defer mu.Unlock()
+	qt.Check(t, qt.StringContains(logBuf.String(), filepath.Join(dir, "uploads")))
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

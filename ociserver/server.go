@@ -339,8 +339,23 @@ func (s *server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		err = s.referrers(w, req, rt)
 	}
 	if err != nil {
-		s.writeError(w, req, err)
+		s.writeError(w, req, boundUploadID(rt, err))
 	}
+}
+
+// maxEchoedUploadID is the most characters of an unknown upload ID that
+// an answer repeats: registries hand out IDs far shorter, and a client
+// that sends a longer one should not have the server send it back whole.
+const maxEchoedUploadID = 100
+
+// boundUploadID returns err, or, when err says that the upload of rt is
+// unknown and its ID is longer than maxEchoedUploadID, an error that
+// repeats only the ID's start (the backend's message may hold it whole).
+func boundUploadID(rt route, err error) error {
+	if rt.kind != routeUpload || len(rt.ref) <= maxEchoedUploadID || !errors.Is(err, ociregistry.ErrBlobUploadUnknown) {
+		return err
+	}
+	return fmt.Errorf("upload %.*q… (%d bytes) in repository %s: %w", maxEchoedUploadID, rt.ref, len(rt.ref), rt.repo, ociregistry.ErrBlobUploadUnknown)
 }
 
 // ping answers GET /v2/.

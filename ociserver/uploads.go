@@ -30,6 +30,28 @@ const uploadRetryAfter = 10 * time.Second
 // until a later request cancels them.
 const maxCancelPerSweep = 64
 
+// UploadSweeper is implemented by the handler that New returns, for
+// servers that sweep abandoned uploads while idle: the server by itself
+// cancels them only when a new upload starts. Its owner calls
+// SweepUploads on a ticker it stops at shutdown; nothing runs between
+// calls.
+type UploadSweeper interface {
+	// SweepUploads cancels in the backend every upload session that
+	// the server started and that has gone untouched for longer than
+	// Options.UploadIdleTimeout, which frees its slot and what it
+	// holds in the backend, and returns how many it cancelled. It stops
+	// early when ctx is done. A server whose uploads are not limited
+	// (negative Options.MaxUploads) tracks no session and cancels none.
+	// It returns no error: a session the backend no longer has is
+	// already gone.
+	SweepUploads(ctx context.Context) int
+}
+
+// SweepUploads implements UploadSweeper.
+func (s *server) SweepUploads(ctx context.Context) int {
+	return s.uploads.sweep(ctx, s.backend)
+}
+
 // uploadKey names an upload session.
 type uploadKey struct {
 	repo, id string
@@ -43,6 +65,8 @@ type uploadKey struct {
 type uploadLimiter struct {
 	max  int
 	idle time.Duration
+	// now tells the time; tests replace it to move time at will.
+	now func() time.Time
 
 	mu sync.Mutex
 	// sessions maps each session to its element in byUse.
@@ -61,7 +85,7 @@ type trackedUpload struct {
 }
 
 func newUploadLimiter(max int, idle time.Duration) *uploadLimiter {
-	return &uploadLimiter{max: max, idle: idle, sessions: make(map[uploadKey]*list.Element)}
+	return &uploadLimiter{max: max, idle: idle, now: time.Now, sessions: make(map[uploadKey]*list.Element)}
 }
 
 // errTooManyUploads is the answer to a request that would start one
@@ -83,18 +107,8 @@ func (l *uploadLimiter) reserve(ctx context.Context, backend ociregistry.Interfa
 	if l == nil {
 		return nil
 	}
-	now := time.Now()
 	l.mu.Lock()
-	var expired []uploadKey
-	for e := l.byUse.Front(); e != nil && len(expired) < maxCancelPerSweep; e = l.byUse.Front() {
-		u := e.Value.(*trackedUpload)
-		if now.Sub(u.used) <= l.idle {
-			break
-		}
-		expired = append(expired, u.key)
-		l.byUse.Remove(e)
-		delete(l.sessions, u.key)
-	}
+	expired := l.takeExpiredLocked(maxCancelPerSweep)
 	full := len(l.sessions)+l.pending >= l.max
 	if !full {
 		l.pending++
@@ -108,6 +122,49 @@ func (l *uploadLimiter) reserve(ctx context.Context, backend ociregistry.Interfa
 		return errTooManyUploads(l.max)
 	}
 	return nil
+}
+
+// takeExpiredLocked stops counting up to max sessions that have been
+// idle for longer than l.idle and returns them, for the caller to cancel
+// in the backend. It must be called with l.mu held.
+func (l *uploadLimiter) takeExpiredLocked(max int) []uploadKey {
+	now := l.now()
+	var expired []uploadKey
+	for e := l.byUse.Front(); e != nil && len(expired) < max; e = l.byUse.Front() {
+		u := e.Value.(*trackedUpload)
+		if now.Sub(u.used) <= l.idle {
+			break
+		}
+		expired = append(expired, u.key)
+		l.byUse.Remove(e)
+		delete(l.sessions, u.key)
+	}
+	return expired
+}
+
+// sweep cancels in backend every session that has been idle for longer
+// than l.idle, maxCancelPerSweep at a time so that the lock is held
+// briefly, and returns how many it cancelled. It stops when ctx is done.
+func (l *uploadLimiter) sweep(ctx context.Context, backend ociregistry.Interface) int {
+	if l == nil {
+		return 0
+	}
+	n := 0
+	for ctx.Err() == nil {
+		l.mu.Lock()
+		expired := l.takeExpiredLocked(maxCancelPerSweep)
+		l.mu.Unlock()
+		if len(expired) == 0 {
+			break
+		}
+		for _, k := range expired {
+			// A session taken but not cancelled because ctx ended is
+			// left to the backend's own timeouts.
+			cancelUpload(ctx, backend, k)
+		}
+		n += len(expired)
+	}
+	return n
 }
 
 // cancelUpload cancels the session k in backend, if it is still there.
@@ -152,7 +209,7 @@ func (l *uploadLimiter) touch(k uploadKey) {
 }
 
 func (l *uploadLimiter) touchLocked(k uploadKey) {
-	now := time.Now()
+	now := l.now()
 	if e := l.sessions[k]; e != nil {
 		e.Value.(*trackedUpload).used = now
 		l.byUse.MoveToBack(e)

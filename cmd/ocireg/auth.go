@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/ocifilter"
@@ -14,20 +15,25 @@ import (
 type authHandler struct {
 	users  *htpasswd
 	byUser map[string]http.Handler
+	// servers holds each distinct handler of byUser once.
+	servers []http.Handler
 }
 
 // newAuthHandler returns a handler serving reg to the users in users,
 // each allowed what rules say, or everything when rules is nil.
-func newAuthHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, opts *ociserver.Options) http.Handler {
+func newAuthHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, opts *ociserver.Options) *authHandler {
 	h := &authHandler{users: users, byUser: map[string]http.Handler{}}
 	// ocifilter.AccessChecker's check has no request context, so each
 	// user gets a server of their own, made once here.
-	all := ociserver.New(reg, opts)
-	for user := range users.hashes {
-		if rules == nil {
+	if rules == nil {
+		all := ociserver.New(reg, opts)
+		h.servers = append(h.servers, all)
+		for user := range users.hashes {
 			h.byUser[user] = all
-			continue
 		}
+		return h
+	}
+	for user := range users.hashes {
 		check := func(repo string, access ocifilter.Access) error {
 			if allows(rules, user, repo, access) {
 				return nil
@@ -35,6 +41,7 @@ func newAuthHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRu
 			return fmt.Errorf("user %q may not %s repository %q: %w", user, verbOf(access), repo, ociregistry.ErrDenied)
 		}
 		h.byUser[user] = ociserver.New(ocifilter.AccessChecker(reg, check), opts)
+		h.servers = append(h.servers, h.byUser[user])
 	}
 	return h
 }
@@ -48,13 +55,14 @@ func (h *authHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			err = fmt.Errorf("wrong user name or password: %w", ociregistry.ErrUnauthorized)
 		}
 		body, status := ociregistry.MarshalError(err)
-		if req.Method == http.MethodHead {
-			w.WriteHeader(status)
-			return
-		}
+		// A HEAD gets the headers of the GET's answer, as ociserver's
+		// error answers do.
 		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		w.WriteHeader(status)
-		w.Write(body)
+		if req.Method != http.MethodHead {
+			w.Write(body)
+		}
 		return
 	}
 	setRequestUser(req.Context(), user)

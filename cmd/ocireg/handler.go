@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -13,13 +14,27 @@ import (
 // the registry API, behind Basic authentication when users is not nil.
 // /healthz and /metrics ask for no credentials, so that probes and
 // scrapers need none; the metrics name no repository, user or digest.
-func newHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, logger *slog.Logger, m *metrics, limits serverLimits) http.Handler {
+// It also returns sweep, which cancels the upload sessions that every
+// registry server in the handler has seen idle for longer than
+// limits.uploadTimeout (see ociserver.UploadSweeper).
+func newHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, logger *slog.Logger, m *metrics, limits serverLimits) (_ http.Handler, sweep func(context.Context)) {
 	opts := &ociserver.Options{Logger: logger, MaxUploads: limits.maxUploads, UploadIdleTimeout: limits.uploadTimeout}
-	var api http.Handler
+	var (
+		api     http.Handler
+		servers []http.Handler
+	)
 	if users == nil {
 		api = ociserver.New(reg, opts)
+		servers = []http.Handler{api}
 	} else {
-		api = newAuthHandler(reg, users, rules, opts)
+		ah := newAuthHandler(reg, users, rules, opts)
+		api = ah
+		servers = ah.servers
+	}
+	sweep = func(ctx context.Context) {
+		for _, s := range servers {
+			s.(ociserver.UploadSweeper).SweepUploads(ctx)
+		}
 	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		switch req.URL.Path {
@@ -32,5 +47,5 @@ func newHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, 
 			api.ServeHTTP(w, req)
 		}
 	})
-	return logRequests(logger, m, idleReadTimeout(limits.readTimeout, idleWriteTimeout(limits.writeTimeout, h)))
+	return logRequests(logger, m, idleReadTimeout(limits.readTimeout, idleWriteTimeout(limits.writeTimeout, h))), sweep
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -391,4 +392,29 @@ func TestHostileAbandonedUploadsExpire(t *testing.T) {
 		time.Sleep(timeout + timeout/2)
 		qt.Check(t, qt.Equals(abandonUploads(t, client, srv.Host, "again", maxUploads, size), full))
 	})
+}
+
+// TestHostileAbandonedUploadsSweptWhileIdle checks that a server that
+// receives no new upload still frees the uploads abandoned for longer
+// than --upload-timeout: their directories leave the data directory.
+func TestHostileAbandonedUploadsSweptWhileIdle(t *testing.T) {
+	const timeout = 2 * time.Second
+	dir := t.TempDir()
+	host, _ := toolstest.StartOciregProcess(t, "--dir", dir, "--upload-timeout", timeout.String())
+	uploads := func() int {
+		entries, err := os.ReadDir(filepath.Join(dir, "uploads"))
+		qt.Assert(t, qt.IsNil(err))
+		return len(entries)
+	}
+	client := &http.Client{}
+	counts := abandonUploads(t, client, host, "abandoned", 5, 1<<10)
+	qt.Assert(t, qt.Equals(counts, uploadCounts{started: 5, accepted: 5}))
+	qt.Assert(t, qt.Equals(uploads(), 5))
+	// Nothing more is asked of the server: its sweep runs on its own,
+	// at most half the timeout after the uploads expire.
+	deadline := time.Now().Add(timeout + 20*time.Second)
+	for uploads() > 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	qt.Check(t, qt.Equals(uploads(), 0))
 }

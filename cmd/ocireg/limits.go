@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -49,8 +50,9 @@ func (cfg *serveConfig) serverLimits() serverLimits {
 	maxUploads := cfg.maxUploads
 	if maxUploads == 0 {
 		// For ociserver, zero means its default; here it means
-		// none, as for the other limits.
-		maxUploads = -1
+		// none, as for the other limits. Not -1: the server still
+		// tracks the sessions, so that the sweep cancels idle ones.
+		maxUploads = math.MaxInt
 	}
 	return serverLimits{
 		readTimeout:   cfg.readTimeout,
@@ -58,6 +60,17 @@ func (cfg *serveConfig) serverLimits() serverLimits {
 		uploadTimeout: cfg.uploadTimeout,
 		maxUploads:    maxUploads,
 	}
+}
+
+// uploadSweepInterval returns how often serve cancels the uploads idle
+// for longer than timeout: every minute, or more often for a short
+// timeout, so that an upload is freed at most half its timeout late.
+func uploadSweepInterval(timeout time.Duration) time.Duration {
+	if timeout <= 0 {
+		// ociserver's default applies, an hour.
+		return time.Minute
+	}
+	return max(min(time.Minute, timeout/2), 100*time.Millisecond)
 }
 
 // sizeLimit is a number of bytes given as a flag or in the config file:

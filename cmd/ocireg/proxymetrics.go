@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"path/filepath"
 	"sync/atomic"
 
 	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/ocifs"
 	"github.com/ocireg/ociregistry/ociproxy"
 )
 
@@ -19,7 +21,20 @@ import (
 // manifest came from the cache. Counting
 // the inner reads themselves would count some reads twice: serving a tag
 // fetches its manifest upstream into the cache and then reads it back.
+//
+// When the cache is a directory, the proxy spools the blobs it fetches
+// in its tmp subdirectory (which ocifs makes, and cleans at startup and
+// by GC) unless opts says where: os.TempDir() is often in memory, and
+// the spool files are as big as the blobs.
 func newProxy(upstream, cache ociregistry.Interface, opts *ociproxy.Options, m *metrics) ociregistry.Interface {
+	if opts == nil {
+		opts = &ociproxy.Options{}
+	}
+	if fsCache, ok := cache.(*ocifs.Registry); ok && opts.TempDir == "" {
+		o := *opts
+		o.TempDir = filepath.Join(fsCache.Dir(), "tmp")
+		opts = &o
+	}
 	if m == nil {
 		return ociproxy.New(upstream, cache, opts)
 	}

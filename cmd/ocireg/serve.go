@@ -298,7 +298,7 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 	if err != nil {
 		return err
 	}
-	handler := newHandler(reg, users, cfg.rules, logger, m, cfg.serverLimits())
+	handler, sweep := newHandler(reg, users, cfg.rules, logger, m, cfg.serverLimits())
 
 	scheme := "http"
 	if tlsConfig != nil {
@@ -333,10 +333,22 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 		}
 	}
 
-	select {
-	case err := <-served:
-		return fmt.Errorf("serving: %w", err)
-	case <-ctx.Done():
+	// Abandoned uploads are cancelled while the server runs, not only
+	// when a new upload comes, so that an idle server frees what they
+	// hold. The sweep runs here, in serve's own goroutine: nothing is
+	// left running after serve returns.
+	sweeps := time.NewTicker(uploadSweepInterval(cfg.uploadTimeout))
+	defer sweeps.Stop()
+wait:
+	for {
+		select {
+		case err := <-served:
+			return fmt.Errorf("serving: %w", err)
+		case <-sweeps.C:
+			sweep(ctx)
+		case <-ctx.Done():
+			break wait
+		}
 	}
 	logger.Info("shutting down", "timeout", cfg.shutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
