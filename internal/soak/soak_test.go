@@ -303,6 +303,8 @@ var pushOp op = push
 type result struct {
 	requests int
 	errors   int
+	// pushed is the number of blobs (and manifests) pushed.
+	pushed   int
 	firstErr []error
 	elapsed  time.Duration
 	p50, p99 time.Duration
@@ -399,6 +401,7 @@ func load(ctx context.Context, t target, img *image, n int, d, every time.Durati
 	for _, w := range workers {
 		lat = append(lat, w.lat...)
 		res.errors += w.errs
+		res.pushed += w.pushed
 		if w.first != nil && len(res.firstErr) < 5 {
 			res.firstErr = append(res.firstErr, w.first)
 		}
@@ -468,8 +471,8 @@ func sampleOf(pid int, at time.Duration) (sample, error) {
 
 func (r *result) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d requests in %v (%.0f req/s), %d errors, p50 %v, p99 %v\n",
-		r.requests, r.elapsed.Round(time.Millisecond), float64(r.requests)/r.elapsed.Seconds(), r.errors, r.p50, r.p99)
+	fmt.Fprintf(&b, "%d requests in %v (%.0f req/s), %d errors, p50 %v, p99 %v, %d images pushed\n",
+		r.requests, r.elapsed.Round(time.Millisecond), float64(r.requests)/r.elapsed.Seconds(), r.errors, r.p50, r.p99, r.pushed)
 	for _, err := range r.firstErr {
 		fmt.Fprintf(&b, "  error: %v\n", err)
 	}
@@ -496,7 +499,9 @@ func BenchmarkSoak(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.Logf("%s: %v", t.name, res)
+			// The whole series, printed rather than logged: go test
+			// keeps only the first lines of a benchmark's log.
+			fmt.Printf("%s: %v", t.name, res)
 			first, last := res.samples[0], res.samples[len(res.samples)-1]
 			peak := first.rss
 			for _, s := range res.samples {
@@ -509,6 +514,7 @@ func BenchmarkSoak(b *testing.B) {
 			b.ReportMetric(float64(first.rss)/(1<<20), "rss-start-MiB")
 			b.ReportMetric(float64(peak)/(1<<20), "rss-peak-MiB")
 			b.ReportMetric(float64(last.rss)/(1<<20), "rss-end-MiB")
+			b.ReportMetric(float64(res.pushed), "images-pushed")
 			b.ReportMetric(float64(first.files), "files-start")
 			b.ReportMetric(float64(last.files), "files-end")
 			b.ReportMetric(0, "ns/op")
