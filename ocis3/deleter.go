@@ -17,7 +17,7 @@ import (
 // or ociregistry.ErrDigestInvalid for a bad name or digest, and
 // ociregistry.ErrBlobUnknown when repo does not hold the blob.
 func (r *Registry) DeleteBlob(ctx context.Context, repo string, d ociregistry.Digest) error {
-	if err := checkRepoDigest(repo, d); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, d); err != nil {
 		return err
 	}
 	key := r.blobLinkKey(repo, d)
@@ -44,7 +44,7 @@ const maxCASRetries = 10
 // ociregistry.ErrDigestInvalid for a bad name or digest, and
 // ociregistry.ErrManifestUnknown when repo does not hold the manifest.
 func (r *Registry) DeleteManifest(ctx context.Context, repo string, d ociregistry.Digest) error {
-	if err := checkRepoDigest(repo, d); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, d); err != nil {
 		return err
 	}
 	data, obj, err := r.get(ctx, r.manifestKey(repo, d))
@@ -62,7 +62,7 @@ func (r *Registry) DeleteManifest(ctx context.Context, repo string, d ociregistr
 	if err := r.removeTagsOf(ctx, repo, d256, d512); err != nil {
 		return fmt.Errorf("ocis3: deleting manifest %s: %w", d, err)
 	}
-	if pm, err := ocimanifest.Parse(data, obj.meta[metaMediaType]); err == nil && pm.Subject != nil && checkDigest(pm.Subject.Digest) == nil {
+	if pm, err := ocimanifest.Parse(data, obj.meta[metaMediaType]); err == nil && pm.Subject != nil && ociregistry.CheckDigest(pm.Subject.Digest) == nil {
 		primary := d256
 		if pm.Algorithm == digest.SHA512 {
 			primary = d512
@@ -110,7 +110,7 @@ func (r *Registry) removeTagsOf(ctx context.Context, repo string, d256, d512 oci
 // repository name, ociregistry.ErrManifestInvalid for a bad tag and
 // ociregistry.ErrManifestUnknown when repo has no such tag.
 func (r *Registry) DeleteTag(ctx context.Context, repo string, name string) error {
-	if err := checkRepo(repo); err != nil {
+	if err := ociregistry.CheckRepository(repo); err != nil {
 		return err
 	}
 	if err := checkTag(name); err != nil {
@@ -135,5 +135,5 @@ func keyDigest(key string) (ociregistry.Digest, bool) {
 	}
 	j := strings.LastIndexByte(key[:i], '/')
 	d := ociregistry.Digest(key[j+1:i] + ":" + key[i+1:])
-	return d, checkDigest(d) == nil
+	return d, ociregistry.CheckDigest(d) == nil
 }

@@ -132,7 +132,7 @@ func (g *collector) collect(ctx context.Context) error {
 			return fmt.Errorf("ocis3: gc: listing repositories: %w", err)
 		}
 		repo, ok := repoFromCatalogName(strings.TrimPrefix(aws.ToString(o.Key), r.catalogPrefix()))
-		if !ok || checkRepo(repo) != nil {
+		if !ok || ociregistry.CheckRepository(repo) != nil {
 			continue
 		}
 		if !g.opts.DryRun {

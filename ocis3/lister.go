@@ -44,7 +44,7 @@ func (r *Registry) Repositories(ctx context.Context, startAfter string) iter.Seq
 // ociregistry.ErrNameUnknown when repo does not exist.
 func (r *Registry) Tags(ctx context.Context, repo, startAfter string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
-		if err := checkRepo(repo); err != nil {
+		if err := ociregistry.CheckRepository(repo); err != nil {
 			yield("", err)
 			return
 		}
@@ -88,7 +88,7 @@ func (r *Registry) Tags(ctx context.Context, repo, startAfter string) iter.Seq2[
 // ociregistry.ErrDigestInvalid for a bad name or digest.
 func (r *Registry) Referrers(ctx context.Context, repo string, d ociregistry.Digest, artifactType string) iter.Seq2[ociregistry.Descriptor, error] {
 	return func(yield func(ociregistry.Descriptor, error) bool) {
-		if err := checkRepoDigest(repo, d); err != nil {
+		if err := ociregistry.CheckRepositoryDigest(repo, d); err != nil {
 			yield(ociregistry.Descriptor{}, err)
 			return
 		}
@@ -100,7 +100,7 @@ func (r *Registry) Referrers(ctx context.Context, repo string, d ociregistry.Dig
 			}
 			alg, hex, ok := strings.Cut(strings.TrimPrefix(aws.ToString(o.Key), prefix), "-")
 			rd := ociregistry.Digest(alg + ":" + hex)
-			if !ok || checkDigest(rd) != nil {
+			if !ok || ociregistry.CheckDigest(rd) != nil {
 				continue
 			}
 			data, obj, err := r.get(ctx, r.manifestKey(repo, rd))

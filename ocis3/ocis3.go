@@ -259,29 +259,6 @@ func (r *Registry) gcStateKey() string { return r.prefix + "gc/state" }
 // checkRepo checks a repository name. The grammar of repository names
 // allows no "_" at the start of a component and no "//", which keeps the
 // registry's own keys apart from repositories'.
-func checkRepo(repo string) error {
-	return ociregistry.CheckRepository(repo)
-}
-
-func checkRepoDigest(repo string, d ociregistry.Digest) error {
-	if err := checkRepo(repo); err != nil {
-		return err
-	}
-	return checkDigest(d)
-}
-
-// checkDigest checks a digest and that its algorithm is one this
-// registry stores.
-func checkDigest(d ociregistry.Digest) error {
-	if err := ociregistry.CheckDigest(d); err != nil {
-		return err
-	}
-	if a := d.Algorithm(); a != "sha256" && a != "sha512" {
-		return fmt.Errorf("digest algorithm %q is not supported: %w", a, ociregistry.ErrDigestInvalid)
-	}
-	return nil
-}
-
 // checkTag checks a tag, which becomes the last component of a key.
 func checkTag(tag string) error {
 	if err := ociregistry.CheckTag(tag); err != nil {

@@ -53,7 +53,7 @@ func (r *Registry) GetBlob(ctx context.Context, repo string, d ociregistry.Diges
 // error that Is ociregistry.ErrRangeInvalid when offset0 is negative,
 // past the end of the blob, or greater than a non-negative offset1.
 func (r *Registry) GetBlobRange(ctx context.Context, repo string, d ociregistry.Digest, offset0, offset1 int64) (ociregistry.BlobReader, error) {
-	if err := checkRepoDigest(repo, d); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, d); err != nil {
 		return nil, err
 	}
 	l, _, err := r.readLink(ctx, repo, d)
@@ -98,7 +98,7 @@ func (r *Registry) GetBlobRange(ctx context.Context, repo string, d ociregistry.
 // ResolveBlob returns the descriptor of a blob in repo, reading only its
 // link: one S3 request. It returns the errors GetBlob does.
 func (r *Registry) ResolveBlob(ctx context.Context, repo string, d ociregistry.Digest) (ociregistry.Descriptor, error) {
-	if err := checkRepoDigest(repo, d); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, d); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
 	l, _, err := r.readLink(ctx, repo, d)
@@ -121,7 +121,7 @@ const (
 // name or digest, and ociregistry.ErrManifestUnknown when repo does not
 // hold the manifest.
 func (r *Registry) GetManifest(ctx context.Context, repo string, d ociregistry.Digest) (ociregistry.BlobReader, error) {
-	if err := checkRepoDigest(repo, d); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, d); err != nil {
 		return nil, err
 	}
 	key := r.manifestKey(repo, d)
@@ -147,7 +147,7 @@ func (r *Registry) GetManifest(ctx context.Context, repo string, d ociregistry.D
 
 // cacheManifest keeps data as the content of d when it is.
 func (r *Registry) cacheManifest(d ociregistry.Digest, data []byte) {
-	if checkDigest(d) == nil && d.Algorithm().FromBytes(data) == d {
+	if ociregistry.CheckDigest(d) == nil && d.Algorithm().FromBytes(data) == d {
 		r.manifests.add(d, data)
 	}
 }
@@ -155,7 +155,7 @@ func (r *Registry) cacheManifest(d ociregistry.Digest, data []byte) {
 // ResolveManifest returns the descriptor of a manifest in repo with one
 // HEAD, or the errors GetManifest does.
 func (r *Registry) ResolveManifest(ctx context.Context, repo string, d ociregistry.Digest) (ociregistry.Descriptor, error) {
-	if err := checkRepoDigest(repo, d); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, d); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
 	obj, err := r.head(ctx, r.manifestKey(repo, d))
@@ -172,7 +172,7 @@ func (r *Registry) ResolveManifest(ctx context.Context, repo string, d ociregist
 // ociregistry.ErrManifestInvalid for a bad tag, and
 // ociregistry.ErrManifestUnknown when repo has no such tag.
 func (r *Registry) GetTag(ctx context.Context, repo string, tagName string) (ociregistry.BlobReader, error) {
-	if err := checkRepo(repo); err != nil {
+	if err := ociregistry.CheckRepository(repo); err != nil {
 		return nil, err
 	}
 	if err := checkTag(tagName); err != nil {
@@ -232,7 +232,7 @@ func (r *Registry) setTagHint(key string, d ociregistry.Digest) {
 // ResolveTag returns the descriptor of the manifest that a tag in repo
 // points to with one HEAD, or the errors GetTag does.
 func (r *Registry) ResolveTag(ctx context.Context, repo string, tagName string) (ociregistry.Descriptor, error) {
-	if err := checkRepo(repo); err != nil {
+	if err := ociregistry.CheckRepository(repo); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
 	if err := checkTag(tagName); err != nil {

@@ -51,7 +51,7 @@ type uploadPart struct {
 // It returns an error that Is ociregistry.ErrNameInvalid for a bad
 // repository name, and S3's error when the state cannot be written.
 func (r *Registry) PushBlobChunked(ctx context.Context, repo string, chunkSize int) (ociregistry.BlobWriter, error) {
-	if err := checkRepo(repo); err != nil {
+	if err := ociregistry.CheckRepository(repo); err != nil {
 		return nil, err
 	}
 	var idBytes [16]byte
@@ -76,7 +76,7 @@ func (r *Registry) PushBlobChunked(ctx context.Context, repo string, chunkSize i
 // ociregistry.ErrRangeInvalid when offset is not negative and not the
 // size of the data written so far.
 func (r *Registry) PushBlobChunkedResume(ctx context.Context, repo, id string, offset int64, chunkSize int) (ociregistry.BlobWriter, error) {
-	if err := checkRepo(repo); err != nil {
+	if err := ociregistry.CheckRepository(repo); err != nil {
 		return nil, err
 	}
 	unknown := fmt.Errorf("upload %q in repository %s: %w", id, repo, ociregistry.ErrBlobUploadUnknown)
@@ -305,7 +305,7 @@ func (w *blobWriter) Commit(d ociregistry.Digest) (ociregistry.Descriptor, error
 		return ociregistry.Descriptor{}, errClosed
 	}
 	ctx := w.ctx
-	if err := checkRepoDigest(w.st.Repo, d); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(w.st.Repo, d); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
 	var got ociregistry.Digest

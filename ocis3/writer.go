@@ -48,7 +48,7 @@ var partPool = sync.Pool{New: func() any {
 // stored then.
 func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.Descriptor, rd io.Reader) (ociregistry.Descriptor, error) {
 	d := desc.Digest
-	if err := checkRepoDigest(repo, d); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(repo, d); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
 	g0, err := r.readGCState(ctx, r.gcStateKey())
@@ -455,10 +455,10 @@ func (m *multipart) abort() {
 // name or digest, and ociregistry.ErrBlobUnknown when fromRepo does not
 // hold the blob.
 func (r *Registry) MountBlob(ctx context.Context, fromRepo, toRepo string, d ociregistry.Digest) (ociregistry.Descriptor, error) {
-	if err := checkRepoDigest(fromRepo, d); err != nil {
+	if err := ociregistry.CheckRepositoryDigest(fromRepo, d); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
-	if err := checkRepo(toRepo); err != nil {
+	if err := ociregistry.CheckRepository(toRepo); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
 	g0, err := r.readGCState(ctx, r.gcStateKey())
@@ -485,7 +485,7 @@ func (r *Registry) MountBlob(ctx context.Context, fromRepo, toRepo string, d oci
 // ociregistry.ErrManifestBlobUnknown for a missing reference, and S3's
 // error when it cannot be written.
 func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, contents []byte, mediaType string) (ociregistry.Descriptor, error) {
-	if err := checkRepo(repo); err != nil {
+	if err := ociregistry.CheckRepository(repo); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
 	if tag != "" {
@@ -528,7 +528,7 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 	// failure between the two leaves nothing wrong. The sha256 object
 	// comes last: DeleteManifest and the garbage collector go by it.
 	storeManifest := func() error {
-		if pm.Subject != nil && checkDigest(pm.Subject.Digest) == nil {
+		if pm.Subject != nil && ociregistry.CheckDigest(pm.Subject.Digest) == nil {
 			if _, err := r.put(ctx, r.referrerKey(repo, pm.Subject.Digest, desc.Digest), nil, putOptions{}); err != nil {
 				return err
 			}
@@ -600,13 +600,13 @@ func (r *Registry) checkReferences(ctx context.Context, repo string, pm *ocimani
 	}
 	var refs []ref
 	for _, b := range pm.Blobs {
-		if checkDigest(b.Digest) != nil {
+		if ociregistry.CheckDigest(b.Digest) != nil {
 			return fmt.Errorf("manifest refers to blob %s: %w", b.Digest, ociregistry.ErrManifestBlobUnknown)
 		}
 		refs = append(refs, ref{r.blobLinkKey(repo, b.Digest), "blob " + string(b.Digest), ociregistry.ErrManifestBlobUnknown})
 	}
 	for _, m := range pm.Children {
-		if checkDigest(m.Digest) != nil {
+		if ociregistry.CheckDigest(m.Digest) != nil {
 			return fmt.Errorf("index refers to manifest %s: %w", m.Digest, ociregistry.ErrManifestBlobUnknown)
 		}
 		refs = append(refs, ref{r.manifestKey(repo, m.Digest), "manifest " + string(m.Digest), ociregistry.ErrManifestBlobUnknown})
