@@ -252,7 +252,9 @@ func TestHostileUploadBytes(t *testing.T) {
 // holds no upload any more.
 func TestHostileAbandonedUploads(t *testing.T) {
 	const n = 2000
-	const idle = time.Second
+	// Long enough that no session expires between its POST and its
+	// PATCH, however loaded the machine.
+	const idle = 2 * time.Second
 	chunk := strings.Repeat("x", 4<<10)
 	for name, newBackend := range backends(t) {
 		t.Run(name, func(t *testing.T) {
@@ -301,7 +303,7 @@ func TestHostileAbandonedUploads(t *testing.T) {
 			if t.Failed() {
 				return
 			}
-			time.Sleep(2 * idle)
+			time.Sleep(idle + 200*time.Millisecond)
 			// Uploads started now sweep the abandoned ones, a
 			// bounded number each.
 			for i := 0; ; i++ {
