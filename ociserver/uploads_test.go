@@ -72,7 +72,7 @@ func TestMaxUploads(t *testing.T) {
 // Options.UploadIdleTimeout stops counting against the limit and is
 // cancelled in the backend, freeing what it held there.
 func TestUploadIdleTimeout(t *testing.T) {
-	base := newServer(t, ocimem.New(), &ociserver.Options{MaxUploads: 2, UploadIdleTimeout: 50 * time.Millisecond})
+	base := newServer(t, ocimem.New(), &ociserver.Options{MaxUploads: 2, UploadIdleTimeout: 500 * time.Millisecond})
 	var locations []string
 	for range 2 {
 		resp := do(t, base, request{method: "POST", path: "/v2/foo/blobs/uploads/"})
@@ -83,7 +83,7 @@ func TestUploadIdleTimeout(t *testing.T) {
 	}
 	resp := do(t, base, request{method: "POST", path: "/v2/foo/blobs/uploads/"})
 	checkError(t, resp, http.StatusTooManyRequests, "TOOMANYREQUESTS")
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(700 * time.Millisecond)
 	resp = do(t, base, request{method: "POST", path: "/v2/foo/blobs/uploads/"})
 	qt.Check(t, qt.Equals(resp.status, http.StatusAccepted))
 	for _, loc := range locations {
