@@ -15,7 +15,8 @@
 #   ./bench.sh -big             # also serve a 1 GiB blob and report RSS growth
 #   ./bench.sh -servers=ocireg-mem,crane
 #   ./bench.sh -servers=ocireg-s3,distribution-s3   # object storage: both over one versitygw
-#   SOAK=0 ./bench.sh           # without the load and soak benchmark (about 4 minutes)
+#   SOAK=0 S3=0 ./bench.sh      # without the load and soak benchmark (about 4 minutes)
+#                               # and the object-storage pair (about 3 minutes)
 #   COUNT=1 BENCHTIME=1s BENCH=Manifest ./bench.sh
 #   OCIREG_BENCH_BIN=/path/to/old/ocireg ./bench.sh   # measure another build
 #
@@ -38,7 +39,7 @@ if ! [[ -x $bin/crane ]] || ! "$bin/crane" version 2>/dev/null | grep -qF "$CRAN
 	GOWORK=off GOBIN=$bin go install "github.com/google/go-containerregistry/cmd/crane@$CRANE_VERSION"
 fi
 VERSITYGW_VERSION=v1.8.0
-if [[ " $* " == *-s3* ]] && ! { [[ -x $bin/versitygw ]] && go version -m "$bin/versitygw" | grep -qE "^[[:space:]]+mod[[:space:]]+github.com/versity/versitygw[[:space:]]+$VERSITYGW_VERSION[[:space:]]"; }; then
+if { [[ ${S3:-1} != 0 ]] || [[ " $* " == *-s3* ]]; } && ! { [[ -x $bin/versitygw ]] && go version -m "$bin/versitygw" | grep -qE "^[[:space:]]+mod[[:space:]]+github.com/versity/versitygw[[:space:]]+$VERSITYGW_VERSION[[:space:]]"; }; then
 	echo "bench.sh: installing versitygw $VERSITYGW_VERSION into $bin" >&2
 	mkdir -p "$bin"
 	GOWORK=off GOBIN=$bin go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
@@ -49,6 +50,12 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 echo "load before: $(cat /proc/loadavg) ($(nproc) CPUs)"
 go test -run '^$' -bench "${BENCH:-.}" -count "${COUNT:-3}" -benchtime "${BENCHTIME:-2s}" -timeout 60m ./internal/bench "$@" | tee "$out"
+# The object-storage pair (issue 12): ocireg serve with a registry of
+# kind s3 against Distribution's s3 driver, both over one versitygw. S3=0
+# skips it.
+if [[ ${S3:-1} != 0 && " $* " != *-servers=* ]]; then
+	go test -run '^$' -bench '^Benchmark(PushBlob|PullBlob|ManifestGet|ManifestHead)$' -count "${COUNT:-3}" -benchtime "${BENCHTIME:-2s}" -timeout 60m ./internal/bench -servers=ocireg-s3,distribution-s3 | tee -a "$out"
+fi
 echo "load after: $(cat /proc/loadavg)"
 
 echo
@@ -94,7 +101,7 @@ function aim(what, r, bound, atmost) {
 }
 END {
 	if (n == 0) exit
-	ns = split("ocireg-mem ocireg-fs ocireg-proxy ocifs distribution crane fileserver machine", srvs, " ")
+	ns = split("ocireg-mem ocireg-fs ocireg-proxy ocifs distribution crane ocireg-s3 distribution-s3 fileserver machine", srvs, " ")
 	printf "| %-22s | %-14s |", "benchmark", "unit"
 	for (s = 1; s <= ns; s++) printf " %12s |", srvs[s]
 	printf "\n|------------------------|----------------|"
