@@ -8,7 +8,6 @@ import (
 
 	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/ocicopy"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 const cpUsage = `usage: ocireg cp [flags] SRC DST
@@ -42,7 +41,8 @@ func runCp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs, cf := newClientFlagSet("cp", cpUsage, stderr)
 	referrers := fs.Bool("referrers", false, "also copy the referrers of every manifest copied (signatures, SBOMs...), recursively")
 	jobs := fs.Int("jobs", 4, "number of blobs copied at once")
-	platform := fs.String("platform", "", "copy only the image for `os/arch[/variant]` from an index")
+	var pf platformFlag
+	pf.register(fs)
 	quiet := fs.Bool("quiet", false, "show no progress, even on a terminal")
 	allTags := fs.Bool("all-tags", false, "copy every tag of SRC_REPO to DST_REPO")
 	pos, err := parseArgs(fs, args)
@@ -55,12 +55,7 @@ func runCp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *jobs < 1 {
 		return usageErrorf(stderr, "--jobs must be at least 1")
 	}
-	var plat *ocispec.Platform
-	if *platform != "" {
-		if plat, err = ocicopy.ParsePlatform(*platform); err != nil {
-			return usageErrorf(stderr, "invalid --platform %q: want os/arch or os/arch/variant", *platform)
-		}
-	}
+	plat := pf.p
 	src, err := parseTarget(pos[0])
 	if err != nil {
 		return usageErrorf(stderr, "%v", err)

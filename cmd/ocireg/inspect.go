@@ -150,8 +150,11 @@ type platformFlag struct {
 func (f *platformFlag) register(fs *flag.FlagSet) {
 	fs.Func("platform", "with an index, use its image for `os/arch[/variant]`", func(s string) error {
 		p, err := ocicopy.ParsePlatform(s)
+		if err != nil {
+			return fmt.Errorf("invalid --platform %q: want os/arch or os/arch/variant", s)
+		}
 		f.p = p
-		return err
+		return nil
 	})
 }
 

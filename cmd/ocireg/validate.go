@@ -8,7 +8,6 @@ import (
 
 	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/ocicopy"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 const validateUsage = `usage: ocireg validate [flags] REF
@@ -33,7 +32,8 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs, cf := newClientFlagSet("validate", validateUsage, stderr)
 	referrers := fs.Bool("referrers", false, "also check the referrers of every manifest, recursively")
 	jobs := fs.Int("jobs", 4, "number of blobs read at once")
-	platform := fs.String("platform", "", "check only the image for `os/arch[/variant]` of an index")
+	var pf platformFlag
+	pf.register(fs)
 	quiet := fs.Bool("quiet", false, "show no progress, even on a terminal")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -45,12 +45,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if *jobs < 1 {
 		return usageErrorf(stderr, "--jobs must be at least 1")
 	}
-	var plat *ocispec.Platform
-	if *platform != "" {
-		if plat, err = ocicopy.ParsePlatform(*platform); err != nil {
-			return usageErrorf(stderr, "invalid --platform %q: want os/arch or os/arch/variant", *platform)
-		}
-	}
+	plat := pf.p
 	t, err := parseTarget(pos[0])
 	if err != nil {
 		return usageErrorf(stderr, "%v", err)
