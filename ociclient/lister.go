@@ -134,6 +134,11 @@ func nextLink(resp *http.Response) (string, error) {
 				continue
 			}
 			u, err := resp.Request.URL.Parse(target[1 : len(target)-1])
+			if err == nil {
+				// A reference can resolve to a URL that does not
+				// parse again (a host of "0::0" read as a port).
+				_, err = url.Parse(u.String())
+			}
 			if err != nil {
 				return "", fmt.Errorf("registry sent a bad Link %q: %v", h, err)
 			}
