@@ -9,7 +9,8 @@ import (
 // helpTopics are the topics of "ocireg help TOPIC": what a user who
 // installed the binary alone needs, without the README.
 var helpTopics = map[string]string{
-	"config": configHelp,
+	"config":     configHelp,
+	"registries": registriesHelp,
 }
 
 // runHelp implements "ocireg help [TOPIC]" and returns the exit code.
@@ -22,9 +23,50 @@ func runHelp(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, helpTopics[args[0]])
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "ocireg: no help on %q; topics: config (or run ocireg COMMAND -h)\n", strings.Join(args, " "))
+	fmt.Fprintf(stderr, "ocireg: no help on %q; topics: config, registries (or run ocireg COMMAND -h)\n", strings.Join(args, " "))
 	return exitUsage
 }
+
+const registriesHelp = `How the client verbs name and reach registries
+
+References:
+  HOST[:PORT]/REPO[:TAG][@DIGEST]   a registry; without a host, Docker Hub
+                                    (alpine = docker.io/library/alpine)
+  oci:DIR[:TAG][@DIGEST]            an OCI image layout directory
+  Without a tag or digest, "latest" is meant.
+
+Plain HTTP or TLS:
+  localhost, 127.0.0.1 and ::1 are reached over HTTPS when a TLS server
+  answers there, else plain HTTP; other hosts over HTTPS.
+  --plain-http         plain HTTP to any host
+  --insecure           TLS without verifying the certificate
+  --ca-file FILE       trust this CA (PEM) too; may be repeated
+  Per host, in ~/.config/ocireg/hosts.yaml (or $OCIREG_HOSTS; relative
+  paths are from the file's directory):
+    hosts:
+      registry.internal:5000:
+        caFiles: [ca.pem]
+        insecure: false
+        plainHTTP: false
+        certFile: client.cert    # a client certificate (mutual TLS)
+        keyFile: client.key
+  and in the certs.d/HOST[:PORT]/ directories that docker and podman use
+  (~/.config/containers/certs.d, /etc/containers/certs.d,
+  /etc/docker/certs.d): each *.crt is a CA, a *.cert with its *.key a
+  client certificate.
+
+Credentials, first found wins:
+  $DOCKER_AUTH_CONFIG    a whole docker config as inline JSON (CI)
+  $DOCKER_CONFIG/config.json, else ~/.docker/config.json, with its
+                         credential helpers (credHelpers, credsStore)
+  $REGISTRY_AUTH_FILE    and $XDG_RUNTIME_DIR/containers/auth.json (podman)
+  ocireg login HOST -u USER --password-stdin   checks and saves them (with
+                         the config's credential helper when it names one)
+  ocireg logout HOST     removes them
+
+Exit codes: 0 success, 1 failure, 2 bad command line, 3 not found; verbs
+that check content (validate, check) also use 1 for "damaged".
+`
 
 const configHelp = `ocireg serve --config FILE: the config file
 

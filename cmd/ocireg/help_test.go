@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"os"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -40,4 +42,21 @@ func TestHelpTopics(t *testing.T) {
 	qt.Check(t, qt.Equals(run(t.Context(), []string{"help", "frob"}, &stdout, &stderr), exitUsage))
 	qt.Check(t, qt.Equals(stdout.String(), ""))
 	qt.Check(t, qt.StringContains(stderr.String(), `no help on "frob"`))
+}
+
+// TestRegistriesHelpCoversClientFlags checks that "ocireg help
+// registries" names every flag the client verbs share and every field of
+// hosts.yaml.
+func TestRegistriesHelpCoversClientFlags(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	qt.Assert(t, qt.Equals(run(t.Context(), []string{"help", "registries"}, &stdout, &stderr), exitOK))
+	help := stdout.String()
+	fs, _ := newClientFlagSet("x", "", &stderr)
+	fs.VisitAll(func(f *flag.Flag) {
+		qt.Check(t, qt.StringContains(help, "--"+f.Name), qt.Commentf("flag --%s", f.Name))
+	})
+	for _, field := range reflect.VisibleFields(reflect.TypeFor[hostTrust]()) {
+		tag := strings.Split(field.Tag.Get("yaml"), ",")[0]
+		qt.Check(t, qt.StringContains(help, tag+":"), qt.Commentf("hosts.yaml field %s", tag))
+	}
 }

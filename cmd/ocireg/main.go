@@ -73,7 +73,8 @@ Commands:
   rm       remove a tag, or a manifest by digest
   login    check and save credentials in the docker config (or its credential helper)
   logout   remove a registry's credentials (from the config and its helper)
-  help     print this message; "ocireg help config" documents the config file
+  help     print this message; "ocireg help config" documents the config file,
+           "ocireg help registries" how verbs reach registries (TLS, credentials)
 
 Run "ocireg <command> -h" for the flags of a command.
 
