@@ -54,7 +54,7 @@ go test -run '^$' -bench "${BENCH:-.}" -count "${COUNT:-3}" -benchtime "${BENCHT
 # kind s3 against Distribution's s3 driver, both over one versitygw. S3=0
 # skips it.
 if [[ ${S3:-1} != 0 && " $* " != *-servers=* ]]; then
-	go test -run '^$' -bench '^Benchmark(PushBlob|PullBlob|ManifestGet|ManifestHead)$' -count "${COUNT:-3}" -benchtime "${BENCHTIME:-2s}" -timeout 60m ./internal/bench -servers=ocireg-s3,distribution-s3 | tee -a "$out"
+	go test -run '^$' -bench '^Benchmark(PushBlob|PullBlob|ManifestGet|ManifestHead)$' -count "${COUNT:-3}" -benchtime "${BENCHTIME:-2s}" -timeout 60m ./internal/bench -servers=ocireg-s3,ocireg-s3-redirect,distribution-s3 | tee -a "$out"
 fi
 echo "load after: $(cat /proc/loadavg)"
 
@@ -101,7 +101,7 @@ function aim(what, r, bound, atmost) {
 }
 END {
 	if (n == 0) exit
-	ns = split("ocireg-mem ocireg-fs ocireg-proxy ocifs distribution crane ocireg-s3 distribution-s3 fileserver machine", srvs, " ")
+	ns = split("ocireg-mem ocireg-fs ocireg-proxy ocifs distribution crane ocireg-s3 ocireg-s3-redirect distribution-s3 fileserver machine", srvs, " ")
 	printf "| %-22s | %-14s |", "benchmark", "unit"
 	for (s = 1; s <= ns; s++) printf " %12s |", srvs[s]
 	printf "\n|------------------------|----------------|"
@@ -154,6 +154,7 @@ END {
 	if (med("PushBlob", "MiB/s", "ocireg-s3") != "") {
 		aim("S3. push / distribution-s3", ratio(med("PushBlob", "MiB/s", "ocireg-s3"), med("PushBlob", "MiB/s", "distribution-s3")), 2)
 		aim("S3. pull / distribution-s3", ratio(med("PullBlob", "MiB/s", "ocireg-s3"), med("PullBlob", "MiB/s", "distribution-s3")), 1)
+		aim("S3. pull, redirect: true / distribution-s3", ratio(med("PullBlob", "MiB/s", "ocireg-s3-redirect"), med("PullBlob", "MiB/s", "distribution-s3")), 1)
 		aim("S3. ManifestHead / distribution-s3", ratio(med("ManifestHead", "req/s", "ocireg-s3"), med("ManifestHead", "req/s", "distribution-s3")), 4)
 		aim("S3. ManifestGet / distribution-s3", ratio(med("ManifestGet", "req/s", "ocireg-s3"), med("ManifestGet", "req/s", "distribution-s3")), 4)
 	}

@@ -75,10 +75,11 @@ func s3Env(dir string) []string {
 }
 
 // ociregS3Config writes the config file of "ocireg serve" for the
-// object-storage case and returns its path.
-func ociregS3Config(dir string) (string, error) {
-	config := filepath.Join(dir, "ocireg-s3.yaml")
-	data := fmt.Sprintf("registry: {kind: s3, bucket: ocireg, endpoint: %q, region: %s, pathStyle: true}\n", gateway.endpoint, s3Region)
+// object-storage case and returns its path. With redirect, blob GETs
+// answer 307 to presigned URLs of the gateway.
+func ociregS3Config(dir string, redirect bool) (string, error) {
+	config := filepath.Join(dir, fmt.Sprintf("ocireg-s3-%v.yaml", redirect))
+	data := fmt.Sprintf("registry: {kind: s3, bucket: ocireg, endpoint: %q, region: %s, pathStyle: true, redirect: %v}\n", gateway.endpoint, s3Region, redirect)
 	return config, os.WriteFile(config, []byte(data), 0o666)
 }
 

@@ -30,7 +30,8 @@ var serverNames = flag.String("servers", "ocireg-mem,ocireg-fs,ocireg-proxy,dist
 		"ocireg-proxy (ocireg serve --upstream, cached in a directory, warmed before it is measured), ocifs (ociserver over ocifs\n"+
 		"in a process of the test binary, without ocireg's request log), distribution (CNCF Distribution, filesystem driver),\n"+
 		"crane (go-containerregistry's in-memory registry, crane registry serve), and the object-storage pair ocireg-s3\n"+
-		"(ocireg serve with a registry of kind s3) and distribution-s3 (Distribution's s3 driver), both over one versitygw")
+		"(ocireg serve with a registry of kind s3; ocireg-s3-redirect with redirect: true, blob GETs sent to presigned URLs)\n"+
+		"and distribution-s3 (Distribution's s3 driver), all over one versitygw")
 
 // ociregBinEnv, when set in the environment, names the ocireg binary to
 // benchmark instead of one built from this tree: a way to measure an
@@ -247,8 +248,8 @@ func startServer(name, ocireg, tool, dir string) (*server, error) {
 		return startPrinting(name, cmd, dir)
 	case "distribution":
 		return startDistribution(tool, dir, toolstest.DistributionConfig)
-	case "ocireg-s3":
-		config, err := ociregS3Config(dir)
+	case "ocireg-s3", "ocireg-s3-redirect":
+		config, err := ociregS3Config(dir, name == "ocireg-s3-redirect")
 		if err != nil {
 			return nil, err
 		}
