@@ -127,25 +127,7 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	var delay time.Duration
-	for {
-		err := flock(f, syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if err := wouldBlock(err); err != nil {
-			f.Close()
-			return nil, err
-		}
-		if err := pause(ctx, &delay); err != nil {
-			f.Close()
-			return nil, err
-		}
-	}
-	return func() {
-		flock(f, syscall.LOCK_UN)
-		f.Close()
-	}, nil
+	return lockOpen(ctx, f)
 }
 
 // lockExisting takes an exclusive flock on the file at path, which must
@@ -158,6 +140,14 @@ func lockExisting(ctx context.Context, path string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
+	return lockOpen(ctx, f)
+}
+
+// lockOpen takes an exclusive flock on f, polling while another holds
+// it (a blocking flock could not be interrupted when ctx ends), and
+// returns the function that releases it and closes f. f is closed when
+// it fails.
+func lockOpen(ctx context.Context, f *os.File) (func(), error) {
 	var delay time.Duration
 	for {
 		err := flock(f, syscall.LOCK_EX|syscall.LOCK_NB)
