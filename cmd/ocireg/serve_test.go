@@ -97,7 +97,9 @@ func dialSmall(t *testing.T, addr string) net.Conn {
 // client that stops reading a download, and not one that keeps reading
 // for longer than the timeout in all.
 func TestServeWriteTimeout(t *testing.T) {
-	const timeout = 500 * time.Millisecond
+	// Long enough that a loaded machine's scheduling delays do not look
+	// like a client that stopped reading.
+	const timeout = time.Second
 	s := startServe(t, "--mem", "--write-timeout", timeout.String())
 	// Far more than socket buffers hold (a few MiB on each side).
 	const size = 64 << 20
@@ -122,8 +124,15 @@ func TestServeWriteTimeout(t *testing.T) {
 		n, err := io.Copy(io.Discard, resp.Body)
 		qt.Check(t, qt.IsTrue(errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)), qt.Commentf("err %v", err))
 		qt.Check(t, qt.IsTrue(n < size/2), qt.Commentf("read %d of %d bytes", n, size))
-		// The request log shows the response cut short.
-		m := regexp.MustCompile(`path=/v2/big/blobs/` + dg.String() + ` status=200 bytes=(\d+) `).FindStringSubmatch(s.stderr.String())
+		// The request log shows the response cut short (the log is
+		// written out within flushEvery of the request's end).
+		logLine := regexp.MustCompile(`path=/v2/big/blobs/` + dg.String() + ` status=200 bytes=(\d+) `)
+		var m []string
+		for deadline := time.Now().Add(10 * time.Second); m == nil && time.Now().Before(deadline); {
+			if m = logLine.FindStringSubmatch(s.stderr.String()); m == nil {
+				time.Sleep(flushEvery)
+			}
+		}
 		qt.Assert(t, qt.HasLen(m, 2), qt.Commentf("%s", s.stderr))
 		sent, _ := strconv.ParseInt(m[1], 10, 64)
 		qt.Check(t, qt.IsTrue(sent < size/2 && sent >= n), qt.Commentf("sent %d, read %d", sent, n))
@@ -136,7 +145,7 @@ func TestServeWriteTimeout(t *testing.T) {
 		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 		qt.Assert(t, qt.IsNil(err))
 		qt.Assert(t, qt.Equals(resp.StatusCode, http.StatusOK))
-		// 2 MiB every 50ms: 1.6s in all, more than three timeouts,
+		// 2 MiB every 100ms: 3.2s in all, more than three timeouts,
 		// while each 1 MiB step of the server's is taken well within
 		// one.
 		start := time.Now()
@@ -148,7 +157,7 @@ func TestServeWriteTimeout(t *testing.T) {
 				break
 			}
 			qt.Assert(t, qt.IsNil(err), qt.Commentf("after %d bytes", n))
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(100 * time.Millisecond)
 		}
 		qt.Check(t, qt.Equals(n, int64(size)))
 		qt.Check(t, qt.IsTrue(time.Since(start) > 2*timeout))
