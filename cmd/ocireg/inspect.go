@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -80,29 +81,53 @@ func runDigest(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
 const blobUsage = `usage: ocireg blob [flags] REPO@DIGEST
+       ocireg blob [--platform os/arch[/variant]] --layer N REF
 
 Write the blob with the given digest in REPO (HOST[:PORT]/REPO@DIGEST or
 oci:DIR@DIGEST) on stdout. The content is checked against the digest;
 when it does not match, the command fails after writing it.
+
+With --layer N, REF names an image (HOST[:PORT]/REPO[:TAG][@DIGEST] or
+oci:DIR[:TAG][@DIGEST]) and blob writes its layer N: 0 is the base
+layer, -1 the top one. For an index, --platform chooses the image. A
+blob named by its digest is the same on every platform, so --platform
+needs --layer.
 
 Flags:
 `
 
 // runBlob implements "ocireg blob" and returns the exit code.
 func runBlob(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	t, code := openRef(args, "blob", blobUsage, stderr)
+	var pf platformFlag
+	var layer layerFlag
+	t, code := openRefFlags(args, "blob", blobUsage, stderr, func(fs *flag.FlagSet) {
+		pf.register(fs)
+		fs.Var(&layer, "layer", "write `N`th layer of the image REF names (0 the base, -1 the top)")
+	})
 	if t == nil {
 		return code
 	}
-	if t.digest == "" {
-		return usageErrorf(stderr, "blob needs a digest: REPO@DIGEST")
+	dg := t.digest
+	if layer.set {
+		m, desc, code := t.image(ctx, pf.p, stderr)
+		if m == nil {
+			return code
+		}
+		var err error
+		if dg, err = t.layerOf(m, desc, layer.n); err != nil {
+			return verbExitCode(stderr, t.describe(err))
+		}
+	} else if pf.p != nil {
+		return usageErrorf(stderr, "--platform chooses an image: give an image REF and --layer N (a blob named by digest is the same on every platform)")
+	} else if dg == "" {
+		return usageErrorf(stderr, "blob needs a digest (REPO@DIGEST), or an image REF with --layer N")
 	}
-	r, err := t.reg.GetBlob(ctx, t.repo, t.digest)
+	r, err := t.reg.GetBlob(ctx, t.repo, dg)
 	if err != nil {
 		return verbExitCode(stderr, t.describe(err))
 	}
 	defer r.Close()
-	v := t.digest.Verifier()
+	v := dg.Verifier()
 	if _, err := io.Copy(io.MultiWriter(stdout, v), r); err != nil {
 		return verbExitCode(stderr, t.describe(err))
 	}
@@ -110,6 +135,39 @@ func runBlob(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return verbExitCode(stderr, t.describe(fmt.Errorf("content does not match the digest: %w", ociregistry.ErrDigestInvalid)))
 	}
 	return exitOK
+}
+
+// layerFlag is blob's --layer flag: an index into an image's layers,
+// negative counting from the top.
+type layerFlag struct {
+	n   int
+	set bool
+}
+
+func (f *layerFlag) String() string { return strconv.Itoa(f.n) }
+
+func (f *layerFlag) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("want a whole number, like 0 or -1")
+	}
+	f.n, f.set = n, true
+	return nil
+}
+
+// layerOf returns the digest of layer n (negative: from the top) of
+// the image m, with descriptor desc, that t names. It returns an error
+// wrapping ErrBlobUnknown when the image has no layer n.
+func (t *target) layerOf(m *manifestJSON, desc ociregistry.Descriptor, n int) (ociregistry.Digest, error) {
+	i := n
+	if i < 0 {
+		i += len(m.Layers)
+	}
+	if i < 0 || i >= len(m.Layers) {
+		msg := fmt.Sprintf("%s: image %s has %d layers, no layer %d: blob unknown", t.name, desc.Digest, len(m.Layers), n)
+		return "", &verbError{msg: msg, err: ociregistry.ErrBlobUnknown}
+	}
+	return m.Layers[i].Digest, nil
 }
 
 // openRef parses the flags and the one reference of a verb, and opens
@@ -168,6 +226,31 @@ func (t *target) getManifestFor(ctx context.Context, plat *ocispec.Platform) ([]
 	return t.choosePlatform(ctx, data, desc, plat)
 }
 
+// image returns the image manifest t names, or with plat set and t an
+// index, the index's image for plat, and its descriptor. When that fails
+// it reports why on stderr and returns nil and the exit code: a usage
+// error for an index with no platform chosen.
+func (t *target) image(ctx context.Context, plat *ocispec.Platform, stderr io.Writer) (*manifestJSON, ociregistry.Descriptor, int) {
+	data, desc, err := t.getManifestFor(ctx, plat)
+	if err != nil {
+		return nil, desc, verbExitCode(stderr, t.describe(err))
+	}
+	var m manifestJSON
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, desc, verbExitCode(stderr, t.describe(fmt.Errorf("manifest %s is not JSON: %w", desc.Digest, ociregistry.ErrManifestInvalid)))
+	}
+	if isIndex(cmp.Or(desc.MediaType, m.MediaType)) {
+		var have []string
+		for _, c := range m.Manifests {
+			if p := platformOf(c.Platform); p != "" {
+				have = append(have, p)
+			}
+		}
+		return nil, desc, usageErrorf(stderr, "%s is an index: choose an image with --platform (it has: %s)", t.name, strings.Join(have, ", "))
+	}
+	return &m, desc, exitOK
+}
+
 const configUsage = `usage: ocireg config [flags] REF
 
 Write the config of the image that REF (HOST[:PORT]/REPO[:TAG][@DIGEST] or
@@ -185,22 +268,9 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if t == nil {
 		return code
 	}
-	data, desc, err := t.getManifestFor(ctx, pf.p)
-	if err != nil {
-		return verbExitCode(stderr, t.describe(err))
-	}
-	var m manifestJSON
-	if err := json.Unmarshal(data, &m); err != nil {
-		return verbExitCode(stderr, t.describe(fmt.Errorf("manifest %s is not JSON: %w", desc.Digest, ociregistry.ErrManifestInvalid)))
-	}
-	if isIndex(cmp.Or(desc.MediaType, m.MediaType)) {
-		var have []string
-		for _, c := range m.Manifests {
-			if p := platformOf(c.Platform); p != "" {
-				have = append(have, p)
-			}
-		}
-		return usageErrorf(stderr, "%s is an index: choose an image with --platform (it has: %s)", t.name, strings.Join(have, ", "))
+	m, desc, code := t.image(ctx, pf.p, stderr)
+	if m == nil {
+		return code
 	}
 	if m.Config == nil {
 		return verbExitCode(stderr, t.describe(fmt.Errorf("manifest %s has no config: %w", desc.Digest, ociregistry.ErrManifestInvalid)))

@@ -66,7 +66,7 @@ Commands:
   ls       list the tags of a repository (-l: with digests, types, sizes, platforms; --json)
   catalog  list the repositories of a registry
   manifest print a manifest
-  blob     print a blob
+  blob     print a blob, by digest or as a layer of an image (--layer N)
   digest   print the digest of a manifest
   config   print the config of an image
   inspect  describe an image or index: platforms, layers, annotations, referrers
