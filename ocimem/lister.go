@@ -6,7 +6,6 @@ import (
 	"iter"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/ocireg/ociregistry"
 	"github.com/opencontainers/go-digest"
@@ -72,18 +71,59 @@ func (r *Registry) Referrers(ctx context.Context, repo string, dig ociregistry.D
 	if err := ociregistry.CheckRepositoryDigest(repo, dig); err != nil {
 		return ociregistry.ErrorSeq[ociregistry.Descriptor](err)
 	}
-	var descs []ociregistry.Descriptor
-	r.mu.Lock()
-	if rp := r.repo(repo); rp != nil {
-		for _, m := range rp.referrers[dig] {
-			if artifactType == "" || m.artifactType == artifactType {
-				descs = append(descs, m.referrerDescriptor())
+	return func(yield func(ociregistry.Descriptor, error) bool) {
+		// The referrers are read a page at a time under the lock,
+		// each page starting after the last digest of the one before,
+		// so that neither the lock nor memory is held in proportion to
+		// their number, and none is yielded twice when some come or go
+		// between pages.
+		var last digest.Digest
+		for {
+			page, more := r.referrersPage(repo, dig, artifactType, last)
+			for _, desc := range page {
+				if !yield(desc, nil) {
+					return
+				}
 			}
+			if !more {
+				return
+			}
+			last = page[len(page)-1].Digest
 		}
 	}
-	r.mu.Unlock()
-	slices.SortFunc(descs, func(a, b ociregistry.Descriptor) int {
-		return strings.Compare(string(a.Digest), string(b.Digest))
-	})
-	return ociregistry.SliceSeq(descs)
+}
+
+// referrersPageSize is the most referrers that Referrers reads under
+// the lock at once.
+const referrersPageSize = 256
+
+// referrersPage returns the descriptors of up to referrersPageSize
+// referrers of dig in repo, in digest order after the digest after (all
+// when after is empty), of artifactType unless it is empty, and whether
+// more may follow. A page that reports more is never empty.
+func (r *Registry) referrersPage(repo string, dig ociregistry.Digest, artifactType string, after digest.Digest) (_ []ociregistry.Descriptor, more bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rp := r.repo(repo)
+	if rp == nil {
+		return nil, false
+	}
+	refs := rp.referrers[dig]
+	if after != "" {
+		i, found := slices.BinarySearchFunc(refs, after, compareManifestDigest)
+		if found {
+			i++
+		}
+		refs = refs[i:]
+	}
+	var page []ociregistry.Descriptor
+	for _, m := range refs {
+		if len(page) == referrersPageSize {
+			return page, true
+		}
+		if artifactType == "" || m.artifactType == artifactType {
+			page = append(page, m.referrerDescriptor())
+		}
+	}
+	return page, false
 }

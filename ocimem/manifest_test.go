@@ -2,6 +2,8 @@ package ocimem_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -433,6 +435,60 @@ func TestReferrersSHA512Subject(t *testing.T) {
 	// The referrers of a manifest are found by the digest its
 	// referrers used, not by its other digest.
 	qt.Assert(t, qt.HasLen(mustAll(t, r.Referrers(ctx, "repo", digest.FromString("s"), "")), 0))
+}
+
+// TestReferrersPages lists more referrers than one page of the lister
+// holds, while referrers come and go between pages: each is yielded
+// once, in digest order, and a filter by artifact type applies across
+// pages.
+func TestReferrersPages(t *testing.T) {
+	r := ocimem.NewWithConfig(&ocimem.Config{LaxChildReferences: true})
+	subject := ociregistry.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString("subject"), Size: 7}
+	config := ociregistry.Descriptor{MediaType: "application/vnd.example.config", Digest: digest.FromString("{}"), Size: 2}
+	push := func(i int) ociregistry.Descriptor {
+		artifactType := []string{"application/vnd.example.a", "application/vnd.example.b"}[i%2]
+		m := ocispec.Manifest{ArtifactType: artifactType, Config: config, Subject: &subject, Annotations: map[string]string{"i": fmt.Sprint(i)}}
+		desc := must(r.PushManifest(ctx, "repo", "", imageManifest(t, m), ocispec.MediaTypeImageManifest))
+		desc.ArtifactType = artifactType
+		desc.Annotations = m.Annotations
+		return desc
+	}
+	var all []ociregistry.Descriptor
+	for i := range 700 {
+		all = append(all, push(i))
+	}
+	sortedByDigest(all...)
+	qt.Assert(t, qt.DeepEquals(mustAll(t, r.Referrers(ctx, "repo", subject.Digest, "")), all))
+	var onlyB []ociregistry.Descriptor
+	for _, d := range all {
+		if d.ArtifactType == "application/vnd.example.b" {
+			onlyB = append(onlyB, d)
+		}
+	}
+	qt.Assert(t, qt.DeepEquals(mustAll(t, r.Referrers(ctx, "repo", subject.Digest, "application/vnd.example.b")), onlyB))
+
+	// Halfway through, the last referrer is deleted and others pushed.
+	var got []ociregistry.Descriptor
+	for desc, err := range r.Referrers(ctx, "repo", subject.Digest, "") {
+		qt.Assert(t, qt.IsNil(err))
+		got = append(got, desc)
+		if len(got) == 350 {
+			qt.Assert(t, qt.IsNil(r.DeleteManifest(ctx, "repo", all[len(all)-1].Digest)))
+			for i := 700; i < 710; i++ {
+				push(i)
+			}
+		}
+	}
+	qt.Assert(t, qt.IsTrue(slices.IsSortedFunc(got, func(a, b ociregistry.Descriptor) int {
+		return strings.Compare(string(a.Digest), string(b.Digest))
+	})))
+	qt.Assert(t, qt.DeepEquals(got[:350], all[:350]))
+	seen := map[ociregistry.Digest]bool{}
+	for _, d := range got {
+		qt.Assert(t, qt.IsFalse(seen[d.Digest]), qt.Commentf("%s listed twice", d.Digest))
+		seen[d.Digest] = true
+	}
+	qt.Assert(t, qt.IsFalse(seen[all[len(all)-1].Digest]), qt.Commentf("the deleted referrer was listed"))
 }
 
 func sortedByDigest(descs ...ociregistry.Descriptor) []ociregistry.Descriptor {

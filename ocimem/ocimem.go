@@ -116,12 +116,13 @@ type repository struct {
 	tagIndex nameIndex
 
 	// referrers maps a subject digest, as the referring manifests'
-	// subject field gives it, to those manifests, keyed by their digest
-	// field (so sha512 for a manifest of sha512 content). Referrers
-	// looks up the digest it is asked for as it is, so referrers are
-	// found by the digest their subject field gives, not by the
-	// subject's digest of the other algorithm.
-	referrers map[digest.Digest]map[digest.Digest]*manifest
+	// subject field gives it, to those manifests in the order of their
+	// digest field (so sha512 for a manifest of sha512 content), so that
+	// Referrers lists them page by page with no sort. Referrers looks up
+	// the digest it is asked for as it is, so referrers are found by the
+	// digest their subject field gives, not by the subject's digest of
+	// the other algorithm.
+	referrers map[digest.Digest][]*manifest
 }
 
 // blob is stored content. Its data is never modified once stored, so a
@@ -193,7 +194,7 @@ func (r *Registry) makeRepo(name string) *repository {
 		blobs:     make(map[digest.Digest]*blob),
 		manifests: make(map[digest.Digest]*manifest),
 		tags:      make(map[string]digest.Digest),
-		referrers: make(map[digest.Digest]map[digest.Digest]*manifest),
+		referrers: make(map[digest.Digest][]*manifest),
 	}
 	r.repos[name] = rp
 	r.repoIndex.add(name, len(r.repos))

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -192,11 +194,12 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 	rp.manifests[m.other] = m
 	if m.subject != "" {
 		refs := rp.referrers[m.subject]
-		if refs == nil {
-			refs = make(map[digest.Digest]*manifest)
-			rp.referrers[m.subject] = refs
+		i, found := slices.BinarySearchFunc(refs, m.digest, compareManifestDigest)
+		if found {
+			refs[i] = m
+		} else {
+			rp.referrers[m.subject] = slices.Insert(refs, i, m)
 		}
-		refs[m.digest] = m
 	}
 	if tag != "" {
 		rp.setTag(tag, m.digest)
@@ -261,10 +264,21 @@ func (rp *repository) removeReferrer(m *manifest) {
 		return
 	}
 	refs := rp.referrers[m.subject]
-	delete(refs, m.digest)
+	i, found := slices.BinarySearchFunc(refs, m.digest, compareManifestDigest)
+	if !found {
+		return
+	}
+	refs = slices.Delete(refs, i, i+1)
 	if len(refs) == 0 {
 		delete(rp.referrers, m.subject)
+		return
 	}
+	rp.referrers[m.subject] = refs
+}
+
+// compareManifestDigest orders manifests by their digest field.
+func compareManifestDigest(m *manifest, d digest.Digest) int {
+	return strings.Compare(string(m.digest), string(d))
 }
 
 // PushBlobChunked starts a chunked upload to repo. chunkSize is the size

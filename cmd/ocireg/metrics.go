@@ -2,8 +2,11 @@ package main
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +26,9 @@ type metrics struct {
 	cacheHits  *prometheus.CounterVec
 	cacheMiss  *prometheus.CounterVec
 	handlerFor http.Handler
+
+	mu       sync.Mutex // held while a series is made
+	children [len(routeNames)][len(methodNames)]atomic.Pointer[routeMethod]
 }
 
 func newMetrics() *metrics {
@@ -62,24 +68,100 @@ func newMetrics() *metrics {
 
 // observe counts one answered request.
 func (m *metrics) observe(req *http.Request, status int, in, out int64, d time.Duration) {
-	route, method := routeOf(req.URL.Path), methodOf(req.Method)
-	m.requests.WithLabelValues(route, method, statusOf(status)).Inc()
-	m.duration.WithLabelValues(route, method).Observe(d.Seconds())
-	m.bytesIn.WithLabelValues(route).Add(float64(in))
-	m.bytesOut.WithLabelValues(route).Add(float64(out))
+	rm := m.children[routeOf(req.URL.Path)][methodOf(req.Method)].Load()
+	if rm == nil {
+		rm = m.newRouteMethod(routeOf(req.URL.Path), methodOf(req.Method))
+	}
+	rm.requests(status).Inc()
+	rm.duration.Observe(d.Seconds())
+	rm.bytesIn.Add(float64(in))
+	rm.bytesOut.Add(float64(out))
 }
 
-// methodOf returns method when it is one the registry API or the
-// server's own endpoints answer, and "other" for any other: a client
-// may send any token as a method, even before it is authenticated, and
-// each label value is a series the server keeps for ever.
-func methodOf(method string) string {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
-		http.MethodPatch, http.MethodDelete, http.MethodOptions:
-		return method
+// routeMethod holds the series of one route and method. Looking a series
+// up by its label values hashes them and takes a lock on every request;
+// these are looked up once.
+type routeMethod struct {
+	m                 *metrics
+	route, method     string
+	duration          prometheus.Observer
+	bytesIn, bytesOut prometheus.Counter
+	// statuses holds the request counters by status seen so far,
+	// replaced as a whole (under m.mu) when a new status comes.
+	statuses atomic.Pointer[[]statusCounter]
+}
+
+type statusCounter struct {
+	status int
+	c      prometheus.Counter
+}
+
+// newRouteMethod returns the series of route and method, made on their
+// first request so that /metrics shows only what was asked for.
+func (m *metrics) newRouteMethod(route, method int) *routeMethod {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if rm := m.children[route][method].Load(); rm != nil {
+		return rm
 	}
-	return "other"
+	r, mt := routeNames[route], methodNames[method]
+	rm := &routeMethod{
+		m:        m,
+		route:    r,
+		method:   mt,
+		duration: m.duration.WithLabelValues(r, mt),
+		bytesIn:  m.bytesIn.WithLabelValues(r),
+		bytesOut: m.bytesOut.WithLabelValues(r),
+	}
+	rm.statuses.Store(&[]statusCounter{})
+	m.children[route][method].Store(rm)
+	return rm
+}
+
+// requests returns the request counter for status.
+func (rm *routeMethod) requests(status int) prometheus.Counter {
+	for _, sc := range *rm.statuses.Load() {
+		if sc.status == status {
+			return sc.c
+		}
+	}
+	rm.m.mu.Lock()
+	defer rm.m.mu.Unlock()
+	old := *rm.statuses.Load()
+	for _, sc := range old {
+		if sc.status == status {
+			return sc.c
+		}
+	}
+	c := rm.m.requests.WithLabelValues(rm.route, rm.method, statusOf(status))
+	// Statuses out of range share the "other" series; keeping them
+	// apart here too would let the list grow without bound.
+	if status < 100 || status > 599 {
+		return c
+	}
+	statuses := append(slices.Clip(old), statusCounter{status, c})
+	rm.statuses.Store(&statuses)
+	return c
+}
+
+// methodNames are the values of the method label: the methods that the
+// registry API or the server's own endpoints answer, and "other".
+var methodNames = [...]string{
+	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+	http.MethodPatch, http.MethodDelete, http.MethodOptions, "other",
+}
+
+// methodOf returns the index in methodNames of method, the last (other)
+// for any method the server does not answer: a client may send any token
+// as a method, even before it is authenticated, and each label value is
+// a series the server keeps for ever.
+func methodOf(method string) int {
+	for i, name := range methodNames[:len(methodNames)-1] {
+		if method == name {
+			return i
+		}
+	}
+	return len(methodNames) - 1
 }
 
 // statusOf returns status as a label value. The statuses a handler
@@ -93,28 +175,47 @@ func statusOf(status int) string {
 	return strconv.Itoa(status)
 }
 
-// routeOf names the route of path with a small fixed set of names, so
-// that repository names and digests do not make label values without end.
-func routeOf(path string) string {
+// routeNames are the values of the route label: a small fixed set, so
+// that repository names and digests do not make label values without
+// end.
+var routeNames = [...]string{"base", "catalog", "metrics", "healthz", "uploads", "blobs", "manifests", "tags", "referrers", "other"}
+
+const (
+	routeBase = iota
+	routeCatalog
+	routeMetrics
+	routeHealthz
+	routeUploads
+	routeBlobs
+	routeManifests
+	routeTags
+	routeReferrers
+	routeOther
+)
+
+// routeOf returns the index in routeNames of the route of path.
+func routeOf(path string) int {
 	switch {
 	case path == "/v2/" || path == "/v2":
-		return "base"
+		return routeBase
 	case path == "/v2/_catalog":
-		return "catalog"
-	case path == "/metrics", path == "/healthz":
-		return path[1:]
+		return routeCatalog
+	case path == "/metrics":
+		return routeMetrics
+	case path == "/healthz":
+		return routeHealthz
 	case !strings.HasPrefix(path, "/v2/"):
-		return "other"
+		return routeOther
 	case strings.Contains(path, "/blobs/uploads"):
-		return "uploads"
+		return routeUploads
 	case strings.Contains(path, "/blobs/"):
-		return "blobs"
+		return routeBlobs
 	case strings.Contains(path, "/manifests/"):
-		return "manifests"
+		return routeManifests
 	case strings.HasSuffix(path, "/tags/list"):
-		return "tags"
+		return routeTags
 	case strings.Contains(path, "/referrers/"):
-		return "referrers"
+		return routeReferrers
 	}
-	return "other"
+	return routeOther
 }

@@ -50,7 +50,7 @@ func TestLogRequests(t *testing.T) {
 		t.Run(test.name, func(t *testing.T) {
 			var logBuf bytes.Buffer
 			logger := slog.New(slog.NewJSONHandler(&logBuf, nil))
-			srv := httptest.NewServer(logRequests(logger, nil, test.handler))
+			srv := httptest.NewServer(logRequests(logger, nil, false, test.handler))
 			defer srv.Close()
 			resp, err := http.Get(srv.URL + "/v2/some/path")
 			qt.Assert(t, qt.IsNil(err))

@@ -197,11 +197,13 @@ func BenchmarkManifestHead(b *testing.B) {
 }
 
 // benchmarkManifest requests the manifest by tag from concurrency
-// goroutines at once, and reports the rate as req/s.
+// goroutines at once, and reports the rate as req/s. The file server
+// ("fileserver") answers too, as a net/http handler that only writes the
+// manifest from memory: the floor of any registry built on net/http.
 func benchmarkManifest(b *testing.B, method string) {
-	registries, _ := startServers(b)
+	registries, fileServer := startServers(b)
 	setupManifest(b, registries)
-	for _, s := range registries {
+	for _, s := range append(registries, fileServer) {
 		b.Run("server="+s.name, func(b *testing.B) {
 			url := "http://" + s.host + "/v2/" + manifestRepo + "/manifests/" + manifestTag
 			startMemory(b, s)
@@ -375,9 +377,13 @@ func setupBlob(registries []*server, name string, seed uint64, size int64) (dige
 func setupManifest(b *testing.B, registries []*server) {
 	manifestOnce.Do(func() {
 		for _, s := range registries {
-			n, err := pushImage(s.pushHost())
+			n, manifest, err := pushImage(s.pushHost())
 			if err != nil {
 				manifestErr = fmt.Errorf("pushing an image to %s: %w", s.name, err)
+				return
+			}
+			if err := os.WriteFile(filepath.Join(fileServerDir(), floorManifestFile), manifest, 0o666); err != nil {
+				manifestErr = err
 				return
 			}
 			s.stored.Add(n)
@@ -396,8 +402,13 @@ func setupManifest(b *testing.B, registries []*server) {
 	}
 }
 
-// pushImage pushes the image and returns the bytes it stored.
-func pushImage(host string) (int64, error) {
+// floorManifestFile is the file in fileServerDir() that the file server
+// answers every manifest request with (see floorManifest).
+const floorManifestFile = "manifest.json"
+
+// pushImage pushes the image and returns the bytes it stored and the
+// manifest.
+func pushImage(host string) (int64, []byte, error) {
 	config := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
 	layer := randomBytes(4, 4096)
 	var descs []ocispec.Descriptor
@@ -410,7 +421,7 @@ func pushImage(host string) (int64, error) {
 	} {
 		d := digest.FromBytes(blob.data)
 		if err := pushBlob(host, manifestRepo, d, int64(len(blob.data)), bytes.NewReader(blob.data)); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		descs = append(descs, ocispec.Descriptor{MediaType: blob.mediaType, Digest: d, Size: int64(len(blob.data))})
 	}
@@ -422,17 +433,17 @@ func pushImage(host string) (int64, error) {
 	m.SchemaVersion = 2
 	data, err := json.Marshal(m)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	req, err := http.NewRequest(http.MethodPut, "http://"+host+"/v2/"+manifestRepo+"/manifests/"+manifestTag, bytes.NewReader(data))
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", ocispec.MediaTypeImageManifest)
 	if err := expect(client.Do(req))(http.StatusCreated); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return int64(len(config) + len(layer) + len(data)), nil
+	return int64(len(config) + len(layer) + len(data)), data, nil
 }
 
 // pushBlob pushes a blob monolithically: a POST to start the upload and a

@@ -22,6 +22,8 @@ import (
 	"github.com/ocireg/ociregistry/internal/toolstest"
 	"github.com/ocireg/ociregistry/ocifs"
 	"github.com/ocireg/ociregistry/ociserver"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // serverNames selects the servers the benchmarks compare.
@@ -513,7 +515,45 @@ func (s *server) resetPeak() error {
 // runFileServer is the whole program when the test binary runs as the
 // pull baseline: net/http's FileServer of dir.
 func runFileServer(dir string) {
-	serveUntilSignal(http.FileServer(http.Dir(dir)))
+	files := http.FileServer(http.Dir(dir))
+	floor := floorManifest(dir)
+	serveUntilSignal(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if strings.HasPrefix(req.URL.Path, "/v2/") {
+			floor(w, req)
+			return
+		}
+		files.ServeHTTP(w, req)
+	}))
+}
+
+// floorManifest returns the least a net/http handler can do to answer a
+// manifest request: the bytes of floorManifestFile in dir, read once,
+// with the headers a registry must send, whatever the path. It measures
+// what net/http and the connection cost a registry per request, which
+// no registry built on net/http can go below.
+func floorManifest(dir string) http.HandlerFunc {
+	var (
+		once             sync.Once
+		data             []byte
+		length, dgst, mt []string
+	)
+	return func(w http.ResponseWriter, req *http.Request) {
+		once.Do(func() {
+			var err error
+			if data, err = os.ReadFile(filepath.Join(dir, floorManifestFile)); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			length = []string{strconv.Itoa(len(data))}
+			dgst = []string{digest.FromBytes(data).String()}
+			mt = []string{ocispec.MediaTypeImageManifest}
+		})
+		h := w.Header()
+		h["Content-Type"], h["Content-Length"], h["Docker-Content-Digest"] = mt, length, dgst
+		if req.Method == http.MethodGet {
+			w.Write(data)
+		}
+	}
 }
 
 // runOcifsServer is the whole program when the test binary runs as the

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/ocireg/ociregistry/ocimem"
+	"github.com/ocireg/ociregistry/ocitest"
+)
+
+// BenchmarkHandlerManifest measures what the whole server handler
+// (request log, metrics, idle timeouts, registry API) costs for a
+// manifest HEAD or GET by tag, without the HTTP connection.
+func BenchmarkHandlerManifest(b *testing.B) {
+	reg := ocimem.New()
+	ocitest.PushRandomImage(b, reg, "bench/repo", "v1")
+	logger, err := newLogger(io.Discard, "text")
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, _ := newHandler(reg, nil, nil, logger, newMetrics(), serverLimits{readTimeout: time.Minute, writeTimeout: time.Minute, maxUploads: -1})
+	for _, method := range []string{http.MethodHead, http.MethodGet} {
+		b.Run(method, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req, _ := http.NewRequestWithContext(context.Background(), method, "/v2/bench/repo/manifests/v1", nil)
+					req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
+					w := &benchWriter{header: http.Header{}}
+					h.ServeHTTP(w, req)
+					if w.status != http.StatusOK {
+						b.Errorf("%s: status %d", method, w.status)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// benchWriter is an http.ResponseWriter that keeps only the status, and
+// takes deadlines as a connection's writer does.
+type benchWriter struct {
+	header http.Header
+	status int
+}
+
+func (w *benchWriter) Header() http.Header { return w.header }
+
+func (w *benchWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+
+func (w *benchWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return len(p), nil
+}
+
+func (w *benchWriter) SetReadDeadline(time.Time) error  { return nil }
+func (w *benchWriter) SetWriteDeadline(time.Time) error { return nil }
