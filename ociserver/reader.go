@@ -337,11 +337,14 @@ func (s *server) getManifest(w http.ResponseWriter, req *http.Request, rt route)
 func setManifestHeaders(w http.ResponseWriter, desc ociregistry.Descriptor) {
 	// The keys are in canonical form already, so the map is set
 	// directly: Header.Set would canonicalize each on every request.
+	// The four values share one array, allocated once.
+	v := [...]string{desc.MediaType, strconv.FormatInt(desc.Size, 10), string(desc.Digest), `"` + string(desc.Digest) + `"`}
+	vals := v[:]
 	h := w.Header()
-	h["Content-Type"] = []string{desc.MediaType}
-	h["Content-Length"] = []string{strconv.FormatInt(desc.Size, 10)}
-	h["Docker-Content-Digest"] = []string{string(desc.Digest)}
-	h["Etag"] = []string{`"` + string(desc.Digest) + `"`}
+	h["Content-Type"] = vals[0:1:1]
+	h["Content-Length"] = vals[1:2:2]
+	h["Docker-Content-Digest"] = vals[2:3:3]
+	h["Etag"] = vals[3:4:4]
 }
 
 // resolve returns the descriptor that resolveFn answers, or, when the

@@ -186,38 +186,32 @@ func parsePath(escaped string) route {
 	if rest == "_catalog" {
 		return route{kind: routeCatalog}
 	}
-	elems := strings.Split(rest, "/")
-	n := len(elems)
-	at := func(i int) string {
-		if n-i < 0 {
-			return ""
-		}
-		return elems[n-i]
-	}
-	repoUpTo := func(drop int) string {
-		if n-drop <= 0 {
-			return ""
-		}
-		return strings.Join(elems[:n-drop], "/")
-	}
+	// The route is named by the last (up to) three elements of the
+	// path; what comes before them is the repository. Cutting at the
+	// last slashes rather than splitting the path makes no garbage.
+	p1, e1, ok1 := cutLastSlash(rest)
+	p2, e2, ok2 := cutLastSlash(p1)
+	p3, e3, ok3 := cutLastSlash(p2)
+	ok2 = ok1 && ok2
+	ok3 = ok2 && ok3
 	var rt route
 	switch {
-	case n >= 3 && at(2) == "tags" && at(1) == "list":
-		rt = route{kind: routeTags, repo: repoUpTo(2)}
-	case n >= 3 && at(2) == "blobs" && at(1) == "uploads":
-		rt = route{kind: routeUploadStart, repo: repoUpTo(2)}
-	case n >= 4 && at(3) == "blobs" && at(2) == "uploads":
-		if at(1) == "" {
-			rt = route{kind: routeUploadStart, repo: repoUpTo(3)}
+	case ok2 && e2 == "tags" && e1 == "list":
+		rt = route{kind: routeTags, repo: p2}
+	case ok2 && e2 == "blobs" && e1 == "uploads":
+		rt = route{kind: routeUploadStart, repo: p2}
+	case ok3 && e3 == "blobs" && e2 == "uploads":
+		if e1 == "" {
+			rt = route{kind: routeUploadStart, repo: p3}
 		} else {
-			rt = route{kind: routeUpload, repo: repoUpTo(3), ref: at(1)}
+			rt = route{kind: routeUpload, repo: p3, ref: e1}
 		}
-	case n >= 3 && at(2) == "blobs":
-		rt = route{kind: routeBlob, repo: repoUpTo(2), ref: at(1)}
-	case n >= 3 && at(2) == "manifests":
-		rt = route{kind: routeManifest, repo: repoUpTo(2), ref: at(1)}
-	case n >= 3 && at(2) == "referrers":
-		rt = route{kind: routeReferrers, repo: repoUpTo(2), ref: at(1)}
+	case ok2 && e2 == "blobs":
+		rt = route{kind: routeBlob, repo: p2, ref: e1}
+	case ok2 && e2 == "manifests":
+		rt = route{kind: routeManifest, repo: p2, ref: e1}
+	case ok2 && e2 == "referrers":
+		rt = route{kind: routeReferrers, repo: p2, ref: e1}
 	default:
 		return route{}
 	}
@@ -230,6 +224,16 @@ func parsePath(escaped string) route {
 	}
 	rt.ref = ref
 	return rt
+}
+
+// cutLastSlash returns s before and after its last slash, and whether it
+// has one; without one, all of s is after.
+func cutLastSlash(s string) (before, after string, found bool) {
+	i := strings.LastIndexByte(s, '/')
+	if i < 0 {
+		return "", s, false
+	}
+	return s[:i], s[i+1:], true
 }
 
 // rawPath returns the path of u as the client sent it, escapes and all.
@@ -270,8 +274,14 @@ var methods = map[routeKind][]string{
 // errNotFound answers a path that is not part of the API.
 var errNotFound = ociregistry.NewHTTPError(fmt.Errorf("no such endpoint: %w", ociregistry.ErrUnsupported), http.StatusNotFound)
 
+// apiVersion is the value of the Docker-Distribution-API-Version header,
+// which every response carries. net/http only reads it.
+var apiVersion = []string{"registry/2.0"}
+
 func (s *server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	// Set in canonical form with a value shared by every response:
+	// Header.Set would make both anew on every request.
+	w.Header()["Docker-Distribution-Api-Version"] = apiVersion
 	rt := parsePath(rawPath(req.URL))
 	if rt.kind == routeUnknown {
 		s.writeError(w, req, errNotFound)

@@ -17,7 +17,9 @@ import (
 func BenchmarkHandlerManifest(b *testing.B) {
 	reg := ocimem.New()
 	ocitest.PushRandomImage(b, reg, "bench/repo", "v1")
-	logger, err := newLogger(io.Discard, "text")
+	logs := newLogBuffer(io.Discard)
+	defer logs.Close()
+	logger, err := newLogger(logs, "text")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -47,6 +47,13 @@ func logRequests(logger *slog.Logger, m *metrics, withUser bool, h http.Handler)
 		if !lh.Enabled(ctx, slog.LevelInfo) {
 			return
 		}
+		var user string
+		if info != nil {
+			user = info.user
+		}
+		if th, ok := lh.(*textHandler); ok && th.logRequest(end, req.Method, req.URL.Path, sw.status, sw.bytes, d, user) {
+			return
+		}
 		// A record made here rather than through Logger.LogAttrs
 		// skips finding the caller's program counter, which no
 		// handler of ours prints and which cost a tenth of the
@@ -59,8 +66,8 @@ func logRequests(logger *slog.Logger, m *metrics, withUser bool, h http.Handler)
 			slog.Int64("bytes", sw.bytes),
 			slog.Duration("duration", d),
 		)
-		if info != nil && info.user != "" {
-			r.AddAttrs(slog.String("user", info.user))
+		if user != "" {
+			r.AddAttrs(slog.String("user", user))
 		}
 		lh.Handle(ctx, r)
 	})

@@ -205,6 +205,9 @@ func checkServeFlags(cfg *serveConfig, set map[string]bool) error {
 func newLogger(w io.Writer, format string) (*slog.Logger, error) {
 	switch format {
 	case "text":
+		if lb, ok := w.(*logBuffer); ok {
+			return slog.New(&textHandler{TextHandler: slog.NewTextHandler(lb, nil), w: lb}), nil
+		}
 		return slog.New(slog.NewTextHandler(w, nil)), nil
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, nil)), nil
