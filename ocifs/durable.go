@@ -63,21 +63,34 @@ func (r *Registry) writer(f file, off int64) io.Writer {
 	return w
 }
 
-// writebackWriter writes to a file and has the kernel start writing each
-// big write to disk at once: the fsync that must come before the file is
-// renamed into place then overlaps with the rest of the push.
+// writebackWriter writes to a file so that the fsync that must come
+// before the file is renamed into place has little left to do: big
+// aligned writes go straight to the device (see writeDirect), and other
+// big writes have the kernel start writing them to disk at once, so that
+// writeback overlaps with the rest of the push.
 type writebackWriter struct {
 	f file
-	// osFile is f when it is an *os.File, whose writeback can be
-	// started.
+	// osFile is f when it is an *os.File, which can be written with
+	// direct I/O and whose writeback can be started.
 	osFile *os.File
 	off    int64
+	// noDirect is set once the file system refused direct I/O.
+	noDirect bool
 }
 
-// writebackMin is the smallest write worth starting writeback for.
+// writebackMin is the smallest write worth writing directly or starting
+// writeback for.
 const writebackMin = 256 << 10
 
 func (w *writebackWriter) Write(p []byte) (int, error) {
+	if len(p) >= writebackMin && w.osFile != nil && !w.noDirect {
+		n, done, err := writeDirect(w.osFile, p, w.off)
+		if done {
+			w.off += int64(n)
+			return n, err
+		}
+		w.noDirect = err == errNoDirect
+	}
 	n, err := w.f.Write(p)
 	if n >= writebackMin && w.osFile != nil {
 		startWriteback(w.osFile, w.off, int64(n))

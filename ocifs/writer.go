@@ -79,56 +79,80 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 	return r.ResolveBlob(ctx, repo, desc.Digest)
 }
 
-// copyHashing copies src to both w and h. Reading and hashing run in
-// one goroutine and writing in another, with up to copyBuffers chunks
+// copyHashing copies src to both w and h. Reading, hashing and writing
+// run in three goroutines, with up to copyBuffers chunks in flight
 // between them, so that a push costs the slowest of the three rather
-// than their sum: writing waits on the disk (the writer starts
-// writeback as it goes), and it no longer stops while the next chunk is
-// read from the network and hashed. When it fails, h may have seen bytes
-// that w did not. It returns the number of bytes written.
+// than their sum: hashing sets the pace on a fast disk; writing waits on
+// a slow one (the writer starts writeback as it goes); and neither stops
+// while the next chunk is read from the network. When it fails, h may
+// have seen bytes that w did not. It returns the number of bytes
+// written.
 func copyHashing(w io.Writer, h hash.Hash, src io.Reader) (int64, error) {
-	type chunk struct {
-		buf *[]byte
-		n   int
+	// A slot is a buffer with the length read into it and the
+	// consumers (writer, hasher) yet to finish with it.
+	type slot struct {
+		buf  *[]byte
+		n    int
+		left atomic.Int32
 	}
-	free := make(chan *[]byte, copyBuffers)
-	full := make(chan chunk, copyBuffers)
-	for range copyBuffers {
-		free <- copyBufPool.Get().(*[]byte)
+	var slots [copyBuffers]slot
+	free := make(chan *slot, copyBuffers)
+	toWrite := make(chan *slot, copyBuffers)
+	toHash := make(chan *slot, copyBuffers)
+	for i := range slots {
+		slots[i].buf = copyBufPool.Get().(*[]byte)
+		free <- &slots[i]
+	}
+	release := func(s *slot) {
+		if s.left.Add(-1) == 0 {
+			free <- s
+		}
 	}
 	type result struct {
 		n   int64
 		err error
 	}
-	done := make(chan result, 1)
+	written := make(chan result, 1)
+	hashed := make(chan struct{})
 	var failed atomic.Bool
 	go func() {
 		var res result
-		for c := range full {
+		for s := range toWrite {
 			if res.err == nil {
-				nw, err := w.Write((*c.buf)[:c.n])
+				nw, err := w.Write((*s.buf)[:s.n])
 				res.n += int64(nw)
 				if err != nil {
 					res.err = err
 					failed.Store(true)
 				}
 			}
-			free <- c.buf
+			release(s)
 		}
-		done <- res
+		written <- res
+	}()
+	go func() {
+		defer close(hashed)
+		for s := range toHash {
+			h.Write((*s.buf)[:s.n])
+			release(s)
+		}
 	}()
 	rerr := func() error {
-		// Closing full even when src or h panics lets the writer
-		// end, rather than wait for chunks that never come.
-		defer close(full)
+		// Closing the channels even when src panics lets the writer
+		// and the hasher end, rather than wait for chunks that never
+		// come.
+		defer close(toHash)
+		defer close(toWrite)
 		for !failed.Load() {
-			buf := <-free
-			nr, err := fill(src, *buf)
+			s := <-free
+			nr, err := fill(src, *s.buf)
 			if nr > 0 {
-				h.Write((*buf)[:nr])
-				full <- chunk{buf, nr}
+				s.n = nr
+				s.left.Store(2)
+				toWrite <- s
+				toHash <- s
 			} else {
-				free <- buf
+				free <- s
 			}
 			switch {
 			case err == io.EOF:
@@ -139,9 +163,10 @@ func copyHashing(w io.Writer, h hash.Hash, src io.Reader) (int64, error) {
 		}
 		return nil
 	}()
-	res := <-done
+	res := <-written
+	<-hashed
 	for range copyBuffers {
-		copyBufPool.Put(<-free)
+		copyBufPool.Put((<-free).buf)
 	}
 	if res.err != nil {
 		return res.n, res.err
