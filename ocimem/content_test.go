@@ -309,3 +309,60 @@ func TestManySmallBlobsHoldLittle(t *testing.T) {
 	qt.Assert(t, qt.IsTrue(held < n*4096), qt.Commentf("%d small blobs hold %d bytes", n, held))
 	runtime.KeepAlive(r)
 }
+
+// TestContentKeptOnce pushes one blob to many repositories, by each way
+// of storing a blob, and checks that the registry keeps its content
+// once, and frees it when the last repository deletes it.
+func TestContentKeptOnce(t *testing.T) {
+	const size, repos = 4 << 20, 40
+	data := bigContent(size)
+	desc := ociregistry.Descriptor{Digest: digest.FromBytes(data), Size: size}
+	r := ocimem.New()
+	live := func() int64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return int64(m.HeapAlloc)
+	}
+	before := live()
+	for i := range repos {
+		repo := fmt.Sprint("repo", i)
+		switch i % 3 {
+		case 0:
+			_, err := r.PushBlob(ctx, repo, desc, bytes.NewReader(data))
+			qt.Assert(t, qt.IsNil(err))
+		case 1:
+			w, err := r.PushBlobChunked(ctx, repo, 0)
+			qt.Assert(t, qt.IsNil(err))
+			_, err = io.Copy(w, bytes.NewReader(data))
+			qt.Assert(t, qt.IsNil(err))
+			_, err = w.Commit(desc.Digest)
+			qt.Assert(t, qt.IsNil(err))
+		case 2:
+			_, err := r.MountBlob(ctx, "repo0", repo, desc.Digest)
+			qt.Assert(t, qt.IsNil(err))
+		}
+	}
+	held := live() - before
+	qt.Assert(t, qt.IsTrue(held < 2*size), qt.Commentf("%d repositories holding a %d-byte blob take %d bytes", repos, size, held))
+	for i := range repos {
+		rd, err := r.GetBlob(ctx, fmt.Sprint("repo", i), desc.Digest)
+		qt.Assert(t, qt.IsNil(err))
+		got, err := io.ReadAll(rd)
+		rd.Close()
+		qt.Assert(t, qt.IsNil(err))
+		qt.Assert(t, qt.IsTrue(bytes.Equal(got, data)))
+	}
+	// Deleted from all but one, it is still there; from all, it is gone.
+	for i := 1; i < repos; i++ {
+		qt.Assert(t, qt.IsNil(r.DeleteBlob(ctx, fmt.Sprint("repo", i), desc.Digest)))
+	}
+	still := live() - before
+	qt.Assert(t, qt.IsTrue(still >= size/2), qt.Commentf("the last repository holds %d bytes", still))
+	qt.Assert(t, qt.IsNil(r.DeleteBlob(ctx, "repo0", desc.Digest)))
+	freed := live() - before
+	qt.Assert(t, qt.IsTrue(freed < size/2), qt.Commentf("%d bytes still held after the blob was deleted everywhere", freed))
+	// The test's own copy counts in every measure.
+	runtime.KeepAlive(data)
+	runtime.KeepAlive(r)
+}

@@ -22,7 +22,7 @@ func (r *Registry) DeleteBlob(ctx context.Context, repo string, dig ociregistry.
 	if rp == nil || rp.blobs[dig] == nil {
 		return fmt.Errorf("deleting blob %s from %s: %w", dig, repo, ociregistry.ErrBlobUnknown)
 	}
-	delete(rp.blobs, dig)
+	r.removeBlob(rp, dig)
 	r.dropIfEmpty(repo)
 	return nil
 }

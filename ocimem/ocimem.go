@@ -89,6 +89,18 @@ type Registry struct {
 
 	// repoIndex orders the names of repos for Repositories.
 	repoIndex nameIndex
+
+	// contents holds the content of every blob that some repository
+	// holds, by digest, with the number of repositories that hold it,
+	// so that content pushed to several repositories is kept once.
+	contents map[digest.Digest]*sharedContent
+}
+
+// sharedContent is the content of a blob and the number of repositories
+// that hold it.
+type sharedContent struct {
+	data  content
+	repos int
 }
 
 var _ ociregistry.Interface = (*Registry)(nil)
@@ -183,6 +195,42 @@ func (r *Registry) repo(name string) *repository {
 
 // makeRepo returns the repository with the given name, creating it when
 // it does not exist. It must be called with r.mu held.
+// addBlob stores, unless rp has it already, the blob dig of content
+// data and type mediaType in rp, with the content that another
+// repository holds for dig if any, and returns rp's blob. It must be
+// called with the registry's lock held.
+func (r *Registry) addBlob(rp *repository, dig digest.Digest, mediaType string, data content) *blob {
+	if old := rp.blobs[dig]; old != nil {
+		// Keep the content that is already there: readers may hold
+		// it, and it is the same.
+		return old
+	}
+	sc := r.contents[dig]
+	if sc == nil {
+		if r.contents == nil {
+			r.contents = make(map[digest.Digest]*sharedContent)
+		}
+		sc = &sharedContent{data: data}
+		r.contents[dig] = sc
+	}
+	sc.repos++
+	b := &blob{mediaType: mediaType, data: sc.data}
+	rp.blobs[dig] = b
+	return b
+}
+
+// removeBlob removes the blob dig from rp, which holds it, and forgets
+// its content once no repository holds it. It must be called with the
+// registry's lock held.
+func (r *Registry) removeBlob(rp *repository, dig digest.Digest) {
+	delete(rp.blobs, dig)
+	if sc := r.contents[dig]; sc != nil {
+		if sc.repos--; sc.repos <= 0 {
+			delete(r.contents, dig)
+		}
+	}
+}
+
 func (r *Registry) makeRepo(name string) *repository {
 	if rp := r.repos[name]; rp != nil {
 		return rp

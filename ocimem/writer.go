@@ -73,18 +73,9 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 	if mediaType == "" {
 		mediaType = octetStream
 	}
-	b := &blob{mediaType: mediaType, data: bld.content()}
-
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	rp := r.makeRepo(repo)
-	if old := rp.blobs[desc.Digest]; old != nil {
-		// Keep the content that is already there: readers may hold
-		// it, and it is the same.
-		b = old
-	} else {
-		rp.blobs[desc.Digest] = b
-	}
+	b := r.addBlob(r.makeRepo(repo), desc.Digest, mediaType, bld.content())
 	return b.descriptor(desc.Digest), nil
 }
 
@@ -107,12 +98,7 @@ func (r *Registry) MountBlob(ctx context.Context, fromRepo, toRepo string, dig o
 		return ociregistry.Descriptor{}, fmt.Errorf("mounting blob %s from %s: %w", dig, fromRepo, ociregistry.ErrBlobUnknown)
 	}
 	b := from.blobs[dig]
-	to := r.makeRepo(toRepo)
-	if old := to.blobs[dig]; old != nil {
-		b = old
-	} else {
-		to.blobs[dig] = b
-	}
+	b = r.addBlob(r.makeRepo(toRepo), dig, b.mediaType, b.data)
 	return b.descriptor(dig), nil
 }
 
@@ -617,7 +603,7 @@ func (w *writer) Commit(dig ociregistry.Digest) (ociregistry.Descriptor, error) 
 	}
 	// Only this writer may add to the upload, and it holds u.mu, so
 	// the content can be finished before taking the registry's lock.
-	b := &blob{mediaType: octetStream, data: u.data.content()}
+	data := u.data.content()
 
 	r := w.r
 	r.mu.Lock()
@@ -629,12 +615,7 @@ func (w *writer) Commit(dig ociregistry.Digest) (ociregistry.Descriptor, error) 
 	u.done.Store(true)
 	r.releaseUpload(u.held.Swap(0))
 	w.closed = true
-	rp := r.makeRepo(u.repo)
-	if old := rp.blobs[dig]; old != nil {
-		b = old
-	} else {
-		rp.blobs[dig] = b
-	}
+	b := r.addBlob(r.makeRepo(u.repo), dig, octetStream, data)
 	return b.descriptor(dig), nil
 }
 
