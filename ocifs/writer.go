@@ -100,8 +100,7 @@ func copyHashing(w io.Writer, h hash.Hash, src io.Reader) (int64, error) {
 	toWrite := make(chan *slot, copyBuffers)
 	toHash := make(chan *slot, copyBuffers)
 	for i := range slots {
-		slots[i].buf = copyBufPool.Get().(*[]byte)
-		free <- &slots[i]
+		free <- &slots[i] // its buffer is taken when first needed
 	}
 	release := func(s *slot) {
 		if s.left.Add(-1) == 0 {
@@ -145,6 +144,10 @@ func copyHashing(w io.Writer, h hash.Hash, src io.Reader) (int64, error) {
 		defer close(toWrite)
 		for !failed.Load() {
 			s := <-free
+			if s.buf == nil {
+				// A small blob needs one buffer, not copyBuffers.
+				s.buf = copyBufPool.Get().(*[]byte)
+			}
 			nr, err := fill(src, *s.buf)
 			if nr > 0 {
 				s.n = nr
@@ -166,7 +169,9 @@ func copyHashing(w io.Writer, h hash.Hash, src io.Reader) (int64, error) {
 	res := <-written
 	<-hashed
 	for range copyBuffers {
-		copyBufPool.Put((<-free).buf)
+		if s := <-free; s.buf != nil {
+			copyBufPool.Put(s.buf)
+		}
 	}
 	if res.err != nil {
 		return res.n, res.err
