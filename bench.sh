@@ -100,6 +100,10 @@ function aim(what, r, bound, atmost) {
 	ok = atmost ? (r + 0 <= bound + 0) : (r + 0 >= bound + 0)
 	printf "| %-58s | %8.2f | %-9s | %-7s |\n", what, r, (atmost ? "<= " : ">= ") bound, ok ? "met" : "NOT MET"
 }
+# info prints a ratio that bounds or explains an aim, with no verdict.
+function info(what, r) {
+	printf "| %-58s | %8s | %-9s | %-7s |\n", what, (r == "" ? "-" : sprintf("%.2f", r)), "-", "-"
+}
 END {
 	if (n == 0) exit
 	ns = split("ocireg-mem ocireg-fs ocireg-proxy ocifs distribution crane ocireg-s3 ocireg-s3-redirect distribution-s3 fileserver machine", srvs, " ")
@@ -129,13 +133,13 @@ END {
 	aim("1. mem pull / crane", ratio(med("PullBlob", "MiB/s", "ocireg-mem"), med("PullBlob", "MiB/s", "crane")), 1)
 	aim("1. mem pull / crane (cpu)", ratio(med("PullBlob", "cpu-ms/MiB", "crane"), med("PullBlob", "cpu-ms/MiB", "ocireg-mem")), 1)
 	aim("1. mem resident / held, at peak (crane: " show(med("Hold", "peak-held-x", "crane")) ")", med("Hold", "peak-held-x", "ocireg-mem"), 1.2, 1)
-	aim("   mem push / SHA-256 rate", ratio(med("PushBlob", "MiB/s", "ocireg-mem"), sha), 0)
-	aim("   SHA-256 cpu / mem push cpu", ratio(med("MachineSHA256", "cpu-ms/MiB", "machine"), med("PushBlob", "cpu-ms/MiB", "ocireg-mem")), 0)
+	info("   mem push / SHA-256 rate", ratio(med("PushBlob", "MiB/s", "ocireg-mem"), sha))
+	info("   SHA-256 cpu / mem push cpu", ratio(med("MachineSHA256", "cpu-ms/MiB", "machine"), med("PushBlob", "cpu-ms/MiB", "ocireg-mem")))
 	aim("2. fs push / distribution", ratio(med("PushBlob", "MiB/s", "ocireg-fs"), med("PushBlob", "MiB/s", "distribution")), 2)
 	aim("2. fs push / distribution (cpu)", ratio(med("PushBlob", "cpu-ms/MiB", "distribution"), med("PushBlob", "cpu-ms/MiB", "ocireg-fs")), 2)
 	aim("2. fs chunked push / distribution", ratio(med("PushBlobChunked", "MiB/s", "ocireg-fs"), med("PushBlobChunked", "MiB/s", "distribution")), 2)
 	aim("2. fs pull / fileserver", ratio(med("PullBlob", "MiB/s", "ocireg-fs"), med("PullBlob", "MiB/s", "fileserver")), 0.9)
-	aim("   fs push / fdatasync rate", ratio(med("PushBlob", "MiB/s", "ocireg-fs"), sync), 0)
+	info("   fs push / fdatasync rate", ratio(med("PushBlob", "MiB/s", "ocireg-fs"), sync))
 	for (m = 1; m <= 2; m++) {
 		b = m == 1 ? "ManifestHead" : "ManifestGet"
 		aim("3. " b " mem / crane", ratio(med(b, "req/s", "ocireg-mem"), med(b, "req/s", "crane")), 1.2)
@@ -144,8 +148,8 @@ END {
 		aim("3. " b " fs / crane (cpu)", ratio(med(b, "cpu-ms/kreq", "crane"), med(b, "cpu-ms/kreq", "ocireg-fs")), 1.2)
 		# The bound of aim 3 for anything built on net/http: a handler
 		# that only writes the manifest from memory, against crane.
-		aim("   " b " net/http floor / crane", ratio(med(b, "req/s", "fileserver"), med(b, "req/s", "crane")), 0)
-		aim("   " b " mem / net/http floor (cpu)", ratio(med(b, "cpu-ms/kreq", "fileserver"), med(b, "cpu-ms/kreq", "ocireg-mem")), 0)
+		info("   " b " net/http floor / crane", ratio(med(b, "req/s", "fileserver"), med(b, "req/s", "crane")))
+		info("   " b " mem / net/http floor (cpu)", ratio(med(b, "cpu-ms/kreq", "fileserver"), med(b, "cpu-ms/kreq", "ocireg-mem")))
 	}
 	split("TagsList Catalog", lists, " ")
 	for (l = 1; l <= 2; l++) {

@@ -2,6 +2,7 @@ package ocifs
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"syscall"
 	"unsafe"
@@ -35,10 +36,11 @@ var errNoDirect = errors.New("no direct I/O")
 // 430 MiB/s once the page cache held a few hundred MiB of them; the
 // fdatasync that makes a blob durable is the same either way. O_DIRECT
 // is set only for the write, so that f reads and writes as usual
-// otherwise. It reports done false, having written nothing, when p or
-// off is not aligned for direct I/O, and then or when the file system
-// refuses it, the caller writes p as usual; errNoDirect means that it
-// will always refuse.
+// otherwise.
+//
+// When p or off is not aligned for direct I/O, or direct I/O cannot be
+// used on f, done is false and nothing was written: the caller writes p
+// as usual. errNoDirect then says that f will never take direct I/O.
 func writeDirect(f *os.File, p []byte, off int64) (n int, done bool, err error) {
 	if len(p) == 0 || len(p)%directAlign != 0 || off%directAlign != 0 || uintptr(unsafe.Pointer(&p[0]))%directAlign != 0 {
 		return 0, false, nil
@@ -57,12 +59,23 @@ func writeDirect(f *os.File, p []byte, off int64) (n int, done bool, err error) 
 		return 0, false, errNoDirect
 	}
 	n, err = f.Write(p)
+	var rerr error
 	sc.Control(func(fd uintptr) {
-		fcntl(fd, syscall.F_SETFL, flags)
+		_, rerr = fcntl(fd, syscall.F_SETFL, flags)
 	})
-	if n == 0 && errors.Is(err, syscall.EINVAL) {
-		// The device wants a larger alignment than directAlign.
-		return 0, false, errNoDirect
+	if rerr != nil {
+		// Left with O_DIRECT, f would refuse the unaligned writes
+		// that follow: fail the push rather than leave it so.
+		return n, true, fmt.Errorf("ending direct I/O: %w", rerr)
+	}
+	if errors.Is(err, syscall.EINVAL) {
+		// The device wants a larger alignment than directAlign; what
+		// f.Write did not write goes as usual.
+		if n == 0 {
+			return 0, false, errNoDirect
+		}
+		m, err := f.Write(p[n:])
+		return n + m, true, err
 	}
 	return n, true, err
 }

@@ -82,11 +82,10 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 // copyHashing copies src to both w and h. Reading, hashing and writing
 // run in three goroutines, with up to copyBuffers chunks in flight
 // between them, so that a push costs the slowest of the three rather
-// than their sum: hashing sets the pace on a fast disk; writing waits on
-// a slow one (the writer starts writeback as it goes); and neither stops
-// while the next chunk is read from the network. When it fails, h may
-// have seen bytes that w did not. It returns the number of bytes
-// written.
+// than their sum: hashing sets the pace on a fast disk, writing on a
+// slow one, and neither stops while the next chunk is read from the
+// network. When it fails, h may have seen bytes that w did not. It
+// returns the number of bytes written.
 func copyHashing(w io.Writer, h hash.Hash, src io.Reader) (int64, error) {
 	// A slot is a buffer with the length read into it and the
 	// consumers (writer, hasher) yet to finish with it.

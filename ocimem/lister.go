@@ -73,40 +73,42 @@ func (r *Registry) Referrers(ctx context.Context, repo string, dig ociregistry.D
 	}
 	return func(yield func(ociregistry.Descriptor, error) bool) {
 		// The referrers are read a page at a time under the lock,
-		// each page starting after the last digest of the one before,
-		// so that neither the lock nor memory is held in proportion to
-		// their number, and none is yielded twice when some come or go
-		// between pages.
+		// each page starting after the last digest the one before
+		// looked at, so that neither the lock nor memory is held in
+		// proportion to their number, and none is yielded twice when
+		// some come or go between pages.
 		var last digest.Digest
 		for {
-			page, more := r.referrersPage(repo, dig, artifactType, last)
+			page, next := r.referrersPage(repo, dig, artifactType, last)
 			for _, desc := range page {
 				if !yield(desc, nil) {
 					return
 				}
 			}
-			if !more {
+			if next == "" {
 				return
 			}
-			last = page[len(page)-1].Digest
+			last = next
 		}
 	}
 }
 
-// referrersPageSize is the most referrers that Referrers reads under
+// referrersPageSize is the most referrers that Referrers looks at under
 // the lock at once.
 const referrersPageSize = 256
 
-// referrersPage returns the descriptors of up to referrersPageSize
-// referrers of dig in repo, in digest order after the digest after (all
-// when after is empty), of artifactType unless it is empty, and whether
-// more may follow. A page that reports more is never empty.
-func (r *Registry) referrersPage(repo string, dig ociregistry.Digest, artifactType string, after digest.Digest) (_ []ociregistry.Descriptor, more bool) {
+// referrersPage returns the descriptors of the referrers of dig in repo
+// of artifactType (any when it is empty) among the next
+// referrersPageSize in digest order after the digest after (from the
+// first when after is empty), and the last digest it looked at when
+// more may follow, else "". A filter that matches few referrers can
+// make a page empty that is not the last.
+func (r *Registry) referrersPage(repo string, dig ociregistry.Digest, artifactType string, after digest.Digest) (page []ociregistry.Descriptor, next digest.Digest) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rp := r.repo(repo)
 	if rp == nil {
-		return nil, false
+		return nil, ""
 	}
 	refs := rp.referrers[dig]
 	if after != "" {
@@ -116,14 +118,14 @@ func (r *Registry) referrersPage(repo string, dig ociregistry.Digest, artifactTy
 		}
 		refs = refs[i:]
 	}
-	var page []ociregistry.Descriptor
+	if len(refs) > referrersPageSize {
+		refs = refs[:referrersPageSize]
+		next = refs[len(refs)-1].digest
+	}
 	for _, m := range refs {
-		if len(page) == referrersPageSize {
-			return page, true
-		}
 		if artifactType == "" || m.artifactType == artifactType {
 			page = append(page, m.referrerDescriptor())
 		}
 	}
-	return page, false
+	return page, next
 }

@@ -467,6 +467,14 @@ func TestReferrersPages(t *testing.T) {
 	}
 	qt.Assert(t, qt.DeepEquals(mustAll(t, r.Referrers(ctx, "repo", subject.Digest, "application/vnd.example.b")), onlyB))
 
+	// A filter that matches one referrer among 700 finds it, on
+	// whichever page it is, past pages where it matches none.
+	m := ocispec.Manifest{ArtifactType: "application/vnd.example.lone", Config: config, Subject: &subject}
+	lone := must(r.PushManifest(ctx, "repo", "", imageManifest(t, m), ocispec.MediaTypeImageManifest))
+	lone.ArtifactType = m.ArtifactType
+	qt.Assert(t, qt.DeepEquals(mustAll(t, r.Referrers(ctx, "repo", subject.Digest, m.ArtifactType)), []ociregistry.Descriptor{lone}))
+	qt.Assert(t, qt.IsNil(r.DeleteManifest(ctx, "repo", lone.Digest)))
+
 	// Halfway through, the last referrer is deleted and others pushed.
 	var got []ociregistry.Descriptor
 	for desc, err := range r.Referrers(ctx, "repo", subject.Digest, "") {
@@ -483,6 +491,10 @@ func TestReferrersPages(t *testing.T) {
 		return strings.Compare(string(a.Digest), string(b.Digest))
 	})))
 	qt.Assert(t, qt.DeepEquals(got[:350], all[:350]))
+	// The others that were there throughout are listed too.
+	for _, d := range all[350 : len(all)-1] {
+		qt.Assert(t, qt.IsTrue(slices.ContainsFunc(got, func(g ociregistry.Descriptor) bool { return g.Digest == d.Digest })), qt.Commentf("%s not listed", d.Digest))
+	}
 	seen := map[ociregistry.Digest]bool{}
 	for _, d := range got {
 		qt.Assert(t, qt.IsFalse(seen[d.Digest]), qt.Commentf("%s listed twice", d.Digest))

@@ -193,8 +193,6 @@ func (r *Registry) repo(name string) *repository {
 	return r.repos[name]
 }
 
-// makeRepo returns the repository with the given name, creating it when
-// it does not exist. It must be called with r.mu held.
 // addBlob stores, unless rp has it already, the blob dig of content
 // data and type mediaType in rp, with the content that another
 // repository holds for dig if any, and returns rp's blob. It must be
@@ -231,6 +229,8 @@ func (r *Registry) removeBlob(rp *repository, dig digest.Digest) {
 	}
 }
 
+// makeRepo returns the repository with the given name, creating it when
+// it does not exist. It must be called with r.mu held.
 func (r *Registry) makeRepo(name string) *repository {
 	if rp := r.repos[name]; rp != nil {
 		return rp

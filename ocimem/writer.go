@@ -179,6 +179,9 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 	rp.manifests[m.digest] = m
 	rp.manifests[m.other] = m
 	if m.subject != "" {
+		// Inserting in order moves the referrers after it: pushing n
+		// referrers of one subject costs O(n²) pointer moves (10 000
+		// in well under a second), which buys listings with no sort.
 		refs := rp.referrers[m.subject]
 		i, found := slices.BinarySearchFunc(refs, m.digest, compareManifestDigest)
 		if found {

@@ -275,7 +275,8 @@ var methods = map[routeKind][]string{
 var errNotFound = ociregistry.NewHTTPError(fmt.Errorf("no such endpoint: %w", ociregistry.ErrUnsupported), http.StatusNotFound)
 
 // apiVersion is the value of the Docker-Distribution-API-Version header,
-// which every response carries. net/http only reads it.
+// which every response carries. Every response shares it, so it must
+// never be modified; net/http only reads it.
 var apiVersion = []string{"registry/2.0"}
 
 func (s *server) ServeHTTP(w http.ResponseWriter, req *http.Request) {

@@ -17,6 +17,9 @@ func TestGCPercentFollowsLiveHeap(t *testing.T) {
 		os.Unsetenv("GOGC")
 		t.Cleanup(func() { os.Setenv("GOGC", gogc) })
 	}
+	// The tuner then runs for the rest of the test binary, as it does
+	// for a server's process; other tests do not depend on the
+	// collector's setting.
 	tuneGCForMemory()
 	qt.Assert(t, qt.IsNotNil(gcTuner))
 

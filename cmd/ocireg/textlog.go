@@ -16,6 +16,10 @@ type textHandler struct {
 	w *logBuffer
 }
 
+// maxPooledLine is the capacity above which a line's buffer, grown for a
+// long path, is left to the garbage collector rather than kept.
+const maxPooledLine = 16 << 10
+
 // lineBuffers holds the buffers that request lines are formatted in.
 var lineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
@@ -46,8 +50,10 @@ func (h *textHandler) logRequest(t time.Time, method, path string, status int, b
 	}
 	b = append(b, '\n')
 	h.w.Write(b)
-	*bp = b
-	lineBuffers.Put(bp)
+	if cap(b) <= maxPooledLine {
+		*bp = b
+		lineBuffers.Put(bp)
+	}
 	return true
 }
 

@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -66,4 +69,24 @@ func TestTextHandlerRequestLine(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServeLogsRequestsItself checks that serve's text logger, writing
+// to a logBuffer, is the one whose request lines logRequests writes
+// itself, and that a request's line comes out as slog would write it.
+func TestServeLogsRequestsItself(t *testing.T) {
+	var out bytes.Buffer
+	lb := newLogBuffer(&out)
+	logger, err := newLogger(lb, "text")
+	qt.Assert(t, qt.IsNil(err))
+	_, ok := logger.Handler().(*textHandler)
+	qt.Assert(t, qt.IsTrue(ok))
+	h := logRequests(logger, nil, false, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.WriteHeader(http.StatusTeapot)
+		io.WriteString(w, "short and stout")
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v2/pot", nil))
+	lb.Close()
+	qt.Assert(t, qt.Matches(out.String(), `time=\S+ level=INFO msg=request method=GET path=/v2/pot status=418 bytes=15 duration=\S+\n`))
 }
