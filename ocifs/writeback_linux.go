@@ -26,6 +26,17 @@ func startWriteback(f *os.File, off, n int64) {
 // it.
 const directAlign = 4096
 
+// directFS holds the types (statfs f_type) of the local, disk-backed
+// file systems that writeDirect uses direct I/O on. Elsewhere it is no
+// gain or worse: on a network file system each direct write is a
+// synchronous round trip, and in-memory ones have no device to skip to.
+var directFS = map[int64]bool{
+	0xEF53:     true, // ext2, ext3, ext4
+	0x58465342: true, // xfs
+	0x9123683E: true, // btrfs
+	0xF2F52010: true, // f2fs
+}
+
 // errNoDirect says that f's file system does not do direct I/O.
 var errNoDirect = errors.New("no direct I/O")
 
@@ -38,9 +49,10 @@ var errNoDirect = errors.New("no direct I/O")
 // is set only for the write, so that f reads and writes as usual
 // otherwise.
 //
-// When p or off is not aligned for direct I/O, or direct I/O cannot be
-// used on f, done is false and nothing was written: the caller writes p
-// as usual. errNoDirect then says that f will never take direct I/O.
+// When p or off is not aligned for direct I/O, or f is on no file system
+// of directFS or refuses direct I/O, done is false and nothing was
+// written: the caller writes p as usual. errNoDirect then says that f
+// will never take direct I/O.
 func writeDirect(f *os.File, p []byte, off int64) (n int, done bool, err error) {
 	if len(p) == 0 || len(p)%directAlign != 0 || off%directAlign != 0 || uintptr(unsafe.Pointer(&p[0]))%directAlign != 0 {
 		return 0, false, nil
@@ -52,6 +64,14 @@ func writeDirect(f *os.File, p []byte, off int64) (n int, done bool, err error) 
 	var flags int
 	var serr error
 	if err := sc.Control(func(fd uintptr) {
+		var st syscall.Statfs_t
+		if serr = syscall.Fstatfs(int(fd), &st); serr != nil {
+			return
+		}
+		if !directFS[int64(st.Type)] {
+			serr = errNoDirect
+			return
+		}
 		if flags, serr = fcntl(fd, syscall.F_GETFL, 0); serr == nil {
 			_, serr = fcntl(fd, syscall.F_SETFL, flags|syscall.O_DIRECT)
 		}

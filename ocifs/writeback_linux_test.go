@@ -33,8 +33,9 @@ func TestWriteDirect(t *testing.T) {
 
 	n, done, err := writeDirect(f, p, 0)
 	if err == errNoDirect {
-		// The file system has no direct I/O (as some in-memory ones):
-		// the caller writes as usual.
+		// The file system is not a local disk's (tmpfs, a network
+		// file system) or has no direct I/O: the caller writes as
+		// usual.
 		qt.Assert(t, qt.IsFalse(done))
 		qt.Assert(t, qt.Equals(n, 0))
 		t.Logf("no direct I/O on %s", f.Name())
