@@ -230,10 +230,10 @@ func retryAfter(h string) (time.Duration, bool) {
 	if h == "" {
 		return 0, false
 	}
-	if secs, err := strconv.Atoi(strings.TrimSpace(h)); err == nil && secs >= 0 {
+	if secs, err := strconv.ParseInt(strings.TrimSpace(h), 10, 64); err == nil && secs >= 0 {
 		// A wait too long for a Duration is the longest one, not
 		// one that overflows to a negative wait and retries at once.
-		if secs > int(math.MaxInt64/time.Second) {
+		if secs > int64(math.MaxInt64/time.Second) {
 			return math.MaxInt64, true
 		}
 		return time.Duration(secs) * time.Second, true

@@ -8,19 +8,6 @@ import (
 	"unsafe"
 )
 
-// startWriteback asks the kernel to start writing a range of f to disk
-// now, so that the fsync that ends a push has less left to wait for.
-func startWriteback(f *os.File, off, n int64) {
-	const syncFileRangeWrite = 2
-	sc, err := f.SyscallConn()
-	if err != nil {
-		return
-	}
-	sc.Control(func(fd uintptr) {
-		syscall.Syscall6(syscall.SYS_SYNC_FILE_RANGE, fd, uintptr(off), uintptr(n), syncFileRangeWrite, 0, 0)
-	})
-}
-
 // directAlign is the alignment of memory, file offset and length that
 // direct I/O needs: the logical block size of common devices divides
 // it.

@@ -7,10 +7,6 @@ import (
 	"os"
 )
 
-// startWriteback does nothing where the kernel cannot be asked to start
-// writing back part of a file.
-func startWriteback(f *os.File, off, n int64) {}
-
 // errNoDirect says that direct I/O is not used.
 var errNoDirect = errors.New("no direct I/O")
 
