@@ -68,9 +68,10 @@ func newMetrics() *metrics {
 
 // observe counts one answered request.
 func (m *metrics) observe(req *http.Request, status int, in, out int64, d time.Duration) {
-	rm := m.children[routeOf(req.URL.Path)][methodOf(req.Method)].Load()
+	route, method := routeOf(req.URL.Path), methodOf(req.Method)
+	rm := m.children[route][method].Load()
 	if rm == nil {
-		rm = m.newRouteMethod(routeOf(req.URL.Path), methodOf(req.Method))
+		rm = m.newRouteMethod(route, method)
 	}
 	rm.requests(status).Inc()
 	rm.duration.Observe(d.Seconds())
