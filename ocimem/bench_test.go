@@ -65,3 +65,23 @@ func BenchmarkReferrers(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPushBlobStream pushes 64 MiB that arrive 64 KiB per read, as
+// from a connection.
+func BenchmarkPushBlobStream(b *testing.B) {
+	data := make([]byte, 64<<20)
+	for i := range data {
+		data[i] = byte(i * 7 / 5)
+	}
+	desc := ociregistry.Descriptor{Digest: digest.FromBytes(data), Size: int64(len(data))}
+	r := ocimem.New()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := r.PushBlob(ctx, "repo", desc, &pieceReader{data: data, piece: 64 << 10}); err != nil {
+			b.Fatal(err)
+		}
+		if err := r.DeleteBlob(ctx, "repo", desc.Digest); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

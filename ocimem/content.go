@@ -41,8 +41,12 @@ type builder struct {
 	chunks [][]byte // the last one may have spare capacity
 	size   int64
 
-	// h, when not nil, hashes every byte committed.
-	h hash.Hash
+	// h, when not nil, hashes every byte committed: the bytes of the
+	// last chunk from hashed on are still to be given to it, in
+	// batches (see hasher.go).
+	h      hash.Hash
+	hashed int
+	hashing
 
 	// remaining is how many more bytes are expected, or -1 when that
 	// is not known. It sizes new chunks.
@@ -62,6 +66,7 @@ func (b *builder) spare() []byte {
 			return last[len(last):cap(last)]
 		}
 	}
+	b.hashTail()
 	size := int64(maxChunk)
 	switch {
 	case b.remaining > 0:
@@ -74,6 +79,7 @@ func (b *builder) spare() []byte {
 		size = 512
 	}
 	b.chunks = append(b.chunks, make([]byte, 0, size))
+	b.hashed = 0
 	return b.chunks[len(b.chunks)-1][0:size]
 }
 
@@ -81,14 +87,13 @@ func (b *builder) spare() []byte {
 // content.
 func (b *builder) commit(n int) {
 	last := b.chunks[len(b.chunks)-1]
-	added := last[len(last) : len(last)+n]
 	b.chunks[len(b.chunks)-1] = last[:len(last)+n]
 	b.size += int64(n)
 	if b.remaining >= 0 {
 		b.remaining = max(b.remaining-int64(n), 0)
 	}
-	if b.h != nil {
-		b.h.Write(added)
+	if b.h != nil && len(last)+n-b.hashed >= hashBatch {
+		b.hashTail()
 	}
 }
 
@@ -104,6 +109,8 @@ func (b *builder) seal() {
 
 // write appends p to the content.
 func (b *builder) write(p []byte) {
+	b.startHashing()
+	defer b.stopHashing()
 	for len(p) > 0 {
 		n := copy(b.spare(), p)
 		b.commit(n)
@@ -114,6 +121,8 @@ func (b *builder) write(p []byte) {
 // readFrom appends what r yields until io.EOF to the content, reading
 // straight into its chunks.
 func (b *builder) readFrom(r io.Reader) (int64, error) {
+	b.startHashing()
+	defer b.stopHashing()
 	var total int64
 	for {
 		n, err := r.Read(b.spare())
@@ -134,6 +143,7 @@ func (b *builder) readFrom(r io.Reader) (int64, error) {
 // capacity to spare, so that stored content holds no more memory than
 // its size. The builder must not be added to afterwards.
 func (b *builder) content() content {
+	b.stopHashing()
 	if n := len(b.chunks); n > 0 {
 		last := b.chunks[n-1]
 		switch {

@@ -133,3 +133,18 @@ func mustAll[T any](t *testing.T, seq iter.Seq2[T, error]) []T {
 }
 
 func seedOf(i int) string { return fmt.Sprint("seed-", i) }
+
+// pieceReader reads data at most piece bytes at a time.
+type pieceReader struct {
+	data  []byte
+	piece int
+}
+
+func (r *pieceReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), r.piece)], r.data)
+	r.data = r.data[n:]
+	return n, nil
+}

@@ -41,7 +41,6 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 	// Read and check the content before taking the lock, since rd may
 	// be slow. The content is read straight into the chunks it is
 	// stored in and hashed as it comes.
-	h := desc.Digest.Algorithm().Hash()
 	src := &reservingReader{r: r, rd: rd}
 	defer func() { r.releaseUpload(src.n) }()
 	if desc.Size >= 0 {
@@ -56,7 +55,7 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 		}
 		src.rd = io.LimitReader(rd, limit)
 	}
-	bld := newBuilder(h, desc.Size)
+	bld := newBuilder(desc.Digest.Algorithm().Hash(), desc.Size)
 	if _, err := bld.readFrom(src); err != nil {
 		return ociregistry.Descriptor{}, fmt.Errorf("reading blob %s: %w", desc.Digest, err)
 	}
@@ -66,7 +65,7 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 		}
 		return ociregistry.Descriptor{}, fmt.Errorf("blob %s has %d bytes, not the %d declared: %w", desc.Digest, bld.size, desc.Size, ociregistry.ErrSizeInvalid)
 	}
-	if got := digest.NewDigest(desc.Digest.Algorithm(), h); got != desc.Digest {
+	if got := digest.NewDigest(desc.Digest.Algorithm(), bld.sum()); got != desc.Digest {
 		return ociregistry.Descriptor{}, fmt.Errorf("blob content has digest %s, not %s: %w", got, desc.Digest, ociregistry.ErrDigestInvalid)
 	}
 	mediaType := desc.MediaType
@@ -502,6 +501,11 @@ func (u *upload) unreserve() {
 // a writer that resumes the upload meanwhile takes it back.
 func (w *writer) ReadFrom(r io.Reader) (int64, error) {
 	u := w.u
+	defer func() {
+		u.mu.Lock()
+		u.data.stopHashing()
+		u.mu.Unlock()
+	}()
 	var total int64
 	for {
 		u.mu.Lock()
@@ -510,6 +514,7 @@ func (w *writer) ReadFrom(r io.Reader) (int64, error) {
 			return total, err
 		}
 		u.unreserve()
+		u.data.startHashing()
 		buf := u.data.spare()
 		u.reserved = true
 		u.reservation++
@@ -597,8 +602,9 @@ func (w *writer) Commit(dig ociregistry.Digest) (ociregistry.Descriptor, error) 
 	u.unreserve()
 	var got digest.Digest
 	if dig.Algorithm() == digest.SHA256 {
-		got = digest.NewDigest(digest.SHA256, u.data.h)
+		got = digest.NewDigest(digest.SHA256, u.data.sum())
 	} else {
+		u.data.stopHashing()
 		got = digest.NewDigest(dig.Algorithm(), hashContent(dig.Algorithm().Hash(), content{chunks: u.data.chunks}))
 	}
 	if got != dig {
@@ -640,6 +646,9 @@ func (w *writer) Cancel() error {
 	r.mu.Unlock()
 	u.done.Store(true)
 	r.releaseUpload(u.held.Swap(0))
+	// A ReadFrom of an earlier writer may still be hashing the old
+	// content.
+	u.data.stopHashing()
 	u.data = &builder{}
 	return nil
 }
