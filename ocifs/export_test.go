@@ -52,3 +52,6 @@ func LockGC(ctx context.Context, dir string) (func(), error) {
 func SetGCHook(r *Registry, hook func()) {
 	r.gcHook = hook
 }
+
+// ClockSlack is how long after a file changes its content may be cached.
+const ClockSlack = clockSlack
