@@ -366,3 +366,48 @@ func TestContentKeptOnce(t *testing.T) {
 	runtime.KeepAlive(data)
 	runtime.KeepAlive(r)
 }
+
+// TestPushKnownContent pushes a blob whose content the registry holds
+// already: the push reads and checks the content without keeping another
+// copy, and refuses content or a size that does not match, leaving what
+// is stored intact.
+func TestPushKnownContent(t *testing.T) {
+	const size = 16 << 20
+	data := bigContent(size)
+	desc := ociregistry.Descriptor{Digest: digest.FromBytes(data), Size: size}
+	r := ocimem.New()
+	_, err := r.PushBlob(ctx, "repo", desc, onlyReader{bytes.NewReader(data)})
+	qt.Assert(t, qt.IsNil(err))
+
+	bad := bytes.Clone(data)
+	bad[size-1] ^= 1
+	_, err = r.PushBlob(ctx, "other", desc, onlyReader{bytes.NewReader(bad)})
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrDigestInvalid))
+	_, err = r.PushBlob(ctx, "other", desc, onlyReader{bytes.NewReader(data[:size-1])})
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrSizeInvalid))
+	long := desc
+	long.Size = -1
+	_, err = r.PushBlob(ctx, "other", long, onlyReader{io.MultiReader(bytes.NewReader(data), bytes.NewReader([]byte("x")))})
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrDigestInvalid))
+	_, err = r.ResolveBlob(ctx, "other", desc.Digest)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown))
+
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	got, err := r.PushBlob(ctx, "other", desc, onlyReader{bytes.NewReader(data)})
+	runtime.ReadMemStats(&after)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(got.Size, int64(size)))
+	allocated := after.TotalAlloc - before.TotalAlloc
+	qt.Assert(t, qt.IsTrue(allocated < 1<<20), qt.Commentf("pushing %d bytes held already allocated %d", size, allocated))
+	for _, repo := range []string{"repo", "other"} {
+		qt.Assert(t, qt.IsTrue(bytes.Equal(blobContent(t, r, repo, desc.Digest), data)))
+	}
+
+	// Once deleted everywhere, the content is read and kept again.
+	qt.Assert(t, qt.IsNil(r.DeleteBlob(ctx, "repo", desc.Digest)))
+	qt.Assert(t, qt.IsNil(r.DeleteBlob(ctx, "other", desc.Digest)))
+	_, err = r.PushBlob(ctx, "repo", desc, onlyReader{bytes.NewReader(data)})
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.IsTrue(bytes.Equal(blobContent(t, r, "repo", desc.Digest), data)))
+}

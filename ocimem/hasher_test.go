@@ -42,7 +42,7 @@ func TestPushHashedInBatches(t *testing.T) {
 					}
 					_, err := r.PushBlob(ctx, "repo", desc, &pieceReader{data: content, piece: piece})
 					qt.Assert(t, qt.IsNil(err))
-					qt.Assert(t, qt.IsTrue(bytes.Equal(blobContent(t, r, desc.Digest), content)))
+					qt.Assert(t, qt.IsTrue(bytes.Equal(blobContent(t, r, "repo", desc.Digest), content)))
 				})
 			}
 		}
@@ -79,14 +79,14 @@ func TestChunkedHashedAcrossCalls(t *testing.T) {
 	}
 	desc, err := w.Commit(digest.FromBytes(data))
 	qt.Assert(t, qt.IsNil(err))
-	qt.Assert(t, qt.IsTrue(bytes.Equal(blobContent(t, r, desc.Digest), data)))
+	qt.Assert(t, qt.IsTrue(bytes.Equal(blobContent(t, r, "repo", desc.Digest), data)))
 	assertGoroutinesBack(t, before)
 }
 
 // blobContent returns the content of the blob dig in repo.
-func blobContent(t *testing.T, r ociregistry.Interface, dig ociregistry.Digest) []byte {
+func blobContent(t *testing.T, r ociregistry.Interface, repo string, dig ociregistry.Digest) []byte {
 	t.Helper()
-	rd, err := r.GetBlob(ctx, "repo", dig)
+	rd, err := r.GetBlob(ctx, repo, dig)
 	qt.Assert(t, qt.IsNil(err))
 	defer rd.Close()
 	got, err := io.ReadAll(rd)

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math"
 	"slices"
@@ -40,7 +41,14 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 	}
 	// Read and check the content before taking the lock, since rd may
 	// be slow. The content is read straight into the chunks it is
-	// stored in and hashed as it comes.
+	// stored in and hashed as it comes; content the registry holds
+	// already is only hashed, and what is held kept.
+	r.mu.Lock()
+	sc := r.contents[desc.Digest]
+	r.mu.Unlock()
+	if sc != nil {
+		return r.pushKnownBlob(repo, desc, sc.data, rd)
+	}
 	src := &reservingReader{r: r, rd: rd}
 	defer func() { r.releaseUpload(src.n) }()
 	if desc.Size >= 0 {
@@ -59,24 +67,70 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 	if _, err := bld.readFrom(src); err != nil {
 		return ociregistry.Descriptor{}, fmt.Errorf("reading blob %s: %w", desc.Digest, err)
 	}
-	if desc.Size >= 0 && bld.size != desc.Size {
-		if bld.size > desc.Size {
-			return ociregistry.Descriptor{}, fmt.Errorf("blob %s has more than the %d bytes declared: %w", desc.Digest, desc.Size, ociregistry.ErrSizeInvalid)
+	if err := checkPushed(desc, bld.size, bld.sum()); err != nil {
+		return ociregistry.Descriptor{}, err
+	}
+	return r.storePushed(repo, desc, bld.content()), nil
+}
+
+// pushKnownBlob is PushBlob for a blob whose content the registry holds
+// as data: rd is read through a small buffer and checked against the
+// digest, and data, which never changes, is stored whatever happened to
+// the blob meanwhile.
+func (r *Registry) pushKnownBlob(repo string, desc ociregistry.Descriptor, data content, rd io.Reader) (ociregistry.Descriptor, error) {
+	h := desc.Digest.Algorithm().Hash()
+	if desc.Size >= 0 {
+		rd = io.LimitReader(rd, min(desc.Size, math.MaxInt64-1)+1)
+	}
+	bufp := copyBuffers.Get().(*[]byte)
+	n, err := io.CopyBuffer(h, onlyReader{rd}, *bufp)
+	copyBuffers.Put(bufp)
+	if err != nil {
+		return ociregistry.Descriptor{}, fmt.Errorf("reading blob %s: %w", desc.Digest, err)
+	}
+	if err := checkPushed(desc, n, h); err != nil {
+		return ociregistry.Descriptor{}, err
+	}
+	return r.storePushed(repo, desc, data), nil
+}
+
+// checkPushed checks the size and hash of the content pushed for desc.
+// It returns an error that Is ociregistry.ErrSizeInvalid or
+// ociregistry.ErrDigestInvalid when they are wrong.
+func checkPushed(desc ociregistry.Descriptor, size int64, h hash.Hash) error {
+	if desc.Size >= 0 && size != desc.Size {
+		if size > desc.Size {
+			return fmt.Errorf("blob %s has more than the %d bytes declared: %w", desc.Digest, desc.Size, ociregistry.ErrSizeInvalid)
 		}
-		return ociregistry.Descriptor{}, fmt.Errorf("blob %s has %d bytes, not the %d declared: %w", desc.Digest, bld.size, desc.Size, ociregistry.ErrSizeInvalid)
+		return fmt.Errorf("blob %s has %d bytes, not the %d declared: %w", desc.Digest, size, desc.Size, ociregistry.ErrSizeInvalid)
 	}
-	if got := digest.NewDigest(desc.Digest.Algorithm(), bld.sum()); got != desc.Digest {
-		return ociregistry.Descriptor{}, fmt.Errorf("blob content has digest %s, not %s: %w", got, desc.Digest, ociregistry.ErrDigestInvalid)
+	if got := digest.NewDigest(desc.Digest.Algorithm(), h); got != desc.Digest {
+		return fmt.Errorf("blob content has digest %s, not %s: %w", got, desc.Digest, ociregistry.ErrDigestInvalid)
 	}
+	return nil
+}
+
+// storePushed stores data as the blob desc of repo and returns its
+// descriptor.
+func (r *Registry) storePushed(repo string, desc ociregistry.Descriptor, data content) ociregistry.Descriptor {
 	mediaType := desc.MediaType
 	if mediaType == "" {
 		mediaType = octetStream
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	b := r.addBlob(r.makeRepo(repo), desc.Digest, mediaType, bld.content())
-	return b.descriptor(desc.Digest), nil
+	return r.addBlob(r.makeRepo(repo), desc.Digest, mediaType, data).descriptor(desc.Digest)
 }
+
+// copyBuffers holds the buffers that pushKnownBlob reads through.
+var copyBuffers = sync.Pool{New: func() any {
+	buf := make([]byte, 256<<10)
+	return &buf
+}}
+
+// onlyReader hides every method of a reader but Read, so that
+// io.CopyBuffer uses the buffer it is given.
+type onlyReader struct{ io.Reader }
 
 // MountBlob makes a blob of fromRepo available in toRepo and returns its
 // descriptor. The content is shared, not copied. It returns an error that
