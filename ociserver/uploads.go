@@ -3,6 +3,7 @@ package ociserver
 import (
 	"container/list"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -37,13 +38,15 @@ const maxCancelPerSweep = 64
 // calls.
 type UploadSweeper interface {
 	// SweepUploads cancels in the backend every upload session that
-	// the server started and that has gone untouched for longer than
-	// Options.UploadIdleTimeout, which frees its slot and what it
-	// holds in the backend, and returns how many it cancelled. It stops
-	// early when ctx is done. A server whose uploads are not limited
-	// (negative Options.MaxUploads) tracks no session and cancels none.
-	// It returns no error: a session the backend no longer has is
-	// already gone.
+	// the server started or used and that has gone untouched for longer
+	// than Options.UploadIdleTimeout, which frees its slot and what it
+	// holds in the backend, and returns how many sessions it stopped
+	// counting (cancelled, or found gone). A session that grew in the
+	// backend meanwhile, through another server sharing it, is not
+	// idle. It stops early when ctx is done. A server whose uploads
+	// are not limited (negative Options.MaxUploads) tracks no session
+	// and cancels none. It returns no error: a session the backend no
+	// longer has is already gone.
 	SweepUploads(ctx context.Context) int
 }
 
@@ -57,14 +60,41 @@ type uploadKey struct {
 	repo, id string
 }
 
+// Several servers may share one backend (replicas behind a load
+// balancer), and a session that one of them started may be used,
+// finished or cancelled through another. A server therefore trusts what
+// it has seen of a session only as far as the backend confirms it: before
+// it cancels a session it has seen idle, it asks the backend whether the
+// session has grown meanwhile (through another server); and when its
+// slots are full, it asks whether the sessions it has not seen for a
+// while are still there (they may have ended through another server).
+// Asking is resuming the session and closing the writer at once, which
+// changes nothing in the stores of this module.
+const (
+	// maxCheckAfter bounds how long a session must go unseen before a
+	// full limiter asks the backend about it, and how long an answer
+	// that it is still there holds: a quarter of the idle timeout, and
+	// no more than this.
+	maxCheckAfter = 10 * time.Second
+
+	// checkBudget bounds the time one request or sweep spends asking the
+	// backend about sessions; a session whose answer does not come in
+	// time (one that another server's request holds, say) is taken to
+	// be in use.
+	checkBudget = 2 * time.Second
+)
+
 // uploadLimiter counts the uploads in progress: the sessions the server
-// has started and not seen finished, cancelled or idle for longer than
-// idle, and the single-request uploads being received. It is what bounds
-// the uploads that clients can make the backend hold: a session idle for
-// longer than idle is cancelled in the backend.
+// has started or used and not seen finished, cancelled or idle for longer
+// than idle, and the single-request uploads being received. It is what
+// bounds the uploads that clients can make the backend hold: a session
+// idle for longer than idle is cancelled in the backend.
 type uploadLimiter struct {
 	max  int
 	idle time.Duration
+	// checkAfter is how long a session must go unseen before the
+	// backend is asked about it (see maxCheckAfter).
+	checkAfter time.Duration
 	// now tells the time; tests replace it to move time at will.
 	now func() time.Time
 
@@ -78,14 +108,22 @@ type uploadLimiter struct {
 	pending int
 }
 
-// trackedUpload is a session and the time it was last used.
+// trackedUpload is what the server knows of a session.
 type trackedUpload struct {
-	key  uploadKey
+	key uploadKey
+	// used is when the server last saw the session used, or found it
+	// grown in the backend.
 	used time.Time
+	// size is the size the backend last gave for it; -1 when unknown.
+	size int64
+	// checked is when the backend last said it is there.
+	checked time.Time
+	// active counts this server's requests writing to it now.
+	active int
 }
 
 func newUploadLimiter(max int, idle time.Duration) *uploadLimiter {
-	return &uploadLimiter{max: max, idle: idle, now: time.Now, sessions: make(map[uploadKey]*list.Element)}
+	return &uploadLimiter{max: max, idle: idle, checkAfter: min(idle/4, maxCheckAfter), now: time.Now, sessions: make(map[uploadKey]*list.Element)}
 }
 
 // errTooManyUploads is the answer to a request that would start one
@@ -100,79 +138,184 @@ func errTooManyUploads(max int) error {
 
 // reserve takes a slot for an upload that the request is about to start,
 // after cancelling in backend up to maxCancelPerSweep sessions that have
-// been idle too long. It returns an error that Is ErrTooManyRequests
-// when no slot is free. The slot must be given back with release, or
-// turned into a session with started.
+// been idle too long. When no slot is free it asks the backend about the
+// sessions it has not seen for l.checkAfter, and frees the slots of those
+// that have ended. It returns an error that Is ErrTooManyRequests when
+// no slot is free. The slot must be given back with release, or turned
+// into a session with started.
 func (l *uploadLimiter) reserve(ctx context.Context, backend ociregistry.Interface) error {
 	if l == nil {
 		return nil
 	}
-	l.mu.Lock()
-	expired := l.takeExpiredLocked(maxCancelPerSweep)
-	full := len(l.sessions)+l.pending >= l.max
-	if !full {
-		l.pending++
+	l.expire(ctx, backend)
+	if l.tryReserve() {
+		return nil
 	}
-	l.mu.Unlock()
-	// The backend is called without the lock: it may be slow.
-	for _, k := range expired {
-		cancelUpload(ctx, backend, k)
+	if l.prune(ctx, backend) > 0 && l.tryReserve() {
+		return nil
 	}
-	if full {
-		return errTooManyUploads(l.max)
-	}
-	return nil
+	return errTooManyUploads(l.max)
 }
 
-// takeExpiredLocked stops counting up to max sessions that have been
-// idle for longer than l.idle and returns them, for the caller to cancel
-// in the backend. It must be called with l.mu held.
-func (l *uploadLimiter) takeExpiredLocked(max int) []uploadKey {
-	now := l.now()
-	var expired []uploadKey
-	for e := l.byUse.Front(); e != nil && len(expired) < max; e = l.byUse.Front() {
+// tryReserve takes a slot if one is free, and reports whether it did.
+func (l *uploadLimiter) tryReserve() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.sessions)+l.pending >= l.max {
+		return false
+	}
+	l.pending++
+	return true
+}
+
+// candidatesLocked returns copies of up to max sessions, least recently
+// used first, that no request of the server is writing to and for which
+// pick is true, stopping at the first for which stop is true. It must be
+// called with l.mu held.
+func (l *uploadLimiter) candidatesLocked(max int, stop, pick func(*trackedUpload) bool) []trackedUpload {
+	var found []trackedUpload
+	for e := l.byUse.Front(); e != nil && len(found) < max; e = e.Next() {
 		u := e.Value.(*trackedUpload)
-		if now.Sub(u.used) <= l.idle {
+		if stop(u) {
 			break
 		}
-		expired = append(expired, u.key)
+		if u.active == 0 && pick(u) {
+			found = append(found, *u)
+		}
+	}
+	return found
+}
+
+// expire cancels in backend up to maxCancelPerSweep sessions that have
+// been idle for longer than l.idle, and returns how many sessions it
+// looked at and how many of them it stopped counting (cancelled, or found
+// gone). A session that grew in the backend meanwhile was used through
+// another server: it is counted as used now instead.
+func (l *uploadLimiter) expire(ctx context.Context, backend ociregistry.Interface) (looked, forgot int) {
+	l.mu.Lock()
+	now := l.now()
+	idle := func(u *trackedUpload) bool { return now.Sub(u.used) > l.idle }
+	expired := l.candidatesLocked(maxCancelPerSweep, func(u *trackedUpload) bool { return !idle(u) }, idle)
+	l.mu.Unlock()
+	if len(expired) == 0 {
+		return 0, 0
+	}
+	ctx, cancel := context.WithTimeout(ctx, checkBudget)
+	defer cancel()
+	for _, u := range expired {
+		if l.settle(ctx, backend, u, true) {
+			forgot++
+		}
+	}
+	return len(expired), forgot
+}
+
+// prune asks the backend about up to maxCancelPerSweep sessions that the
+// server has not seen used nor asked about for l.checkAfter, forgets those
+// that are gone, and returns how many it forgot.
+func (l *uploadLimiter) prune(ctx context.Context, backend ociregistry.Interface) int {
+	l.mu.Lock()
+	now := l.now()
+	unseen := l.candidatesLocked(maxCancelPerSweep,
+		func(u *trackedUpload) bool { return now.Sub(u.used) < l.checkAfter },
+		func(u *trackedUpload) bool { return now.Sub(u.checked) >= l.checkAfter })
+	l.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, checkBudget)
+	defer cancel()
+	n := 0
+	for _, u := range unseen {
+		if l.settle(ctx, backend, u, false) {
+			n++
+		}
+	}
+	return n
+}
+
+// settle asks the backend about the session u, a copy of what the server
+// knew of it, and updates what it knows: a session that is gone is
+// forgotten, one that grew is counted as used now, and one that did not
+// is cancelled in the backend when cancelIdle is set. A session that a
+// request of the server used meanwhile is left alone. It reports whether
+// it forgot the session.
+func (l *uploadLimiter) settle(ctx context.Context, backend ociregistry.Interface, u trackedUpload, cancelIdle bool) bool {
+	bw, err := backend.PushBlobChunkedResume(ctx, u.key.repo, u.key.id, -1, 0)
+	if errors.Is(err, ociregistry.ErrBlobUploadUnknown) {
+		return l.forget(u)
+	}
+	if err != nil {
+		// The backend cannot say (or another server's request holds
+		// the session): taken to be in use.
+		l.mu.Lock()
+		if e := l.sessions[u.key]; e != nil && *e.Value.(*trackedUpload) == u {
+			l.touchLocked(u.key, -1)
+		}
+		l.mu.Unlock()
+		return false
+	}
+	size := bw.Size()
+	l.mu.Lock()
+	e := l.sessions[u.key]
+	unchanged := e != nil && *e.Value.(*trackedUpload) == u
+	switch {
+	case !unchanged:
+		// Used or ended by a request meanwhile, which knows better.
+	case size != u.size:
+		l.touchLocked(u.key, size)
+	case cancelIdle:
 		l.byUse.Remove(e)
 		delete(l.sessions, u.key)
+	default:
+		e.Value.(*trackedUpload).checked = l.now()
 	}
-	return expired
+	l.mu.Unlock()
+	if unchanged && size == u.size && cancelIdle {
+		// Idle for longer than l.idle, here and in the backend.
+		bw.Cancel()
+		return true
+	}
+	bw.Close()
+	return false
+}
+
+// forget stops counting the session u, unless a request used it since u
+// was copied. It reports whether it did.
+func (l *uploadLimiter) forget(u trackedUpload) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.sessions[u.key]
+	if e == nil || *e.Value.(*trackedUpload) != u {
+		return false
+	}
+	l.byUse.Remove(e)
+	delete(l.sessions, u.key)
+	return true
 }
 
 // sweep cancels in backend every session that has been idle for longer
 // than l.idle, maxCancelPerSweep at a time so that the lock is held
-// briefly, and returns how many it cancelled. It stops when ctx is done.
+// briefly, and returns how many it stopped counting. When more than half the
+// slots are taken, it also asks the backend about the sessions it has not
+// seen for l.checkAfter, so that slots of sessions ended through another
+// server come free before they are needed. It stops when ctx is done.
 func (l *uploadLimiter) sweep(ctx context.Context, backend ociregistry.Interface) int {
 	if l == nil {
 		return 0
 	}
 	n := 0
 	for ctx.Err() == nil {
-		l.mu.Lock()
-		expired := l.takeExpiredLocked(maxCancelPerSweep)
-		l.mu.Unlock()
-		if len(expired) == 0 {
+		looked, forgot := l.expire(ctx, backend)
+		if looked == 0 {
 			break
 		}
-		for _, k := range expired {
-			// A session taken but not cancelled because ctx ended is
-			// left to the backend's own timeouts.
-			cancelUpload(ctx, backend, k)
-		}
-		n += len(expired)
+		n += forgot
+	}
+	l.mu.Lock()
+	busy := 2*len(l.sessions) > l.max
+	l.mu.Unlock()
+	if busy {
+		l.prune(ctx, backend)
 	}
 	return n
-}
-
-// cancelUpload cancels the session k in backend, if it is still there.
-func cancelUpload(ctx context.Context, backend ociregistry.Interface, k uploadKey) {
-	bw, err := backend.PushBlobChunkedResume(ctx, k.repo, k.id, -1, 0)
-	if err == nil {
-		bw.Cancel()
-	}
 }
 
 // release gives back a slot taken by reserve.
@@ -185,37 +328,74 @@ func (l *uploadLimiter) release() {
 	l.mu.Unlock()
 }
 
-// started turns a slot taken by reserve into the session k.
+// started turns a slot taken by reserve into the session k, which holds
+// nothing yet.
 func (l *uploadLimiter) started(k uploadKey) {
 	if l == nil {
 		return
 	}
 	l.mu.Lock()
 	l.pending--
-	l.touchLocked(k)
+	l.touchLocked(k, 0)
 	l.mu.Unlock()
 }
 
-// touch records that the session k was used. A session the server does
-// not know (started before a restart, or through another server) is
-// counted from now on: it is in progress in the backend.
-func (l *uploadLimiter) touch(k uploadKey) {
+// touch records that the session k was used, and that it held size bytes
+// (-1 when not known). A session the server does not know (started before
+// a restart, or through another server) is counted from now on: it is in
+// progress in the backend.
+func (l *uploadLimiter) touch(k uploadKey, size int64) {
 	if l == nil {
 		return
 	}
 	l.mu.Lock()
-	l.touchLocked(k)
+	l.touchLocked(k, size)
 	l.mu.Unlock()
 }
 
-func (l *uploadLimiter) touchLocked(k uploadKey) {
+func (l *uploadLimiter) touchLocked(k uploadKey, size int64) *trackedUpload {
 	now := l.now()
 	if e := l.sessions[k]; e != nil {
-		e.Value.(*trackedUpload).used = now
+		u := e.Value.(*trackedUpload)
+		u.used, u.checked = now, now
+		if size >= 0 {
+			u.size = size
+		}
 		l.byUse.MoveToBack(e)
+		return u
+	}
+	u := &trackedUpload{key: k, used: now, checked: now, size: size}
+	l.sessions[k] = l.byUse.PushBack(u)
+	return u
+}
+
+// begin records that a request of the server starts writing to the
+// session k, which is never cancelled nor asked about meanwhile; end
+// records that it has finished, leaving the session with size bytes (-1
+// when not known).
+func (l *uploadLimiter) begin(k uploadKey) {
+	if l == nil {
 		return
 	}
-	l.sessions[k] = l.byUse.PushBack(&trackedUpload{key: k, used: now})
+	l.mu.Lock()
+	l.touchLocked(k, -1).active++
+	l.mu.Unlock()
+}
+
+func (l *uploadLimiter) end(k uploadKey, size int64) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	if e := l.sessions[k]; e != nil {
+		// The session may have been forgotten and counted anew
+		// meanwhile, without this request.
+		if u := e.Value.(*trackedUpload); u.active > 0 {
+			u.active--
+		}
+		l.touchLocked(k, size)
+	}
+	l.mu.Unlock()
 }
 
 // done records that the session k is finished, cancelled or gone.

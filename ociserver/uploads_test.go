@@ -1,11 +1,16 @@
 package ociserver_test
 
 import (
+	"context"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-quicktest/qt"
+	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/ocimem"
 	"github.com/ocireg/ociregistry/ociserver"
 	"github.com/opencontainers/go-digest"
@@ -99,4 +104,131 @@ func TestUploadsUnlimited(t *testing.T) {
 		resp := do(t, base, request{method: "POST", path: "/v2/foo/blobs/uploads/"})
 		qt.Assert(t, qt.Equals(resp.status, http.StatusAccepted))
 	}
+}
+
+// replica is one of several servers sharing a backend, as replicas behind
+// a load balancer do, with a clock the test moves.
+type replica struct {
+	h    http.Handler
+	base string
+	skew atomic.Int64
+}
+
+func newReplica(t *testing.T, r ociregistry.Interface, opts *ociserver.Options) *replica {
+	rp := &replica{h: ociserver.New(r, opts)}
+	ociserver.SetUploadClock(rp.h, func() time.Time { return time.Now().Add(time.Duration(rp.skew.Load())) })
+	srv := httptest.NewServer(rp.h)
+	t.Cleanup(srv.Close)
+	rp.base = srv.URL
+	return rp
+}
+
+// TestUploadsEndedThroughAnotherServer checks that sessions a server
+// started and that were finished or cancelled through another server
+// sharing its backend stop taking its slots: once it has not seen them
+// for a while (10 s), it asks the backend before it refuses an upload.
+func TestUploadsEndedThroughAnotherServer(t *testing.T) {
+	r := ocimem.New()
+	a := newReplica(t, r, &ociserver.Options{MaxUploads: 3})
+	b := newReplica(t, r, nil)
+	var kept string
+	for i := range 3 {
+		resp := do(t, a.base, request{method: "POST", path: "/v2/foo/blobs/uploads/"})
+		qt.Assert(t, qt.Equals(resp.status, http.StatusAccepted))
+		loc := resp.header.Get("Location")
+		switch i {
+		case 0:
+			data := "finished elsewhere"
+			resp = do(t, b.base, request{method: "PUT", path: loc + "?digest=" + digest.FromString(data).String(), body: data})
+			qt.Assert(t, qt.Equals(resp.status, http.StatusCreated))
+		case 1:
+			resp = do(t, b.base, request{method: "DELETE", path: loc})
+			qt.Assert(t, qt.Equals(resp.status, http.StatusNoContent))
+		case 2:
+			kept = loc
+		}
+	}
+	// Just seen: still counted.
+	resp := do(t, a.base, request{method: "POST", path: "/v2/foo/blobs/uploads/"})
+	checkError(t, resp, http.StatusTooManyRequests, "TOOMANYREQUESTS")
+
+	a.skew.Store(int64(11 * time.Second))
+	for range 2 {
+		resp = do(t, a.base, request{method: "POST", path: "/v2/foo/blobs/uploads/"})
+		qt.Assert(t, qt.Equals(resp.status, http.StatusAccepted))
+	}
+	// The session still in progress holds its slot, and is intact.
+	resp = do(t, a.base, request{method: "POST", path: "/v2/foo/blobs/uploads/"})
+	checkError(t, resp, http.StatusTooManyRequests, "TOOMANYREQUESTS")
+	resp = do(t, b.base, request{method: "GET", path: kept})
+	qt.Assert(t, qt.Equals(resp.status, http.StatusNoContent))
+}
+
+// TestUploadInUseThroughAnotherServer checks that a server does not
+// cancel as idle a session that another server sharing its backend has
+// been adding to, and does cancel it once it is idle in the backend too.
+func TestUploadInUseThroughAnotherServer(t *testing.T) {
+	const idle = time.Minute
+	r := ocimem.New()
+	a := newReplica(t, r, &ociserver.Options{UploadIdleTimeout: idle})
+	b := newReplica(t, r, nil)
+	resp := do(t, a.base, request{method: "POST", path: "/v2/foo/blobs/uploads/"})
+	qt.Assert(t, qt.Equals(resp.status, http.StatusAccepted))
+	loc := resp.header.Get("Location")
+	sweep := func() int { return a.h.(ociserver.UploadSweeper).SweepUploads(context.Background()) }
+
+	data := ""
+	for i := range 3 {
+		chunk := fmt.Sprintf("chunk %d;", i)
+		resp = do(t, b.base, request{method: "PATCH", path: loc, body: chunk, header: map[string]string{
+			"Content-Range": fmt.Sprintf("%d-%d", len(data), len(data)+len(chunk)-1),
+		}})
+		qt.Assert(t, qt.Equals(resp.status, http.StatusAccepted))
+		data += chunk
+		// For a, the session has gone unused for longer than idle
+		// each time; in the backend it has grown.
+		a.skew.Add(int64(2 * idle))
+		qt.Assert(t, qt.Equals(sweep(), 0))
+	}
+	resp = do(t, b.base, request{method: "GET", path: loc})
+	qt.Assert(t, qt.Equals(resp.status, http.StatusNoContent))
+	qt.Assert(t, qt.Equals(resp.header.Get("Range"), fmt.Sprintf("0-%d", len(data)-1)))
+
+	// Idle everywhere now.
+	a.skew.Add(int64(2 * idle))
+	qt.Assert(t, qt.Equals(sweep(), 1))
+	resp = do(t, b.base, request{method: "GET", path: loc})
+	checkError(t, resp, http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN")
+}
+
+// TestFailedFinalPut checks what a final PUT with the wrong digest leaves:
+// without a chunk, the upload as it was, to be ended with the right
+// digest; with one, which the upload now holds and a retry would send
+// again, no upload (as Distribution does), so that the client starts
+// again.
+func TestFailedFinalPut(t *testing.T) {
+	base := newServer(t, ocimem.New(), nil)
+	start := func(data string) string {
+		resp := do(t, base, request{method: "POST", path: "/v2/foo/blobs/uploads/"})
+		qt.Assert(t, qt.Equals(resp.status, http.StatusAccepted))
+		loc := resp.header.Get("Location")
+		resp = do(t, base, request{method: "PATCH", path: loc, body: data})
+		qt.Assert(t, qt.Equals(resp.status, http.StatusAccepted))
+		return loc
+	}
+	wrong := "?digest=" + digest.FromString("something else").String()
+
+	loc := start("all of it")
+	resp := do(t, base, request{method: "PUT", path: loc + wrong})
+	checkError(t, resp, http.StatusBadRequest, "DIGEST_INVALID")
+	resp = do(t, base, request{method: "PUT", path: loc + "?digest=" + digest.FromString("all of it").String()})
+	qt.Assert(t, qt.Equals(resp.status, http.StatusCreated))
+
+	loc = start("first part, ")
+	resp = do(t, base, request{method: "PUT", path: loc + wrong, body: "last part"})
+	checkError(t, resp, http.StatusBadRequest, "DIGEST_INVALID")
+	resp = do(t, base, request{method: "GET", path: loc})
+	checkError(t, resp, http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN")
+	resp = do(t, base, request{method: "HEAD", path: "/v2/foo/blobs/" + digest.FromString("first part, last part").String()})
+	qt.Assert(t, qt.Equals(resp.status, http.StatusNotFound))
 }

@@ -78,13 +78,17 @@ func (s *server) startUpload(w http.ResponseWriter, req *http.Request, rt route)
 }
 
 // noteUpload tells the upload limiter what a backend call about the
-// session of rt, which returned err, says of it: gone, or in use.
-func (s *server) noteUpload(rt route, err error) {
+// session of rt, which returned bw (when not nil) and err, says of it:
+// gone, or in use, with its size when known.
+func (s *server) noteUpload(rt route, bw ociregistry.BlobWriter, err error) {
 	k := uploadKey{rt.repo, rt.ref}
-	if errors.Is(err, ociregistry.ErrBlobUploadUnknown) {
+	switch {
+	case errors.Is(err, ociregistry.ErrBlobUploadUnknown):
 		s.uploads.done(k)
-	} else {
-		s.uploads.touch(k)
+	case err == nil && bw != nil:
+		s.uploads.touch(k, bw.Size())
+	default:
+		s.uploads.touch(k, -1)
 	}
 }
 
@@ -285,7 +289,7 @@ func (s *server) resumeUpload(w http.ResponseWriter, req *http.Request, rt route
 		}
 	}
 	bw, err := s.backend.PushBlobChunkedResume(ctx, rt.repo, rt.ref, offset, 0)
-	s.noteUpload(rt, err)
+	s.noteUpload(rt, bw, err)
 	if err != nil {
 		if isRangeInvalid(err) {
 			s.setUploadStatus(w, req, rt)
@@ -350,10 +354,14 @@ func (s *server) patchUpload(w http.ResponseWriter, req *http.Request, rt route)
 	if err != nil {
 		return err
 	}
+	k := uploadKey{rt.repo, rt.ref}
+	s.uploads.begin(k)
 	if err := writeChunk(bw, req, length); err != nil {
+		s.uploads.end(k, -1)
 		bw.Close()
 		return err
 	}
+	s.uploads.end(k, bw.Size())
 	return answerUpload(w, bw, rt.repo, rt.ref, http.StatusAccepted)
 }
 
@@ -372,6 +380,10 @@ func (s *server) putUpload(w http.ResponseWriter, req *http.Request, rt route) e
 	if err != nil {
 		return err
 	}
+	k := uploadKey{rt.repo, rt.ref}
+	s.uploads.begin(k)
+	// After done, end finds nothing to do.
+	defer s.uploads.end(k, -1)
 	if bw.Size() == 0 && req.ContentLength > 0 && (length < 0 || length == req.ContentLength) {
 		// The PUT brings the whole blob, with its digest: a
 		// monolithic push, which PushBlob may store straight where
@@ -379,11 +391,11 @@ func (s *server) putUpload(w http.ResponseWriter, req *http.Request, rt route) e
 		// the commit then copies.
 		if _, err := s.pushBlob(req.Context(), rt.repo, d, req); err != nil {
 			bw.Close()
-			s.noteUpload(rt, err)
+			s.noteUpload(rt, nil, err)
 			return err
 		}
 		bw.Cancel()
-		s.uploads.done(uploadKey{rt.repo, rt.ref})
+		s.uploads.done(k)
 		blobCreated(w, rt.repo, d)
 		return nil
 	}
@@ -394,11 +406,22 @@ func (s *server) putUpload(w http.ResponseWriter, req *http.Request, rt route) e
 		}
 	}
 	if _, err := bw.Commit(d); err != nil {
+		if req.ContentLength != 0 && errors.Is(err, ociregistry.ErrDigestInvalid) {
+			// The upload now holds the PUT's chunk, which a client
+			// that retries the PUT sends again: it could never
+			// succeed. As in Distribution, the upload is cancelled,
+			// and the client starts again. A PUT without a chunk
+			// leaves the upload as it was, to be ended with the
+			// right digest.
+			bw.Cancel()
+			s.uploads.done(k)
+			return err
+		}
 		bw.Close()
-		s.noteUpload(rt, err)
+		s.noteUpload(rt, nil, err)
 		return err
 	}
-	s.uploads.done(uploadKey{rt.repo, rt.ref})
+	s.uploads.done(k)
 	blobCreated(w, rt.repo, d)
 	return nil
 }
@@ -406,7 +429,7 @@ func (s *server) putUpload(w http.ResponseWriter, req *http.Request, rt route) e
 // uploadStatus answers GET of an upload session.
 func (s *server) uploadStatus(w http.ResponseWriter, req *http.Request, rt route) error {
 	bw, err := s.backend.PushBlobChunkedResume(req.Context(), rt.repo, rt.ref, -1, 0)
-	s.noteUpload(rt, err)
+	s.noteUpload(rt, bw, err)
 	if err != nil {
 		return err
 	}
@@ -430,7 +453,7 @@ func answerUpload(w http.ResponseWriter, bw ociregistry.BlobWriter, repo, id str
 // cancelUpload answers DELETE of an upload session.
 func (s *server) cancelUpload(w http.ResponseWriter, req *http.Request, rt route) error {
 	bw, err := s.backend.PushBlobChunkedResume(req.Context(), rt.repo, rt.ref, -1, 0)
-	s.noteUpload(rt, err)
+	s.noteUpload(rt, bw, err)
 	if err != nil {
 		return err
 	}
