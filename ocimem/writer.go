@@ -343,12 +343,18 @@ func (r *Registry) PushBlobChunked(ctx context.Context, repo string, chunkSize i
 	}
 	r.uploads[id] = u
 	r.mu.Unlock()
-	return &writer{r: r, u: u, chunkSize: chunkSizeOr(chunkSize)}, nil
+	return &writer{r: r, u: u, claimed: true, chunkSize: chunkSizeOr(chunkSize)}, nil
 }
 
 // PushBlobChunkedResume carries on the upload with the given ID in repo.
 // A non-negative offset must equal the number of bytes written so far.
-// Resuming an upload makes any earlier writer for it fail. It returns an
+// A writer that writes to or commits the upload makes every earlier
+// writer for it fail from then on; one that is only asked its size and
+// closed (as a server answering a status request does) disturbs none.
+// A writer fails to write with an error that Is
+// ociregistry.ErrRangeInvalid when another wrote to the upload since it
+// was made, and ociregistry.ErrBlobUploadInvalid when another has taken
+// the upload over. PushBlobChunkedResume returns an
 // error that Is ociregistry.ErrBlobUploadUnknown when repo has no such
 // upload (it may have been committed, cancelled, or abandoned for longer
 // than Config.UploadIdleTimeout), and ociregistry.ErrRangeInvalid when
@@ -372,9 +378,8 @@ func (r *Registry) PushBlobChunkedResume(ctx context.Context, repo, id string, o
 	if offset >= 0 && offset != u.data.size {
 		return nil, fmt.Errorf("resuming upload %q at offset %d when it holds %d bytes: %w", id, offset, u.data.size, ociregistry.ErrRangeInvalid)
 	}
-	u.gen++
 	u.touch()
-	return &writer{r: r, u: u, gen: u.gen, chunkSize: chunkSizeOr(chunkSize)}, nil
+	return &writer{r: r, u: u, gen: u.gen, offset: u.data.size, chunkSize: chunkSizeOr(chunkSize)}, nil
 }
 
 func chunkSizeOr(n int) int {
@@ -414,8 +419,8 @@ type upload struct {
 	reserved    bool
 	reservation uint64
 
-	// gen counts the writers made for the upload; only the latest may
-	// be used.
+	// gen counts the writers that have claimed the upload; only the
+	// latest may add to it.
 	gen int
 }
 
@@ -491,19 +496,32 @@ func (rr *reservingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// writer is a BlobWriter for an upload.
+// writer is a BlobWriter for an upload. A writer made by
+// PushBlobChunkedResume claims the upload when it first writes or
+// commits, not before, so that one made only to tell the upload's size
+// leaves the writer that is adding to it alone.
 type writer struct {
 	r         *Registry
 	u         *upload
-	gen       int
 	chunkSize int
-	closed    bool // guarded by u.mu
+
+	// The fields below are guarded by u.mu.
+
+	// gen is the upload's gen when the writer claimed it or, until
+	// claimed is set, when the writer was made.
+	gen     int
+	claimed bool
+	// offset is the upload's size when the writer was made: it may
+	// claim the upload only while the upload still has it.
+	offset int64
+	closed bool
 }
 
 // errWriterClosed is returned by a writer after Close or Commit.
 var errWriterClosed = errors.New("blob writer is closed")
 
-// usable checks that w may be used. It must be called with w.u.mu held.
+// usable checks that w may add to or commit the upload, and claims the
+// upload for w if it has not yet. It must be called with w.u.mu held.
 func (w *writer) usable() error {
 	switch {
 	case w.closed:
@@ -512,6 +530,11 @@ func (w *writer) usable() error {
 		return fmt.Errorf("upload %q: %w", w.u.id, ociregistry.ErrBlobUploadUnknown)
 	case w.gen != w.u.gen:
 		return fmt.Errorf("upload %q was resumed by another writer: %w", w.u.id, ociregistry.ErrBlobUploadInvalid)
+	case !w.claimed && w.u.data.size != w.offset:
+		return fmt.Errorf("upload %q went from %d to %d bytes through another writer: %w", w.u.id, w.offset, w.u.data.size, ociregistry.ErrRangeInvalid)
+	case !w.claimed:
+		w.u.gen++
+		w.gen, w.claimed = w.u.gen, true
 	}
 	return nil
 }

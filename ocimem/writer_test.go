@@ -256,25 +256,52 @@ func TestChunkedUploadCancel(t *testing.T) {
 	qt.Assert(t, qt.HasLen(mustAll(t, r.Repositories(ctx, "")), 0))
 }
 
+// TestChunkedUploadStaleWriter checks that two writers of one upload
+// never interleave their bytes: the writer that writes first after being
+// made takes the upload over, and earlier writers fail from then on; a
+// writer made while another has written meanwhile fails with
+// ErrRangeInvalid; a writer only asked its size disturbs nobody.
 func TestChunkedUploadStaleWriter(t *testing.T) {
-	// Resuming an upload makes earlier writers for it fail, so that two
-	// writers never interleave their bytes.
 	r := ocimem.New()
 	w1, err := r.PushBlobChunked(ctx, "repo", 0)
 	qt.Assert(t, qt.IsNil(err))
 	_, err = io.WriteString(w1, "ab")
 	qt.Assert(t, qt.IsNil(err))
-	w2, err := r.PushBlobChunkedResume(ctx, "repo", w1.ID(), 2, 0)
+
+	// A status request in the middle.
+	status, err := r.PushBlobChunkedResume(ctx, "repo", w1.ID(), -1, 0)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(status.Size(), int64(2)))
+	qt.Assert(t, qt.IsNil(status.Close()))
+	_, err = io.WriteString(w1, "cd")
+	qt.Assert(t, qt.IsNil(err))
+
+	// A writer made at 4 takes over when it writes.
+	w2, err := r.PushBlobChunkedResume(ctx, "repo", w1.ID(), 4, 0)
+	qt.Assert(t, qt.IsNil(err))
+	late, err := r.PushBlobChunkedResume(ctx, "repo", w1.ID(), 4, 0)
+	qt.Assert(t, qt.IsNil(err))
+	_, err = io.WriteString(w2, "ef")
 	qt.Assert(t, qt.IsNil(err))
 	_, err = io.WriteString(w1, "zz")
 	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUploadInvalid))
-	_, err = w1.Commit(digest.FromString("ab"))
+	_, err = w1.Commit(digest.FromString("abcd"))
 	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUploadInvalid))
-	_, err = io.WriteString(w2, "cd")
+	// One made at the same offset comes second.
+	_, err = io.WriteString(late, "yy")
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUploadInvalid))
+
+	// One made before w2 wrote, that would write at the wrong offset.
+	w3, err := r.PushBlobChunkedResume(ctx, "repo", w1.ID(), -1, 0)
 	qt.Assert(t, qt.IsNil(err))
-	desc, err := w2.Commit(digest.FromString("abcd"))
+	_, err = io.WriteString(w2, "gh")
 	qt.Assert(t, qt.IsNil(err))
-	qt.Assert(t, qt.Equals(desc.Size, int64(4)))
+	_, err = io.WriteString(w3, "xx")
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrRangeInvalid))
+
+	desc, err := w2.Commit(digest.FromString("abcdefgh"))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(desc.Size, int64(8)))
 }
 
 func TestUploadIdleTimeout(t *testing.T) {

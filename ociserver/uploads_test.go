@@ -3,8 +3,10 @@ package ociserver_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -231,4 +233,42 @@ func TestFailedFinalPut(t *testing.T) {
 	checkError(t, resp, http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN")
 	resp = do(t, base, request{method: "HEAD", path: "/v2/foo/blobs/" + digest.FromString("first part, last part").String()})
 	qt.Assert(t, qt.Equals(resp.status, http.StatusNotFound))
+}
+
+// TestUploadStatusDuringPatch checks that asking for an upload's status,
+// and a PATCH refused for its range, while a PATCH is streaming into the
+// upload leave that PATCH alone.
+func TestUploadStatusDuringPatch(t *testing.T) {
+	base := newServer(t, ocimem.New(), nil)
+	resp := do(t, base, request{method: "POST", path: "/v2/foo/blobs/uploads/"})
+	qt.Assert(t, qt.Equals(resp.status, http.StatusAccepted))
+	loc := resp.header.Get("Location")
+
+	pr, pw := io.Pipe()
+	patched := make(chan response, 1)
+	go func() {
+		patched <- do(t, base, request{method: "PATCH", path: loc, bodyReader: pr})
+	}()
+	first, second := strings.Repeat("a", 100<<10), strings.Repeat("b", 100<<10)
+	_, err := io.WriteString(pw, first)
+	qt.Assert(t, qt.IsNil(err))
+	// The status shows what has arrived so far, once the server has
+	// read it.
+	for {
+		resp = do(t, base, request{method: "GET", path: loc})
+		qt.Assert(t, qt.Equals(resp.status, http.StatusNoContent))
+		if resp.header.Get("Range") == fmt.Sprintf("0-%d", len(first)-1) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	resp = do(t, base, request{method: "PATCH", path: loc, body: "misplaced", header: map[string]string{"Content-Range": "0-8"}})
+	checkError(t, resp, http.StatusRequestedRangeNotSatisfiable, "RANGE_INVALID")
+	_, err = io.WriteString(pw, second)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.IsNil(pw.Close()))
+	resp = <-patched
+	qt.Assert(t, qt.Equals(resp.status, http.StatusAccepted))
+	resp = do(t, base, request{method: "PUT", path: loc + "?digest=" + digest.FromString(first+second).String()})
+	qt.Assert(t, qt.Equals(resp.status, http.StatusCreated))
 }
