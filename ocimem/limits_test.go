@@ -120,3 +120,34 @@ func TestMaxUploadBytesHugeSize(t *testing.T) {
 	_, err = r.PushBlob(ctx, "a/b", ociregistry.Descriptor{Digest: digest.FromBytes(big), Size: 101}, bytes.NewReader(big))
 	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrTooManyRequests))
 }
+
+// TestMaxUploadBytesSlowPush checks that a push of known size holds only
+// the bytes it has read of the budget, so that a client that declares a
+// big blob and sends it slowly cannot keep others from pushing; the push
+// fails if the budget is gone by the time the rest of its bytes arrive.
+func TestMaxUploadBytesSlowPush(t *testing.T) {
+	r := ocimem.NewWithConfig(&ocimem.Config{MaxUploadBytes: 100})
+	slow := strings.Repeat("s", 90)
+	pr, pw := io.Pipe()
+	pushed := make(chan error, 1)
+	go func() {
+		_, err := r.PushBlob(t.Context(), "foo", ociregistry.Descriptor{Digest: digest.FromString(slow), Size: 90}, pr)
+		// Writes of what the push no longer reads fail.
+		pr.Close()
+		pushed <- err
+	}()
+	_, err := io.WriteString(pw, slow[:10])
+	qt.Assert(t, qt.IsNil(err))
+
+	w, err := r.PushBlobChunked(t.Context(), "foo", 0)
+	qt.Assert(t, qt.IsNil(err))
+	_, err = io.WriteString(w, strings.Repeat("w", 80))
+	qt.Assert(t, qt.IsNil(err))
+
+	// The slow push's next bytes do not fit any more.
+	io.WriteString(pw, slow[10:])
+	pw.Close()
+	qt.Assert(t, qt.ErrorIs(<-pushed, ociregistry.ErrTooManyRequests))
+	_, err = w.Commit(digest.FromString(strings.Repeat("w", 80)))
+	qt.Assert(t, qt.IsNil(err))
+}

@@ -61,8 +61,9 @@ type Config struct {
 
 	// MaxUploadBytes bounds the bytes that uploads in progress hold
 	// together: chunked uploads not yet committed, cancelled or
-	// abandoned, and blobs that PushBlob is reading (counted at their
-	// declared size from the start). A write or push that would pass it
+	// abandoned, and blobs that PushBlob is reading (counted as their
+	// bytes arrive; a blob whose declared size does not fit in what is
+	// free is refused before it is read). A write or push that would pass it
 	// fails with an error that Is ociregistry.ErrTooManyRequests (429
 	// over HTTP); a chunked upload keeps what it held, so it can go on
 	// once others have finished. Stored content does not count. Zero or

@@ -56,9 +56,11 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 		// are too many (and no size is so big that adding one
 		// overflows).
 		limit := min(desc.Size, math.MaxInt64-1) + 1
-		// The declared size is taken at once, so that a push that
-		// cannot fit fails before anything is read.
-		if err := src.reserve(limit); err != nil {
+		// A push that cannot fit fails before anything is read. The
+		// bytes are taken only as they arrive, so that a client that
+		// declares a big blob and sends it slowly holds no more of
+		// the budget than it has sent.
+		if err := r.uploadRoom(desc.Size); err != nil {
 			return ociregistry.Descriptor{}, fmt.Errorf("blob %s: %w", desc.Digest, err)
 		}
 		src.rd = io.LimitReader(rd, limit)
@@ -457,6 +459,23 @@ func (r *Registry) reserveUpload(n int64) error {
 	if limit > 0 && held > limit {
 		r.uploadBytes.Add(-n)
 		return fmt.Errorf("uploads in progress hold %d bytes; %d more would pass the limit of %d: %w", held-n, n, limit, ociregistry.ErrTooManyRequests)
+	}
+	return nil
+}
+
+// uploadRoom checks that n bytes more would fit within the budget of
+// Config.MaxUploadBytes now, without taking them. It returns an error
+// that Is ociregistry.ErrTooManyRequests when they would not.
+func (r *Registry) uploadRoom(n int64) error {
+	limit := r.cfg.MaxUploadBytes
+	if limit <= 0 {
+		return nil
+	}
+	if n > limit {
+		return fmt.Errorf("%d bytes would pass the limit of %d on uploads in progress: %w", n, limit, ociregistry.ErrTooManyRequests)
+	}
+	if held := r.uploadBytes.Load(); held > limit-n {
+		return fmt.Errorf("uploads in progress hold %d bytes; %d more would pass the limit of %d: %w", held, n, limit, ociregistry.ErrTooManyRequests)
 	}
 	return nil
 }

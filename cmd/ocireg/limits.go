@@ -33,8 +33,9 @@ const (
 	defaultMaxUploads = 1000
 	// defaultMemUploadBytes bounds the bytes that the uploads in
 	// progress of a registry in memory hold together. A blob pushed in
-	// one request counts at its declared size from the start, so this
-	// leaves room for a 1 GiB blob (as bench.sh -big pushes).
+	// one request whose declared size does not fit in what is free is
+	// refused at once, so this leaves room for a 1 GiB blob (as
+	// bench.sh -big pushes) beside others.
 	defaultMemUploadBytes = 2 << 30
 )
 

@@ -325,7 +325,8 @@ func TestServeMaxUploads(t *testing.T) {
 	}
 	t.Run("ConfigMemUploadBytes", func(t *testing.T) {
 		s := startServe(t, "--config", config)
-		// A blob pushed in one request counts at its declared size.
+		// A blob pushed in one request whose declared size does not
+		// fit is refused before it is read.
 		resp, err := http.Post("http://"+s.addr+"/v2/r/blobs/uploads/?digest=sha256:"+strings.Repeat("0", 64), "application/octet-stream", bytes.NewReader(make([]byte, 2<<20)))
 		qt.Assert(t, qt.IsNil(err))
 		resp.Body.Close()
