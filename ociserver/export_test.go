@@ -15,3 +15,6 @@ func SetUploadClock(h http.Handler, now func() time.Time) {
 		l.mu.Unlock()
 	}
 }
+
+// ReadFailure is readFailure, for tests.
+var ReadFailure = readFailure

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 
@@ -211,14 +212,28 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 type errBodyUnreadable struct{ err error }
 
 func (e errBodyUnreadable) Error() string {
-	return "cannot read request body: " + e.err.Error()
+	return "cannot read request body: " + readFailure(e.err)
+}
+
+// readFailure describes a failure to read from the client without the
+// connection's addresses, which are the server's own business (behind a
+// proxy they are the proxy's and the server's).
+func readFailure(err error) string {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		err = op.Err
+	}
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return "timed out"
+	}
+	return err.Error()
 }
 
 // check returns err, or an error that Is ErrBlobUploadInvalid when the
 // request body could not be read: the client's fault, not the backend's.
 func (b *bodyReader) check(err error) error {
 	if err != nil && b.err != nil {
-		return fmt.Errorf("cannot read request body: %v: %w", b.err, ociregistry.ErrBlobUploadInvalid)
+		return fmt.Errorf("cannot read request body: %s: %w", readFailure(b.err), ociregistry.ErrBlobUploadInvalid)
 	}
 	return err
 }

@@ -3,10 +3,13 @@ package ociserver_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"testing/iotest"
 
@@ -531,5 +534,22 @@ func TestDigestAlgorithm(t *testing.T) {
 			qt.Assert(t, qt.Equals(resp.status, 201), qt.Commentf("body %s", resp.body))
 			qt.Assert(t, qt.Equals(resp.header.Get("Docker-Content-Digest"), string(d)))
 		})
+	}
+}
+
+// TestReadFailureHidesAddresses checks that what a client is told of a
+// failure to read its request names no address.
+func TestReadFailureHidesAddresses(t *testing.T) {
+	local, remote := &net.TCPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 5000}, &net.TCPAddr{IP: net.IPv4(10, 9, 8, 7), Port: 40000}
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{&net.OpError{Op: "read", Net: "tcp", Source: local, Addr: remote, Err: os.ErrDeadlineExceeded}, "timed out"},
+		{&net.OpError{Op: "read", Net: "tcp", Source: local, Addr: remote, Err: syscall.ECONNRESET}, "connection reset by peer"},
+		{io.ErrUnexpectedEOF, "unexpected EOF"},
+	}
+	for _, test := range tests {
+		qt.Check(t, qt.Equals(ociserver.ReadFailure(test.err), test.want))
 	}
 }
