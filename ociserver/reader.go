@@ -314,7 +314,9 @@ func (s *server) getManifest(w http.ResponseWriter, req *http.Request, rt route)
 			return err
 		}
 		setManifestHeaders(w, desc)
-		w.WriteHeader(http.StatusOK)
+		if !notModified(w, req, desc) {
+			w.WriteHeader(http.StatusOK)
+		}
 		return nil
 	}
 	var rd ociregistry.BlobReader
@@ -328,9 +330,42 @@ func (s *server) getManifest(w http.ResponseWriter, req *http.Request, rt route)
 	}
 	defer rd.Close()
 	setManifestHeaders(w, rd.Descriptor())
+	if notModified(w, req, rd.Descriptor()) {
+		return nil
+	}
 	w.WriteHeader(http.StatusOK)
 	s.copyBody(w, req, rd)
 	return nil
+}
+
+// notModified answers 304 Not Modified, and reports true, when the
+// request's If-None-Match names the manifest desc (by its ETag, weak or
+// not, or "*"), so that a client that has it is not sent it again. The
+// headers describing the content, which is not sent, are removed.
+func notModified(w http.ResponseWriter, req *http.Request, desc ociregistry.Descriptor) bool {
+	inm := req.Header["If-None-Match"]
+	if len(inm) == 0 || !etagListed(inm, string(desc.Digest)) {
+		return false
+	}
+	h := w.Header()
+	delete(h, "Content-Type")
+	delete(h, "Content-Length")
+	w.WriteHeader(http.StatusNotModified)
+	return true
+}
+
+// etagListed reports whether the If-None-Match values list the entity tag
+// "dig" or "*".
+func etagListed(values []string, dig string) bool {
+	for _, v := range values {
+		for tag := range strings.SplitSeq(v, ",") {
+			tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
+			if tag == "*" || len(tag) == len(dig)+2 && tag[0] == '"' && tag[len(tag)-1] == '"' && tag[1:len(tag)-1] == dig {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // setManifestHeaders sets the headers of a successful manifest response.

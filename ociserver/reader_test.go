@@ -291,3 +291,47 @@ func TestGetBlobRangeBackendOverrun(t *testing.T) {
 	qt.Check(t, qt.Equals(resp.header.Get("Content-Range"), "bytes 2-4/10"))
 	qt.Check(t, qt.Equals(resp.body, "012"))
 }
+
+// TestManifestIfNoneMatch checks that a manifest GET or HEAD whose
+// If-None-Match names the manifest's ETag is answered 304 Not Modified,
+// without the content, and any other is answered in full.
+func TestManifestIfNoneMatch(t *testing.T) {
+	r := ocimem.New()
+	data := imageManifest(t, r, "foo", "seed", nil, "")
+	desc, err := r.PushManifest(context.Background(), "foo", "v1", data, ocispec.MediaTypeImageManifest)
+	qt.Assert(t, qt.IsNil(err))
+	base := newServer(t, r, nil)
+	etag := `"` + string(desc.Digest) + `"`
+	tests := []struct {
+		inm  string
+		want int
+	}{
+		{etag, http.StatusNotModified},
+		{"W/" + etag, http.StatusNotModified},
+		{`"sha256:other", ` + etag, http.StatusNotModified},
+		{"*", http.StatusNotModified},
+		{`"sha256:other"`, http.StatusOK},
+		{string(desc.Digest), http.StatusOK},
+		{"", http.StatusOK},
+	}
+	for _, ref := range []string{"v1", string(desc.Digest)} {
+		for _, method := range []string{"GET", "HEAD"} {
+			for _, test := range tests {
+				header := map[string]string{}
+				if test.inm != "" {
+					header["If-None-Match"] = test.inm
+				}
+				resp := do(t, base, request{method: method, path: "/v2/foo/manifests/" + ref, header: header})
+				qt.Assert(t, qt.Equals(resp.status, test.want), qt.Commentf("%s %s If-None-Match: %s", method, ref, test.inm))
+				qt.Check(t, qt.Equals(resp.header.Get("Etag"), etag))
+				qt.Check(t, qt.Equals(resp.header.Get("Docker-Content-Digest"), string(desc.Digest)))
+				switch {
+				case test.want == http.StatusNotModified:
+					qt.Check(t, qt.Equals(resp.body, ""))
+				case method == "GET":
+					qt.Check(t, qt.Equals(resp.body, string(data)))
+				}
+			}
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/ocireg/ociregistry"
@@ -504,7 +505,9 @@ func (s *server) putManifest(w http.ResponseWriter, req *http.Request, rt route)
 		if err := ociregistry.CheckTag(t); err != nil {
 			return err
 		}
-		tags = append(tags, t)
+		if !slices.Contains(tags, t) {
+			tags = append(tags, t)
+		}
 	}
 	ct := req.Header.Get("Content-Type")
 	if ct == "" {
@@ -545,7 +548,9 @@ func (s *server) putManifest(w http.ResponseWriter, req *http.Request, rt route)
 	h.Set("Location", manifestPath(rt.repo, string(desc.Digest)))
 	h.Set("Docker-Content-Digest", string(desc.Digest))
 	if len(qtags) > 0 {
-		h.Set("OCI-Tag", strings.Join(qtags, ", "))
+		// Every tag the manifest got, each once (the one in the
+		// path too, for a push by tag with more).
+		h.Set("OCI-Tag", strings.Join(tags, ", "))
 	}
 	if !s.opts.DisableReferrersAPI {
 		if subject := subjectOf(contents); subject != "" {

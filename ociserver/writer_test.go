@@ -365,6 +365,11 @@ func TestPutManifest(t *testing.T) {
 	qt.Assert(t, qt.IsNil(err))
 	qt.Check(t, qt.DeepEquals(tags, []string{"a", "b", "c", "v1"}))
 
+	// By tag, with more, some repeated: each tag once.
+	resp = do(t, base, request{method: "PUT", path: "/v2/foo/manifests/v2?tag=d&tag=v2&tag=d", header: ct, body: string(data)})
+	qt.Assert(t, qt.Equals(resp.status, 201), qt.Commentf("body %s", resp.body))
+	qt.Check(t, qt.Equals(resp.header.Get("OCI-Tag"), "v2, d"))
+
 	// A manifest that refers to blobs the repository lacks.
 	resp = do(t, base, request{method: "PUT", path: "/v2/other/manifests/v1", header: ct, body: string(data)})
 	checkError(t, resp, 400, "MANIFEST_BLOB_UNKNOWN")
