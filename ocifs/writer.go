@@ -330,10 +330,8 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 		return ociregistry.Descriptor{}, fmt.Errorf("ocifs: %w", err)
 	}
 	defer r.gcLock.release()
-	if !r.opts.LaxChildReferences {
-		if err := checkReferences(rdir, pm); err != nil {
-			return ociregistry.Descriptor{}, err
-		}
+	if err := r.checkReferences(rdir, pm); err != nil {
+		return ociregistry.Descriptor{}, err
 	}
 	pm = keepStoredType(rdir, m, contents, pm)
 	primary := m.primary(pm)
@@ -450,18 +448,33 @@ func (r *Registry) linkManifest(rdir string, m manifestDigests, pm *ocimanifest.
 }
 
 // checkReferences checks that the blobs and child manifests that pm
-// refers to are in the repository at rdir.
-func checkReferences(rdir string, pm *ocimanifest.Parsed) error {
+// refers to are in the repository at rdir (unless
+// Options.LaxChildReferences is set) with the sizes pm's descriptors
+// give, as a client that pulls them will check.
+func (r *Registry) checkReferences(rdir string, pm *ocimanifest.Parsed) error {
+	lax := r.opts.LaxChildReferences
 	for _, b := range pm.Blobs {
 		dp, _ := digestPath(b.Digest)
-		if _, err := os.Stat(blobLink(rdir, dp)); err != nil {
+		_, err := os.Stat(blobLink(rdir, dp))
+		var fi os.FileInfo
+		if err == nil {
+			fi, err = os.Stat(r.blobFile(dp))
+		}
+		switch {
+		case err != nil && !lax:
 			return fmt.Errorf("manifest refers to blob %s: %w", b.Digest, ociregistry.ErrManifestBlobUnknown)
+		case err == nil && fi.Size() != b.Size:
+			return fmt.Errorf("blob %s has size %d, not the %d its descriptor says: %w", b.Digest, fi.Size(), b.Size, ociregistry.ErrManifestInvalid)
 		}
 	}
 	for _, m := range pm.Children {
 		dp, _ := digestPath(m.Digest)
-		if _, err := os.Stat(manifestLink(rdir, dp)); err != nil {
+		sd, err := readDescriptor(manifestLink(rdir, dp))
+		switch {
+		case err != nil && !lax:
 			return fmt.Errorf("index refers to manifest %s: %w", m.Digest, ociregistry.ErrManifestBlobUnknown)
+		case err == nil && sd.Size != m.Size:
+			return fmt.Errorf("child manifest %s has size %d, not the %d its descriptor says: %w", m.Digest, sd.Size, m.Size, ociregistry.ErrManifestInvalid)
 		}
 	}
 	return nil

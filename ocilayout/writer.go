@@ -116,11 +116,15 @@ func (l *Layout) PushManifest(ctx context.Context, repo string, tag string, cont
 		return ociregistry.Descriptor{}, err
 	}
 	for _, ref := range slices.Concat(pm.Blobs, pm.Children) {
-		if _, err := os.Stat(l.blobPath(ref.Digest)); err != nil {
+		fi, err := os.Stat(l.blobPath(ref.Digest))
+		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return ociregistry.Descriptor{}, fmt.Errorf("manifest refers to %s: %w", ref.Digest, ociregistry.ErrManifestBlobUnknown)
 			}
 			return ociregistry.Descriptor{}, fmt.Errorf("ocilayout: %w", err)
+		}
+		if fi.Size() != ref.Size {
+			return ociregistry.Descriptor{}, fmt.Errorf("%s has size %d, not the %d its descriptor says: %w", ref.Digest, fi.Size(), ref.Size, ociregistry.ErrManifestInvalid)
 		}
 	}
 	desc := ociregistry.Descriptor{

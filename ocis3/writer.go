@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -591,25 +592,27 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 // flight at once.
 const maxParallelChecks = 16
 
-// checkReferences checks, with concurrent HEADs, that the blobs and child
-// manifests that pm refers to are in repo.
+// checkReferences checks, with concurrent requests, that the blobs and
+// child manifests that pm refers to are in repo with the sizes pm's
+// descriptors give, as a client that pulls them will check: a GET of
+// each blob's link (which holds its size), a HEAD of each child.
 func (r *Registry) checkReferences(ctx context.Context, repo string, pm *ocimanifest.Parsed) error {
 	type ref struct {
-		key, what string
-		missing   error
+		desc ociregistry.Descriptor
+		blob bool
 	}
 	var refs []ref
 	for _, b := range pm.Blobs {
 		if ociregistry.CheckDigest(b.Digest) != nil {
 			return fmt.Errorf("manifest refers to blob %s: %w", b.Digest, ociregistry.ErrManifestBlobUnknown)
 		}
-		refs = append(refs, ref{r.blobLinkKey(repo, b.Digest), "blob " + string(b.Digest), ociregistry.ErrManifestBlobUnknown})
+		refs = append(refs, ref{b, true})
 	}
 	for _, m := range pm.Children {
 		if ociregistry.CheckDigest(m.Digest) != nil {
 			return fmt.Errorf("index refers to manifest %s: %w", m.Digest, ociregistry.ErrManifestBlobUnknown)
 		}
-		refs = append(refs, ref{r.manifestKey(repo, m.Digest), "manifest " + string(m.Digest), ociregistry.ErrManifestBlobUnknown})
+		refs = append(refs, ref{m, false})
 	}
 	errs := make([]error, len(refs))
 	sem := make(chan struct{}, maxParallelChecks)
@@ -620,12 +623,26 @@ func (r *Registry) checkReferences(ctx context.Context, repo string, pm *ocimani
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if _, err := r.head(ctx, rf.key); err != nil {
-				if isNotFound(err) {
-					errs[i] = fmt.Errorf("manifest refers to %s: %w", rf.what, rf.missing)
-				} else {
-					errs[i] = fmt.Errorf("ocis3: checking %s: %w", rf.what, err)
-				}
+			what := "manifest " + string(rf.desc.Digest)
+			var size int64
+			var err error
+			if rf.blob {
+				what = "blob " + string(rf.desc.Digest)
+				var l blobLink
+				l, _, err = r.readLink(ctx, repo, rf.desc.Digest)
+				size = l.Size
+			} else {
+				var obj object
+				obj, err = r.head(ctx, r.manifestKey(repo, rf.desc.Digest))
+				size = obj.size
+			}
+			switch {
+			case errors.Is(err, ociregistry.ErrBlobUnknown) || isNotFound(err):
+				errs[i] = fmt.Errorf("manifest refers to %s: %w", what, ociregistry.ErrManifestBlobUnknown)
+			case err != nil:
+				errs[i] = fmt.Errorf("ocis3: checking %s: %w", what, err)
+			case size != rf.desc.Size:
+				errs[i] = fmt.Errorf("%s has size %d, not the %d its descriptor says: %w", what, size, rf.desc.Size, ociregistry.ErrManifestInvalid)
 			}
 		}()
 	}

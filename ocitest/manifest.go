@@ -17,6 +17,7 @@ var manifestTests = []test{
 	{"Invalid", testManifestInvalid},
 	{"Index", testManifestIndex},
 	{"IndexMissingChild", testManifestIndexMissingChild},
+	{"WrongSize", testManifestWrongSize},
 	{"SubjectNotPushed", testManifestSubjectNotPushed},
 	{"TagMoves", testManifestTagMoves},
 	{"Unknown", testManifestUnknown},
@@ -172,6 +173,37 @@ func testManifestIndexMissingChild(t *testing.T, s Suite) {
 	assertErrorIs(t, err, ociregistry.ErrManifestBlobUnknown)
 	assertNoManifest(t, r, "test/index", Digest(content))
 	assertNoTag(t, r, "test/index", "multi")
+}
+
+// testManifestWrongSize pushes an image manifest and an index whose
+// descriptors give the wrong size for content the repository holds: a
+// client pulling them would fail to verify it. Even a registry that lets
+// references be absent refuses them.
+func testManifestWrongSize(t *testing.T, s Suite) {
+	r := s.newRegistry(t)
+	p := PushRandomImage(t, r, "test/image", "")
+	config, layer := p.Blobs[0], p.Blobs[1]
+	layer.Size++
+	image := mustMarshal(t, newManifest(config, []ociregistry.Descriptor{layer}))
+	child := p.Manifest
+	child.Size--
+	idx := ociregistry.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ociregistry.Descriptor{child}}
+	idx.SchemaVersion = 2
+	index := mustMarshal(t, idx)
+	for _, tc := range []struct {
+		name, mediaType string
+		content         []byte
+	}{
+		{"Layer", ocispec.MediaTypeImageManifest, image},
+		{"Child", ocispec.MediaTypeImageIndex, index},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := r.PushManifest(t.Context(), "test/image", "wrong"+tc.name, tc.content, tc.mediaType)
+			assertErrorIs(t, err, ociregistry.ErrManifestInvalid)
+			assertNoManifest(t, r, "test/image", Digest(tc.content))
+			assertNoTag(t, r, "test/image", "wrong"+tc.name)
+		})
+	}
 }
 
 func testManifestSubjectNotPushed(t *testing.T, s Suite) {
