@@ -2,11 +2,13 @@ package ociserver_test
 
 import (
 	"context"
+	"net/http"
 	"testing"
 
 	"github.com/go-quicktest/qt"
 	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/ocimem"
+	"github.com/opencontainers/go-digest"
 )
 
 func TestDeleteBlob(t *testing.T) {
@@ -48,4 +50,16 @@ func TestDeleteManifest(t *testing.T) {
 	qt.Check(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
 	resp = do(t, base, request{method: "DELETE", path: "/v2/foo/manifests/" + string(desc.Digest)})
 	checkError(t, resp, 404, "MANIFEST_UNKNOWN")
+}
+
+// TestBackendMethodNotAllowedHasAllow checks that a 405 whose cause is
+// the backend (one that supports no delete) says in Allow which methods
+// the endpoint surely allows: its reads.
+func TestBackendMethodNotAllowedHasAllow(t *testing.T) {
+	base := newServer(t, &ociregistry.Funcs{}, nil)
+	for _, path := range []string{"/v2/foo/blobs/" + digest.FromString("x").String(), "/v2/foo/manifests/v1"} {
+		resp := do(t, base, request{method: "DELETE", path: path})
+		checkError(t, resp, http.StatusMethodNotAllowed, "UNSUPPORTED")
+		qt.Check(t, qt.Equals(resp.header.Get("Allow"), "GET, HEAD"), qt.Commentf("DELETE %s", path))
+	}
 }

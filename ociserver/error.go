@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ocireg/ociregistry"
@@ -37,6 +38,12 @@ func (s *server) writeError(w http.ResponseWriter, req *http.Request, err error)
 	h := w.Header()
 	if status == http.StatusTooManyRequests && h.Get("Retry-After") == "" {
 		h.Set("Retry-After", retryAfter(err))
+	}
+	if status == http.StatusMethodNotAllowed && h.Get("Allow") == "" {
+		// The backend refused the method (a read-only registry
+		// does): of the endpoint's methods, only the reads are
+		// sure to be allowed.
+		h.Set("Allow", strings.Join(readMethods(req), ", "))
 	}
 	// A HEAD gets the headers of the body a GET would get, as RFC 9110
 	// asks, but not the body.
@@ -77,4 +84,16 @@ func retryAfter(err error) string {
 		}
 	}
 	return strconv.Itoa(int(uploadRetryAfter / time.Second))
+}
+
+// readMethods returns the methods of the endpoint of req that only read,
+// but for req's own.
+func readMethods(req *http.Request) []string {
+	var reads []string
+	for _, m := range methods[parsePath(rawPath(req.URL)).kind] {
+		if (m == http.MethodGet || m == http.MethodHead) && m != req.Method {
+			reads = append(reads, m)
+		}
+	}
+	return reads
 }

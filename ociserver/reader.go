@@ -41,6 +41,17 @@ func (s *server) getBlob(w http.ResponseWriter, req *http.Request, rt route) err
 	if h := req.Header.Get("Range"); h != "" {
 		br, ignore, err := parseRange(h)
 		if err != nil {
+			// A malformed range is 416 only for a blob that is
+			// there, with its size, as RFC 9110 asks.
+			desc, rerr := s.resolve(func() (ociregistry.Descriptor, error) {
+				return s.backend.ResolveBlob(ctx, rt.repo, d)
+			}, func() (ociregistry.BlobReader, error) {
+				return s.backend.GetBlob(ctx, rt.repo, d)
+			})
+			if rerr != nil {
+				return rerr
+			}
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", desc.Size))
 			return err
 		}
 		if !ignore {

@@ -16,6 +16,7 @@ import (
 	"github.com/ocireg/ociregistry/ocifs"
 	"github.com/ocireg/ociregistry/ocimem"
 	"github.com/ocireg/ociregistry/ociserver"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -72,9 +73,11 @@ func TestGetBlobRange(t *testing.T) {
 		{"bytes=-0", desc, 416, "", "bytes */10"},
 		{"bytes=0-", empty, 416, "", "bytes */0"},
 		{"bytes=-1", empty, 416, "", "bytes */0"},
-		{"bytes=3-1", desc, 416, "", ""},
-		{"bytes=a-b", desc, 416, "", ""},
-		{"bytes=5", desc, 416, "", ""},
+		{"bytes=3-1", desc, 416, "", "bytes */10"},
+		{"bytes=a-b", desc, 416, "", "bytes */10"},
+		{"bytes=5", desc, 416, "", "bytes */10"},
+		// Of a blob that is not there, a malformed range says nothing.
+		{"bytes=a-b", ociregistry.Descriptor{Digest: digest.FromString("absent")}, 404, "", ""},
 		// Positions past what an int64 holds are past the end of any
 		// blob: RFC 9110 puts no bound on their digits.
 		{"bytes=0-9223372036854775807", desc, 206, content, "bytes 0-9/10"},
@@ -95,8 +98,12 @@ func TestGetBlobRange(t *testing.T) {
 			})
 			qt.Check(t, qt.Equals(resp.status, test.status), qt.Commentf("body %s", resp.body))
 			qt.Check(t, qt.Equals(resp.header.Get("Content-Range"), test.contentRange))
-			if test.status == 416 {
+			switch test.status {
+			case 416:
 				qt.Check(t, qt.Equals(errorCode(t, resp.body), "RANGE_INVALID"))
+				return
+			case 404:
+				qt.Check(t, qt.Equals(errorCode(t, resp.body), "BLOB_UNKNOWN"))
 				return
 			}
 			qt.Check(t, qt.Equals(resp.body, test.body))
