@@ -67,12 +67,24 @@ func (r *Registry) PushBlobChunked(ctx context.Context, repo string, chunkSize i
 
 // PushBlobChunkedResume carries on the upload with the given ID. The
 // hash of the data written so far is recomputed from the data file unless
-// this Registry closed the upload itself. It returns an error that Is
-// ociregistry.ErrNameInvalid for a bad repository name,
+// this Registry closed the upload itself. Writers of an upload take
+// turns: with a non-negative offset it waits while another writer holds
+// the upload; with a negative one it does not wait, and returns, while
+// another holds the upload, a writer that only tells the upload's size
+// so far (as a server answering a status request needs), fails to write
+// or commit with an error that Is ociregistry.ErrBlobUploadInvalid, and
+// cancels the upload once the other has let go. It returns an error that
+// Is ociregistry.ErrNameInvalid for a bad repository name,
 // ociregistry.ErrBlobUploadUnknown when repo has no such upload, and
 // ociregistry.ErrRangeInvalid when offset is not negative and not the
 // size of the data written so far.
 func (r *Registry) PushBlobChunkedResume(ctx context.Context, repo, id string, offset int64, chunkSize int) (ociregistry.BlobWriter, error) {
+	return r.resume(ctx, repo, id, offset, chunkSize, offset >= 0)
+}
+
+// resume is PushBlobChunkedResume, waiting for the upload's lock when
+// wait is set.
+func (r *Registry) resume(ctx context.Context, repo, id string, offset int64, chunkSize int, wait bool) (ociregistry.BlobWriter, error) {
 	if _, err := repoDir(r.dir, repo); err != nil {
 		return nil, err
 	}
@@ -98,7 +110,12 @@ func (r *Registry) PushBlobChunkedResume(ctx context.Context, repo, id string, o
 	// another commits as a blob. The writer holds the lock until it is
 	// closed, committed or cancelled; a commit or cancel releases it
 	// only once the upload is gone, so a writer that waited finds that.
-	unlock, err := lockExisting(ctx, filepath.Join(udir, "info"))
+	var unlock func()
+	if wait {
+		unlock, err = lockExisting(ctx, filepath.Join(udir, "info"))
+	} else if unlock, err = tryLockExisting(filepath.Join(udir, "info")); err == nil && unlock == nil {
+		return r.busyUpload(ctx, repo, id, udir, chunkSize)
+	}
 	if err != nil {
 		if notFound(err) {
 			return nil, unknown
@@ -449,3 +466,67 @@ func removeStale(fs fsys, dir string, now time.Time, maxAge time.Duration, dryRu
 	// next clean-up removes the file again.
 	return removed, errors.Join(errs...)
 }
+
+// busyUpload returns a busyWriter for the upload id in repo, whose
+// directory is udir.
+func (r *Registry) busyUpload(ctx context.Context, repo, id, udir string, chunkSize int) (ociregistry.BlobWriter, error) {
+	fi, err := os.Stat(filepath.Join(udir, "data"))
+	if err != nil {
+		if notFound(err) {
+			return nil, fmt.Errorf("upload %.100q in repository %s: %w", id, repo, ociregistry.ErrBlobUploadUnknown)
+		}
+		return nil, fmt.Errorf("ocifs: resuming upload: %w", err)
+	}
+	if chunkSize <= 0 {
+		chunkSize = DefaultChunkSize
+	}
+	return &busyWriter{ctx: ctx, r: r, repo: repo, id: id, size: fi.Size(), chunkSize: chunkSize}, nil
+}
+
+// busyWriter is a BlobWriter for an upload that another writer holds: it
+// tells the upload's size when it was made, and cancels the upload once
+// the other writer has let go of it; it neither writes nor commits.
+type busyWriter struct {
+	ctx       context.Context
+	r         *Registry
+	repo, id  string
+	size      int64
+	chunkSize int
+}
+
+func (w *busyWriter) busy() error {
+	return fmt.Errorf("upload %q is being written by another request: %w", w.id, ociregistry.ErrBlobUploadInvalid)
+}
+
+// Write fails: another writer holds the upload.
+func (w *busyWriter) Write([]byte) (int, error) { return 0, w.busy() }
+
+// Commit fails: another writer holds the upload.
+func (w *busyWriter) Commit(ociregistry.Digest) (ociregistry.Descriptor, error) {
+	return ociregistry.Descriptor{}, w.busy()
+}
+
+// Cancel waits for the writer that holds the upload to let go, and
+// removes the upload, unless it is gone by then.
+func (w *busyWriter) Cancel() error {
+	bw, err := w.r.resume(w.ctx, w.repo, w.id, -1, 0, true)
+	if err != nil {
+		if errors.Is(err, ociregistry.ErrBlobUploadUnknown) {
+			return nil
+		}
+		return err
+	}
+	return bw.Cancel()
+}
+
+// Close does nothing: the writer holds nothing.
+func (w *busyWriter) Close() error { return nil }
+
+// Size returns the upload's size when the writer was made.
+func (w *busyWriter) Size() int64 { return w.size }
+
+// ChunkSize returns the chunk size asked for, or DefaultChunkSize.
+func (w *busyWriter) ChunkSize() int { return w.chunkSize }
+
+// ID returns the upload's ID.
+func (w *busyWriter) ID() string { return w.id }
