@@ -92,7 +92,10 @@ func (s *server) getBlobRange(w http.ResponseWriter, req *http.Request, repo str
 			redirect(w, desc.URLs[0])
 			return nil
 		}
-		if br.end == 0 || desc.Size == 0 {
+		if desc.Size == 0 {
+			return emptyBlob(w, desc)
+		}
+		if br.end == 0 {
 			return rangeNotSatisfiable(w, desc.Size, "empty suffix range")
 		}
 		start, end = max(desc.Size-br.end, 0), desc.Size-1
@@ -109,6 +112,9 @@ func (s *server) getBlobRange(w http.ResponseWriter, req *http.Request, repo str
 			// told of the range it asked for.
 			size := int64(-1)
 			if desc, rerr := s.backend.ResolveBlob(ctx, repo, d); rerr == nil {
+				if desc.Size == 0 {
+					return emptyBlob(w, desc)
+				}
 				size = desc.Size
 			}
 			return rangeNotSatisfiable(w, size, unsatisfiedRange(d, start, end, size))
@@ -121,6 +127,9 @@ func (s *server) getBlobRange(w http.ResponseWriter, req *http.Request, repo str
 		redirect(w, desc.URLs[0])
 		return nil
 	}
+	if desc.Size == 0 {
+		return emptyBlob(w, desc)
+	}
 	if start >= desc.Size {
 		return rangeNotSatisfiable(w, desc.Size, unsatisfiedRange(d, start, end, desc.Size))
 	}
@@ -132,6 +141,18 @@ func (s *server) getBlobRange(w http.ResponseWriter, req *http.Request, repo str
 	w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end, desc.Size))
 	w.WriteHeader(http.StatusPartialContent)
 	s.copyBody(&boundedWriter{w: w, n: end - start + 1}, req, rd)
+	return nil
+}
+
+// emptyBlob answers a ranged GET of the empty blob desc with the whole
+// of it: no range of it can be satisfied, and RFC 9110 lets a server
+// ignore a Range, as net/http's file server (and Distribution with it)
+// does for empty content, so that a client that always asks for
+// "bytes=0-" gets the empty blob rather than 416.
+func emptyBlob(w http.ResponseWriter, desc ociregistry.Descriptor) error {
+	setBlobHeaders(w, desc, 0)
+	w.Header().Set("Accept-Ranges", "bytes")
+	w.WriteHeader(http.StatusOK)
 	return nil
 }
 

@@ -206,7 +206,7 @@ func TestUploadInUseThroughAnotherServer(t *testing.T) {
 // TestFailedFinalPut checks what a final PUT with the wrong digest leaves:
 // without a chunk, the upload as it was, to be ended with the right
 // digest; with one, which the upload now holds and a retry would send
-// again, no upload (as Distribution does), so that the client starts
+// again, no upload (as Distribution means to), so that the client starts
 // again.
 func TestFailedFinalPut(t *testing.T) {
 	base := newServer(t, ocimem.New(), nil)

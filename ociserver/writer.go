@@ -49,6 +49,12 @@ func (s *server) startUpload(w http.ResponseWriter, req *http.Request, rt route)
 		if err := ociregistry.CheckDigest(d); err != nil {
 			return err
 		}
+		if req.ContentLength == 0 && d != d.Algorithm().FromString("") {
+			// No content for a digest that needs some: the client
+			// wants a session after all (as Distribution, which
+			// ignores the parameter, gives it).
+			return s.startSession(w, req, rt)
+		}
 		if err := s.uploads.reserve(ctx, s.backend); err != nil {
 			return err
 		}
@@ -67,6 +73,12 @@ func (s *server) startUpload(w http.ResponseWriter, req *http.Request, rt route)
 			return ociregistry.NewError(fmt.Sprintf("unsupported digest-algorithm %.20q: sha256 and sha512 are supported", alg), ociregistry.ErrDigestInvalid.Code(), nil)
 		}
 	}
+	return s.startSession(w, req, rt)
+}
+
+// startSession answers a POST that starts an upload session.
+func (s *server) startSession(w http.ResponseWriter, req *http.Request, rt route) error {
+	ctx := req.Context()
 	if err := s.uploads.reserve(ctx, s.backend); err != nil {
 		return err
 	}
@@ -425,7 +437,7 @@ func (s *server) putUpload(w http.ResponseWriter, req *http.Request, rt route) e
 		if req.ContentLength != 0 && errors.Is(err, ociregistry.ErrDigestInvalid) {
 			// The upload now holds the PUT's chunk, which a client
 			// that retries the PUT sends again: it could never
-			// succeed. As in Distribution, the upload is cancelled,
+			// succeed. The upload is cancelled (Distribution means to),
 			// and the client starts again. A PUT without a chunk
 			// leaves the upload as it was, to be ended with the
 			// right digest.

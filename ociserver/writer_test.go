@@ -89,6 +89,24 @@ func TestSinglePostUpload(t *testing.T) {
 	}
 }
 
+// TestSinglePostWithoutContent checks that a POST with a digest but no
+// content starts a session (as in Distribution, which ignores the
+// digest), unless the digest is that of empty content, which is stored.
+func TestSinglePostWithoutContent(t *testing.T) {
+	r := ocimem.New()
+	base := newServer(t, r, nil)
+	const content = "pushed afterwards"
+	resp := do(t, base, request{method: "POST", path: "/v2/foo/blobs/uploads/?digest=" + string(digest.FromString(content))})
+	qt.Assert(t, qt.Equals(resp.status, 202), qt.Commentf("body %s", resp.body))
+	resp = do(t, base, request{method: "PUT", path: withDigest(locationPath(t, resp), content), body: content})
+	qt.Assert(t, qt.Equals(resp.status, 201))
+	checkBlob(t, r, "foo", content)
+
+	resp = do(t, base, request{method: "POST", path: "/v2/foo/blobs/uploads/?digest=" + string(digest.FromString(""))})
+	qt.Assert(t, qt.Equals(resp.status, 201), qt.Commentf("body %s", resp.body))
+	checkBlob(t, r, "foo", "")
+}
+
 func TestSinglePostUploadDisabled(t *testing.T) {
 	const content = "content"
 	r := ocimem.New()
