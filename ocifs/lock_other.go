@@ -29,5 +29,3 @@ func lockExisting(ctx context.Context, path string) (func(), error) {
 	}
 	return func() {}, nil
 }
-
-func tryLockExisting(path string) (func(), error) { return lockExisting(context.Background(), path) }

@@ -143,23 +143,6 @@ func lockExisting(ctx context.Context, path string) (func(), error) {
 	return lockOpen(ctx, f)
 }
 
-// tryLockExisting is lockExisting without the wait: it returns a nil
-// function and no error when another holds the lock.
-func tryLockExisting(path string) (func(), error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := flock(f, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, wouldBlock(err)
-	}
-	return func() {
-		flock(f, syscall.LOCK_UN)
-		f.Close()
-	}, nil
-}
-
 // lockOpen takes an exclusive flock on f, polling while another holds
 // it (a blocking flock could not be interrupted when ctx ends), and
 // returns the function that releases it and closes f. f is closed when

@@ -65,57 +65,68 @@ func (r *Registry) PushBlobChunked(ctx context.Context, repo string, chunkSize i
 	return r.newBlobWriter(ctx, repo, id, f, sha256.New(), 0, chunkSize), nil
 }
 
-// PushBlobChunkedResume carries on the upload with the given ID. The
-// hash of the data written so far is recomputed from the data file unless
-// this Registry closed the upload itself. Writers of an upload take
-// turns: with a non-negative offset it waits while another writer holds
-// the upload; with a negative one it does not wait, and returns, while
-// another holds the upload, a writer that only tells the upload's size
-// so far (as a server answering a status request needs), fails to write
-// or commit with an error that Is ociregistry.ErrBlobUploadInvalid, and
-// cancels the upload once the other has let go. It returns an error that
-// Is ociregistry.ErrNameInvalid for a bad repository name,
+// PushBlobChunkedResume carries on the upload with the given ID. Writers
+// of an upload take turns, in this process and in others on the
+// directory. With a non-negative offset it waits for its turn; with a
+// negative one it returns at once a writer that knows the upload's size
+// and takes its turn only when it first writes, commits or cancels (so
+// that a server answering a status request neither waits for a PATCH
+// that is streaming in nor holds the upload up); a write or commit then
+// fails with an error that Is ociregistry.ErrRangeInvalid if another
+// writer added to the upload meanwhile. The hash of the data written so
+// far is recomputed from the data file, when first needed, unless this
+// Registry closed the upload itself. It returns an error that Is
+// ociregistry.ErrNameInvalid for a bad repository name,
 // ociregistry.ErrBlobUploadUnknown when repo has no such upload, and
 // ociregistry.ErrRangeInvalid when offset is not negative and not the
 // size of the data written so far.
 func (r *Registry) PushBlobChunkedResume(ctx context.Context, repo, id string, offset int64, chunkSize int) (ociregistry.BlobWriter, error) {
-	return r.resume(ctx, repo, id, offset, chunkSize, offset >= 0)
+	if offset < 0 {
+		return r.lazyUpload(ctx, repo, id, chunkSize)
+	}
+	return r.resume(ctx, repo, id, offset, chunkSize)
 }
 
-// resume is PushBlobChunkedResume, waiting for the upload's lock when
-// wait is set.
-func (r *Registry) resume(ctx context.Context, repo, id string, offset int64, chunkSize int, wait bool) (ociregistry.BlobWriter, error) {
+// uploadDir returns the directory of the upload id in repo, or an error
+// that Is ociregistry.ErrBlobUploadUnknown when repo has no such upload.
+func (r *Registry) uploadDir(repo, id string) (string, error) {
 	if _, err := repoDir(r.dir, repo); err != nil {
-		return nil, err
+		return "", err
 	}
 	unknown := fmt.Errorf("upload %.100q in repository %s: %w", id, repo, ociregistry.ErrBlobUploadUnknown)
 	if !validUploadID(id) {
-		return nil, unknown
+		return "", unknown
 	}
 	udir := filepath.Join(r.dir, "uploads", id)
 	data, err := os.ReadFile(filepath.Join(udir, "info"))
 	if err != nil {
 		if notFound(err) {
-			return nil, unknown
+			return "", unknown
 		}
-		return nil, fmt.Errorf("ocifs: resuming upload: %w", err)
+		return "", fmt.Errorf("ocifs: resuming upload: %w", err)
 	}
 	var info uploadInfo
 	if json.Unmarshal(data, &info) != nil || info.Repo != repo {
-		return nil, unknown
+		return "", unknown
 	}
+	return udir, nil
+}
+
+// resume returns a writer of the upload id in repo once it is this
+// writer's turn, which must be at offset unless offset is negative.
+func (r *Registry) resume(ctx context.Context, repo, id string, offset int64, chunkSize int) (*blobWriter, error) {
+	udir, err := r.uploadDir(repo, id)
+	if err != nil {
+		return nil, err
+	}
+	unknown := fmt.Errorf("upload %.100q in repository %s: %w", id, repo, ociregistry.ErrBlobUploadUnknown)
 	// Writers of one upload take turns, in this process and in others
 	// on the directory: two requests that resume it at the same offset
 	// must not both append, nor may one append to the data file that
 	// another commits as a blob. The writer holds the lock until it is
 	// closed, committed or cancelled; a commit or cancel releases it
 	// only once the upload is gone, so a writer that waited finds that.
-	var unlock func()
-	if wait {
-		unlock, err = lockExisting(ctx, filepath.Join(udir, "info"))
-	} else if unlock, err = tryLockExisting(filepath.Join(udir, "info")); err == nil && unlock == nil {
-		return r.busyUpload(ctx, repo, id, udir, chunkSize)
-	}
+	unlock, err := lockExisting(ctx, filepath.Join(udir, "info"))
 	if err != nil {
 		if notFound(err) {
 			return nil, unknown
@@ -147,20 +158,28 @@ func (r *Registry) resume(ctx context.Context, repo, id string, offset int64, ch
 	st, ok := r.uploads[id]
 	delete(r.uploads, id)
 	r.uploadsMu.Unlock()
-	if !ok || st.size != size || h.(encoding.BinaryUnmarshaler).UnmarshalBinary(st.hash) != nil {
-		// Hash what is there: the data file is all there is to trust
-		// after a restart.
-		h.Reset()
-		n, err := io.Copy(h, io.NewSectionReader(f, 0, size))
-		if err != nil || n != size {
-			f.Close()
-			unlock()
-			return nil, fmt.Errorf("ocifs: resuming upload: reading data: %v", err)
-		}
-	}
 	w := r.newBlobWriter(ctx, repo, id, f, h, size, chunkSize)
 	w.unlock = unlock
+	// Without the state this Registry saved, what is there is hashed
+	// when first needed (a writer that only cancels never needs it):
+	// the data file is all there is to trust after a restart.
+	w.hashPending = !ok || st.size != size || h.(encoding.BinaryUnmarshaler).UnmarshalBinary(st.hash) != nil
 	return w, nil
+}
+
+// hashData makes w's hash that of the data file, if it is pending.
+func (w *blobWriter) hashData() error {
+	if !w.hashPending {
+		return nil
+	}
+	w.h.Reset()
+	n, err := io.Copy(w.h, io.NewSectionReader(w.f, 0, w.size))
+	if err != nil || n != w.size {
+		w.hashBad = true
+		return fmt.Errorf("ocifs: resuming upload: reading data: %v", err)
+	}
+	w.hashPending = false
+	return nil
 }
 
 // validUploadID reports whether id could have been made by
@@ -216,6 +235,9 @@ type blobWriter struct {
 	// hashBad says that h may not match the data file, after a
 	// failed write.
 	hashBad bool
+	// hashPending says that h has not yet hashed the data the upload
+	// held when the writer was made (see hashData).
+	hashPending bool
 }
 
 var errClosed = errors.New("ocifs: blob writer is closed")
@@ -224,6 +246,9 @@ var errClosed = errors.New("ocifs: blob writer is closed")
 func (w *blobWriter) Write(p []byte) (int, error) {
 	if w.closed {
 		return 0, errClosed
+	}
+	if err := w.hashData(); err != nil {
+		return 0, err
 	}
 	n, err := w.w.Write(p)
 	w.h.Write(p[:n])
@@ -240,6 +265,9 @@ func (w *blobWriter) Write(p []byte) (int, error) {
 func (w *blobWriter) ReadFrom(src io.Reader) (int64, error) {
 	if w.closed {
 		return 0, errClosed
+	}
+	if err := w.hashData(); err != nil {
+		return 0, err
 	}
 	n, err := copyHashing(w.w, w.h, src)
 	w.size += n
@@ -266,7 +294,7 @@ func (w *blobWriter) Close() error {
 		return nil
 	}
 	w.closed = true
-	if m, ok := w.h.(encoding.BinaryMarshaler); ok && !w.hashBad {
+	if m, ok := w.h.(encoding.BinaryMarshaler); ok && !w.hashBad && !w.hashPending {
 		if state, err := m.MarshalBinary(); err == nil {
 			w.r.saveUploadState(w.id, uploadState{size: w.size, hash: state})
 		}
@@ -299,7 +327,7 @@ func (w *blobWriter) Commit(dig ociregistry.Digest) (ociregistry.Descriptor, err
 		return ociregistry.Descriptor{}, err
 	}
 	var got digest.Digest
-	if dig.Algorithm() == digest.SHA256 && !w.hashBad {
+	if dig.Algorithm() == digest.SHA256 && !w.hashBad && !w.hashPending {
 		got = digest.NewDigest(digest.SHA256, w.h)
 	} else {
 		h := dig.Algorithm().Hash()
@@ -467,9 +495,12 @@ func removeStale(fs fsys, dir string, now time.Time, maxAge time.Duration, dryRu
 	return removed, errors.Join(errs...)
 }
 
-// busyUpload returns a busyWriter for the upload id in repo, whose
-// directory is udir.
-func (r *Registry) busyUpload(ctx context.Context, repo, id, udir string, chunkSize int) (ociregistry.BlobWriter, error) {
+// lazyUpload returns a lazyWriter for the upload id in repo.
+func (r *Registry) lazyUpload(ctx context.Context, repo, id string, chunkSize int) (ociregistry.BlobWriter, error) {
+	udir, err := r.uploadDir(repo, id)
+	if err != nil {
+		return nil, err
+	}
 	fi, err := os.Stat(filepath.Join(udir, "data"))
 	if err != nil {
 		if notFound(err) {
@@ -480,53 +511,103 @@ func (r *Registry) busyUpload(ctx context.Context, repo, id, udir string, chunkS
 	if chunkSize <= 0 {
 		chunkSize = DefaultChunkSize
 	}
-	return &busyWriter{ctx: ctx, r: r, repo: repo, id: id, size: fi.Size(), chunkSize: chunkSize}, nil
+	return &lazyWriter{ctx: ctx, r: r, repo: repo, id: id, size: fi.Size(), chunkSize: chunkSize}, nil
 }
 
-// busyWriter is a BlobWriter for an upload that another writer holds: it
-// tells the upload's size when it was made, and cancels the upload once
-// the other writer has let go of it; it neither writes nor commits.
-type busyWriter struct {
+// lazyWriter is a writer of an upload that takes its turn (see
+// PushBlobChunkedResume) only when it first writes, commits or cancels:
+// until then it holds nothing, and tells the size the upload had when it
+// was made.
+type lazyWriter struct {
 	ctx       context.Context
 	r         *Registry
 	repo, id  string
 	size      int64
 	chunkSize int
+
+	// bw is the writer once the turn is taken, err why it could not be.
+	bw     *blobWriter
+	err    error
+	closed bool
 }
 
-func (w *busyWriter) busy() error {
-	return fmt.Errorf("upload %q is being written by another request: %w", w.id, ociregistry.ErrBlobUploadInvalid)
-}
-
-// Write fails: another writer holds the upload.
-func (w *busyWriter) Write([]byte) (int, error) { return 0, w.busy() }
-
-// Commit fails: another writer holds the upload.
-func (w *busyWriter) Commit(ociregistry.Digest) (ociregistry.Descriptor, error) {
-	return ociregistry.Descriptor{}, w.busy()
-}
-
-// Cancel waits for the writer that holds the upload to let go, and
-// removes the upload, unless it is gone by then.
-func (w *busyWriter) Cancel() error {
-	bw, err := w.r.resume(w.ctx, w.repo, w.id, -1, 0, true)
-	if err != nil {
-		if errors.Is(err, ociregistry.ErrBlobUploadUnknown) {
-			return nil
-		}
-		return err
+// turn waits for the upload's turn, at the size w was made with.
+func (w *lazyWriter) turn() (*blobWriter, error) {
+	if w.closed {
+		return nil, errClosed
 	}
-	return bw.Cancel()
+	if w.bw == nil && w.err == nil {
+		w.bw, w.err = w.r.resume(w.ctx, w.repo, w.id, w.size, w.chunkSize)
+	}
+	return w.bw, w.err
 }
 
-// Close does nothing: the writer holds nothing.
-func (w *busyWriter) Close() error { return nil }
+// Write appends p to the upload.
+func (w *lazyWriter) Write(p []byte) (int, error) {
+	bw, err := w.turn()
+	if err != nil {
+		return 0, err
+	}
+	return bw.Write(p)
+}
 
-// Size returns the upload's size when the writer was made.
-func (w *busyWriter) Size() int64 { return w.size }
+// ReadFrom appends everything from src to the upload.
+func (w *lazyWriter) ReadFrom(src io.Reader) (int64, error) {
+	bw, err := w.turn()
+	if err != nil {
+		return 0, err
+	}
+	return bw.ReadFrom(src)
+}
+
+// Commit stores the upload as a blob, as blobWriter.Commit does.
+func (w *lazyWriter) Commit(dig ociregistry.Digest) (ociregistry.Descriptor, error) {
+	bw, err := w.turn()
+	if err != nil {
+		return ociregistry.Descriptor{}, err
+	}
+	return bw.Commit(dig)
+}
+
+// Cancel waits for the upload's turn, whatever its size by then, and
+// removes it; it does nothing when the upload is gone.
+func (w *lazyWriter) Cancel() error {
+	if w.bw == nil {
+		bw, err := w.r.resume(w.ctx, w.repo, w.id, -1, w.chunkSize)
+		if err != nil {
+			if errors.Is(err, ociregistry.ErrBlobUploadUnknown) {
+				return nil
+			}
+			return err
+		}
+		w.bw = bw
+	}
+	w.closed = true
+	return w.bw.Cancel()
+}
+
+// Close releases the writer, keeping the upload.
+func (w *lazyWriter) Close() error {
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	if w.bw != nil {
+		return w.bw.Close()
+	}
+	return nil
+}
+
+// Size returns the number of bytes in the upload.
+func (w *lazyWriter) Size() int64 {
+	if w.bw != nil {
+		return w.bw.Size()
+	}
+	return w.size
+}
 
 // ChunkSize returns the chunk size asked for, or DefaultChunkSize.
-func (w *busyWriter) ChunkSize() int { return w.chunkSize }
+func (w *lazyWriter) ChunkSize() int { return w.chunkSize }
 
 // ID returns the upload's ID.
-func (w *busyWriter) ID() string { return w.id }
+func (w *lazyWriter) ID() string { return w.id }

@@ -461,6 +461,8 @@ func (r *Registry) checkReferences(rdir string, pm *ocimanifest.Parsed) error {
 			fi, err = os.Stat(r.blobFile(dp))
 		}
 		switch {
+		case err != nil && !notFound(err):
+			return fmt.Errorf("ocifs: checking blob %s: %w", b.Digest, err)
 		case err != nil && !lax:
 			return fmt.Errorf("manifest refers to blob %s: %w", b.Digest, ociregistry.ErrManifestBlobUnknown)
 		case err == nil && fi.Size() != b.Size:
@@ -471,6 +473,8 @@ func (r *Registry) checkReferences(rdir string, pm *ocimanifest.Parsed) error {
 		dp, _ := digestPath(m.Digest)
 		sd, err := readDescriptor(manifestLink(rdir, dp))
 		switch {
+		case err != nil && !notFound(err):
+			return fmt.Errorf("ocifs: checking manifest %s: %w", m.Digest, err)
 		case err != nil && !lax:
 			return fmt.Errorf("index refers to manifest %s: %w", m.Digest, ociregistry.ErrManifestBlobUnknown)
 		case err == nil && sd.Size != m.Size:

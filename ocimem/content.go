@@ -51,6 +51,12 @@ type builder struct {
 	// remaining is how many more bytes are expected, or -1 when that
 	// is not known. It sizes new chunks.
 	remaining int64
+
+	// reserve, when not nil, is called with the size of each new chunk
+	// of expected content before it is allocated; an error it returns
+	// is kept in err, and the chunk is not allocated.
+	reserve func(n int64) error
+	err     error
 }
 
 func newBuilder(h hash.Hash, size int64) *builder {
@@ -58,7 +64,8 @@ func newBuilder(h hash.Hash, size int64) *builder {
 }
 
 // spare returns the free capacity at the end of the content, allocating
-// a new chunk when the last one is full.
+// a new chunk when the last one is full. It returns nil when b.reserve
+// refuses the new chunk.
 func (b *builder) spare() []byte {
 	if n := len(b.chunks); n > 0 {
 		last := b.chunks[n-1]
@@ -77,6 +84,14 @@ func (b *builder) spare() []byte {
 		// Expecting nothing more: a small chunk in which to notice
 		// content that is too long.
 		size = 512
+	}
+	if b.reserve != nil && b.remaining != 0 {
+		// (The small chunk that only notices content that is too
+		// long is not counted.)
+		if err := b.reserve(size); err != nil {
+			b.err = err
+			return nil
+		}
 	}
 	b.chunks = append(b.chunks, make([]byte, 0, size))
 	b.hashed = 0
@@ -112,7 +127,13 @@ func (b *builder) write(p []byte) {
 	b.startHashing()
 	defer b.stopHashing()
 	for len(p) > 0 {
-		n := copy(b.spare(), p)
+		buf := b.spare()
+		if buf == nil {
+			// Not with reserve set: write's callers count the
+			// bytes themselves.
+			panic("ocimem: builder.write refused a chunk")
+		}
+		n := copy(buf, p)
 		b.commit(n)
 		p = p[n:]
 	}
@@ -125,7 +146,11 @@ func (b *builder) readFrom(r io.Reader) (int64, error) {
 	defer b.stopHashing()
 	var total int64
 	for {
-		n, err := r.Read(b.spare())
+		buf := b.spare()
+		if buf == nil {
+			return total, b.err
+		}
+		n, err := r.Read(buf)
 		if n > 0 {
 			b.commit(n)
 			total += int64(n)

@@ -121,33 +121,79 @@ func TestMaxUploadBytesHugeSize(t *testing.T) {
 	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrTooManyRequests))
 }
 
-// TestMaxUploadBytesSlowPush checks that a push of known size holds only
-// the bytes it has read of the budget, so that a client that declares a
-// big blob and sends it slowly cannot keep others from pushing; the push
-// fails if the budget is gone by the time the rest of its bytes arrive.
+// TestMaxUploadBytesSlowPush checks that a push of known size holds of
+// the budget the memory it has taken, a chunk (up to 4 MiB) at a time,
+// not its whole declared size: a client that declares a big blob and
+// sends it slowly cannot keep others from pushing, and the push fails if
+// the budget is gone by the time the rest of its bytes arrive.
 func TestMaxUploadBytesSlowPush(t *testing.T) {
-	r := ocimem.NewWithConfig(&ocimem.Config{MaxUploadBytes: 100})
-	slow := strings.Repeat("s", 90)
+	const mib = 1 << 20
+	r := ocimem.NewWithConfig(&ocimem.Config{MaxUploadBytes: 16 * mib})
+	slow := strings.Repeat("s", 12*mib)
 	pr, pw := io.Pipe()
 	pushed := make(chan error, 1)
 	go func() {
-		_, err := r.PushBlob(t.Context(), "foo", ociregistry.Descriptor{Digest: digest.FromString(slow), Size: 90}, pr)
+		_, err := r.PushBlob(t.Context(), "foo", ociregistry.Descriptor{Digest: digest.FromString(slow), Size: int64(len(slow))}, pr)
 		// Writes of what the push no longer reads fail.
 		pr.Close()
 		pushed <- err
 	}()
-	_, err := io.WriteString(pw, slow[:10])
+	_, err := io.WriteString(pw, slow[:1])
 	qt.Assert(t, qt.IsNil(err))
 
+	// 4 MiB held by the slow push, 10 MiB more fit.
+	other := strings.Repeat("w", 10*mib)
 	w, err := r.PushBlobChunked(t.Context(), "foo", 0)
 	qt.Assert(t, qt.IsNil(err))
-	_, err = io.WriteString(w, strings.Repeat("w", 80))
+	_, err = io.WriteString(w, other)
 	qt.Assert(t, qt.IsNil(err))
 
-	// The slow push's next bytes do not fit any more.
-	io.WriteString(pw, slow[10:])
+	// The slow push's next chunk does not fit any more.
+	io.WriteString(pw, slow[1:])
 	pw.Close()
 	qt.Assert(t, qt.ErrorIs(<-pushed, ociregistry.ErrTooManyRequests))
-	_, err = w.Commit(digest.FromString(strings.Repeat("w", 80)))
+	_, err = w.Commit(digest.FromString(other))
 	qt.Assert(t, qt.IsNil(err))
+}
+
+// TestMaxUploadBytesManySlowPushes checks that pushes of known size that
+// each send a byte and wait hold memory within the budget: they take
+// chunks until it is gone, and the rest are refused before they read.
+func TestMaxUploadBytesManySlowPushes(t *testing.T) {
+	const mib = 1 << 20
+	r := ocimem.NewWithConfig(&ocimem.Config{MaxUploadBytes: 8 * mib})
+	const pushes = 20
+	data := strings.Repeat("x", 4*mib)
+	desc := ociregistry.Descriptor{Digest: digest.FromString(data), Size: int64(len(data))}
+	results := make(chan error, pushes)
+	var writers []*io.PipeWriter
+	for range pushes {
+		pr, pw := io.Pipe()
+		writers = append(writers, pw)
+		go func() {
+			_, err := r.PushBlob(t.Context(), "foo", desc, pr)
+			pr.Close()
+			results <- err
+		}()
+	}
+	// The refused ones end at once; the others wait for their byte.
+	defer func() {
+		for _, pw := range writers {
+			pw.CloseWithError(io.ErrUnexpectedEOF)
+		}
+	}()
+	for range pushes - 2 {
+		select {
+		case err := <-results:
+			qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrTooManyRequests))
+		case <-time.After(10 * time.Second):
+			t.Fatal("pushes past the budget were not refused")
+		}
+	}
+	for _, pw := range writers {
+		pw.CloseWithError(io.ErrUnexpectedEOF)
+	}
+	for range 2 {
+		qt.Assert(t, qt.ErrorIs(<-results, io.ErrUnexpectedEOF))
+	}
 }

@@ -57,15 +57,23 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 		// overflows).
 		limit := min(desc.Size, math.MaxInt64-1) + 1
 		// A push that cannot fit fails before anything is read. The
-		// bytes are taken only as they arrive, so that a client that
+		// budget is taken only as memory is, so that a client that
 		// declares a big blob and sends it slowly holds no more of
-		// the budget than it has sent.
+		// it than the chunk it is filling beyond what it has sent.
 		if err := r.uploadRoom(desc.Size); err != nil {
 			return ociregistry.Descriptor{}, fmt.Errorf("blob %s: %w", desc.Digest, err)
 		}
 		src.rd = io.LimitReader(rd, limit)
 	}
 	bld := newBuilder(desc.Digest.Algorithm().Hash(), desc.Size)
+	if desc.Size >= 0 {
+		// Content of known size is taken a chunk of up to 4 MiB at
+		// a time, so each chunk is counted as it is taken, not as it
+		// fills: a client that declares a big blob and sends a byte
+		// holds one chunk of the budget. (Content of unknown size
+		// comes in chunks that grow with it, counted as they fill.)
+		bld.reserve = src.reserve
+	}
 	if _, err := bld.readFrom(src); err != nil {
 		return ociregistry.Descriptor{}, fmt.Errorf("reading blob %s: %w", desc.Digest, err)
 	}
@@ -380,7 +388,9 @@ func (r *Registry) PushBlobChunkedResume(ctx context.Context, repo, id string, o
 	if offset >= 0 && offset != u.data.size {
 		return nil, fmt.Errorf("resuming upload %q at offset %d when it holds %d bytes: %w", id, offset, u.data.size, ociregistry.ErrRangeInvalid)
 	}
-	u.touch()
+	// Not touched: a writer made only to tell the size (a server's
+	// status request, or its check of an upload it has seen idle) is
+	// no use of the upload; writing or committing is.
 	return &writer{r: r, u: u, gen: u.gen, offset: u.data.size, chunkSize: chunkSizeOr(chunkSize)}, nil
 }
 

@@ -515,10 +515,8 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 	if err != nil {
 		return ociregistry.Descriptor{}, err
 	}
-	if !r.cfg.LaxChildReferences {
-		if err := r.checkReferences(ctx, repo, pm); err != nil {
-			return ociregistry.Descriptor{}, err
-		}
+	if err := r.checkReferences(ctx, repo, pm, r.cfg.LaxChildReferences); err != nil {
+		return ociregistry.Descriptor{}, err
 	}
 	fail := func(err error) (ociregistry.Descriptor, error) {
 		return ociregistry.Descriptor{}, fmt.Errorf("ocis3: storing manifest %s: %w", desc.Digest, err)
@@ -570,7 +568,7 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 	}
 	if !r.cfg.LaxChildReferences && (len(pm.Blobs) > 0 || len(pm.Children) > 0) {
 		err := r.fence(ctx, r.gcRepoStateKey(repo), g0, func() error {
-			err := r.checkReferences(ctx, repo, pm)
+			err := r.checkReferences(ctx, repo, pm, false)
 			if err != nil {
 				if tag != "" {
 					// Only if no other push moved it since.
@@ -593,10 +591,11 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 const maxParallelChecks = 16
 
 // checkReferences checks, with concurrent requests, that the blobs and
-// child manifests that pm refers to are in repo with the sizes pm's
-// descriptors give, as a client that pulls them will check: a GET of
-// each blob's link (which holds its size), a HEAD of each child.
-func (r *Registry) checkReferences(ctx context.Context, repo string, pm *ocimanifest.Parsed) error {
+// child manifests that pm refers to are in repo (unless lax is set) with
+// the sizes pm's descriptors give, as a client that pulls them will
+// check: a GET of each blob's link (which holds its size), a HEAD of
+// each child.
+func (r *Registry) checkReferences(ctx context.Context, repo string, pm *ocimanifest.Parsed, lax bool) error {
 	type ref struct {
 		desc ociregistry.Descriptor
 		blob bool
@@ -637,6 +636,7 @@ func (r *Registry) checkReferences(ctx context.Context, repo string, pm *ocimani
 				size = obj.size
 			}
 			switch {
+			case (errors.Is(err, ociregistry.ErrBlobUnknown) || isNotFound(err)) && lax:
 			case errors.Is(err, ociregistry.ErrBlobUnknown) || isNotFound(err):
 				errs[i] = fmt.Errorf("manifest refers to %s: %w", what, ociregistry.ErrManifestBlobUnknown)
 			case err != nil:

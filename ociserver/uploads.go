@@ -106,6 +106,8 @@ type uploadLimiter struct {
 	byUse list.List
 	// pending counts the slots reserved by requests in progress.
 	pending int
+	// seq numbers the changes to sessions (see trackedUpload.seq).
+	seq uint64
 }
 
 // trackedUpload is what the server knows of a session.
@@ -120,6 +122,10 @@ type trackedUpload struct {
 	checked time.Time
 	// active counts this server's requests writing to it now.
 	active int
+	// seq numbers the record's last change, uniquely for the
+	// limiter, so that an answer of the backend is applied only to
+	// the record it was asked about.
+	seq uint64
 }
 
 func newUploadLimiter(max int, idle time.Duration) *uploadLimiter {
@@ -187,11 +193,12 @@ func (l *uploadLimiter) candidatesLocked(max int, stop, pick func(*trackedUpload
 }
 
 // expire cancels in backend up to maxCancelPerSweep sessions that have
-// been idle for longer than l.idle, and returns how many sessions it
-// looked at and how many of them it stopped counting (cancelled, or found
-// gone). A session that grew in the backend meanwhile was used through
-// another server: it is counted as used now instead.
-func (l *uploadLimiter) expire(ctx context.Context, backend ociregistry.Interface) (looked, forgot int) {
+// been idle for longer than l.idle, and returns how many of them the
+// backend answered for (each then leaves the idle ones: cancelled, found
+// gone, or found in use) and how many it stopped counting. A session
+// that grew in the backend meanwhile was used through another server: it
+// is counted as used now instead.
+func (l *uploadLimiter) expire(ctx context.Context, backend ociregistry.Interface) (answered, forgot int) {
 	l.mu.Lock()
 	now := l.now()
 	idle := func(u *trackedUpload) bool { return now.Sub(u.used) > l.idle }
@@ -203,11 +210,16 @@ func (l *uploadLimiter) expire(ctx context.Context, backend ociregistry.Interfac
 	ctx, cancel := context.WithTimeout(ctx, checkBudget)
 	defer cancel()
 	for _, u := range expired {
-		if l.settle(ctx, backend, u, true) {
+		ok, gone := l.settle(ctx, backend, u, true)
+		if !ok {
+			break
+		}
+		answered++
+		if gone {
 			forgot++
 		}
 	}
-	return len(expired), forgot
+	return answered, forgot
 }
 
 // prune asks the backend about up to maxCancelPerSweep sessions that the
@@ -224,7 +236,11 @@ func (l *uploadLimiter) prune(ctx context.Context, backend ociregistry.Interface
 	defer cancel()
 	n := 0
 	for _, u := range unseen {
-		if l.settle(ctx, backend, u, false) {
+		ok, gone := l.settle(ctx, backend, u, false)
+		if !ok {
+			break
+		}
+		if gone {
 			n++
 		}
 	}
@@ -235,46 +251,82 @@ func (l *uploadLimiter) prune(ctx context.Context, backend ociregistry.Interface
 // knew of it, and updates what it knows: a session that is gone is
 // forgotten, one that grew is counted as used now, and one that did not
 // is cancelled in the backend when cancelIdle is set. A session that a
-// request of the server used meanwhile is left alone. It reports whether
-// it forgot the session.
-func (l *uploadLimiter) settle(ctx context.Context, backend ociregistry.Interface, u trackedUpload, cancelIdle bool) bool {
+// request of the server used meanwhile is left alone, and so is one that
+// ctx left no time to ask about. It reports whether the backend answered
+// (false only when ctx is done) and whether it forgot the session.
+func (l *uploadLimiter) settle(ctx context.Context, backend ociregistry.Interface, u trackedUpload, cancelIdle bool) (answered, gone bool) {
 	bw, err := backend.PushBlobChunkedResume(ctx, u.key.repo, u.key.id, -1, 0)
 	if errors.Is(err, ociregistry.ErrBlobUploadUnknown) {
-		return l.forget(u)
+		return true, l.forget(u)
 	}
 	if err != nil {
-		// The backend cannot say (or another server's request holds
-		// the session): taken to be in use.
-		l.mu.Lock()
-		if e := l.sessions[u.key]; e != nil && *e.Value.(*trackedUpload) == u {
-			l.touchLocked(u.key, -1)
+		if ctx.Err() != nil {
+			return false, false
 		}
-		l.mu.Unlock()
-		return false
+		// The backend cannot say: taken to be in use.
+		l.touchIfUnchanged(u, -1)
+		return true, false
 	}
 	size := bw.Size()
+	bw.Close()
+	if size != u.size {
+		l.touchIfUnchanged(u, size)
+		return true, false
+	}
+	if !cancelIdle {
+		l.mu.Lock()
+		if t := l.unchangedLocked(u); t != nil {
+			t.checked = l.now()
+		}
+		l.mu.Unlock()
+		return true, false
+	}
+	// Idle for longer than l.idle, here and in the backend. The cancel
+	// goes through a writer at the size seen, which waits for its turn
+	// (within ctx) and so cannot cancel under another server's request
+	// that has added to the session since.
 	l.mu.Lock()
-	e := l.sessions[u.key]
-	unchanged := e != nil && *e.Value.(*trackedUpload) == u
+	unchanged := l.unchangedLocked(u) != nil
+	l.mu.Unlock()
+	if !unchanged {
+		return true, false
+	}
+	bw, err = backend.PushBlobChunkedResume(ctx, u.key.repo, u.key.id, u.size, 0)
+	if err == nil {
+		err = bw.Cancel()
+	}
 	switch {
-	case !unchanged:
-		// Used or ended by a request meanwhile, which knows better.
-	case size != u.size:
-		l.touchLocked(u.key, size)
-	case cancelIdle:
-		l.byUse.Remove(e)
-		delete(l.sessions, u.key)
+	case err == nil || errors.Is(err, ociregistry.ErrBlobUploadUnknown):
+		return true, l.forget(u)
+	case ctx.Err() != nil:
+		return false, false
 	default:
-		e.Value.(*trackedUpload).checked = l.now()
+		// Grown meanwhile, or the backend cannot say: in use.
+		l.touchIfUnchanged(u, -1)
+		return true, false
+	}
+}
+
+// unchangedLocked returns the server's record of the session u if no
+// request has changed it since u was copied, and nil otherwise. It must
+// be called with l.mu held.
+func (l *uploadLimiter) unchangedLocked(u trackedUpload) *trackedUpload {
+	if e := l.sessions[u.key]; e != nil {
+		if t := e.Value.(*trackedUpload); t.seq == u.seq {
+			return t
+		}
+	}
+	return nil
+}
+
+// touchIfUnchanged counts the session u as used now, with size bytes (-1
+// when not known), unless a request has changed it since u was copied.
+func (l *uploadLimiter) touchIfUnchanged(u trackedUpload, size int64) {
+	l.mu.Lock()
+	if l.unchangedLocked(u) != nil {
+		l.touchLocked(u.key, size)
 	}
 	l.mu.Unlock()
-	if unchanged && size == u.size && cancelIdle {
-		// Idle for longer than l.idle, here and in the backend.
-		bw.Cancel()
-		return true
-	}
-	bw.Close()
-	return false
 }
 
 // forget stops counting the session u, unless a request used it since u
@@ -282,11 +334,10 @@ func (l *uploadLimiter) settle(ctx context.Context, backend ociregistry.Interfac
 func (l *uploadLimiter) forget(u trackedUpload) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e := l.sessions[u.key]
-	if e == nil || *e.Value.(*trackedUpload) != u {
+	if l.unchangedLocked(u) == nil {
 		return false
 	}
-	l.byUse.Remove(e)
+	l.byUse.Remove(l.sessions[u.key])
 	delete(l.sessions, u.key)
 	return true
 }
@@ -303,11 +354,11 @@ func (l *uploadLimiter) sweep(ctx context.Context, backend ociregistry.Interface
 	}
 	n := 0
 	for ctx.Err() == nil {
-		looked, forgot := l.expire(ctx, backend)
-		if looked == 0 {
+		answered, forgot := l.expire(ctx, backend)
+		n += forgot
+		if answered == 0 {
 			break
 		}
-		n += forgot
 	}
 	l.mu.Lock()
 	busy := 2*len(l.sessions) > l.max
@@ -361,10 +412,13 @@ func (l *uploadLimiter) touchLocked(k uploadKey, size int64) *trackedUpload {
 		if size >= 0 {
 			u.size = size
 		}
+		l.seq++
+		u.seq = l.seq
 		l.byUse.MoveToBack(e)
 		return u
 	}
-	u := &trackedUpload{key: k, used: now, checked: now, size: size}
+	l.seq++
+	u := &trackedUpload{key: k, used: now, checked: now, size: size, seq: l.seq}
 	l.sessions[k] = l.byUse.PushBack(u)
 	return u
 }

@@ -7,12 +7,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-quicktest/qt"
 	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/ocifs"
 	"github.com/ocireg/ociregistry/ocimem"
 	"github.com/ocireg/ociregistry/ociserver"
 	"github.com/opencontainers/go-digest"
@@ -285,4 +287,126 @@ func TestUploadStatusDuringPatch(t *testing.T) {
 			qt.Assert(t, qt.Equals(resp.status, http.StatusCreated))
 		})
 	}
+}
+
+// TestFinalPutWaitsForTurn checks that a final PUT without a chunk (the
+// usual end of a chunked push) waits while another writer holds the
+// upload, and then succeeds.
+func TestFinalPutWaitsForTurn(t *testing.T) {
+	for name, newBackend := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			r := newBackend(t)
+			base := newServer(t, r, nil)
+			resp := do(t, base, request{method: "POST", path: "/v2/foo/blobs/uploads/"})
+			qt.Assert(t, qt.Equals(resp.status, http.StatusAccepted))
+			loc := resp.header.Get("Location")
+			const data = "pushed in a PATCH"
+			resp = do(t, base, request{method: "PATCH", path: loc, body: data})
+			qt.Assert(t, qt.Equals(resp.status, http.StatusAccepted))
+
+			// Another writer (a status request of another replica,
+			// say) holds the upload for a moment.
+			id := loc[strings.LastIndex(loc, "/")+1:]
+			held, err := r.PushBlobChunkedResume(context.Background(), "foo", id, int64(len(data)), 0)
+			qt.Assert(t, qt.IsNil(err))
+			time.AfterFunc(300*time.Millisecond, func() { held.Close() })
+			resp = do(t, base, request{method: "PUT", path: loc + "?digest=" + digest.FromString(data).String()})
+			qt.Assert(t, qt.Equals(resp.status, http.StatusCreated), qt.Commentf("body %s", resp.body))
+		})
+	}
+}
+
+// slowResumes is a backend whose PushBlobChunkedResume takes delay, or
+// until its context is done.
+type slowResumes struct {
+	ociregistry.Interface
+	delay time.Duration
+}
+
+func (s slowResumes) PushBlobChunkedResume(ctx context.Context, repo, id string, offset int64, chunkSize int) (ociregistry.BlobWriter, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(s.delay):
+	}
+	return s.Interface.PushBlobChunkedResume(ctx, repo, id, offset, chunkSize)
+}
+
+// TestSweepSlowBackend checks that a sweep cancels every idle session
+// even when the backend answers too slowly for one round of checks: a
+// session whose check the round's time ran out on is left as it was, not
+// counted as used.
+func TestSweepSlowBackend(t *testing.T) {
+	const n = 10
+	r := ocimem.New()
+	a := newReplica(t, slowResumes{r, 250 * time.Millisecond}, &ociserver.Options{UploadIdleTimeout: time.Hour})
+	var locations []string
+	for range n {
+		resp := do(t, a.base, request{method: "POST", path: "/v2/foo/blobs/uploads/"})
+		qt.Assert(t, qt.Equals(resp.status, http.StatusAccepted))
+		locations = append(locations, resp.header.Get("Location"))
+	}
+	a.skew.Store(int64(2 * time.Hour))
+	got := a.h.(ociserver.UploadSweeper).SweepUploads(context.Background())
+	qt.Assert(t, qt.Equals(got, n))
+	plain := newServer(t, r, nil)
+	for _, loc := range locations {
+		resp := do(t, plain, request{method: "GET", path: loc})
+		checkError(t, resp, http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN")
+	}
+}
+
+// TestSweepLeavesUploadBeingWritten checks that a server does not cancel
+// as idle a session that another server sharing the backend is writing
+// to, even before what it writes shows in the session's size.
+func TestSweepLeavesUploadBeingWritten(t *testing.T) {
+	dir := t.TempDir()
+	ra, err := ocifs.New(dir, nil)
+	qt.Assert(t, qt.IsNil(err))
+	rb, err := ocifs.New(dir, nil)
+	qt.Assert(t, qt.IsNil(err))
+	a := newReplica(t, ra, &ociserver.Options{UploadIdleTimeout: time.Hour})
+	resumed := &resumeSignal{Interface: rb, resumed: make(chan struct{})}
+	b := newReplica(t, resumed, nil)
+	resp := do(t, a.base, request{method: "POST", path: "/v2/foo/blobs/uploads/"})
+	qt.Assert(t, qt.Equals(resp.status, http.StatusAccepted))
+	loc := resp.header.Get("Location")
+
+	pr, pw := io.Pipe()
+	defer pw.CloseWithError(io.ErrUnexpectedEOF)
+	patched := make(chan response, 1)
+	go func() {
+		patched <- do(t, b.base, request{method: "PATCH", path: loc, bodyReader: pr, header: map[string]string{"Content-Range": "0-8"}})
+	}()
+	// The PATCH holds the upload, and has sent too little for its
+	// size on disk to change.
+	<-resumed.resumed
+	_, err = io.WriteString(pw, "stre")
+	qt.Assert(t, qt.IsNil(err))
+
+	a.skew.Store(int64(2 * time.Hour))
+	qt.Assert(t, qt.Equals(a.h.(ociserver.UploadSweeper).SweepUploads(context.Background()), 0))
+	_, err = io.WriteString(pw, "aming")
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.IsNil(pw.Close()))
+	resp = <-patched
+	qt.Assert(t, qt.Equals(resp.status, http.StatusAccepted))
+	resp = do(t, b.base, request{method: "PUT", path: loc + "?digest=" + digest.FromString("streaming").String()})
+	qt.Assert(t, qt.Equals(resp.status, http.StatusCreated))
+}
+
+// resumeSignal is a backend that closes resumed once a writer resumed at
+// an offset has the upload.
+type resumeSignal struct {
+	ociregistry.Interface
+	resumed chan struct{}
+	once    sync.Once
+}
+
+func (s *resumeSignal) PushBlobChunkedResume(ctx context.Context, repo, id string, offset int64, chunkSize int) (ociregistry.BlobWriter, error) {
+	bw, err := s.Interface.PushBlobChunkedResume(ctx, repo, id, offset, chunkSize)
+	if err == nil && offset >= 0 {
+		s.once.Do(func() { close(s.resumed) })
+	}
+	return bw, err
 }

@@ -387,6 +387,11 @@ func (s *server) patchUpload(w http.ResponseWriter, req *http.Request, rt route)
 	if err := writeChunk(bw, req, length); err != nil {
 		s.uploads.end(k, -1)
 		bw.Close()
+		if isRangeInvalid(err) {
+			// Another request added to the upload first: the
+			// client learns where it stands.
+			s.setUploadStatus(w, req, rt)
+		}
 		return err
 	}
 	s.uploads.end(k, bw.Size())
@@ -427,14 +432,18 @@ func (s *server) putUpload(w http.ResponseWriter, req *http.Request, rt route) e
 		blobCreated(w, rt.repo, d)
 		return nil
 	}
+	before := bw.Size()
 	if req.ContentLength != 0 {
 		if err := writeChunk(bw, req, length); err != nil {
 			bw.Close()
+			if isRangeInvalid(err) {
+				s.setUploadStatus(w, req, rt)
+			}
 			return err
 		}
 	}
 	if _, err := bw.Commit(d); err != nil {
-		if req.ContentLength != 0 && errors.Is(err, ociregistry.ErrDigestInvalid) {
+		if bw.Size() != before && errors.Is(err, ociregistry.ErrDigestInvalid) {
 			// The upload now holds the PUT's chunk, which a client
 			// that retries the PUT sends again: it could never
 			// succeed. The upload is cancelled (Distribution means to),
