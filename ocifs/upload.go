@@ -572,7 +572,8 @@ func (w *lazyWriter) Commit(dig ociregistry.Digest) (ociregistry.Descriptor, err
 // Cancel waits for the upload's turn, whatever its size by then, and
 // removes it; it does nothing when the upload is gone.
 func (w *lazyWriter) Cancel() error {
-	if w.bw == nil {
+	if w.bw == nil || w.closed {
+		// (A closed writer has let go of its turn.)
 		bw, err := w.r.resume(w.ctx, w.repo, w.id, -1, w.chunkSize)
 		if err != nil {
 			if errors.Is(err, ociregistry.ErrBlobUploadUnknown) {

@@ -564,6 +564,7 @@ func (w *writer) usable() error {
 	case !w.claimed:
 		w.u.gen++
 		w.gen, w.claimed = w.u.gen, true
+		w.u.touch()
 	}
 	return nil
 }

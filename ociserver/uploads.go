@@ -202,7 +202,10 @@ func (l *uploadLimiter) expire(ctx context.Context, backend ociregistry.Interfac
 	l.mu.Lock()
 	now := l.now()
 	idle := func(u *trackedUpload) bool { return now.Sub(u.used) > l.idle }
-	expired := l.candidatesLocked(maxCancelPerSweep, func(u *trackedUpload) bool { return !idle(u) }, idle)
+	expired := l.candidatesLocked(maxCancelPerSweep, func(u *trackedUpload) bool { return !idle(u) }, func(u *trackedUpload) bool {
+		// Not one whose check ran out of time just now.
+		return idle(u) && now.Sub(u.checked) >= l.checkAfter
+	})
 	l.mu.Unlock()
 	if len(expired) == 0 {
 		return 0, 0
@@ -256,16 +259,8 @@ func (l *uploadLimiter) prune(ctx context.Context, backend ociregistry.Interface
 // (false only when ctx is done) and whether it forgot the session.
 func (l *uploadLimiter) settle(ctx context.Context, backend ociregistry.Interface, u trackedUpload, cancelIdle bool) (answered, gone bool) {
 	bw, err := backend.PushBlobChunkedResume(ctx, u.key.repo, u.key.id, -1, 0)
-	if errors.Is(err, ociregistry.ErrBlobUploadUnknown) {
-		return true, l.forget(u)
-	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return false, false
-		}
-		// The backend cannot say: taken to be in use.
-		l.touchIfUnchanged(u, -1)
-		return true, false
+		return l.unanswered(ctx, u, err)
 	}
 	size := bw.Size()
 	bw.Close()
@@ -292,16 +287,50 @@ func (l *uploadLimiter) settle(ctx context.Context, backend ociregistry.Interfac
 		return true, false
 	}
 	bw, err = backend.PushBlobChunkedResume(ctx, u.key.repo, u.key.id, u.size, 0)
-	if err == nil {
-		err = bw.Cancel()
+	if err != nil {
+		return l.unanswered(ctx, u, err)
 	}
+	// The writer may have waited for its turn: a request of this
+	// server may have used the session meanwhile.
+	l.mu.Lock()
+	unchanged = l.unchangedLocked(u) != nil
+	l.mu.Unlock()
+	if !unchanged {
+		bw.Close()
+		return true, false
+	}
+	if err := bw.Cancel(); err != nil {
+		return l.unanswered(ctx, u, err)
+	}
+	return true, l.forget(u)
+}
+
+// unanswered updates what the server knows of the session u, a copy of
+// its record, after the backend answered a question about it with err,
+// and returns what settle does. A session that is gone is forgotten, and
+// so is one the backend refuses to let the server handle (an error with
+// a 4xx status, such as an access check's): it can neither be in use
+// through this server nor be cancelled by it. A session the backend
+// cannot say anything of (a 5xx error) is taken to be in use; one that
+// grew meanwhile (ErrRangeInvalid) is in use. When ctx ended first, the
+// session is skipped for l.checkAfter, so that a backend that keeps it
+// waiting (another server's request holding it) does not hold up every
+// request that checks.
+func (l *uploadLimiter) unanswered(ctx context.Context, u trackedUpload, err error) (answered, gone bool) {
+	status := ociregistry.HTTPStatus(err)
 	switch {
-	case err == nil || errors.Is(err, ociregistry.ErrBlobUploadUnknown):
+	case errors.Is(err, ociregistry.ErrBlobUploadUnknown):
 		return true, l.forget(u)
 	case ctx.Err() != nil:
+		l.mu.Lock()
+		if t := l.unchangedLocked(u); t != nil {
+			t.checked = l.now()
+		}
+		l.mu.Unlock()
 		return false, false
+	case status >= 400 && status < 500 && status != http.StatusRequestedRangeNotSatisfiable && status != http.StatusTooManyRequests:
+		return true, l.forget(u)
 	default:
-		// Grown meanwhile, or the backend cannot say: in use.
 		l.touchIfUnchanged(u, -1)
 		return true, false
 	}
@@ -401,6 +430,18 @@ func (l *uploadLimiter) touch(k uploadKey, size int64) {
 	}
 	l.mu.Lock()
 	l.touchLocked(k, size)
+	l.mu.Unlock()
+}
+
+// touchKnown records that the session k, if counted, was used.
+func (l *uploadLimiter) touchKnown(k uploadKey) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	if l.sessions[k] != nil {
+		l.touchLocked(k, -1)
+	}
 	l.mu.Unlock()
 }
 

@@ -332,10 +332,11 @@ func (s slowResumes) PushBlobChunkedResume(ctx context.Context, repo, id string,
 	return s.Interface.PushBlobChunkedResume(ctx, repo, id, offset, chunkSize)
 }
 
-// TestSweepSlowBackend checks that a sweep cancels every idle session
-// even when the backend answers too slowly for one round of checks: a
-// session whose check the round's time ran out on is left as it was, not
-// counted as used.
+// TestSweepSlowBackend checks that sweeps cancel every idle session even
+// when the backend answers too slowly for one round of checks: a session
+// whose check the round's time (2 s) ran out on is not counted as used,
+// only skipped for a while (10 s here), and the next sweep after that
+// cancels it.
 func TestSweepSlowBackend(t *testing.T) {
 	const n = 10
 	r := ocimem.New()
@@ -348,6 +349,9 @@ func TestSweepSlowBackend(t *testing.T) {
 	}
 	a.skew.Store(int64(2 * time.Hour))
 	got := a.h.(ociserver.UploadSweeper).SweepUploads(context.Background())
+	qt.Assert(t, qt.IsTrue(got > 0 && got < n), qt.Commentf("first sweep cancelled %d", got))
+	a.skew.Add(int64(11 * time.Second))
+	got += a.h.(ociserver.UploadSweeper).SweepUploads(context.Background())
 	qt.Assert(t, qt.Equals(got, n))
 	plain := newServer(t, r, nil)
 	for _, loc := range locations {
@@ -409,4 +413,33 @@ func (s *resumeSignal) PushBlobChunkedResume(ctx context.Context, repo, id strin
 		s.once.Do(func() { close(s.resumed) })
 	}
 	return bw, err
+}
+
+// deniedUploads is a backend that refuses to resume the uploads of the
+// repository "secret", as an access check does.
+type deniedUploads struct{ ociregistry.Interface }
+
+func (d deniedUploads) PushBlobChunkedResume(ctx context.Context, repo, id string, offset int64, chunkSize int) (ociregistry.BlobWriter, error) {
+	if repo == "secret" {
+		return nil, ociregistry.ErrDenied
+	}
+	return d.Interface.PushBlobChunkedResume(ctx, repo, id, offset, chunkSize)
+}
+
+// TestDeniedUploadsTakeNoSlots checks that requests for upload IDs that
+// the backend refuses to resume (any ID a client cares to name, in a
+// repository it may not push to) take none of the server's slots.
+func TestDeniedUploadsTakeNoSlots(t *testing.T) {
+	base := newServer(t, deniedUploads{ocimem.New()}, &ociserver.Options{MaxUploads: 2})
+	for i := range 20 {
+		path := fmt.Sprintf("/v2/secret/blobs/uploads/%032x", i)
+		resp := do(t, base, request{method: "PATCH", path: path, body: "x"})
+		checkError(t, resp, http.StatusForbidden, "DENIED")
+		resp = do(t, base, request{method: "GET", path: path})
+		checkError(t, resp, http.StatusForbidden, "DENIED")
+	}
+	for range 2 {
+		resp := do(t, base, request{method: "POST", path: "/v2/foo/blobs/uploads/"})
+		qt.Assert(t, qt.Equals(resp.status, http.StatusAccepted))
+	}
 }

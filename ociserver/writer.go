@@ -93,7 +93,9 @@ func (s *server) startSession(w http.ResponseWriter, req *http.Request, rt route
 
 // noteUpload tells the upload limiter what a backend call about the
 // session of rt, which returned bw (when not nil) and err, says of it:
-// gone, or in use, with its size when known.
+// gone, or in use, with its size when known. Only a session the backend
+// gave a writer for is counted anew: a client may name any ID, and a
+// backend that refuses it (an access check, say) says nothing of it.
 func (s *server) noteUpload(rt route, bw ociregistry.BlobWriter, err error) {
 	k := uploadKey{rt.repo, rt.ref}
 	switch {
@@ -102,7 +104,7 @@ func (s *server) noteUpload(rt route, bw ociregistry.BlobWriter, err error) {
 	case err == nil && bw != nil:
 		s.uploads.touch(k, bw.Size())
 	default:
-		s.uploads.touch(k, -1)
+		s.uploads.touchKnown(k)
 	}
 }
 
@@ -443,6 +445,11 @@ func (s *server) putUpload(w http.ResponseWriter, req *http.Request, rt route) e
 		}
 	}
 	if _, err := bw.Commit(d); err != nil {
+		if isRangeInvalid(err) {
+			bw.Close()
+			s.setUploadStatus(w, req, rt)
+			return err
+		}
 		if bw.Size() != before && errors.Is(err, ociregistry.ErrDigestInvalid) {
 			// The upload now holds the PUT's chunk, which a client
 			// that retries the PUT sends again: it could never
