@@ -1,6 +1,7 @@
 package ociserver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -21,11 +22,7 @@ func (s *server) getBlob(w http.ResponseWriter, req *http.Request, rt route) err
 		return err
 	}
 	if req.Method == http.MethodHead {
-		desc, err := s.resolve(func() (ociregistry.Descriptor, error) {
-			return s.backend.ResolveBlob(ctx, rt.repo, d)
-		}, func() (ociregistry.BlobReader, error) {
-			return s.backend.GetBlob(ctx, rt.repo, d)
-		})
+		desc, err := s.resolveBlob(ctx, rt.repo, d)
 		if err != nil {
 			return err
 		}
@@ -43,11 +40,7 @@ func (s *server) getBlob(w http.ResponseWriter, req *http.Request, rt route) err
 		if err != nil {
 			// A malformed range is 416 only for a blob that is
 			// there, with its size, as RFC 9110 asks.
-			desc, rerr := s.resolve(func() (ociregistry.Descriptor, error) {
-				return s.backend.ResolveBlob(ctx, rt.repo, d)
-			}, func() (ociregistry.BlobReader, error) {
-				return s.backend.GetBlob(ctx, rt.repo, d)
-			})
+			desc, rerr := s.resolveBlob(ctx, rt.repo, d)
 			if rerr != nil {
 				return rerr
 			}
@@ -412,6 +405,15 @@ func setManifestHeaders(w http.ResponseWriter, desc ociregistry.Descriptor) {
 	h["Content-Length"] = vals[1:2:2]
 	h["Docker-Content-Digest"] = vals[2:3:3]
 	h["Etag"] = vals[3:4:4]
+}
+
+// resolveBlob returns the descriptor of the blob d in repo.
+func (s *server) resolveBlob(ctx context.Context, repo string, d ociregistry.Digest) (ociregistry.Descriptor, error) {
+	return s.resolve(func() (ociregistry.Descriptor, error) {
+		return s.backend.ResolveBlob(ctx, repo, d)
+	}, func() (ociregistry.BlobReader, error) {
+		return s.backend.GetBlob(ctx, repo, d)
+	})
 }
 
 // resolve returns the descriptor that resolveFn answers, or, when the
