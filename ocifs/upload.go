@@ -87,13 +87,18 @@ func (r *Registry) PushBlobChunkedResume(ctx context.Context, repo, id string, o
 	return r.resume(ctx, repo, id, offset, chunkSize)
 }
 
+// errUploadUnknown is the error for an upload id that repo does not have.
+func errUploadUnknown(repo, id string) error {
+	return fmt.Errorf("upload %.100q in repository %s: %w", id, repo, ociregistry.ErrBlobUploadUnknown)
+}
+
 // uploadDir returns the directory of the upload id in repo, or an error
 // that Is ociregistry.ErrBlobUploadUnknown when repo has no such upload.
 func (r *Registry) uploadDir(repo, id string) (string, error) {
 	if _, err := repoDir(r.dir, repo); err != nil {
 		return "", err
 	}
-	unknown := fmt.Errorf("upload %.100q in repository %s: %w", id, repo, ociregistry.ErrBlobUploadUnknown)
+	unknown := errUploadUnknown(repo, id)
 	if !validUploadID(id) {
 		return "", unknown
 	}
@@ -119,7 +124,7 @@ func (r *Registry) resume(ctx context.Context, repo, id string, offset int64, ch
 	if err != nil {
 		return nil, err
 	}
-	unknown := fmt.Errorf("upload %.100q in repository %s: %w", id, repo, ociregistry.ErrBlobUploadUnknown)
+	unknown := errUploadUnknown(repo, id)
 	// Writers of one upload take turns, in this process and in others
 	// on the directory: two requests that resume it at the same offset
 	// must not both append, nor may one append to the data file that
@@ -504,7 +509,7 @@ func (r *Registry) lazyUpload(ctx context.Context, repo, id string, chunkSize in
 	fi, err := os.Stat(filepath.Join(udir, "data"))
 	if err != nil {
 		if notFound(err) {
-			return nil, fmt.Errorf("upload %.100q in repository %s: %w", id, repo, ociregistry.ErrBlobUploadUnknown)
+			return nil, errUploadUnknown(repo, id)
 		}
 		return nil, fmt.Errorf("ocifs: resuming upload: %w", err)
 	}

@@ -93,7 +93,7 @@ func (r *Registry) pushKnownBlob(repo string, desc ociregistry.Descriptor, data 
 		rd = io.LimitReader(rd, min(desc.Size, math.MaxInt64-1)+1)
 	}
 	bufp := copyBuffers.Get().(*[]byte)
-	n, err := io.CopyBuffer(h, onlyReader{rd}, *bufp)
+	n, err := io.CopyBuffer(h, rd, *bufp)
 	copyBuffers.Put(bufp)
 	if err != nil {
 		return ociregistry.Descriptor{}, fmt.Errorf("reading blob %s: %w", desc.Digest, err)
@@ -137,10 +137,6 @@ var copyBuffers = sync.Pool{New: func() any {
 	buf := make([]byte, 256<<10)
 	return &buf
 }}
-
-// onlyReader hides every method of a reader but Read, so that
-// io.CopyBuffer uses the buffer it is given.
-type onlyReader struct{ io.Reader }
 
 // MountBlob makes a blob of fromRepo available in toRepo and returns its
 // descriptor. The content is shared, not copied. It returns an error that

@@ -207,22 +207,7 @@ func (l *uploadLimiter) expire(ctx context.Context, backend ociregistry.Interfac
 		return idle(u) && now.Sub(u.checked) >= l.checkAfter
 	})
 	l.mu.Unlock()
-	if len(expired) == 0 {
-		return 0, 0
-	}
-	ctx, cancel := context.WithTimeout(ctx, checkBudget)
-	defer cancel()
-	for _, u := range expired {
-		ok, gone := l.settle(ctx, backend, u, true)
-		if !ok {
-			break
-		}
-		answered++
-		if gone {
-			forgot++
-		}
-	}
-	return answered, forgot
+	return l.settleAll(ctx, backend, expired, true)
 }
 
 // prune asks the backend about up to maxCancelPerSweep sessions that the
@@ -235,19 +220,30 @@ func (l *uploadLimiter) prune(ctx context.Context, backend ociregistry.Interface
 		func(u *trackedUpload) bool { return now.Sub(u.used) < l.checkAfter },
 		func(u *trackedUpload) bool { return now.Sub(u.checked) >= l.checkAfter })
 	l.mu.Unlock()
+	_, forgot := l.settleAll(ctx, backend, unseen, false)
+	return forgot
+}
+
+// settleAll settles each of the sessions us in turn (see settle), within
+// checkBudget, and returns how many the backend answered for and how
+// many it forgot.
+func (l *uploadLimiter) settleAll(ctx context.Context, backend ociregistry.Interface, us []trackedUpload, cancelIdle bool) (answered, forgot int) {
+	if len(us) == 0 {
+		return 0, 0
+	}
 	ctx, cancel := context.WithTimeout(ctx, checkBudget)
 	defer cancel()
-	n := 0
-	for _, u := range unseen {
-		ok, gone := l.settle(ctx, backend, u, false)
+	for _, u := range us {
+		ok, gone := l.settle(ctx, backend, u, cancelIdle)
 		if !ok {
 			break
 		}
+		answered++
 		if gone {
-			n++
+			forgot++
 		}
 	}
-	return n
+	return answered, forgot
 }
 
 // settle asks the backend about the session u, a copy of what the server
@@ -280,12 +276,6 @@ func (l *uploadLimiter) settle(ctx context.Context, backend ociregistry.Interfac
 	// goes through a writer at the size seen, which waits for its turn
 	// (within ctx) and so cannot cancel under another server's request
 	// that has added to the session since.
-	l.mu.Lock()
-	unchanged := l.unchangedLocked(u) != nil
-	l.mu.Unlock()
-	if !unchanged {
-		return true, false
-	}
 	bw, err = backend.PushBlobChunkedResume(ctx, u.key.repo, u.key.id, u.size, 0)
 	if err != nil {
 		return l.unanswered(ctx, u, err)
@@ -293,7 +283,7 @@ func (l *uploadLimiter) settle(ctx context.Context, backend ociregistry.Interfac
 	// The writer may have waited for its turn: a request of this
 	// server may have used the session meanwhile.
 	l.mu.Lock()
-	unchanged = l.unchangedLocked(u) != nil
+	unchanged := l.unchangedLocked(u) != nil
 	l.mu.Unlock()
 	if !unchanged {
 		bw.Close()

@@ -249,14 +249,7 @@ func TestUploadStatusDuringPatch(t *testing.T) {
 			qt.Assert(t, qt.Equals(resp.status, http.StatusAccepted))
 			loc := resp.header.Get("Location")
 
-			pr, pw := io.Pipe()
-			// A failed test lets go of the PATCH, so that the
-			// server can close.
-			defer pw.CloseWithError(io.ErrUnexpectedEOF)
-			patched := make(chan response, 1)
-			go func() {
-				patched <- do(t, base, request{method: "PATCH", path: loc, bodyReader: pr})
-			}()
+			pw, patched := streamPatch(t, base, loc, nil)
 			first, second := strings.Repeat("a", 100<<10), strings.Repeat("b", 100<<10)
 			_, err := io.WriteString(pw, first)
 			qt.Assert(t, qt.IsNil(err))
@@ -376,12 +369,7 @@ func TestSweepLeavesUploadBeingWritten(t *testing.T) {
 	qt.Assert(t, qt.Equals(resp.status, http.StatusAccepted))
 	loc := resp.header.Get("Location")
 
-	pr, pw := io.Pipe()
-	defer pw.CloseWithError(io.ErrUnexpectedEOF)
-	patched := make(chan response, 1)
-	go func() {
-		patched <- do(t, b.base, request{method: "PATCH", path: loc, bodyReader: pr, header: map[string]string{"Content-Range": "0-8"}})
-	}()
+	pw, patched := streamPatch(t, b.base, loc, map[string]string{"Content-Range": "0-8"})
 	// The PATCH holds the upload, and has sent too little for its
 	// size on disk to change.
 	<-resumed.resumed
@@ -442,4 +430,19 @@ func TestDeniedUploadsTakeNoSlots(t *testing.T) {
 		resp := do(t, base, request{method: "POST", path: "/v2/foo/blobs/uploads/"})
 		qt.Assert(t, qt.Equals(resp.status, http.StatusAccepted))
 	}
+}
+
+// streamPatch starts a PATCH of the upload at loc on the server at base,
+// with the given headers, whose body is what the test writes to pw until
+// it closes it; the response comes on patched. When the test ends, the
+// body ends too (with an error, if the test has not closed it), so that
+// the server can close.
+func streamPatch(t *testing.T, base, loc string, header map[string]string) (pw *io.PipeWriter, patched <-chan response) {
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.CloseWithError(io.ErrUnexpectedEOF) })
+	ch := make(chan response, 1)
+	go func() {
+		ch <- do(t, base, request{method: "PATCH", path: loc, bodyReader: pr, header: header})
+	}()
+	return pw, ch
 }

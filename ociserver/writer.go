@@ -321,10 +321,7 @@ func (s *server) resumeUpload(w http.ResponseWriter, req *http.Request, rt route
 	bw, err := s.backend.PushBlobChunkedResume(ctx, rt.repo, rt.ref, offset, 0)
 	s.noteUpload(rt, bw, err)
 	if err != nil {
-		if isRangeInvalid(err) {
-			s.setUploadStatus(w, req, rt)
-		}
-		return nil, 0, err
+		return nil, 0, s.rangeError(w, req, rt, err)
 	}
 	if offset >= 0 && bw.Size() != offset {
 		size := bw.Size()
@@ -333,6 +330,15 @@ func (s *server) resumeUpload(w http.ResponseWriter, req *http.Request, rt route
 		return nil, 0, fmt.Errorf("chunk starts at %d but the upload holds %d bytes: %w", offset, size, ociregistry.ErrRangeInvalid)
 	}
 	return bw, length, nil
+}
+
+// rangeError returns err, having set, when err Is ErrRangeInvalid (a
+// 416), the headers that tell the client where the upload of rt stands.
+func (s *server) rangeError(w http.ResponseWriter, req *http.Request, rt route, err error) error {
+	if isRangeInvalid(err) {
+		s.setUploadStatus(w, req, rt)
+	}
+	return err
 }
 
 // setUploadStatus sets the headers that describe the upload of rt, when
@@ -389,12 +395,7 @@ func (s *server) patchUpload(w http.ResponseWriter, req *http.Request, rt route)
 	if err := writeChunk(bw, req, length); err != nil {
 		s.uploads.end(k, -1)
 		bw.Close()
-		if isRangeInvalid(err) {
-			// Another request added to the upload first: the
-			// client learns where it stands.
-			s.setUploadStatus(w, req, rt)
-		}
-		return err
+		return s.rangeError(w, req, rt, err)
 	}
 	s.uploads.end(k, bw.Size())
 	return answerUpload(w, bw, rt.repo, rt.ref, http.StatusAccepted)
@@ -438,18 +439,10 @@ func (s *server) putUpload(w http.ResponseWriter, req *http.Request, rt route) e
 	if req.ContentLength != 0 {
 		if err := writeChunk(bw, req, length); err != nil {
 			bw.Close()
-			if isRangeInvalid(err) {
-				s.setUploadStatus(w, req, rt)
-			}
-			return err
+			return s.rangeError(w, req, rt, err)
 		}
 	}
 	if _, err := bw.Commit(d); err != nil {
-		if isRangeInvalid(err) {
-			bw.Close()
-			s.setUploadStatus(w, req, rt)
-			return err
-		}
 		if bw.Size() != before && errors.Is(err, ociregistry.ErrDigestInvalid) {
 			// The upload now holds the PUT's chunk, which a client
 			// that retries the PUT sends again: it could never
@@ -463,7 +456,7 @@ func (s *server) putUpload(w http.ResponseWriter, req *http.Request, rt route) e
 		}
 		bw.Close()
 		s.noteUpload(rt, nil, err)
-		return err
+		return s.rangeError(w, req, rt, err)
 	}
 	s.uploads.done(k)
 	blobCreated(w, rt.repo, d)
