@@ -37,9 +37,9 @@ const maxCASRetries = 10
 // DeleteManifest removes a manifest, given by its sha256 or sha512
 // digest, from repo, then every tag that names it, each by a delete
 // conditional on the ETag it was read with (a tag moved meanwhile to
-// another manifest stays), then its entry among its subject's referrers.
-// A PushManifest that tags the manifest concurrently checks afterwards
-// that the manifest is still there, so no tag is left naming it. It
+// another manifest stays), then its entry among its subject's referrers,
+// all under a marker that makes a PushManifest of the same content that
+// overlaps it wait and write everything again (see PushManifest). It
 // returns an error that Is ociregistry.ErrNameInvalid or
 // ociregistry.ErrDigestInvalid for a bad name or digest, and
 // ociregistry.ErrManifestUnknown when repo does not hold the manifest.
@@ -53,13 +53,18 @@ func (r *Registry) DeleteManifest(ctx context.Context, repo string, d ociregistr
 	}
 	d256 := digest.SHA256.FromBytes(data)
 	d512 := digest.SHA512.FromBytes(data)
+	mark, err := r.markDeletion(ctx, repo, d256)
+	if err != nil {
+		return err
+	}
+	defer mark.end(ctx)
 	// The sha256 object goes last: it is the one the others go by.
 	for _, k := range []string{r.manifestKey(repo, d512), r.manifestKey(repo, d256)} {
 		if err := r.del(ctx, k, ""); err != nil {
 			return fmt.Errorf("ocis3: deleting manifest %s: %w", d, err)
 		}
 	}
-	if err := r.removeTagsOf(ctx, repo, d256, d512); err != nil {
+	if err := r.removeTagsOf(ctx, repo, d256, d512, mark); err != nil {
 		return fmt.Errorf("ocis3: deleting manifest %s: %w", d, err)
 	}
 	if pm, err := ocimanifest.Parse(data, obj.meta[metaMediaType]); err == nil && pm.Subject != nil && ociregistry.CheckDigest(pm.Subject.Digest) == nil {
@@ -75,10 +80,14 @@ func (r *Registry) DeleteManifest(ctx context.Context, repo string, d ociregistr
 }
 
 // removeTagsOf removes the tags in repo that name the manifest with the
-// given digests, each by compare-and-swap on the ETag it was read with.
-func (r *Registry) removeTagsOf(ctx context.Context, repo string, d256, d512 ociregistry.Digest) error {
+// given digests, each by compare-and-swap on the ETag it was read with,
+// keeping the deletion's marker alive over a long listing.
+func (r *Registry) removeTagsOf(ctx context.Context, repo string, d256, d512 ociregistry.Digest, mark *deletion) error {
 	for o, err := range r.list(ctx, r.tagsPrefix(repo), "") {
 		if err != nil {
+			return err
+		}
+		if err := mark.keep(ctx); err != nil {
 			return err
 		}
 		key := aws.ToString(o.Key)

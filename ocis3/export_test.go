@@ -83,3 +83,18 @@ func (r *Registry) PutStreamed(ctx context.Context, d ociregistry.Digest, conten
 	})
 	return err
 }
+
+// SetDeletionLease sets how long a DeleteManifest's marker holds, and
+// returns a function that restores it.
+func SetDeletionLease(d time.Duration) func() {
+	old := deletionLease
+	deletionLease = d
+	return func() { deletionLease = old }
+}
+
+// MarkDeletion leaves a marker of a deletion of the manifest with sha256
+// digest d256 in repo, as a replica that died deleting it would.
+func (r *Registry) MarkDeletion(ctx context.Context, repo string, d256 ociregistry.Digest) error {
+	_, err := r.markDeletion(ctx, repo, d256)
+	return err
+}

@@ -17,6 +17,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/ocireg/ociregistry"
 )
@@ -292,9 +293,26 @@ func isNotFound(err error) bool {
 // isConflict reports whether err is a failed condition: 412, or the 409
 // that S3 answers when conditional writes race.
 func isConflict(err error) bool {
+	if isDirectoryRace(err) {
+		return false
+	}
 	st := s3Status(err)
 	return st == http.StatusPreconditionFailed || st == http.StatusConflict
 }
+
+// isDirectoryRace reports whether err is versitygw's answer to a write
+// that raced the removal of the directory it writes into: its posix
+// backend removes a directory once its last object is deleted, and a
+// write that finds its directory gone meanwhile fails with 409
+// ExistingObjectIsDirectory. Such a write can be sent again.
+func isDirectoryRace(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == "ExistingObjectIsDirectory"
+}
+
+// maxRaceAttempts bounds the attempts at a write that keeps racing the
+// removal of its directory.
+const maxRaceAttempts = 4
 
 // object is what a GET or HEAD found.
 type object struct {
@@ -359,7 +377,6 @@ func (r *Registry) put(ctx context.Context, key string, data []byte, po putOptio
 	in := &s3.PutObjectInput{
 		Bucket:        &r.bucket,
 		Key:           &key,
-		Body:          bytes.NewReader(data),
 		ContentLength: aws.Int64(int64(len(data))),
 		Metadata:      po.meta,
 	}
@@ -369,7 +386,15 @@ func (r *Registry) put(ctx context.Context, key string, data []byte, po putOptio
 	if po.ifMatch != "" {
 		in.IfMatch = aws.String(po.ifMatch)
 	}
-	out, err := r.client.PutObject(ctx, in, unsignedPayload)
+	var out *s3.PutObjectOutput
+	var err error
+	for attempt := 1; ; attempt++ {
+		in.Body = bytes.NewReader(data)
+		out, err = r.client.PutObject(ctx, in, unsignedPayload)
+		if err == nil || !isDirectoryRace(err) || attempt == maxRaceAttempts {
+			break
+		}
+	}
 	if err != nil {
 		return "", err
 	}

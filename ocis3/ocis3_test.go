@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -336,15 +337,21 @@ func TestTagsNeverDangle(t *testing.T) {
 }
 
 // pauseTransport holds a request whose method and URL path suffix match
-// until release is closed, after telling reached.
+// (or, with listing set, a listing whose prefix contains it) until
+// release is closed, after telling reached.
 type pauseTransport struct {
 	method, suffix   string
+	listing          string
 	reached, release chan struct{}
 	once             sync.Once
 }
 
 func (p *pauseTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method == p.method && strings.HasSuffix(req.URL.Path, p.suffix) {
+	match := strings.HasSuffix(req.URL.Path, p.suffix)
+	if p.listing != "" {
+		match = strings.Contains(req.URL.Query().Get("prefix"), p.listing)
+	}
+	if req.Method == p.method && match {
 		p.once.Do(func() {
 			close(p.reached)
 			<-p.release
@@ -384,6 +391,105 @@ func TestTagNamesStoredManifest(t *testing.T) {
 	rd, err := deleter.GetManifest(ctx, "repo", desc.Digest)
 	qt.Assert(t, qt.IsNil(err), qt.Commentf("tag latest names %s, which is gone", desc.Digest))
 	rd.Close()
+}
+
+// TestPushOverlappingDelete runs a push of an artifact with a tag while
+// a DeleteManifest of it on another replica has removed the manifest
+// but not yet its tags and referrer entry. The push must come after the
+// delete whole: the manifest, its tag and its referrer entry all there.
+func TestPushOverlappingDelete(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	pause := &pauseTransport{method: "GET", listing: "/_tags/", reached: make(chan struct{}), release: make(chan struct{})}
+	cfg := g.config()
+	cfg.AWS = g.awsConfig(pause)
+	deleter, err := ocis3.New(context.Background(), cfg)
+	qt.Assert(t, qt.IsNil(err))
+	waiting := &pauseTransport{method: "GET", listing: "/_deleting/", reached: make(chan struct{}), release: make(chan struct{})}
+	close(waiting.release)
+	cfg.AWS = g.awsConfig(waiting)
+	pusher, err := ocis3.New(context.Background(), cfg)
+	qt.Assert(t, qt.IsNil(err))
+	ctx := context.Background()
+	subject := ocitest.PushRandomImage(t, pusher, "repo", "")
+	art := ocitest.PushRandomArtifact(t, pusher, "repo", subject.Manifest, "application/x.test")
+
+	deleted := make(chan error, 1)
+	go func() { deleted <- deleter.DeleteManifest(ctx, "repo", art.Manifest.Digest) }()
+	<-pause.reached
+	pushed := make(chan error, 1)
+	go func() {
+		_, err := pusher.PushManifest(ctx, "repo", "latest", art.Content, art.Manifest.MediaType)
+		pushed <- err
+	}()
+	// The push either ends or looks for the delete's marker; only then
+	// does the delete go on to the tags.
+	select {
+	case err := <-pushed:
+		pushed <- err
+	case <-waiting.reached:
+	}
+	close(pause.release)
+	qt.Assert(t, qt.IsNil(<-deleted))
+	qt.Assert(t, qt.IsNil(<-pushed))
+	assertWhole(t, deleter, "repo", art, subject.Manifest.Digest, "latest", true)
+}
+
+// assertWhole checks that an artifact's manifest, its tag and its entry
+// among its subject's referrers are all in repo, or all gone.
+func assertWhole(t *testing.T, r *ocis3.Registry, repo string, art ocitest.Pushed, subject ociregistry.Digest, tag string, want bool) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := r.ResolveManifest(ctx, repo, art.Manifest.Digest)
+	qt.Check(t, qt.Equals(err == nil, want), qt.Commentf("manifest: %v", err))
+	desc, err := r.ResolveTag(ctx, repo, tag)
+	qt.Check(t, qt.Equals(err == nil && desc.Digest == art.Manifest.Digest, want), qt.Commentf("tag %s: %v %v", tag, desc.Digest, err))
+	listed := false
+	for d, err := range r.Referrers(ctx, repo, subject, "") {
+		qt.Assert(t, qt.IsNil(err))
+		listed = listed || d.Digest == art.Manifest.Digest
+	}
+	qt.Check(t, qt.Equals(listed, want), qt.Commentf("listed among the referrers of %s", subject))
+}
+
+// TestPushDeleteRace pushes (with a tag each) and deletes three
+// artifacts of one subject through four replicas at once: whatever the
+// order, each artifact ends with its manifest, tag and referrer entry
+// all there or all gone, as after some sequence of whole pushes and
+// deletes.
+func TestPushDeleteRace(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	rs := replicas(t, g, 4, nil)
+	ctx := context.Background()
+	const repo = "race"
+	subject := ocitest.PushRandomImage(t, rs[0], repo, "")
+	var arts []ocitest.Pushed
+	for range 3 {
+		arts = append(arts, ocitest.PushRandomArtifact(t, rs[0], repo, subject.Manifest, "application/x.test"))
+	}
+	tag := func(i int) string { return fmt.Sprintf("t%d", i) }
+	const rounds = 20
+	var wg sync.WaitGroup
+	for i, r := range rs {
+		wg.Go(func() {
+			for n := range rounds {
+				k := (i + n) % len(arts)
+				if (i+n/3)%2 == 0 {
+					if _, err := r.PushManifest(ctx, repo, tag(k), arts[k].Content, arts[k].Manifest.MediaType); err != nil {
+						t.Errorf("push: %v", err)
+					}
+				} else if err := r.DeleteManifest(ctx, repo, arts[k].Manifest.Digest); err != nil && !errors.Is(err, ociregistry.ErrManifestUnknown) {
+					t.Errorf("delete: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for k, art := range arts {
+		_, err := rs[1].ResolveManifest(ctx, repo, art.Manifest.Digest)
+		assertWhole(t, rs[2], repo, art, subject.Manifest.Digest, tag(k), err == nil)
+	}
 }
 
 // TestRedirect serves a registry configured with redirects: blob GETs
@@ -488,6 +594,43 @@ func TestGC(t *testing.T) {
 	res, err = r.GC(ctx, ocis3.GCOptions{GracePeriod: time.Minute})
 	qt.Assert(t, qt.IsNil(err))
 	qt.Assert(t, qt.DeepEquals(res, ocis3.GCResult{}))
+}
+
+// TestDeletionOfDeadReplica leaves the marker of a DeleteManifest whose
+// replica died: a push of that manifest waits while the marker holds,
+// ends whole once it has gone stale, and the garbage collector removes
+// the marker.
+func TestDeletionOfDeadReplica(t *testing.T) {
+	g := startGateway(t)
+	defer ocis3.SetDeletionLease(2 * time.Second)()
+	defer ocis3.SetClockSlack(0)()
+	cfg := g.config()
+	r, err := ocis3.New(context.Background(), cfg)
+	qt.Assert(t, qt.IsNil(err))
+	ctx := context.Background()
+	img := ocitest.PushRandomImage(t, r, "repo", "")
+	qt.Assert(t, qt.IsNil(r.MarkDeletion(ctx, "repo", img.Manifest.Digest)))
+	markers := func() int {
+		out, err := r.Client().ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(testBucket), Prefix: aws.String(cfg.Prefix + "/repos/repo/_deleting/")})
+		qt.Assert(t, qt.IsNil(err))
+		return len(out.Contents)
+	}
+	qt.Assert(t, qt.Equals(markers(), 1))
+
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	_, err = r.PushManifest(short, "repo", "v1", img.Content, img.Manifest.MediaType)
+	cancel()
+	qt.Assert(t, qt.ErrorIs(err, context.DeadlineExceeded))
+	_, err = r.PushManifest(ctx, "repo", "v1", img.Content, img.Manifest.MediaType)
+	qt.Assert(t, qt.IsNil(err))
+	desc, err := r.ResolveTag(ctx, "repo", "v1")
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(desc.Digest, img.Manifest.Digest))
+
+	defer ocis3.SetGCNow(time.Now())()
+	_, err = r.GC(ctx, ocis3.GCOptions{GracePeriod: time.Hour})
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(markers(), 0))
 }
 
 // TestFence holds gc/state as a collection does, removes a blob's

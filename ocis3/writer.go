@@ -477,14 +477,16 @@ func (r *Registry) MountBlob(ctx context.Context, fromRepo, toRepo string, d oci
 // sha512 digest, and points tag at it when tag is not empty. The
 // manifest must parse as mediaType (taken from the content when empty)
 // and, unless Config.LaxChildReferences is set, the config, layers and
-// child manifests it refers to must be in repo. After writing the tag it
-// checks that the manifest is still there, and stores it again when a
-// concurrent DeleteManifest removed it, so that the tag never names a
-// manifest that is gone. It returns an error that Is
+// child manifests it refers to must be in repo. When a DeleteManifest of
+// the same content overlaps it, on this replica or another, it waits for
+// the deletion to end and writes the manifest, its tag and its referrer
+// entry again, so that it comes after the deletion whole: no tag is left
+// naming a manifest that is gone, and no manifest without the tag or
+// referrer entry its push gave it. It returns an error that Is
 // ociregistry.ErrNameInvalid for a bad repository name,
 // ociregistry.ErrManifestInvalid for a bad tag or content,
 // ociregistry.ErrManifestBlobUnknown for a missing reference, and S3's
-// error when it cannot be written.
+// error when it cannot be written, or the context's.
 func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, contents []byte, mediaType string) (ociregistry.Descriptor, error) {
 	if err := ociregistry.CheckRepository(repo); err != nil {
 		return ociregistry.Descriptor{}, err
@@ -539,32 +541,28 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 		}
 		return nil
 	}
-	if err := storeManifest(); err != nil {
-		return fail(err)
-	}
-	if err := r.ensureCatalog(ctx, repo); err != nil {
-		return fail(err)
-	}
 	var tagETag string
-	if tag != "" {
-		etag, err := r.put(ctx, r.tagKey(repo, tag), contents, putOptions{meta: meta})
-		tagETag = etag
-		if err != nil {
-			return fail(err)
+	write := func() error {
+		if err := storeManifest(); err != nil {
+			return err
 		}
-		// A DeleteManifest that removed the manifest before the tag
-		// was written did not see the tag: the push, which holds the
-		// content, stores the manifest again, so that the tag names a
-		// manifest that is there. (A delete that comes later sees the
-		// tag, and removes it with the manifest.)
-		if _, err := r.head(ctx, r.manifestKey(repo, d256)); err != nil {
-			if !isNotFound(err) {
-				return fail(err)
-			}
-			if err := storeManifest(); err != nil {
-				return fail(err)
-			}
+		if err := r.ensureCatalog(ctx, repo); err != nil {
+			return err
 		}
+		if tag != "" {
+			etag, err := r.put(ctx, r.tagKey(repo, tag), contents, putOptions{meta: meta})
+			if err != nil {
+				return err
+			}
+			tagETag = etag
+		}
+		return nil
+	}
+	if err := write(); err != nil {
+		return fail(err)
+	}
+	if err := r.settleAfterDeletions(ctx, repo, d256, write); err != nil {
+		return fail(err)
 	}
 	if !r.cfg.LaxChildReferences && (len(pm.Blobs) > 0 || len(pm.Children) > 0) {
 		err := r.fence(ctx, r.gcRepoStateKey(repo), g0, func() error {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-quicktest/qt"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/ocireg/ociregistry/internal/toolstest"
 )
@@ -38,9 +39,10 @@ var backends = []struct {
 
 // hostileServer is an "ocireg serve" process under test.
 type hostileServer struct {
-	Host string // 127.0.0.1:port
-	PID  int
-	mem  bool // it keeps its registry in memory
+	Host  string // 127.0.0.1:port
+	PID   int
+	mem   bool // it keeps its registry in memory
+	proxy bool // it is a pull-through proxy
 }
 
 // forEachBackend runs f in a subtest for each backend, against a server
@@ -58,7 +60,7 @@ func forEachBackend(t *testing.T, withProxy bool, args []string, f func(t *testi
 				bargs = append(bargs, "--upstream", "http://"+upstream)
 			}
 			host, pid := toolstest.StartOciregProcess(t, append(append([]string{}, bargs...), args...)...)
-			f(t, &hostileServer{Host: host, PID: pid, mem: b.name == "mem"})
+			f(t, &hostileServer{Host: host, PID: pid, mem: b.name == "mem", proxy: b.proxy})
 		})
 	}
 }
@@ -208,6 +210,62 @@ func TestHostileHugeHeader(t *testing.T) {
 		qt.Assert(t, qt.IsNil(err))
 		resp.Body.Close()
 		qt.Check(t, qt.Equals(resp.StatusCode, http.StatusOK))
+	})
+}
+
+// TestHostileExpectContinue sends requests that announce their body
+// with "Expect: 100-continue" and that the server refuses before reading
+// it: the answer must come at once, without a 100 Continue, rather than
+// once the read timeout has passed. A request the server accepts gets
+// its 100 Continue, then its answer.
+func TestHostileExpectContinue(t *testing.T) {
+	forEachBackend(t, true, nil, func(t *testing.T, srv *hostileServer) {
+		ask := func(method, path string, size int, body bool) *http.Response {
+			t.Helper()
+			conn, err := net.Dial("tcp", srv.Host)
+			qt.Assert(t, qt.IsNil(err))
+			defer conn.Close()
+			// Well below the read timeout of a minute.
+			conn.SetDeadline(time.Now().Add(20 * time.Second))
+			fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", method, path, srv.Host, size)
+			br := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(br, nil)
+			qt.Assert(t, qt.IsNil(err), qt.Commentf("%s %s", method, path))
+			if resp.StatusCode == http.StatusContinue && body {
+				_, err := conn.Write(make([]byte, size))
+				qt.Assert(t, qt.IsNil(err))
+				resp, err = http.ReadResponse(br, nil)
+				qt.Assert(t, qt.IsNil(err), qt.Commentf("%s %s after 100 Continue", method, path))
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return resp
+		}
+		refused := []struct {
+			method, path string
+			size         int
+			status       int
+		}{
+			{"POST", "/v2/repo/blobs/uploads/?digest=sha256:bad", 1 << 20, http.StatusBadRequest},
+			{"POST", "/v2/Bad/blobs/uploads/", 1 << 20, http.StatusBadRequest},
+			{"PATCH", "/v2/repo/blobs/uploads/unknown", 1 << 20, http.StatusNotFound},
+			{"PUT", "/v2/repo/manifests/v1", 5 << 20, http.StatusRequestEntityTooLarge},
+		}
+		for _, r := range refused {
+			resp := ask(r.method, r.path, r.size, false)
+			want := r.status
+			if srv.proxy {
+				// A proxy refuses every write.
+				want = resp.StatusCode
+				qt.Check(t, qt.IsTrue(want >= 400), qt.Commentf("%s %s: %s", r.method, r.path, resp.Status))
+			}
+			qt.Check(t, qt.Equals(resp.StatusCode, want), qt.Commentf("%s %s", r.method, r.path))
+		}
+		if !srv.proxy {
+			empty := make([]byte, 1<<20)
+			resp := ask("POST", "/v2/repo/blobs/uploads/?digest="+string(digest.FromBytes(empty)), len(empty), true)
+			qt.Check(t, qt.Equals(resp.StatusCode, http.StatusCreated))
+		}
 	})
 }
 

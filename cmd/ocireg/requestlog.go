@@ -27,7 +27,7 @@ func logRequests(logger *slog.Logger, m *metrics, withUser bool, h http.Handler)
 		var body *countingReader
 		if req.Body != nil && req.Body != http.NoBody {
 			body = &countingReader{r: req.Body}
-			req.Body = body
+			req = withBody(req, body)
 		}
 		h.ServeHTTP(sw, req)
 		if sw.status == 0 {

@@ -30,10 +30,23 @@ func idleReadTimeout(timeout time.Duration, h http.Handler) http.Handler {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
 			}
-			req.Body = &deadlineReader{r: req.Body, rc: rc, timeout: timeout}
+			req = withBody(req, &deadlineReader{r: req.Body, rc: rc, timeout: timeout})
 		}
 		h.ServeHTTP(w, req)
 	})
+}
+
+// withBody returns a shallow copy of req with body as its Body. The
+// server's own request must keep the body it made: when the handler
+// answers without reading a body that the client announced with
+// "Expect: 100-continue", net/http closes the connection after the
+// answer only if it finds its own reader there; with another, it reads
+// the body first, which the client sends only after a 100 Continue that
+// never comes, and both wait until the read deadline.
+func withBody(req *http.Request, body io.ReadCloser) *http.Request {
+	r := *req
+	r.Body = body
+	return &r
 }
 
 // deadlineReader moves the connection's read deadline forward on every
