@@ -21,7 +21,7 @@ const maxListBody = 16 << 20
 // Repositories yields the registry's repositories after startAfter, page
 // by page through the catalog API's Link headers.
 func (c *client) Repositories(ctx context.Context, startAfter string) iter.Seq2[string, error] {
-	return c.listNames(ctx, "/v2/_catalog", kindOther, startAfter, func(data []byte) ([]string, error) {
+	return c.listNames(ctx, "/v2/_catalog", kindOther, startAfter, ociregistry.IsValidRepository, func(data []byte) ([]string, error) {
 		var body struct {
 			Repositories []string `json:"repositories"`
 		}
@@ -37,7 +37,7 @@ func (c *client) Tags(ctx context.Context, repo, startAfter string) iter.Seq2[st
 	if err := ociregistry.CheckRepository(repo); err != nil {
 		return ociregistry.ErrorSeq[string](err)
 	}
-	return c.listNames(ctx, repoPath(repo, "tags", "list"), kindTags, startAfter, func(data []byte) ([]string, error) {
+	return c.listNames(ctx, repoPath(repo, "tags", "list"), kindTags, startAfter, func(tag string) bool { return ociregistry.CheckTag(tag) == nil }, func(data []byte) ([]string, error) {
 		var body struct {
 			Tags []string `json:"tags"`
 		}
@@ -48,8 +48,10 @@ func (c *client) Tags(ctx context.Context, repo, startAfter string) iter.Seq2[st
 
 // listNames yields the names in the pages of a listing at path, starting
 // after startAfter. Names that do not sort after the last one yielded are
-// skipped, which copes with registries that ignore n or last.
-func (c *client) listNames(ctx context.Context, path string, k kind, startAfter string, parse func([]byte) ([]string, error)) iter.Seq2[string, error] {
+// skipped, which copes with registries that ignore n or last, and so are
+// names that valid refuses: no repository or tag can have them, and a
+// caller would take them for paths.
+func (c *client) listNames(ctx context.Context, path string, k kind, startAfter string, valid func(string) bool, parse func([]byte) ([]string, error)) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
 		q := url.Values{"n": {strconv.Itoa(c.opts.ListPageSize)}}
 		if startAfter != "" {
@@ -58,7 +60,7 @@ func (c *client) listNames(ctx context.Context, path string, k kind, startAfter 
 		next := c.url(ctx, path, q)
 		last := startAfter
 		for next != "" {
-			data, link, err := c.getPage(ctx, next, k)
+			data, link, linkErr, err := c.getPage(ctx, next, k)
 			if err != nil {
 				yield("", err)
 				return
@@ -78,6 +80,9 @@ func (c *client) listNames(ctx context.Context, path string, k kind, startAfter 
 				}
 				progress = true
 				last = name
+				if !valid(name) {
+					continue
+				}
 				if !yield(name, nil) {
 					return
 				}
@@ -86,32 +91,35 @@ func (c *client) listNames(ctx context.Context, path string, k kind, startAfter 
 				// A page with nothing new would loop for ever.
 				return
 			}
+			if linkErr != nil {
+				yield("", linkErr)
+				return
+			}
 			next = link
 		}
 	}
 }
 
 // getPage GETs one page of a listing, and returns its body and the URL of
-// the next page, if any.
-func (c *client) getPage(ctx context.Context, u string, k kind) ([]byte, string, error) {
+// the next page, if any, or the error that its Link is.
+func (c *client) getPage(ctx context.Context, u string, k kind) (data []byte, next string, nextErr, err error) {
 	resp, err := c.do(ctx, &request{method: "GET", url: u, kind: k, idempotent: true})
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxListBody))
+	data, err = io.ReadAll(io.LimitReader(resp.Body, maxListBody))
 	if err != nil {
-		return nil, "", fmt.Errorf("reading %s: %w", u, err)
+		return nil, "", nil, fmt.Errorf("reading %s: %w", u, err)
 	}
-	next, err := nextLink(resp)
-	if err != nil {
-		return nil, "", err
-	}
-	return data, next, nil
+	next, nextErr = nextLink(resp)
+	return data, next, nextErr, nil
 }
 
 // nextLink returns the absolute URL of the Link header with rel="next",
-// or "" when there is none.
+// or "" when there is none. A Link to another scheme or host is an
+// error: a registry's pages are its own, and following one elsewhere
+// would let a registry make the client send requests where it chose.
 func nextLink(resp *http.Response) (string, error) {
 	for _, h := range resp.Header.Values("Link") {
 		for link := range strings.SplitSeq(h, ",") {
@@ -141,6 +149,9 @@ func nextLink(resp *http.Response) (string, error) {
 			}
 			if err != nil {
 				return "", fmt.Errorf("registry sent a bad Link %q: %v", h, err)
+			}
+			if from := resp.Request.URL; u.Scheme != from.Scheme || u.Host != from.Host {
+				return "", fmt.Errorf("registry sent a Link to another host: %q", h)
 			}
 			return u.String(), nil
 		}

@@ -718,6 +718,54 @@ func TestReferrersLinkLoop(t *testing.T) {
 	}
 }
 
+// TestUntrustedListings plays a registry whose listings hold names no
+// repository or tag can have, descriptors that name no manifest, and a
+// Link to another host: the client drops what is not valid, and
+// follows no Link away from the registry.
+func TestUntrustedListings(t *testing.T) {
+	var elsewhere recorder
+	other := httptest.NewServer(elsewhere.wrap(http.NotFoundHandler()))
+	t.Cleanup(other.Close)
+	ctx := context.Background()
+	c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case strings.HasSuffix(req.URL.Path, "/tags/list"):
+			w.Header().Set("Link", "<"+other.URL+`/v2/a/b/tags/list?last=z>; rel="next"`)
+			io.WriteString(w, `{"name":"a/b","tags":["../x","good","-bad","a/b"]}`)
+		case req.URL.Path == "/v2/_catalog":
+			io.WriteString(w, `{"repositories":["../../etc","UPPER/x","ok/repo","a//b"]}`)
+		default:
+			w.Header().Set("Content-Type", "application/vnd.oci.image.index.v1+json")
+			io.WriteString(w, `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[`+
+				`{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:zz","size":5},`+
+				`{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"`+string(testDigest)+`","size":-5},`+
+				`{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"`+string(testDigest)+`","size":5}]}`)
+		}
+	}), nil)
+	var tags []string
+	var tagsErr error
+	for tag, err := range c.Tags(ctx, "a/b", "") {
+		if err != nil {
+			tagsErr = err
+			break
+		}
+		tags = append(tags, tag)
+	}
+	qt.Assert(t, qt.DeepEquals(tags, []string{"good"}))
+	qt.Assert(t, qt.ErrorMatches(tagsErr, `registry sent a Link to another host: .*`))
+	qt.Assert(t, qt.Equals(elsewhere.count(), 0))
+
+	repos, err := ociregistry.All(c.Repositories(ctx, ""))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.DeepEquals(repos, []string{"ok/repo"}))
+
+	descs, err := ociregistry.All(c.Referrers(ctx, "a/b", testDigest, ""))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.HasLen(descs, 1))
+	qt.Assert(t, qt.Equals(descs[0].Size, int64(5)))
+}
+
 func TestReferrersFallbackTag(t *testing.T) {
 	mem := ocimem.New()
 	c := serve(t, ociserver.New(mem, &ociserver.Options{DisableReferrersAPI: true}), nil)

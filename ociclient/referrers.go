@@ -125,13 +125,18 @@ func referrersTagName(dig ociregistry.Digest) string {
 	return tag
 }
 
+// filter returns the descriptors of descs that name a manifest, and
+// with artifactType set, when the registry has not filtered them
+// (filtered), only those of that artifact type.
 func filter(descs []ociregistry.Descriptor, artifactType string, filtered bool) []ociregistry.Descriptor {
-	if artifactType == "" || filtered {
-		return descs
-	}
 	var out []ociregistry.Descriptor
 	for _, d := range descs {
-		if d.ArtifactType == artifactType {
+		// A descriptor that names no manifest is dropped, as no
+		// registry could hold one.
+		if ociregistry.CheckDigest(d.Digest) != nil || d.Size < 0 {
+			continue
+		}
+		if artifactType == "" || filtered || d.ArtifactType == artifactType {
 			out = append(out, d)
 		}
 	}

@@ -29,8 +29,10 @@ const maxCheckProblems = 50
 // the registry. It modifies nothing.
 //
 // A registry that was only ever changed through this package passes
-// Check after a crash at any instant, unless blobs that manifests refer to
-// were removed with DeleteBlob.
+// Check after a crash at any instant, unless blobs or child manifests
+// that tagged manifests refer to were removed with DeleteBlob or
+// DeleteManifest, which the distribution specification allows: such an
+// image can no longer be pulled whole, and Check reports it.
 func Check(ctx context.Context, dir string) error {
 	c := &checker{dir: dir, ok: make(map[ociregistry.Digest]bool)}
 	top, err := os.ReadDir(dir)

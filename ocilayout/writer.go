@@ -149,6 +149,16 @@ func (l *Layout) PushManifest(ctx context.Context, repo string, tag string, cont
 	if err != nil {
 		return ociregistry.Descriptor{}, err
 	}
+	if !pm.Declared {
+		// The content names no media type, so an earlier push may
+		// have given it another: the manifest keeps the first.
+		for _, e := range idx.Manifests {
+			if e.Digest == desc.Digest && e.MediaType != "" {
+				desc.MediaType = e.MediaType
+				break
+			}
+		}
+	}
 	children := map[ociregistry.Digest]bool{}
 	for _, c := range pm.Children {
 		children[c.Digest] = true

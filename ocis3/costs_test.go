@@ -169,7 +169,7 @@ func TestRequestCosts(t *testing.T) {
 			}, 1 + 3*chunks + 6 + chunks},
 			{"manifest PUT with tag", func() {
 				do("PUT", base+"manifests/v2", img.Manifest.MediaType, img.Content)
-			}, 7 + len(img.Blobs)},
+			}, 8 + len(img.Blobs)},
 		}
 		for _, o := range ops {
 			o.run()

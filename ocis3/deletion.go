@@ -10,19 +10,31 @@ import (
 	"github.com/ocireg/ociregistry"
 )
 
-// A DeleteManifest announces itself, for as long as it removes a
-// manifest's objects, tags and referrer entry, with a marker object of
-// its own under the manifest's deletion prefix. A PushManifest of the
-// same content that overlapped it cannot tell which of its own writes
-// the delete saw (the tag it wrote may be removed, the manifest it
-// stored again may stay), so it waits for every marker to go and then
-// writes everything once more: the push then comes after the delete, as
-// though it had started after it.
+// A DeleteManifest and a PushManifest of the same content must end as
+// one whole after the other, whatever replicas they run on: a push whose
+// writes a delete overlapped cannot tell which of them the delete saw
+// (the tag it wrote may be removed, the manifest it stored again may
+// stay), so it writes everything once more after the delete has ended.
+// To see the overlap, a delete holds a marker object of its own under
+// the manifest's deletion prefix for as long as it removes objects, and
+// before letting it go it writes the manifest's deletion record afresh
+// (a new ETag). A push reads the record before it writes, and after: the
+// record and then the markers. A delete that removed anything while the
+// push wrote either wrote the record in between or still held its
+// marker when the push looked (it writes the record after its last
+// removal and lets go after that), and a delete that removed nothing
+// meanwhile came wholly before the push's writes or after them.
 
 // deletionLease is how long a marker holds after its last write; one
 // older than that was left by a replica that died deleting. Tests set
 // it.
 var deletionLease = time.Minute
+
+// deletedKeep is how long deletion records are kept; the garbage
+// collector removes older ones. A push that takes half as long between
+// its two reads of the record writes again, as its record may have
+// gone meanwhile.
+const deletedKeep = time.Hour
 
 // deletionsPrefix is where the markers of deletions of the manifest
 // with sha256 digest d256 in repo go.
@@ -30,17 +42,24 @@ func (r *Registry) deletionsPrefix(repo string, d256 ociregistry.Digest) string 
 	return r.repoKey(repo) + "_deleting/" + string(d256.Algorithm()) + "/" + d256.Encoded() + "/"
 }
 
+// deletedKey is the key of the deletion record of the manifest with
+// sha256 digest d256 in repo.
+func (r *Registry) deletedKey(repo string, d256 ociregistry.Digest) string {
+	return r.repoKey(repo) + "_deleted/" + string(d256.Algorithm()) + "/" + d256.Encoded()
+}
+
 // deletion is a marker that a DeleteManifest holds.
 type deletion struct {
 	r       *Registry
 	key     string
+	record  string // the key of the deletion record
 	renewed time.Time
 }
 
 // markDeletion writes a new marker for a deletion of the manifest with
 // sha256 digest d256 in repo.
 func (r *Registry) markDeletion(ctx context.Context, repo string, d256 ociregistry.Digest) (*deletion, error) {
-	m := &deletion{r: r, key: r.deletionsPrefix(repo, d256) + rand.Text()}
+	m := &deletion{r: r, key: r.deletionsPrefix(repo, d256) + rand.Text(), record: r.deletedKey(repo, d256)}
 	if err := m.write(ctx); err != nil {
 		return nil, err
 	}
@@ -63,10 +82,16 @@ func (m *deletion) keep(ctx context.Context) error {
 	return m.write(ctx)
 }
 
-// end removes the marker, whatever the state of ctx.
+// end writes the deletion record afresh, then removes the marker,
+// whatever the state of ctx.
 func (m *deletion) end(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	if _, err := m.r.put(ctx, m.record, []byte(rand.Text()), putOptions{}); err != nil {
+		// Without the record, the marker must stay for pushes to
+		// see, until its lease has gone.
+		return
+	}
 	// One left behind only delays pushes of this manifest until its
 	// lease has gone, and the garbage collector removes it.
 	m.r.del(ctx, m.key, "")
@@ -86,33 +111,48 @@ func (r *Registry) deleting(ctx context.Context, repo string, d256 ociregistry.D
 	return false, nil
 }
 
+// deletedETag returns the ETag of the deletion record of the manifest
+// with sha256 digest d256 in repo, or "" when there is none.
+func (r *Registry) deletedETag(ctx context.Context, repo string, d256 ociregistry.Digest) (string, error) {
+	obj, err := r.head(ctx, r.deletedKey(repo, d256))
+	if err != nil {
+		if isNotFound(err) {
+			return "", nil
+		}
+		return "", fmt.Errorf("ocis3: reading deletion record: %w", err)
+	}
+	return obj.etag, nil
+}
+
 // Polling bounds for a push that waits for deletions to end.
 const (
 	deletionPollMin = 20 * time.Millisecond
 	deletionPollMax = 250 * time.Millisecond
 )
 
-// settleAfterDeletions ends a PushManifest that has written the manifest
-// with sha256 digest d256 (and its tag): while the manifest is missing
-// or a deletion of it holds a marker, it waits for the deletions to end
-// and calls store, which writes everything again. It returns store's
-// error, or the context's.
-func (r *Registry) settleAfterDeletions(ctx context.Context, repo string, d256 ociregistry.Digest, store func() error) error {
+// writeApartFromDeletions calls write, which writes the manifest with
+// sha256 digest d256 in repo, its tag and its referrer entry, and calls
+// it again, once every deletion of the manifest has ended, for as long
+// as deletions overlap it. It returns write's error, or the context's.
+func (r *Registry) writeApartFromDeletions(ctx context.Context, repo string, d256 ociregistry.Digest, write func() error) error {
 	for {
-		// The manifest is looked at before the markers: a deletion
-		// that removed it and then let go of its marker is seen by
-		// one or the other, and one that marks after this look
-		// begins after the tag was written, so it sees the tag.
-		_, err := r.head(ctx, r.manifestKey(repo, d256))
-		present := err == nil
-		if err != nil && !isNotFound(err) {
+		before, err := r.deletedETag(ctx, repo, d256)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		if err := write(); err != nil {
 			return err
 		}
 		busy, err := r.deleting(ctx, repo, d256)
 		if err != nil {
 			return err
 		}
-		if present && !busy {
+		after, err := r.deletedETag(ctx, repo, d256)
+		if err != nil {
+			return err
+		}
+		if !busy && after == before && time.Since(start) < deletedKeep/2 {
 			return nil
 		}
 		for poll := deletionPollMin; busy; poll = min(2*poll, deletionPollMax) {
@@ -124,9 +164,6 @@ func (r *Registry) settleAfterDeletions(ctx context.Context, repo string, d256 o
 			if busy, err = r.deleting(ctx, repo, d256); err != nil {
 				return err
 			}
-		}
-		if err := store(); err != nil {
-			return err
 		}
 	}
 }

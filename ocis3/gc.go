@@ -218,16 +218,22 @@ func (g *collector) collectRepo(ctx context.Context, repo string) error {
 		}
 		g.result.BlobLinks++
 	}
-	// Markers left by replicas that died deleting a manifest.
-	for o, err := range r.list(ctx, r.repoKey(repo)+"_deleting/", "") {
-		if err != nil {
-			return fmt.Errorf("ocis3: gc: listing deletions of %s: %w", repo, err)
-		}
-		if g.opts.DryRun || !aws.ToTime(o.LastModified).Before(g.start.Add(-deletionLease)) {
-			continue
-		}
-		if err := r.del(ctx, aws.ToString(o.Key), ""); err != nil {
-			return fmt.Errorf("ocis3: gc: %w", err)
+	// Markers left by replicas that died deleting a manifest, and
+	// old deletion records.
+	for _, old := range []struct {
+		prefix string
+		age    time.Duration
+	}{{"_deleting/", deletionLease}, {"_deleted/", deletedKeep}} {
+		for o, err := range r.list(ctx, r.repoKey(repo)+old.prefix, "") {
+			if err != nil {
+				return fmt.Errorf("ocis3: gc: listing deletions of %s: %w", repo, err)
+			}
+			if g.opts.DryRun || !aws.ToTime(o.LastModified).Before(g.start.Add(-old.age)) {
+				continue
+			}
+			if err := r.del(ctx, aws.ToString(o.Key), ""); err != nil {
+				return fmt.Errorf("ocis3: gc: %w", err)
+			}
 		}
 	}
 	return nil

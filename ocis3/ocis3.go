@@ -217,23 +217,46 @@ func (r *Registry) catalogPrefix() string { return r.prefix + "catalog/" }
 
 func (r *Registry) catalogKey(repo string) string { return r.catalogPrefix() + catalogName(repo) }
 
-// catalogName encodes a repository name as one key component, without
-// "/": S3 gateways over a file system (versitygw's posix backend, for
-// one) cannot hold both "catalog/a" and "catalog/a/b". The code ("." is
-// ".-" and "/" is "..", every other character itself) is prefix-free and
-// keeps the order of the characters of repository names ("-" < "." <
-// "/" < "0"), so keys sort as the names do and a listing comes out in
-// the catalog's order.
+// catalogName encodes a repository name as a key suffix: S3 gateways
+// over a file system (versitygw's posix backend, for one) cannot hold
+// both "catalog/a" and "catalog/a/b", nor a component of more than 255
+// bytes. The code ("." is ".-" and "/" is "..", every other character
+// itself) is prefix-free and keeps the order of the characters of
+// repository names ("-" < "." < "/" < "0"), so keys sort as the names
+// do and a listing comes out in the catalog's order. A code longer than
+// maxCatalogComponent is cut into components of that length, each but
+// the last followed by "~/": "~" comes after every character of a code,
+// so a name that ends where another's component is cut sorts first, as
+// it should, and is a file where the other has a directory of another
+// name.
 func catalogName(repo string) string {
-	return strings.NewReplacer(".", ".-", "/", "..").Replace(repo)
+	code := strings.NewReplacer(".", ".-", "/", "..").Replace(repo)
+	if len(code) <= maxCatalogComponent {
+		return code
+	}
+	var b strings.Builder
+	for len(code) > maxCatalogComponent {
+		b.WriteString(code[:maxCatalogComponent])
+		b.WriteString("~/")
+		code = code[maxCatalogComponent:]
+	}
+	b.WriteString(code)
+	return b.String()
 }
+
+// maxCatalogComponent is the longest component of a catalogName.
+const maxCatalogComponent = 200
 
 // repoFromCatalogName decodes catalogName, reporting whether name is
 // a valid encoding.
 func repoFromCatalogName(name string) (string, bool) {
+	name = strings.ReplaceAll(name, "~/", "")
 	var b strings.Builder
 	for i := 0; i < len(name); i++ {
 		c := name[i]
+		if c == '/' || c == '~' {
+			return "", false
+		}
 		if c != '.' {
 			b.WriteByte(c)
 			continue

@@ -666,17 +666,73 @@ func TestFence(t *testing.T) {
 // repository names and decodes back.
 func TestCatalogName(t *testing.T) {
 	names := []string{"a", "a-b", "a.b", "a/b", "a/b/c", "a0", "ab", "a__b", "a.-", "a./", "a/.", "z"}
+	names = append(names, longRepoNames()...)
 	slices.Sort(names)
 	var keys []string
 	for _, n := range names {
 		k := ocis3.CatalogName(n)
-		qt.Assert(t, qt.Not(qt.StringContains(k, "/")))
+		// Cut into components that a file system holds, and
+		// never a file where another name has a directory.
+		for _, c := range strings.Split(k, "/") {
+			qt.Assert(t, qt.IsTrue(len(c) <= 255), qt.Commentf("%q", c))
+		}
+		for _, other := range names {
+			qt.Assert(t, qt.Not(qt.StringContains(ocis3.CatalogName(other), k+"/")))
+		}
 		back, ok := ocis3.RepoFromCatalogName(k)
 		qt.Assert(t, qt.IsTrue(ok))
 		qt.Assert(t, qt.Equals(back, n))
 		keys = append(keys, k)
 	}
 	qt.Assert(t, qt.IsTrue(slices.IsSorted(keys)), qt.Commentf("%q", keys))
+}
+
+// longRepoNames returns valid repository names whose catalog code is
+// longer than a file name may be, some of them prefixes of others where
+// the code is cut.
+func longRepoNames() []string {
+	dots := strings.Repeat("a.", 127) + "a" // 255 bytes, a code of 382
+	return []string{
+		dots,
+		dots[:201], dots[:199], dots[:200] + "b",
+		"b/" + strings.Repeat("a", 253),
+		strings.Repeat("c", 200), strings.Repeat("c", 201), strings.Repeat("c", 200) + "/d",
+		strings.Repeat("c/", 100) + "e",
+	}
+}
+
+// TestLongRepoNames pushes to repositories whose names are as long as
+// names may be, with the dots and slashes that lengthen their catalog
+// code, and lists, reads and collects them.
+func TestLongRepoNames(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	r := g.newRegistry(t, nil)
+	ctx := context.Background()
+	names := longRepoNames()
+	for _, repo := range names {
+		qt.Assert(t, qt.IsTrue(ociregistry.IsValidRepository(repo)), qt.Commentf("%q", repo))
+		ocitest.PushRandomImage(t, r, repo, "v1")
+	}
+	slices.Sort(names)
+	var listed []string
+	for repo, err := range r.Repositories(ctx, "") {
+		qt.Assert(t, qt.IsNil(err))
+		listed = append(listed, repo)
+	}
+	qt.Assert(t, qt.DeepEquals(listed, names))
+	listed = listed[:0]
+	for repo, err := range r.Repositories(ctx, names[3]) {
+		qt.Assert(t, qt.IsNil(err))
+		listed = append(listed, repo)
+	}
+	qt.Assert(t, qt.DeepEquals(listed, names[4:]))
+	for _, repo := range names {
+		_, err := r.ResolveTag(ctx, repo, "v1")
+		qt.Assert(t, qt.IsNil(err), qt.Commentf("%q", repo))
+	}
+	_, err := r.GC(ctx, ocis3.GCOptions{GracePeriod: time.Hour})
+	qt.Assert(t, qt.IsNil(err))
 }
 
 // TestRepoFence holds a repository's fence as a collection does while

@@ -535,8 +535,24 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 			}
 		}
 		for _, d := range []ociregistry.Digest{d512, d256} {
-			if _, err := r.put(ctx, r.manifestKey(repo, d), contents, putOptions{ifNoneMatch: true, meta: meta}); err != nil && !isConflict(err) {
+			_, err := r.put(ctx, r.manifestKey(repo, d), contents, putOptions{ifNoneMatch: true, meta: meta})
+			if err == nil {
+				continue
+			}
+			if !isConflict(err) {
 				return err
+			}
+			if d == d256 && !pm.Declared {
+				// The content names no media type, so an earlier
+				// push may have given it another: the manifest
+				// keeps the first, and so does the tag.
+				obj, err := r.head(ctx, r.manifestKey(repo, d256))
+				if err != nil && !isNotFound(err) {
+					return err
+				}
+				if mt := obj.meta[metaMediaType]; mt != "" {
+					meta[metaMediaType], desc.MediaType = mt, mt
+				}
 			}
 		}
 		return nil
@@ -558,10 +574,7 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 		}
 		return nil
 	}
-	if err := write(); err != nil {
-		return fail(err)
-	}
-	if err := r.settleAfterDeletions(ctx, repo, d256, write); err != nil {
+	if err := r.writeApartFromDeletions(ctx, repo, d256, write); err != nil {
 		return fail(err)
 	}
 	if !r.cfg.LaxChildReferences && (len(pm.Blobs) > 0 || len(pm.Children) > 0) {

@@ -59,17 +59,23 @@ func (s *server) writeError(w http.ResponseWriter, req *http.Request, err error)
 var errInternal = errors.New("the server failed to handle the request; its log says why")
 
 // isInternal reports whether err is a failure inside the server whose
-// text is not for clients: one caused by the server's file system, whose
-// messages name its paths. Other failures (an inconsistent backend, an
-// upstream's answer) keep their words: they tell the client what went
-// wrong without telling it about the server's files.
+// text is not for clients: one that carries no error code (a backend's
+// own failure, in words that may name its files, its storage's keys,
+// hosts and request IDs), or one caused by the server's file system,
+// whose messages name its paths. An upstream registry's answer, passed
+// on, keeps its words.
 func isInternal(err error) bool {
 	var (
+		herr    *ociregistry.HTTPError
+		coded   ociregistry.Error
 		pathErr *fs.PathError
 		linkErr *os.LinkError
 		sysErr  *os.SyscallError
 	)
-	return errors.As(err, &pathErr) || errors.As(err, &linkErr) || errors.As(err, &sysErr)
+	if errors.As(err, &herr) {
+		return false
+	}
+	return !errors.As(err, &coded) || errors.As(err, &pathErr) || errors.As(err, &linkErr) || errors.As(err, &sysErr)
 }
 
 // retryAfter returns the Retry-After header to send with err, a 429: the

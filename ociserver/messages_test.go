@@ -2,6 +2,8 @@ package ociserver_test
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -192,6 +194,38 @@ func TestErrorMessagesNoServerPaths(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	qt.Check(t, qt.StringContains(logBuf.String(), filepath.Join(dir, "uploads")))
+}
+
+// TestErrorMessagesNoBackendDetails checks that a 500 caused by a
+// failure of the backend's own (an object store's answer, say) tells the
+// client nothing of it, while an upstream registry's answer passed on
+// keeps its words.
+func TestErrorMessagesNoBackendDetails(t *testing.T) {
+	const detail = "operation error S3: GetObject, StatusCode: 503, RequestID: X1, bucket secret-bucket"
+	upstream := &ociregistry.HTTPError{StatusCode: http.StatusInternalServerError, Err: ociregistry.NewError("upstream said: storage full", "UNKNOWN", nil)}
+	var logBuf bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logBuf}, nil))
+	base := newServer(t, &ociregistry.Funcs{
+		GetTag_: func(ctx context.Context, repo, tag string) (ociregistry.BlobReader, error) {
+			if tag == "upstream" {
+				return nil, upstream
+			}
+			return nil, fmt.Errorf("ocis3: reading tag: %s", detail)
+		},
+	}, &ociserver.Options{Logger: logger})
+
+	resp := do(t, base, request{method: "GET", path: "/v2/foo/manifests/v1"})
+	qt.Check(t, qt.Equals(resp.status, http.StatusInternalServerError))
+	qt.Check(t, qt.Equals(errorCode(t, resp.body), "UNKNOWN"))
+	qt.Check(t, qt.Not(qt.StringContains(resp.body, "secret-bucket")))
+	qt.Check(t, qt.StringContains(resp.body, "log"))
+
+	resp = do(t, base, request{method: "GET", path: "/v2/foo/manifests/upstream"})
+	qt.Check(t, qt.StringContains(resp.body, "upstream said"))
+	mu.Lock()
+	defer mu.Unlock()
+	qt.Check(t, qt.StringContains(logBuf.String(), "secret-bucket"))
 }
 
 // lockedWriter serializes writes to w.

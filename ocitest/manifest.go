@@ -13,6 +13,7 @@ var manifestTests = []test{
 	{"Untagged", testManifestUntagged},
 	{"ZeroLayers", testManifestZeroLayers},
 	{"PushTwice", testManifestPushTwice},
+	{"FirstMediaType", testManifestFirstMediaType},
 	{"MissingBlob", testManifestMissingBlob},
 	{"Invalid", testManifestInvalid},
 	{"Index", testManifestIndex},
@@ -56,6 +57,23 @@ func testManifestPushTwice(t *testing.T, s Suite) {
 	qt.Assert(t, qt.IsNil(err))
 	qt.Assert(t, qt.Equals(desc.Digest, p.Manifest.Digest))
 	assertManifest(t, r, "test/image", "v1", p.Manifest, p.Content)
+}
+
+// testManifestFirstMediaType pushes content that names no media type
+// of its own twice, with two types: the manifest keeps the first, under
+// either tag and by digest.
+func testManifestFirstMediaType(t *testing.T, s Suite) {
+	r := s.newRegistry(t)
+	config := pushBlob(t, r, "test/image", ocispec.MediaTypeImageConfig, []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`))
+	content := mustMarshal(t, map[string]any{"schemaVersion": 2, "config": config, "layers": []any{}})
+	first := pushManifest(t, r, "test/image", "v1", content, ocispec.MediaTypeImageManifest)
+	// Over HTTP, the answer to the push does not say the type stored,
+	// so the descriptor PushManifest returns is not checked.
+	_, err := r.PushManifest(t.Context(), "test/image", "v2", content, "application/vnd.docker.distribution.manifest.v2+json")
+	qt.Assert(t, qt.IsNil(err))
+	for _, tag := range []string{"v1", "v2"} {
+		assertManifest(t, r, "test/image", tag, first, content)
+	}
 }
 
 func testManifestMissingBlob(t *testing.T, s Suite) {

@@ -28,9 +28,16 @@ import (
 
 // ErrInconsistent is the error, wrapped with the details, that a tag
 // lookup answers when the two registries point the same tag at
-// different manifests. It is not an ociregistry.Error: a server sends it
-// as an internal error (500), since the client did nothing wrong.
-var ErrInconsistent = errors.New("ociunify: registries are inconsistent")
+// different manifests. It is an ociregistry.Error with the code UNKNOWN,
+// which a server sends as an internal error (500), since the client did
+// nothing wrong, with its words, since they say what is wrong.
+var ErrInconsistent error = inconsistentError{}
+
+type inconsistentError struct{}
+
+func (inconsistentError) Error() string { return "ociunify: registries are inconsistent" }
+func (inconsistentError) Code() string  { return "UNKNOWN" }
+func (inconsistentError) Detail() any   { return nil }
 
 // ReadPolicy says how content addressed by digest is read.
 type ReadPolicy int

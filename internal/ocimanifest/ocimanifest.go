@@ -59,6 +59,10 @@ type Parsed struct {
 	// as, or its content's mediaType field when that was empty.
 	MediaType string
 
+	// Declared says that the content's mediaType field names
+	// MediaType, so that every push of the content has that type.
+	Declared bool
+
 	// ArtifactType is the artifact type that Referrers reports: the
 	// artifactType field, else the config's media type for an image
 	// manifest.
@@ -111,7 +115,7 @@ func Parse(data []byte, mediaType string) (*Parsed, error) {
 		}
 		mediaType = mj.MediaType
 		if kindOf(mediaType) == kindOpaque {
-			return &Parsed{MediaType: mediaType, Algorithm: digest.SHA256}, nil
+			return &Parsed{MediaType: mediaType, Declared: true, Algorithm: digest.SHA256}, nil
 		}
 	}
 	if mj.MediaType != "" && mj.MediaType != mediaType {
@@ -122,6 +126,7 @@ func Parse(data []byte, mediaType string) (*Parsed, error) {
 	}
 	pm := &Parsed{
 		MediaType:    mediaType,
+		Declared:     mj.MediaType != "",
 		ArtifactType: mj.ArtifactType,
 		Annotations:  mj.Annotations,
 		Subject:      mj.Subject,
