@@ -18,7 +18,11 @@ import (
 // To see the overlap, a delete holds a marker object of its own under
 // the manifest's deletion prefix for as long as it removes objects, and
 // before letting it go it writes the manifest's deletion record afresh
-// (a new ETag). A push reads the record before it writes, and after: the
+// (a new ETag). A marker is let go by writing it again with one byte
+// rather than by deleting it: versitygw's posix backend removes a
+// directory once its last object goes, and a write into the directory
+// at that moment may fail, or (seen in tests) never end. The garbage
+// collector removes old markers. A push reads the record before it writes, and after: the
 // record and then the markers. A delete that removed anything while the
 // push wrote either wrote the record in between or still held its
 // marker when the push looked (it writes the record after its last
@@ -82,20 +86,24 @@ func (m *deletion) keep(ctx context.Context) error {
 	return m.write(ctx)
 }
 
-// end writes the deletion record afresh, then removes the marker,
+// end writes the deletion record afresh, then lets go of the marker,
 // whatever the state of ctx.
 func (m *deletion) end(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if _, err := m.r.put(ctx, m.record, []byte(rand.Text()), putOptions{}); err != nil {
-		// Without the record, the marker must stay for pushes to
+		// Without the record, the marker must hold for pushes to
 		// see, until its lease has gone.
 		return
 	}
-	// One left behind only delays pushes of this manifest until its
-	// lease has gone, and the garbage collector removes it.
-	m.r.del(ctx, m.key, "")
+	// One still held only delays pushes of this manifest until its
+	// lease has gone.
+	m.r.put(ctx, m.key, endedMarker, putOptions{})
 }
+
+// endedMarker is the content of a marker that its deletion let go of; a
+// held one is empty.
+var endedMarker = []byte{'-'}
 
 // deleting reports whether a deletion of the manifest with sha256
 // digest d256 in repo holds a marker now.
@@ -104,7 +112,7 @@ func (r *Registry) deleting(ctx context.Context, repo string, d256 ociregistry.D
 		if err != nil {
 			return false, fmt.Errorf("ocis3: listing deletions: %w", err)
 		}
-		if time.Since(aws.ToTime(o.LastModified)) < deletionLease {
+		if aws.ToInt64(o.Size) == 0 && time.Since(aws.ToTime(o.LastModified)) < deletionLease {
 			return true, nil
 		}
 	}

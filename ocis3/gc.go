@@ -218,7 +218,7 @@ func (g *collector) collectRepo(ctx context.Context, repo string) error {
 		}
 		g.result.BlobLinks++
 	}
-	// Markers left by replicas that died deleting a manifest, and
+	// Markers of deletions that ended or whose replica died, and
 	// old deletion records.
 	for _, old := range []struct {
 		prefix string
