@@ -59,6 +59,12 @@ type Options struct {
 	// session (202) instead of storing the blob from the POST's body.
 	DisableSinglePostUpload bool
 
+	// DisableAnonymousMount makes a mount without a from parameter
+	// start an upload session (202), as CNCF Distribution does, rather
+	// than look for the blob in the repository and in others (what the
+	// conformance suite calls automatic content discovery).
+	DisableAnonymousMount bool
+
 	// Logger, when not nil, receives a record of every request that
 	// failed: at level Error for a 5xx status, at level Debug otherwise.
 	Logger *slog.Logger

@@ -118,9 +118,12 @@ func (s *server) noteUpload(rt route, bw ociregistry.BlobWriter, err error) {
 func (s *server) mount(ctx context.Context, fromRepo, repo string, d ociregistry.Digest) (ociregistry.Descriptor, bool) {
 	var desc ociregistry.Descriptor
 	var err error
-	if fromRepo != "" {
+	switch {
+	case fromRepo != "":
 		desc, err = s.backend.MountBlob(ctx, fromRepo, repo, d)
-	} else {
+	case s.opts.DisableAnonymousMount:
+		return ociregistry.Descriptor{}, false
+	default:
 		desc, err = s.backend.ResolveBlob(ctx, repo, d)
 		if ociregistry.IsNotFound(err) {
 			desc, err = s.mountFromAnywhere(ctx, repo, d)

@@ -292,22 +292,30 @@ func TestMount(t *testing.T) {
 	const content = "mounted"
 	d := string(digest.FromString(content))
 	tests := []struct {
-		name   string
-		query  string
-		status int
+		name    string
+		query   string
+		status  int
+		noAnon  bool // Options.DisableAnonymousMount
+		already bool // dst holds the blob already
 	}{
-		{"from a repository with the blob", "?mount=" + d + "&from=src", 201},
-		{"from a repository without the blob", "?mount=" + d + "&from=empty", 202},
-		{"from a missing repository", "?mount=" + d + "&from=nothere", 202},
-		{"without from, blob elsewhere", "?mount=" + d, 201},
-		{"without from, blob nowhere", "?mount=" + string(digest.FromString("nowhere")), 202},
+		{name: "from a repository with the blob", query: "?mount=" + d + "&from=src", status: 201},
+		{name: "from a repository without the blob", query: "?mount=" + d + "&from=empty", status: 202},
+		{name: "from a missing repository", query: "?mount=" + d + "&from=nothere", status: 202},
+		{name: "without from, blob elsewhere", query: "?mount=" + d, status: 201},
+		{name: "without from, blob nowhere", query: "?mount=" + string(digest.FromString("nowhere")), status: 202},
+		{name: "anonymous mounts disabled, from", query: "?mount=" + d + "&from=src", status: 201, noAnon: true},
+		{name: "anonymous mounts disabled, without from", query: "?mount=" + d, status: 202, noAnon: true},
+		{name: "anonymous mounts disabled, without from, blob there", query: "?mount=" + d, status: 202, noAnon: true, already: true},
 	}
 	for _, test := range tests {
 		t.Run(test.name, func(t *testing.T) {
 			r := ocimem.New()
 			pushBlob(t, r, "src", content)
 			pushBlob(t, r, "empty", "other")
-			base := newServer(t, r, nil)
+			if test.already {
+				pushBlob(t, r, "dst", content)
+			}
+			base := newServer(t, r, &ociserver.Options{DisableAnonymousMount: test.noAnon})
 			resp := do(t, base, request{method: "POST", path: "/v2/dst/blobs/uploads/" + test.query})
 			qt.Assert(t, qt.Equals(resp.status, test.status), qt.Commentf("body %s", resp.body))
 			if test.status == 201 {

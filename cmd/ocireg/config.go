@@ -38,6 +38,7 @@ import (
 //	  - users: [alice]            # "*" is every user in the htpasswd file
 //	    repositories: ["**"]      # see matchRepo
 //	    allow: [pull, push, delete]
+//	anonymousMount: false         # --no-anonymous-mount
 //	limits:                       # each also a flag, which overrides it
 //	  headerBytes: 64KiB          # --max-header-bytes
 //	  headerTimeout: 10s          # --header-timeout
@@ -421,6 +422,13 @@ func (p *configParser) parseServer(n *yaml.Node, cfg *serveConfig, set map[strin
 	}
 	if v := m.field("limits", false); v != nil {
 		p.parseLimits(v, cfg, set)
+	}
+	if v := m.field("anonymousMount", false); v != nil && !set["no-anonymous-mount"] {
+		var on bool
+		if v.Kind != yaml.ScalarNode || v.Decode(&on) != nil {
+			p.errorf(v, "anonymousMount must be true or false")
+		}
+		cfg.noAnonMount = !on
 	}
 	var build registryBuilder
 	if v := m.field("registry", false); v != nil {

@@ -16,9 +16,10 @@ import (
 // scrapers need none; the metrics name no repository, user or digest.
 // It also returns sweep, which cancels the upload sessions that every
 // registry server in the handler has seen idle for longer than
-// limits.uploadTimeout (see ociserver.UploadSweeper).
-func newHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, logger *slog.Logger, m *metrics, limits serverLimits) (_ http.Handler, sweep func(context.Context)) {
-	opts := &ociserver.Options{Logger: logger, MaxUploads: limits.maxUploads, UploadIdleTimeout: limits.uploadTimeout}
+// limits.uploadTimeout (see ociserver.UploadSweeper). With noAnonMount, a
+// mount without from= starts an upload session.
+func newHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, logger *slog.Logger, m *metrics, limits serverLimits, noAnonMount bool) (_ http.Handler, sweep func(context.Context)) {
+	opts := &ociserver.Options{Logger: logger, MaxUploads: limits.maxUploads, UploadIdleTimeout: limits.uploadTimeout, DisableAnonymousMount: noAnonMount}
 	var (
 		api     http.Handler
 		servers []http.Handler

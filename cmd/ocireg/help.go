@@ -84,6 +84,9 @@ created or listened on (exit 2).
     - users: [alice]           #   access is allowed when any rule names
       repositories: ["**"]     #   the user ("*": every user), the
       allow: [pull, push, delete] # repository and the access; else 403
+  anonymousMount: false        # --no-anonymous-mount: a mount without
+                               #   from= starts an upload (default true:
+                               #   the blob is mounted from any repository)
   limits:                      # what clients can make the server hold
     headerBytes: 64KiB         #   --max-header-bytes: 431 past it
     headerTimeout: 10s         #   --header-timeout: to send headers

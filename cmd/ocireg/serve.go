@@ -68,6 +68,7 @@ type serveConfig struct {
 	upstream        string
 	readOnly        bool
 	laxReferences   bool
+	noAnonMount     bool
 	configFile      string
 	s3Stores        []*ocis3.Registry // built from configFile, for gc
 	tlsCert         string
@@ -119,6 +120,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&cfg.upstream, "upstream", "", "serve as a pull-through cache of the registry at this `URL` (https://host, http://host or host),\nkeeping what it pulls in --dir or in memory with --mem; credentials come from the docker config;\npushes are refused")
 	fs.BoolVar(&cfg.readOnly, "read-only", false, "refuse every push and delete (403 DENIED)")
 	fs.BoolVar(&cfg.laxReferences, "lax-references", false, "accept manifests whose config, layers or child manifests are not pushed (yet),\nfor clients that push a manifest and its blobs at once")
+	fs.BoolVar(&cfg.noAnonMount, "no-anonymous-mount", false, "answer a mount without from= with an upload session (202), as CNCF Distribution does,\nrather than mount the blob from any repository that holds it")
 	fs.StringVar(&cfg.configFile, "config", "", "compose the registry and set the server up from this YAML `file`")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "serve HTTPS with the certificate (PEM, chain first) in this `file`; needs --tls-key")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "serve HTTPS with the private key (PEM) in this `file`; needs --tls-cert")
@@ -301,7 +303,7 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 	if err != nil {
 		return err
 	}
-	handler, sweep := newHandler(reg, users, cfg.rules, logger, m, cfg.serverLimits())
+	handler, sweep := newHandler(reg, users, cfg.rules, logger, m, cfg.serverLimits(), cfg.noAnonMount)
 
 	scheme := "http"
 	if tlsConfig != nil {
