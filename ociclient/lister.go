@@ -116,6 +116,33 @@ func (c *client) getPage(ctx context.Context, u string, k kind) (data []byte, ne
 	return data, next, nextErr, nil
 }
 
+// sameRegistry reports whether to is on the registry from was sent to:
+// the same host name (in any case) and port (the scheme's when none is
+// given), over the same scheme or from http up to https.
+func sameRegistry(from, to *url.URL) bool {
+	port := func(u *url.URL) string {
+		if p := u.Port(); p != "" {
+			return p
+		}
+		if strings.EqualFold(u.Scheme, "http") {
+			return "80"
+		}
+		return "443"
+	}
+	if !strings.EqualFold(from.Hostname(), to.Hostname()) {
+		return false
+	}
+	switch {
+	case strings.EqualFold(from.Scheme, to.Scheme):
+		return port(from) == port(to)
+	case strings.EqualFold(from.Scheme, "http") && strings.EqualFold(to.Scheme, "https"):
+		// A registry behind a TLS terminator may name its pages
+		// over https; its port then is the scheme's or the same.
+		return to.Port() == "" || to.Port() == from.Port()
+	}
+	return false
+}
+
 // nextLink returns the absolute URL of the Link header with rel="next",
 // or "" when there is none. A Link to another scheme or host is an
 // error: a registry's pages are its own, and following one elsewhere
@@ -150,7 +177,7 @@ func nextLink(resp *http.Response) (string, error) {
 			if err != nil {
 				return "", fmt.Errorf("registry sent a bad Link %q: %v", h, err)
 			}
-			if from := resp.Request.URL; u.Scheme != from.Scheme || u.Host != from.Host {
+			if !sameRegistry(resp.Request.URL, u) {
 				return "", fmt.Errorf("registry sent a Link to another host: %q", h)
 			}
 			return u.String(), nil

@@ -766,6 +766,30 @@ func TestUntrustedListings(t *testing.T) {
 	qt.Assert(t, qt.Equals(descs[0].Size, int64(5)))
 }
 
+func TestSameRegistry(t *testing.T) {
+	tests := []struct {
+		from, to string
+		want     bool
+	}{
+		{"https://quay.io/v2/a/tags/list", "https://quay.io/v2/a/tags/list?last=x", true},
+		{"https://quay.io:443/v2/a/tags/list", "https://quay.io/v2/a/tags/list?last=x", true},
+		{"https://quay.io/v2/a/tags/list", "https://Quay.IO:443/v2/a/tags/list?last=x", true},
+		{"http://127.0.0.1:5000/v2/a/tags/list", "http://127.0.0.1:5000/v2/a/tags/list?last=x", true},
+		{"http://reg.local/v2/a/tags/list", "https://reg.local/v2/a/tags/list?last=x", true},
+		{"https://reg.local/v2/a/tags/list", "http://reg.local/v2/a/tags/list?last=x", false},
+		{"http://127.0.0.1:5000/v2/a/tags/list", "http://127.0.0.1:5001/v2/a/tags/list", false},
+		{"https://quay.io/v2/a/tags/list", "https://evil.example/v2/a/tags/list", false},
+		{"https://quay.io/v2/a/tags/list", "https://quay.io.evil.example/v2/a/tags/list", false},
+	}
+	for _, test := range tests {
+		from, err := url.Parse(test.from)
+		qt.Assert(t, qt.IsNil(err))
+		to, err := url.Parse(test.to)
+		qt.Assert(t, qt.IsNil(err))
+		qt.Check(t, qt.Equals(sameRegistry(from, to), test.want), qt.Commentf("%s -> %s", test.from, test.to))
+	}
+}
+
 func TestReferrersFallbackTag(t *testing.T) {
 	mem := ocimem.New()
 	c := serve(t, ociserver.New(mem, &ociserver.Options{DisableReferrersAPI: true}), nil)

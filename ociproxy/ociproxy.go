@@ -190,9 +190,11 @@ func (p *proxy) upstreamError(err error, what string) error {
 	if !isUpstreamFailure(err) {
 		return err
 	}
+	// The sentence is coded, so that a server passes it on while it
+	// keeps the cause (an address, say) for its log.
 	return &ociregistry.HTTPError{
 		StatusCode: http.StatusBadGateway,
-		Err:        fmt.Errorf("ociproxy: upstream registry failed and %s is not cached: %w", what, err),
+		Err:        fmt.Errorf("%w: %w", ociregistry.NewError("ociproxy: upstream registry failed and "+what+" is not cached", "UNKNOWN", nil), err),
 	}
 }
 

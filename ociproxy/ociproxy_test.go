@@ -551,7 +551,8 @@ func TestUpstreamDown(t *testing.T) {
 			qt.Assert(t, qt.IsNil(json.Unmarshal(body, &wire)), qt.Commentf("%s", body))
 			qt.Assert(t, qt.HasLen(wire.Errors, 1))
 			qt.Assert(t, qt.Equals(wire.Errors[0].Code, "UNKNOWN"))
-			qt.Assert(t, qt.Matches(wire.Errors[0].Message, `ociproxy: upstream registry failed and (tag|blob|manifest) a/b[:@]\S+ is not cached: .+`))
+			// The cause (an address) stays in the server's log.
+			qt.Assert(t, qt.Matches(wire.Errors[0].Message, `ociproxy: upstream registry failed and (tag|blob|manifest) a/b[:@]\S+ is not cached`))
 		}
 	}
 }

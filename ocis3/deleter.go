@@ -35,15 +35,17 @@ func (r *Registry) DeleteBlob(ctx context.Context, repo string, d ociregistry.Di
 const maxCASRetries = 10
 
 // DeleteManifest removes a manifest, given by its sha256 or sha512
-// digest, from repo, then every tag that names it, each by a delete
+// digest, from repo: first every tag that names it, each by a delete
 // conditional on the ETag it was read with (a tag moved meanwhile to
-// another manifest stays), then its entry among its subject's referrers,
-// all under a marker that makes a PushManifest of the same content that
-// overlaps it wait and write everything again (see PushManifest). It
-// returns an error that Is ociregistry.ErrNameInvalid or
-// ociregistry.ErrDigestInvalid for a bad name or digest, and
+// another manifest stays), then the manifest, then its entry among its
+// subject's referrers, so that a deletion cut short leaves the manifest
+// to be deleted again rather than tags naming nothing. It goes on when
+// ctx is cancelled, and runs under a marker that makes a PushManifest of
+// the same content that overlaps it wait and write everything again (see
+// PushManifest). It returns an error that Is ociregistry.ErrNameInvalid
+// or ociregistry.ErrDigestInvalid for a bad name or digest, and
 // ociregistry.ErrManifestUnknown when repo does not hold the manifest.
-func (r *Registry) DeleteManifest(ctx context.Context, repo string, d ociregistry.Digest) error {
+func (r *Registry) DeleteManifest(ctx context.Context, repo string, d ociregistry.Digest) (err error) {
 	if err := ociregistry.CheckRepositoryDigest(repo, d); err != nil {
 		return err
 	}
@@ -51,28 +53,32 @@ func (r *Registry) DeleteManifest(ctx context.Context, repo string, d ociregistr
 	if err != nil {
 		return manifestError(repo, string(d), err)
 	}
+	// A client that goes away must not leave the deletion half done.
+	ctx = context.WithoutCancel(ctx)
 	d256 := digest.SHA256.FromBytes(data)
 	d512 := digest.SHA512.FromBytes(data)
 	mark, err := r.markDeletion(ctx, repo, d256)
 	if err != nil {
 		return err
 	}
-	defer mark.end(ctx)
-	// The sha256 object goes last: it is the one the others go by.
-	for _, k := range []string{r.manifestKey(repo, d512), r.manifestKey(repo, d256)} {
-		if err := r.del(ctx, k, ""); err != nil {
-			return fmt.Errorf("ocis3: deleting manifest %s: %w", d, err)
-		}
-	}
+	defer func() { mark.end(ctx, err == nil) }()
 	if err := r.removeTagsOf(ctx, repo, d256, d512, mark); err != nil {
 		return fmt.Errorf("ocis3: deleting manifest %s: %w", d, err)
+	}
+	// The sha256 object goes last: it is the one the others go by.
+	for _, k := range []string{r.manifestKey(repo, d512), r.manifestKey(repo, d256)} {
+		if err := mark.remove(ctx, func(ctx context.Context) error { return r.del(ctx, k, "") }); err != nil {
+			return fmt.Errorf("ocis3: deleting manifest %s: %w", d, err)
+		}
 	}
 	if pm, err := ocimanifest.Parse(data, obj.meta[metaMediaType]); err == nil && pm.Subject != nil && ociregistry.CheckDigest(pm.Subject.Digest) == nil {
 		primary := d256
 		if pm.Algorithm == digest.SHA512 {
 			primary = d512
 		}
-		if err := r.del(ctx, r.referrerKey(repo, pm.Subject.Digest, primary), ""); err != nil {
+		if err := mark.remove(ctx, func(ctx context.Context) error {
+			return r.del(ctx, r.referrerKey(repo, pm.Subject.Digest, primary), "")
+		}); err != nil {
 			return fmt.Errorf("ocis3: deleting manifest %s: %w", d, err)
 		}
 	}
@@ -81,13 +87,10 @@ func (r *Registry) DeleteManifest(ctx context.Context, repo string, d ociregistr
 
 // removeTagsOf removes the tags in repo that name the manifest with the
 // given digests, each by compare-and-swap on the ETag it was read with,
-// keeping the deletion's marker alive over a long listing.
+// under the deletion's marker.
 func (r *Registry) removeTagsOf(ctx context.Context, repo string, d256, d512 ociregistry.Digest, mark *deletion) error {
 	for o, err := range r.list(ctx, r.tagsPrefix(repo), "") {
 		if err != nil {
-			return err
-		}
-		if err := mark.keep(ctx); err != nil {
 			return err
 		}
 		key := aws.ToString(o.Key)
@@ -102,7 +105,7 @@ func (r *Registry) removeTagsOf(ctx context.Context, repo string, d256, d512 oci
 			if td := ociregistry.Digest(obj.meta[metaDigest]); td != d256 && td != d512 {
 				break
 			}
-			err = r.del(ctx, key, obj.etag)
+			err = mark.remove(ctx, func(ctx context.Context) error { return r.del(ctx, key, obj.etag) })
 			if err == nil || isNotFound(err) {
 				break
 			}

@@ -30,8 +30,8 @@ import (
 // meanwhile came wholly before the push's writes or after them.
 
 // deletionLease is how long a marker holds after its last write; one
-// older than that was left by a replica that died deleting. Tests set
-// it.
+// older than that was left by a replica that died deleting (or whose
+// clock is that far from the bucket's). Tests set it.
 var deletionLease = time.Minute
 
 // deletedKeep is how long deletion records are kept; the garbage
@@ -52,52 +52,56 @@ func (r *Registry) deletedKey(repo string, d256 ociregistry.Digest) string {
 	return r.repoKey(repo) + "_deleted/" + string(d256.Algorithm()) + "/" + d256.Encoded()
 }
 
-// deletion is a marker that a DeleteManifest holds.
+// deletion is a marker that a DeleteManifest holds, renewed every sixth
+// of deletionLease while held.
 type deletion struct {
-	r       *Registry
-	key     string
-	record  string // the key of the deletion record
-	renewed time.Time
+	r      *Registry
+	key    string
+	record string // the key of the deletion record
+	rn     *renewer
 }
 
 // markDeletion writes a new marker for a deletion of the manifest with
 // sha256 digest d256 in repo.
 func (r *Registry) markDeletion(ctx context.Context, repo string, d256 ociregistry.Digest) (*deletion, error) {
 	m := &deletion{r: r, key: r.deletionsPrefix(repo, d256) + rand.Text(), record: r.deletedKey(repo, d256)}
-	if err := m.write(ctx); err != nil {
-		return nil, err
+	write := func(ctx context.Context) error {
+		_, err := r.put(ctx, m.key, nil, putOptions{})
+		return err
 	}
+	if err := write(ctx); err != nil {
+		return nil, fmt.Errorf("ocis3: marking deletion: %w", err)
+	}
+	m.rn = startRenewer(ctx, deletionLease/6, write)
 	return m, nil
 }
 
-func (m *deletion) write(ctx context.Context) error {
-	if _, err := m.r.put(ctx, m.key, nil, putOptions{}); err != nil {
-		return fmt.Errorf("ocis3: marking deletion: %w", err)
+// remove runs one removal, if the marker is still fresh enough that
+// pushes see it until well after the removal's request can have landed:
+// it was written within a third of its lease, and the request is given
+// a sixth.
+func (m *deletion) remove(ctx context.Context, f func(context.Context) error) error {
+	if !m.rn.freshWithin(deletionLease / 3) {
+		return fmt.Errorf("ocis3: could not renew the deletion's marker %s", m.key)
 	}
-	m.renewed = time.Now()
-	return nil
+	ctx, cancel := context.WithTimeout(ctx, deletionLease/6)
+	defer cancel()
+	return f(ctx)
 }
 
-// keep writes the marker again when a third of its lease has gone.
-func (m *deletion) keep(ctx context.Context) error {
-	if time.Since(m.renewed) < deletionLease/3 {
-		return nil
-	}
-	return m.write(ctx)
-}
-
-// end writes the deletion record afresh, then lets go of the marker,
-// whatever the state of ctx.
-func (m *deletion) end(ctx context.Context) {
+// end writes the deletion record afresh and, when the deletion
+// succeeded, lets go of the marker, whatever the state of ctx. After a
+// failure a removal's request may still land, so the marker holds until
+// its lease has gone.
+func (m *deletion) end(ctx context.Context, ok bool) {
+	m.rn.halt()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if _, err := m.r.put(ctx, m.record, []byte(rand.Text()), putOptions{}); err != nil {
+	if _, err := m.r.put(ctx, m.record, []byte(rand.Text()), putOptions{}); err != nil || !ok {
 		// Without the record, the marker must hold for pushes to
 		// see, until its lease has gone.
 		return
 	}
-	// One still held only delays pushes of this manifest until its
-	// lease has gone.
 	m.r.put(ctx, m.key, endedMarker, putOptions{})
 }
 

@@ -12,6 +12,8 @@
 //	repos/<repo>/_tags/<tag>                 the tag: a copy of its manifest, with the manifest's digest in metadata
 //	repos/<repo>/_referrers/<alg>/<hex>/<alg>-<hex>
 //	                                         empty: the second manifest's subject is the first digest
+//	repos/<repo>/_deleting/sha256/<hex>/<id> a DeleteManifest's marker: empty while it runs, one byte after
+//	repos/<repo>/_deleted/sha256/<hex>       the manifest's deletion record, written afresh by every deletion
 //	catalog/<repo>                           empty: the repository exists (name coded, see below)
 //	uploads/<id>/state                       a chunked upload: repository, size, parts, sha256 state
 //	uploads/<id>/<seq>-<rand>                one part of a chunked upload
@@ -22,10 +24,11 @@
 // tag holds one more: a manifest GET or HEAD by tag or by digest is one
 // S3 request. The catalog is its own namespace, so listing repositories
 // never walks blobs or repositories' content; a repository once created
-// stays in the catalog. Catalog keys code the repository name without
-// "/" ("." as ".-", "/" as ".."), an order-preserving code, so that they
-// list in the catalog's order and no key is a directory of another on
-// gateways that map keys to files.
+// stays in the catalog. Catalog keys code the repository name ("." as
+// ".-", "/" as ".."), an order-preserving code cut into components of
+// 200 bytes joined by "~/", so that they list in the catalog's order, no
+// key is a directory of another and no component is too long for a
+// file name on gateways that map keys to files.
 //
 // # Consistency across replicas
 //
@@ -39,13 +42,14 @@
 // (a HEAD when the content is known). A chunked upload's state lives in
 // the bucket and moves by compare-and-swap on its ETag (If-Match), so
 // each PATCH may land on any replica and two racing on one upload cannot
-// both win. A push that tags a manifest checks after writing the tag
-// that the manifest is still there, and stores it again (it holds the
-// content) when a delete removed it meanwhile; DeleteManifest removes the
-// manifest and then every tag that names it, each by a delete
-// conditional on the ETag it read, so a tag moved meanwhile stays.
-// Whichever order they run in, no tag is left naming a manifest that is
-// gone.
+// both win. A push and a delete of the same manifest end as one whole
+// after the other: DeleteManifest removes every tag that names the
+// manifest (each by a delete conditional on the ETag it read, so a tag
+// moved meanwhile stays), then the manifest, then its referrer entry,
+// under a marker it renews from a goroutine, and writes the manifest's
+// deletion record before it lets go; a PushManifest reads the record
+// before it writes, and the markers and the record after, and writes
+// everything again once the deletions it overlapped have ended.
 //
 // # Garbage
 //
@@ -60,8 +64,8 @@
 // it, the operation waits for the fence to be let go, checks again that
 // what it relied on is there, and fails cleanly, undoing its writes, if
 // not. Reads and pushes of new content never wait. A collector that dies
-// lets go of its fences when their lease (five minutes, renewed while it
-// runs) ends.
+// lets go of its fences when their lease (30 seconds, renewed every 10
+// from a goroutine while it runs) ends.
 //
 // # Errors
 //

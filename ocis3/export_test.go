@@ -95,6 +95,6 @@ func SetDeletionLease(d time.Duration) func() {
 // MarkDeletion leaves a marker of a deletion of the manifest with sha256
 // digest d256 in repo, as a replica that died deleting it would.
 func (r *Registry) MarkDeletion(ctx context.Context, repo string, d256 ociregistry.Digest) error {
-	_, err := r.markDeletion(ctx, repo, d256)
+	_, err := r.put(ctx, r.deletionsPrefix(repo, d256)+"dead", nil, putOptions{})
 	return err
 }

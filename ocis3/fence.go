@@ -96,12 +96,13 @@ func (r *Registry) fence(ctx context.Context, key string, before gcState, verify
 	return verify()
 }
 
-// lease is a fence object that a collection holds.
+// lease is a fence object that a collection holds, renewed every third
+// of gcLease while held.
 type lease struct {
-	r       *Registry
-	key     string
-	etag    string
-	renewed time.Time
+	r    *Registry
+	key  string
+	etag string // owned by the renewer until it halts
+	rn   *renewer
 }
 
 // acquire takes the fence object key, and returns an error when another
@@ -121,25 +122,30 @@ func (r *Registry) acquire(ctx context.Context, key string) (*lease, error) {
 		}
 		return nil, fmt.Errorf("ocis3: gc: %w", err)
 	}
-	return &lease{r: r, key: key, etag: etag, renewed: time.Now()}, nil
+	l := &lease{r: r, key: key, etag: etag}
+	l.rn = startRenewer(ctx, gcLease/3, func(ctx context.Context) error {
+		etag, err := r.writeGCState(ctx, key, l.etag, true, time.Now().Add(gcLease))
+		if err == nil {
+			l.etag = etag
+		}
+		return err
+	})
+	return l, nil
 }
 
-// keep renews the lease when a third of it has gone. It returns an error
-// when the lease was lost, after which nothing more may be deleted.
+// keep returns an error when the lease was not renewed for half of
+// gcLease, after which nothing more may be deleted: pushes may soon take
+// the collection for dead.
 func (l *lease) keep(ctx context.Context) error {
-	if time.Since(l.renewed) < gcLease/3 {
-		return nil
+	if !l.rn.freshWithin(gcLease / 2) {
+		return fmt.Errorf("ocis3: gc: could not renew %s: the collection stops", l.key)
 	}
-	etag, err := l.r.writeGCState(ctx, l.key, l.etag, true, time.Now().Add(gcLease))
-	if err != nil {
-		return fmt.Errorf("ocis3: gc: renewing %s: %w", l.key, err)
-	}
-	l.etag, l.renewed = etag, time.Now()
-	return nil
+	return ctx.Err()
 }
 
 // release lets go of the fence object, whatever the state of ctx.
 func (l *lease) release(ctx context.Context) error {
+	l.rn.halt()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	_, err := l.r.writeGCState(ctx, l.key, l.etag, false, time.Now())

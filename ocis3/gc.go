@@ -17,9 +17,9 @@ import (
 const DefaultGCGracePeriod = time.Hour
 
 // gcLease is how long gc/state says a collection holds the fence; the
-// collector renews it well before then, so that a collector that dies
-// stops holding up pushes after at most this long.
-const gcLease = 5 * time.Minute
+// collector renews it every third of that, so that a collector that
+// dies stops holding up pushes after at most this long.
+const gcLease = 30 * time.Second
 
 // clockSlack is how far the bucket's clock and ours may disagree; a
 // variable so that tests can do without it.
@@ -231,7 +231,11 @@ func (g *collector) collectRepo(ctx context.Context, repo string) error {
 			if g.opts.DryRun || !aws.ToTime(o.LastModified).Before(g.start.Add(-old.age)) {
 				continue
 			}
-			if err := r.del(ctx, aws.ToString(o.Key), ""); err != nil {
+			if err := g.keep(ctx); err != nil {
+				return err
+			}
+			// Only as listed: one written since is new.
+			if err := r.del(ctx, aws.ToString(o.Key), aws.ToString(o.ETag)); err != nil && !isConflict(err) && !isNotFound(err) {
 				return fmt.Errorf("ocis3: gc: %w", err)
 			}
 		}

@@ -248,9 +248,13 @@ func catalogName(repo string) string {
 const maxCatalogComponent = 200
 
 // repoFromCatalogName decodes catalogName, reporting whether name is
-// a valid encoding.
+// a valid encoding: the one catalogName gives, cut where it cuts.
 func repoFromCatalogName(name string) (string, bool) {
-	name = strings.ReplaceAll(name, "~/", "")
+	repo, ok := decodeCatalogName(strings.ReplaceAll(name, "~/", ""))
+	return repo, ok && catalogName(repo) == name
+}
+
+func decodeCatalogName(name string) (string, bool) {
 	var b strings.Builder
 	for i := 0; i < len(name); i++ {
 		c := name[i]

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -435,6 +436,156 @@ func TestPushOverlappingDelete(t *testing.T) {
 	assertWhole(t, deleter, "repo", art, subject.Manifest.Digest, "latest", true)
 }
 
+// TestStalledDelete holds a DeleteManifest's removal of a tag for
+// longer than its marker's lease, then pushes the manifest with that tag
+// through another replica: the push must not take the delete for dead
+// while its requests may still land, and the two must end as one whole
+// after the other.
+func TestStalledDelete(t *testing.T) {
+	g := startGateway(t)
+	defer ocis3.SetDeletionLease(2 * time.Second)()
+	ctx := context.Background()
+	pause := &pauseTransport{method: "DELETE", suffix: "/_tags/latest", reached: make(chan struct{}), release: make(chan struct{})}
+	cfg := g.config()
+	cfg.AWS = g.awsConfig(pause)
+	deleter, err := ocis3.New(ctx, cfg)
+	qt.Assert(t, qt.IsNil(err))
+	cfg.AWS = g.awsConfig(nil)
+	pusher, err := ocis3.New(ctx, cfg)
+	qt.Assert(t, qt.IsNil(err))
+	subject := ocitest.PushRandomImage(t, pusher, "repo", "")
+	art := ocitest.PushRandomArtifact(t, pusher, "repo", subject.Manifest, "application/x.test")
+	_, err = pusher.PushManifest(ctx, "repo", "latest", art.Content, art.Manifest.MediaType)
+	qt.Assert(t, qt.IsNil(err))
+
+	deleted := make(chan error, 1)
+	go func() { deleted <- deleter.DeleteManifest(ctx, "repo", art.Manifest.Digest) }()
+	<-pause.reached
+	// Longer than the lease.
+	time.Sleep(2500 * time.Millisecond)
+	pushed := make(chan error, 1)
+	go func() {
+		_, err := pusher.PushManifest(ctx, "repo", "latest", art.Content, art.Manifest.MediaType)
+		pushed <- err
+	}()
+	select {
+	case err := <-pushed:
+		pushed <- err
+	case <-time.After(time.Second):
+	}
+	close(pause.release)
+	// The delete may fail (its request outlived its time), but the
+	// push must succeed, after it.
+	<-deleted
+	qt.Assert(t, qt.IsNil(<-pushed))
+	assertWhole(t, pusher, "repo", art, subject.Manifest.Digest, "latest", true)
+}
+
+// failTransport fails every request whose method and URL path contains
+// match.
+type failTransport struct{ method, match string }
+
+func (f failTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == f.method && strings.Contains(req.URL.Path, f.match) {
+		return nil, errors.New("replica died")
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// TestDeleteCutShort cuts a DeleteManifest short: a client that goes
+// away leaves it to finish, and one whose replica fails before removing
+// the manifest leaves the manifest (without the tags it removed) to be
+// deleted again, never a tag naming a manifest that is gone.
+func TestDeleteCutShort(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	ctx := context.Background()
+	cfg := g.config()
+	r, err := ocis3.New(ctx, cfg)
+	qt.Assert(t, qt.IsNil(err))
+	img := ocitest.PushRandomImage(t, r, "repo", "")
+	for _, tag := range []string{"a", "b", "c"} {
+		_, err := r.PushManifest(ctx, "repo", tag, img.Content, img.Manifest.MediaType)
+		qt.Assert(t, qt.IsNil(err))
+	}
+
+	// The client goes away while the tags are removed.
+	pause := &pauseTransport{method: "DELETE", suffix: "/_tags/a", reached: make(chan struct{}), release: make(chan struct{})}
+	cfg.AWS = g.awsConfig(pause)
+	paused, err := ocis3.New(ctx, cfg)
+	qt.Assert(t, qt.IsNil(err))
+	cctx, cancel := context.WithCancel(ctx)
+	deleted := make(chan error, 1)
+	go func() { deleted <- paused.DeleteManifest(cctx, "repo", img.Manifest.Digest) }()
+	<-pause.reached
+	cancel()
+	close(pause.release)
+	qt.Assert(t, qt.IsNil(<-deleted))
+	_, err = r.ResolveManifest(ctx, "repo", img.Manifest.Digest)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
+	tags, err := ociregistry.All(r.Tags(ctx, "repo", ""))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.HasLen(tags, 0))
+
+	// The replica fails before it removes the manifest.
+	_, err = r.PushManifest(ctx, "repo", "a", img.Content, img.Manifest.MediaType)
+	qt.Assert(t, qt.IsNil(err))
+	cfg.AWS = g.awsConfig(failTransport{method: "DELETE", match: "/_manifests/"})
+	failing, err := ocis3.New(ctx, cfg)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.IsNotNil(failing.DeleteManifest(ctx, "repo", img.Manifest.Digest)))
+	_, err = r.ResolveTag(ctx, "repo", "a")
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
+	_, err = r.ResolveManifest(ctx, "repo", img.Manifest.Digest)
+	qt.Assert(t, qt.IsNil(err))
+	// A marker left by a failed delete holds pushes back, not deletes.
+	qt.Assert(t, qt.IsNil(r.DeleteManifest(ctx, "repo", img.Manifest.Digest)))
+	_, err = r.ResolveManifest(ctx, "repo", img.Manifest.Digest)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
+}
+
+// TestFirstMediaTypeRace pushes content that names no media type of its
+// own as two types at once: both copies of the manifest (sha256 and
+// sha512) and both tags end with the same one.
+func TestFirstMediaTypeRace(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	ctx := context.Background()
+	cfg := g.config()
+	plain, err := ocis3.New(ctx, cfg)
+	qt.Assert(t, qt.IsNil(err))
+	config := ocitest.PushBlob(t, plain, "repo", []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`))
+	content, err := json.Marshal(map[string]any{"schemaVersion": 2, "config": config, "layers": []any{}})
+	qt.Assert(t, qt.IsNil(err))
+	d256, d512 := digest.SHA256.FromBytes(content), digest.SHA512.FromBytes(content)
+
+	// The first push stops after writing the sha512 copy.
+	pause := &pauseTransport{method: "PUT", suffix: "/_manifests/sha256/" + d256.Encoded(), reached: make(chan struct{}), release: make(chan struct{})}
+	cfg.AWS = g.awsConfig(pause)
+	first, err := ocis3.New(ctx, cfg)
+	qt.Assert(t, qt.IsNil(err))
+	done := make(chan error, 1)
+	go func() {
+		_, err := first.PushManifest(ctx, "repo", "a", content, "application/vnd.oci.image.manifest.v1+json")
+		done <- err
+	}()
+	<-pause.reached
+	_, err = plain.PushManifest(ctx, "repo", "b", content, "application/vnd.docker.distribution.manifest.v2+json")
+	qt.Assert(t, qt.IsNil(err))
+	close(pause.release)
+	qt.Assert(t, qt.IsNil(<-done))
+	for _, d := range []digest.Digest{d256, d512} {
+		desc, err := plain.ResolveManifest(ctx, "repo", d)
+		qt.Assert(t, qt.IsNil(err))
+		qt.Check(t, qt.Equals(desc.MediaType, "application/vnd.oci.image.manifest.v1+json"), qt.Commentf("%s", d.Algorithm()))
+	}
+	for _, tag := range []string{"a", "b"} {
+		desc, err := plain.ResolveTag(ctx, "repo", tag)
+		qt.Assert(t, qt.IsNil(err))
+		qt.Check(t, qt.Equals(desc.MediaType, "application/vnd.oci.image.manifest.v1+json"), qt.Commentf("tag %s", tag))
+	}
+}
+
 // assertWhole checks that an artifact's manifest, its tag and its entry
 // among its subject's referrers are all in repo, or all gone.
 func assertWhole(t *testing.T, r *ocis3.Registry, repo string, art ocitest.Pushed, subject ociregistry.Digest, tag string, want bool) {
@@ -685,6 +836,11 @@ func TestCatalogName(t *testing.T) {
 		keys = append(keys, k)
 	}
 	qt.Assert(t, qt.IsTrue(slices.IsSorted(keys)), qt.Commentf("%q", keys))
+	// Only the code catalogName gives decodes, cut only where it cuts.
+	for _, bad := range []string{"ab~/cd", "~/ab", "ab~/", "a/b", "a~b", "a.", "a.x"} {
+		_, ok := ocis3.RepoFromCatalogName(bad)
+		qt.Check(t, qt.IsFalse(ok), qt.Commentf("%q", bad))
+	}
 }
 
 // longRepoNames returns valid repository names whose catalog code is

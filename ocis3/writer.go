@@ -534,6 +534,7 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 				return err
 			}
 		}
+		adopted := false
 		for _, d := range []ociregistry.Digest{d512, d256} {
 			_, err := r.put(ctx, r.manifestKey(repo, d), contents, putOptions{ifNoneMatch: true, meta: meta})
 			if err == nil {
@@ -542,16 +543,19 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 			if !isConflict(err) {
 				return err
 			}
-			if d == d256 && !pm.Declared {
+			if !pm.Declared && !adopted {
 				// The content names no media type, so an earlier
 				// push may have given it another: the manifest
-				// keeps the first, and so does the tag.
-				obj, err := r.head(ctx, r.manifestKey(repo, d256))
+				// keeps the first, and so do its other copy and
+				// the tag. The sha512 copy is written first, so
+				// its first writer decides.
+				obj, err := r.head(ctx, r.manifestKey(repo, d))
 				if err != nil && !isNotFound(err) {
 					return err
 				}
 				if mt := obj.meta[metaMediaType]; mt != "" {
 					meta[metaMediaType], desc.MediaType = mt, mt
+					adopted = true
 				}
 			}
 		}
@@ -581,12 +585,7 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 		err := r.fence(ctx, r.gcRepoStateKey(repo), g0, func() error {
 			err := r.checkReferences(ctx, repo, pm, false)
 			if err != nil {
-				if tag != "" {
-					// Only if no other push moved it since.
-					r.del(ctx, r.tagKey(repo, tag), tagETag)
-				}
-				r.del(ctx, r.manifestKey(repo, d256), "")
-				r.del(ctx, r.manifestKey(repo, d512), "")
+				r.undoManifest(ctx, repo, tag, tagETag, d256, d512, pm, desc.Digest)
 			}
 			return err
 		})
@@ -595,6 +594,38 @@ func (r *Registry) PushManifest(ctx context.Context, repo string, tag string, co
 		}
 	}
 	return desc, nil
+}
+
+// undoManifest undoes a push whose references a collection removed: its
+// tag, if no other push moved it since, and, as a deletion would (under
+// a marker, so that other pushes of the manifest come after it whole),
+// the manifest and its referrer entry, unless meanwhile another push
+// brought back what it refers to.
+func (r *Registry) undoManifest(ctx context.Context, repo, tag, tagETag string, d256, d512 ociregistry.Digest, pm *ocimanifest.Parsed, primary ociregistry.Digest) {
+	ctx = context.WithoutCancel(ctx)
+	if tag != "" {
+		r.del(ctx, r.tagKey(repo, tag), tagETag)
+	}
+	mark, err := r.markDeletion(ctx, repo, d256)
+	if err != nil {
+		return
+	}
+	ok := false
+	defer func() { mark.end(ctx, ok) }()
+	if r.checkReferences(ctx, repo, pm, false) == nil {
+		ok = true
+		return
+	}
+	keys := []string{r.manifestKey(repo, d512), r.manifestKey(repo, d256)}
+	if pm.Subject != nil && ociregistry.CheckDigest(pm.Subject.Digest) == nil {
+		keys = append(keys, r.referrerKey(repo, pm.Subject.Digest, primary))
+	}
+	for _, k := range keys {
+		if err := mark.remove(ctx, func(ctx context.Context) error { return r.del(ctx, k, "") }); err != nil {
+			return
+		}
+	}
+	ok = true
 }
 
 // maxParallelChecks bounds the requests that checkReferences has in

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -24,17 +25,15 @@ func (s *server) writeError(w http.ResponseWriter, req *http.Request, err error)
 		s.logger.Debug("request canceled", "method", req.Method, "path", req.URL.Path, "err", err)
 		return
 	}
-	body, status := ociregistry.MarshalError(err)
+	status := ociregistry.HTTPStatus(err)
 	level := slog.LevelDebug
 	if status >= 500 {
 		level = slog.LevelError
 	}
 	s.logger.Log(req.Context(), level, "request failed", "method", req.Method, "path", req.URL.Path, "status", status, "err", err)
-	if status == http.StatusInternalServerError && isInternal(err) {
-		// The log has the whole error; the client learns nothing of
-		// the server's files.
-		body, _ = ociregistry.MarshalError(errInternal)
-	}
+	// The log has the whole error; the client learns nothing of the
+	// server's files, storage or network.
+	body, _ := ociregistry.MarshalError(publicError(err))
 	h := w.Header()
 	if status == http.StatusTooManyRequests && h.Get("Retry-After") == "" {
 		h.Set("Retry-After", retryAfter(err))
@@ -58,12 +57,53 @@ func (s *server) writeError(w http.ResponseWriter, req *http.Request, err error)
 // errInternal is what a client is told of a failure inside the server.
 var errInternal = errors.New("the server failed to handle the request; its log says why")
 
+// publicError returns what a client is told of err: err itself, unless
+// it is a failure inside the server (see isInternal), which becomes its
+// innermost coded error's own words (without what wraps it), or
+// errInternal when it has no code; of a join of errors (as ociunify
+// makes of its two registries' answers), the join of the branches that
+// are not such failures.
+func publicError(err error) error {
+	if branches := joined(err); branches != nil {
+		var kept []error
+		for _, b := range branches {
+			if b != nil && !isInternal(b) {
+				kept = append(kept, b)
+			}
+		}
+		if len(kept) == len(branches) {
+			return err
+		}
+		if len(kept) > 0 {
+			return errors.Join(kept...)
+		}
+	}
+	if !isInternal(err) {
+		return err
+	}
+	var coded ociregistry.Error
+	if errors.As(err, &coded) {
+		return ociregistry.NewError(coded.Error(), coded.Code(), nil)
+	}
+	return errInternal
+}
+
+// joined returns the branches of the first join in err's chain, or nil.
+func joined(err error) []error {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			return j.Unwrap()
+		}
+	}
+	return nil
+}
+
 // isInternal reports whether err is a failure inside the server whose
 // text is not for clients: one that carries no error code (a backend's
 // own failure, in words that may name its files, its storage's keys,
-// hosts and request IDs), or one caused by the server's file system,
-// whose messages name its paths. An upstream registry's answer, passed
-// on, keeps its words.
+// hosts and request IDs), or one caused by the server's file system or
+// network, whose messages name its paths and addresses. An upstream
+// registry's answer with a code, passed on, keeps its words.
 func isInternal(err error) bool {
 	var (
 		herr    *ociregistry.HTTPError
@@ -71,11 +111,15 @@ func isInternal(err error) bool {
 		pathErr *fs.PathError
 		linkErr *os.LinkError
 		sysErr  *os.SyscallError
+		netErr  net.Error
 	)
-	if errors.As(err, &herr) {
+	if errors.As(err, &pathErr) || errors.As(err, &linkErr) || errors.As(err, &sysErr) || errors.As(err, &netErr) {
+		return true
+	}
+	if errors.As(err, &herr) && errors.As(herr.Err, &coded) {
 		return false
 	}
-	return !errors.As(err, &coded) || errors.As(err, &pathErr) || errors.As(err, &linkErr) || errors.As(err, &sysErr)
+	return !errors.As(err, &coded)
 }
 
 // retryAfter returns the Retry-After header to send with err, a 429: the

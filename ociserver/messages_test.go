@@ -3,14 +3,17 @@ package ociserver_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/go-quicktest/qt"
@@ -196,36 +199,72 @@ func TestErrorMessagesNoServerPaths(t *testing.T) {
 	qt.Check(t, qt.StringContains(logBuf.String(), filepath.Join(dir, "uploads")))
 }
 
-// TestErrorMessagesNoBackendDetails checks that a 500 caused by a
-// failure of the backend's own (an object store's answer, say) tells the
-// client nothing of it, while an upstream registry's answer passed on
-// keeps its words.
+// TestErrorMessagesNoBackendDetails checks that what a backend says of
+// its own failures (an object store's answer, a network error) reaches
+// the log but not the client, whatever the status and however it is
+// wrapped or joined, while coded errors keep their words: the client
+// still learns what is wrong.
 func TestErrorMessagesNoBackendDetails(t *testing.T) {
 	const detail = "operation error S3: GetObject, StatusCode: 503, RequestID: X1, bucket secret-bucket"
-	upstream := &ociregistry.HTTPError{StatusCode: http.StatusInternalServerError, Err: ociregistry.NewError("upstream said: storage full", "UNKNOWN", nil)}
+	dialErr := &net.OpError{Op: "dial", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 443}, Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	tests := []struct {
+		tag     string
+		err     error
+		status  int
+		code    string
+		message string // what the client must be told
+	}{{
+		tag:     "plain",
+		err:     fmt.Errorf("ocis3: reading tag: %s", detail),
+		status:  http.StatusInternalServerError,
+		code:    "UNKNOWN",
+		message: "its log says why",
+	}, {
+		tag:     "joined",
+		err:     errors.Join(fmt.Errorf("r0: %w", ociregistry.ErrManifestUnknown), fmt.Errorf("r1: ocis3: %s", detail)),
+		status:  http.StatusNotFound,
+		code:    "MANIFEST_UNKNOWN",
+		message: "manifest unknown",
+	}, {
+		tag:     "network",
+		err:     &ociregistry.HTTPError{StatusCode: http.StatusBadGateway, Err: fmt.Errorf("%w: %w", ociregistry.NewError("upstream failed", "UNKNOWN", nil), dialErr)},
+		status:  http.StatusBadGateway,
+		code:    "UNKNOWN",
+		message: "upstream failed",
+	}, {
+		tag:     "upstream",
+		err:     &ociregistry.HTTPError{StatusCode: http.StatusInternalServerError, Err: ociregistry.NewError("upstream said: storage full", "UNKNOWN", nil)},
+		status:  http.StatusInternalServerError,
+		code:    "UNKNOWN",
+		message: "upstream said: storage full",
+	}}
 	var logBuf bytes.Buffer
 	var mu sync.Mutex
 	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logBuf}, nil))
 	base := newServer(t, &ociregistry.Funcs{
 		GetTag_: func(ctx context.Context, repo, tag string) (ociregistry.BlobReader, error) {
-			if tag == "upstream" {
-				return nil, upstream
+			for _, test := range tests {
+				if test.tag == tag {
+					return nil, test.err
+				}
 			}
-			return nil, fmt.Errorf("ocis3: reading tag: %s", detail)
+			return nil, ociregistry.ErrManifestUnknown
 		},
 	}, &ociserver.Options{Logger: logger})
-
-	resp := do(t, base, request{method: "GET", path: "/v2/foo/manifests/v1"})
-	qt.Check(t, qt.Equals(resp.status, http.StatusInternalServerError))
-	qt.Check(t, qt.Equals(errorCode(t, resp.body), "UNKNOWN"))
-	qt.Check(t, qt.Not(qt.StringContains(resp.body, "secret-bucket")))
-	qt.Check(t, qt.StringContains(resp.body, "log"))
-
-	resp = do(t, base, request{method: "GET", path: "/v2/foo/manifests/upstream"})
-	qt.Check(t, qt.StringContains(resp.body, "upstream said"))
+	for _, test := range tests {
+		t.Run(test.tag, func(t *testing.T) {
+			resp := do(t, base, request{method: "GET", path: "/v2/foo/manifests/" + test.tag})
+			qt.Check(t, qt.Equals(resp.status, test.status))
+			qt.Check(t, qt.Equals(errorCode(t, resp.body), test.code))
+			qt.Check(t, qt.StringContains(resp.body, test.message))
+			qt.Check(t, qt.Not(qt.StringContains(resp.body, "secret-bucket")))
+			qt.Check(t, qt.Not(qt.StringContains(resp.body, "10.1.2.3")))
+		})
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	qt.Check(t, qt.StringContains(logBuf.String(), "secret-bucket"))
+	qt.Check(t, qt.StringContains(logBuf.String(), "10.1.2.3"))
 }
 
 // lockedWriter serializes writes to w.

@@ -30,7 +30,14 @@ func logRequests(logger *slog.Logger, m *metrics, withUser bool, h http.Handler)
 			req = withBody(req, body)
 		}
 		h.ServeHTTP(sw, req)
-		if sw.status == 0 {
+		switch {
+		case sw.status != 0:
+		case req.Context().Err() != nil:
+			// The client went away before any answer: nginx's
+			// "client closed request", not the 200 net/http would
+			// have sent.
+			sw.status = statusClientClosed
+		default:
 			// The handler wrote nothing, so net/http answers 200.
 			sw.status = http.StatusOK
 		}
@@ -72,6 +79,10 @@ func logRequests(logger *slog.Logger, m *metrics, withUser bool, h http.Handler)
 		lh.Handle(ctx, r)
 	})
 }
+
+// statusClientClosed is what the log and metrics say of a request whose
+// client went away before it was answered.
+const statusClientClosed = 499
 
 // requestInfo is what handlers further in learn about a request that
 // logRequests logs.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -72,6 +73,35 @@ func TestLogRequests(t *testing.T) {
 			qt.Check(t, qt.IsNotNil(entry.Duration))
 		})
 	}
+}
+
+// TestLogRequestsClientGone checks that a request whose client went
+// away before any answer is logged as 499, not as the 200 that no one
+// received.
+func TestLogRequestsClientGone(t *testing.T) {
+	var logBuf bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logBuf, nil))
+	reached, logged := make(chan struct{}), make(chan struct{})
+	h := logRequests(logger, nil, false, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		close(reached)
+		<-req.Context().Done()
+	}))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		h.ServeHTTP(w, req)
+		close(logged)
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, "DELETE", srv.URL+"/v2/a/manifests/v1", nil)
+	qt.Assert(t, qt.IsNil(err))
+	go func() {
+		<-reached
+		cancel()
+	}()
+	_, err = http.DefaultClient.Do(req)
+	qt.Assert(t, qt.ErrorIs(err, context.Canceled))
+	<-logged
+	qt.Check(t, qt.StringContains(logBuf.String(), `"status":499`))
 }
 
 // TestStatusWriterUnwrap checks that flushing reaches the real writer
