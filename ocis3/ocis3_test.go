@@ -402,38 +402,61 @@ func TestPushOverlappingDelete(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t)
 	pause := &pauseTransport{method: "GET", listing: "/_tags/", reached: make(chan struct{}), release: make(chan struct{})}
+	waiting := &pauseTransport{method: "GET", listing: "/_deleting/", reached: make(chan struct{}), release: make(chan struct{})}
+	close(waiting.release)
+	o := newOverlap(t, g, pause, waiting)
+	// The push either ends or looks for the delete's marker; only then
+	// does the delete go on to the tags.
+	deleteErr, pushErr := runOverlap(o, pause, 0, waiting.reached)
+	qt.Assert(t, qt.IsNil(deleteErr))
+	qt.Assert(t, qt.IsNil(pushErr))
+	assertWhole(t, o.deleter, "repo", o.art, o.subject.Manifest.Digest, "latest", true)
+}
+
+// overlap is a DeleteManifest and a PushManifest (with tag latest) of
+// one artifact through two replicas.
+type overlap struct {
+	deleter, pusher *ocis3.Registry
+	subject, art    ocitest.Pushed
+}
+
+// newOverlap makes the deleter, whose requests go through pause, and
+// the pusher, whose requests go through pusherRT (nil: straight), and
+// pushes an artifact and its subject.
+func newOverlap(t *testing.T, g *gateway, pause *pauseTransport, pusherRT http.RoundTripper) *overlap {
 	cfg := g.config()
 	cfg.AWS = g.awsConfig(pause)
 	deleter, err := ocis3.New(context.Background(), cfg)
 	qt.Assert(t, qt.IsNil(err))
-	waiting := &pauseTransport{method: "GET", listing: "/_deleting/", reached: make(chan struct{}), release: make(chan struct{})}
-	close(waiting.release)
-	cfg.AWS = g.awsConfig(waiting)
+	cfg.AWS = g.awsConfig(pusherRT)
 	pusher, err := ocis3.New(context.Background(), cfg)
 	qt.Assert(t, qt.IsNil(err))
-	ctx := context.Background()
 	subject := ocitest.PushRandomImage(t, pusher, "repo", "")
 	art := ocitest.PushRandomArtifact(t, pusher, "repo", subject.Manifest, "application/x.test")
+	return &overlap{deleter: deleter, pusher: pusher, subject: subject, art: art}
+}
 
+// runOverlap starts the delete and, once pause holds it and wait has
+// passed, the push; it lets the delete go on once the push has ended or
+// pushWaits yields, and returns the errors of both.
+func runOverlap[T any](o *overlap, pause *pauseTransport, wait time.Duration, pushWaits <-chan T) (deleteErr, pushErr error) {
+	ctx := context.Background()
 	deleted := make(chan error, 1)
-	go func() { deleted <- deleter.DeleteManifest(ctx, "repo", art.Manifest.Digest) }()
+	go func() { deleted <- o.deleter.DeleteManifest(ctx, "repo", o.art.Manifest.Digest) }()
 	<-pause.reached
+	time.Sleep(wait)
 	pushed := make(chan error, 1)
 	go func() {
-		_, err := pusher.PushManifest(ctx, "repo", "latest", art.Content, art.Manifest.MediaType)
+		_, err := o.pusher.PushManifest(ctx, "repo", "latest", o.art.Content, o.art.Manifest.MediaType)
 		pushed <- err
 	}()
-	// The push either ends or looks for the delete's marker; only then
-	// does the delete go on to the tags.
 	select {
 	case err := <-pushed:
 		pushed <- err
-	case <-waiting.reached:
+	case <-pushWaits:
 	}
 	close(pause.release)
-	qt.Assert(t, qt.IsNil(<-deleted))
-	qt.Assert(t, qt.IsNil(<-pushed))
-	assertWhole(t, deleter, "repo", art, subject.Manifest.Digest, "latest", true)
+	return <-deleted, <-pushed
 }
 
 // TestStalledDelete holds a DeleteManifest's removal of a tag for
@@ -444,41 +467,17 @@ func TestPushOverlappingDelete(t *testing.T) {
 func TestStalledDelete(t *testing.T) {
 	g := startGateway(t)
 	defer ocis3.SetDeletionLease(2 * time.Second)()
-	ctx := context.Background()
 	pause := &pauseTransport{method: "DELETE", suffix: "/_tags/latest", reached: make(chan struct{}), release: make(chan struct{})}
-	cfg := g.config()
-	cfg.AWS = g.awsConfig(pause)
-	deleter, err := ocis3.New(ctx, cfg)
+	o := newOverlap(t, g, pause, nil)
+	_, err := o.pusher.PushManifest(context.Background(), "repo", "latest", o.art.Content, o.art.Manifest.MediaType)
 	qt.Assert(t, qt.IsNil(err))
-	cfg.AWS = g.awsConfig(nil)
-	pusher, err := ocis3.New(ctx, cfg)
-	qt.Assert(t, qt.IsNil(err))
-	subject := ocitest.PushRandomImage(t, pusher, "repo", "")
-	art := ocitest.PushRandomArtifact(t, pusher, "repo", subject.Manifest, "application/x.test")
-	_, err = pusher.PushManifest(ctx, "repo", "latest", art.Content, art.Manifest.MediaType)
-	qt.Assert(t, qt.IsNil(err))
-
-	deleted := make(chan error, 1)
-	go func() { deleted <- deleter.DeleteManifest(ctx, "repo", art.Manifest.Digest) }()
-	<-pause.reached
-	// Longer than the lease.
-	time.Sleep(2500 * time.Millisecond)
-	pushed := make(chan error, 1)
-	go func() {
-		_, err := pusher.PushManifest(ctx, "repo", "latest", art.Content, art.Manifest.MediaType)
-		pushed <- err
-	}()
-	select {
-	case err := <-pushed:
-		pushed <- err
-	case <-time.After(time.Second):
-	}
-	close(pause.release)
+	// Longer than the lease; the push may wait for a second before the
+	// delete goes on.
+	_, pushErr := runOverlap(o, pause, 2500*time.Millisecond, time.After(3500*time.Millisecond))
 	// The delete may fail (its request outlived its time), but the
 	// push must succeed, after it.
-	<-deleted
-	qt.Assert(t, qt.IsNil(<-pushed))
-	assertWhole(t, pusher, "repo", art, subject.Manifest.Digest, "latest", true)
+	qt.Assert(t, qt.IsNil(pushErr))
+	assertWhole(t, o.pusher, "repo", o.art, o.subject.Manifest.Digest, "latest", true)
 }
 
 // failTransport fails every request whose method and URL path contains
