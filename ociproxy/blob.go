@@ -127,9 +127,11 @@ func (p *proxy) ResolveBlob(ctx context.Context, repo string, dg ociregistry.Dig
 	if desc, err := p.cache.ResolveBlob(ctx, repo, dg); err == nil {
 		return desc, nil
 	}
-	desc, err := p.up.ResolveBlob(ctx, repo, dg)
+	upctx, cancel := p.upstreamContext(ctx)
+	defer cancel()
+	desc, err := p.up.ResolveBlob(upctx, repo, dg)
 	if err != nil {
-		return ociregistry.Descriptor{}, p.upstreamError(err, "blob "+repo+"@"+string(dg))
+		return ociregistry.Descriptor{}, p.upstreamError(stalled(ctx, upctx, err), "blob "+repo+"@"+string(dg))
 	}
 	return desc, nil
 }

@@ -9,16 +9,19 @@ import (
 )
 
 // Repositories yields upstream's repositories. Should upstream fail
-// before yielding any, with anything but "not found", the cache's are
-// yielded instead and a warning logged. With Options.WritesToCache it
-// yields the repositories of both, merged.
+// before yielding any (see upstreamError), the cache's are yielded
+// instead and a warning logged; when the cache has none either, the
+// error is upstream's failure. With Options.WritesToCache it yields the
+// repositories of both, merged.
 func (p *proxy) Repositories(ctx context.Context, startAfter string) iter.Seq2[string, error] {
 	if p.opts.WritesToCache {
 		return ociunify.New(p.up, p.cache, nil).Repositories(ctx, startAfter)
 	}
-	return p.fallback(p.up.Repositories(ctx, startAfter), func() iter.Seq2[string, error] {
+	return p.fallback(ctx, func(ctx context.Context) iter.Seq2[string, error] {
+		return p.up.Repositories(ctx, startAfter)
+	}, func() iter.Seq2[string, error] {
 		return p.cache.Repositories(ctx, startAfter)
-	}, "repositories", "")
+	}, "repositories")
 }
 
 // Tags yields upstream's tags of repo, falling back to the cache's as
@@ -28,38 +31,65 @@ func (p *proxy) Tags(ctx context.Context, repo string, startAfter string) iter.S
 	if p.opts.WritesToCache {
 		return ociunify.New(p.up, p.cache, nil).Tags(ctx, repo, startAfter)
 	}
-	return p.fallback(p.up.Tags(ctx, repo, startAfter), func() iter.Seq2[string, error] {
+	return p.fallback(ctx, func(ctx context.Context) iter.Seq2[string, error] {
+		return p.up.Tags(ctx, repo, startAfter)
+	}, func() iter.Seq2[string, error] {
 		return p.cache.Tags(ctx, repo, startAfter)
-	}, "tags", repo)
+	}, "tags of "+repo)
 }
 
 // Referrers yields upstream's referrers of dg: the cache holds only
-// those that were pulled, so it cannot stand in for upstream. With
+// those that were pulled, so it cannot stand in for upstream, and a
+// failure of upstream's is answered as upstreamError says. With
 // Options.WritesToCache it yields the referrers in both, merged.
 func (p *proxy) Referrers(ctx context.Context, repo string, dg ociregistry.Digest, artifactType string) iter.Seq2[ociregistry.Descriptor, error] {
 	if p.opts.WritesToCache {
 		return ociunify.New(p.up, p.cache, nil).Referrers(ctx, repo, dg, artifactType)
 	}
-	return p.up.Referrers(ctx, repo, dg, artifactType)
+	return func(yield func(ociregistry.Descriptor, error) bool) {
+		upctx, cancel := p.upstreamContext(ctx)
+		defer cancel()
+		for d, err := range p.up.Referrers(upctx, repo, dg, artifactType) {
+			if err != nil {
+				yield(d, p.upstreamError(stalled(ctx, upctx, err), "referrers of "+repo+"@"+string(dg)))
+				return
+			}
+			if !yield(d, nil) {
+				return
+			}
+		}
+	}
 }
 
-// fallback yields the values of primary or, when primary fails before
-// yielding anything with an error other than "not found", those of
-// secondary.
-func (p *proxy) fallback(primary iter.Seq2[string, error], secondary func() iter.Seq2[string, error], what, repo string) iter.Seq2[string, error] {
+// fallback yields the values of primary, listed under a context from
+// upstreamContext, or, when primary fails before yielding anything with
+// an error that upstreamError takes for upstream's failure, those of
+// secondary; when secondary has none, that failure.
+func (p *proxy) fallback(ctx context.Context, primary func(context.Context) iter.Seq2[string, error], secondary func() iter.Seq2[string, error], what string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
+		upctx, cancel := p.upstreamContext(ctx)
+		defer cancel()
 		yielded := false
-		for x, err := range primary {
+		for x, err := range primary(upctx) {
 			if err != nil {
-				if yielded || ociregistry.IsNotFound(err) || isContextErr(err) {
-					yield("", err)
+				err = stalled(ctx, upctx, err)
+				if yielded || !isUpstreamFailure(err) {
+					yield("", p.upstreamError(err, what))
 					return
 				}
-				p.logger.Warn("ociproxy: upstream failed; listing cached "+what, "repo", repo, "err", err)
-				for x, err := range secondary() {
-					if !yield(x, err) {
+				p.logger.Warn("ociproxy: upstream failed; listing cached "+what, "err", err)
+				some := false
+				for x, cerr := range secondary() {
+					if cerr != nil && ociregistry.IsNotFound(cerr) && !some {
+						break
+					}
+					some = true
+					if !yield(x, cerr) {
 						return
 					}
+				}
+				if !some {
+					yield("", p.upstreamError(err, what))
 				}
 				return
 			}

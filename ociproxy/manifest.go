@@ -2,6 +2,7 @@ package ociproxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -16,9 +17,9 @@ type manifestData struct {
 
 // GetManifest returns the manifest from the cache, or else fetches it
 // from upstream, checks it against its digest, stores it in the cache and
-// returns it. It answers upstream's error when neither has it, and an
-// error that Is ociregistry.ErrDigestInvalid when upstream sent other
-// content.
+// returns it. It answers upstream's error when neither has it, and a
+// 502 *ociregistry.HTTPError when upstream sent other content, too much
+// or too little, or did not answer within Options.FillStallTimeout.
 func (p *proxy) GetManifest(ctx context.Context, repo string, dg ociregistry.Digest) (ociregistry.BlobReader, error) {
 	if err := ociregistry.CheckRepositoryDigest(repo, dg); err != nil {
 		return nil, err
@@ -36,13 +37,25 @@ func (p *proxy) manifest(ctx context.Context, repo string, dg ociregistry.Digest
 	if m, err := readManifest(p.cache.GetManifest(ctx, repo, dg)); err == nil {
 		return m, nil
 	}
+	what := "manifest " + repo + "@" + string(dg)
 	return p.manifests.do(ctx, repo+"@"+string(dg), func() (manifestData, error) {
-		m, err := readManifest(p.up.GetManifest(ctx, repo, dg))
+		upctx, cancel := p.upstreamContext(ctx)
+		defer cancel()
+		rd, err := p.up.GetManifest(upctx, repo, dg)
 		if err != nil {
-			return manifestData{}, p.upstreamError(err, "manifest "+repo+"@"+string(dg))
+			return manifestData{}, p.upstreamError(stalled(ctx, upctx, err), what)
 		}
-		if got := dg.Algorithm().FromBytes(m.data); got != dg {
-			return manifestData{}, fmt.Errorf("ociproxy: upstream sent manifest with digest %s for %s: %w", got, dg, ociregistry.ErrDigestInvalid)
+		m, err := readManifest(rd, nil)
+		if err == nil && dg.Algorithm().FromBytes(m.data) != dg {
+			err = fmt.Errorf("manifest with digest %s for %s: %w", dg.Algorithm().FromBytes(m.data), dg, ociregistry.ErrDigestInvalid)
+		}
+		if err != nil {
+			if err = stalled(ctx, upctx, err); !errors.Is(err, errUpstreamStalled) {
+				// What upstream sent is broken: not the client's
+				// doing.
+				err = fmt.Errorf("%w: %w", errUpstreamBroken, err)
+			}
+			return manifestData{}, p.upstreamError(err, what)
 		}
 		m.desc.Digest = dg
 		if _, err := p.cache.PushManifest(ctx, repo, "", m.data, m.desc.MediaType); err != nil {
@@ -80,9 +93,11 @@ func (p *proxy) ResolveManifest(ctx context.Context, repo string, dg ociregistry
 	if desc, err := p.cache.ResolveManifest(ctx, repo, dg); err == nil {
 		return desc, nil
 	}
-	desc, err := p.up.ResolveManifest(ctx, repo, dg)
+	// Fetched and checked whole (it is small), so that a HEAD answers
+	// as a GET would, and the next GET comes from the cache.
+	m, err := p.manifest(ctx, repo, dg)
 	if err != nil {
-		return ociregistry.Descriptor{}, p.upstreamError(err, "manifest "+repo+"@"+string(dg))
+		return ociregistry.Descriptor{}, err
 	}
-	return desc, nil
+	return m.desc, nil
 }

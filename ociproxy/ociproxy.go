@@ -29,16 +29,19 @@
 // At most Options.MaxFills fills hold spool files at once; beyond that,
 // callers read the blob from upstream, verified but not cached.
 //
-// When upstream cannot be reached (or answers with a 5xx status) and the
-// cache does not hold what is asked for, the error is an
-// *ociregistry.HTTPError with status 502 Bad Gateway that says so, which
-// ociserver sends with the specification's error body.
+// A request upstream for a tag, a manifest, a blob's descriptor or a
+// listing that gets no answer within Options.FillStallTimeout fails too.
+// When upstream fails (cannot be reached, does not answer in time,
+// answers with a 5xx status or refuses the proxy's credentials with 401,
+// or sends a broken manifest) and the cache does not hold what is asked
+// for, the error is an *ociregistry.HTTPError with status 502 Bad Gateway
+// that says so, which ociserver sends with the specification's error
+// body.
 //
 // Tags move, so they are resolved upstream, and the answer is kept for
 // Options.TagTTL. The manifest a tag points to is stored in the cache
-// under that tag, so that when upstream fails with anything but "not
-// found" (a refused connection, a 5xx) the cache's tag is served instead
-// (stale-if-error) and a warning is logged.
+// under that tag, so that when upstream fails the cache's tag is served
+// instead (stale-if-error) and a warning is logged.
 //
 // The cache must accept manifests whose blobs it does not hold, since a
 // manifest is usually pulled before its blobs: give it a registry
@@ -91,9 +94,10 @@ type Options struct {
 
 	// FillStallTimeout is how long a fetch of a blob into the cache
 	// waits for upstream to answer or to send more of the blob before
-	// it fails, and with it the reads waiting for it. Zero means
-	// DefaultFillStallTimeout; a negative value means that fetches
-	// wait for upstream however long it takes.
+	// it fails, and with it the reads waiting for it; it also bounds a
+	// request upstream for a tag, a manifest, a blob's descriptor or a
+	// listing. Zero means DefaultFillStallTimeout; a negative value
+	// means that these wait for upstream however long it takes.
 	FillStallTimeout time.Duration
 
 	// MaxFills bounds the blob fetches into the cache that hold a
@@ -199,17 +203,52 @@ func (p *proxy) upstreamError(err error, what string) error {
 }
 
 // isUpstreamFailure reports whether err says that upstream gave no
-// answer, as upstreamError describes.
+// answer, as upstreamError describes: no answer in time, none at all, a
+// 5xx status, or a 401 (upstream refused the proxy's own credentials,
+// which is not the client's to mend).
 func isUpstreamFailure(err error) bool {
+	if errors.Is(err, errUpstreamStalled) || errors.Is(err, errUpstreamBroken) {
+		return true
+	}
 	if err == nil || isContextErr(err) {
 		return false
 	}
 	var herr *ociregistry.HTTPError
 	if errors.As(err, &herr) && herr.StatusCode != 0 {
-		return herr.StatusCode >= 500
+		return herr.StatusCode >= 500 || herr.StatusCode == http.StatusUnauthorized
 	}
 	var rerr ociregistry.Error
 	return !errors.As(err, &rerr)
+}
+
+var (
+	// errUpstreamStalled says that upstream did not answer a request
+	// for a tag, a manifest or a listing within FillStallTimeout.
+	errUpstreamStalled = errors.New("upstream registry did not answer in time")
+
+	// errUpstreamBroken says that what upstream sent was broken: cut
+	// short, too big, or not the content of its digest.
+	errUpstreamBroken = errors.New("upstream registry sent broken content")
+)
+
+// upstreamContext returns the context of one request upstream for a tag,
+// a manifest or a listing: it ends FillStallTimeout after it begins (when
+// that is positive), so that an upstream that accepts connections but
+// never answers cannot hold the client, and the cache can stand in.
+func (p *proxy) upstreamContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if p.opts.FillStallTimeout < 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeoutCause(ctx, p.opts.FillStallTimeout, errUpstreamStalled)
+}
+
+// stalled returns err, marked as errUpstreamStalled when it came of upctx
+// (from upstreamContext) ending while the caller's ctx goes on.
+func stalled(ctx, upctx context.Context, err error) error {
+	if err != nil && ctx.Err() == nil && context.Cause(upctx) == errUpstreamStalled {
+		return fmt.Errorf("%w: %w", errUpstreamStalled, err)
+	}
+	return err
 }
 
 // isContextErr reports whether err comes from a context that ended.

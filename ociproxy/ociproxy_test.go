@@ -559,6 +559,85 @@ func TestUpstreamDown(t *testing.T) {
 
 // TestTagTTL checks that a tag is trusted for TagTTL and then resolved
 // upstream again, and that a negative TTL resolves every time.
+// TestUpstreamMisbehaves serves, through a proxy over HTTP, after a
+// pull while upstream was well: an upstream that takes connections and
+// never answers, one that answers 500, and one that refuses the proxy's
+// credentials (401). Each time, what was pulled is served from the cache
+// within the stall timeout, and what was not is 502 Bad Gateway (a
+// listing the cache has nothing of too), never a hang, a 404 or an empty
+// list that hides the failure.
+func TestUpstreamMisbehaves(t *testing.T) {
+	mem := ocimem.New()
+	img := ocitest.PushRandomImage(t, mem, "a/b", "latest")
+	ocitest.PushRandomImage(t, mem, "c/d", "v1")
+	good := ociserver.New(mem, nil)
+	var mode atomic.Value
+	mode.Store("well")
+	hung := make(chan struct{})
+	defer close(hung)
+	upSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		switch mode.Load() {
+		case "well":
+			good.ServeHTTP(w, req)
+		case "hung":
+			select {
+			case <-hung:
+			case <-req.Context().Done():
+			}
+		case "500":
+			http.Error(w, "storage on fire", http.StatusInternalServerError)
+		case "401":
+			w.Header().Set("WWW-Authenticate", `Basic realm="up"`)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`)
+		}
+	}))
+	defer upSrv.Close()
+	client := newClient(t, strings.TrimPrefix(upSrv.URL, "http://"))
+	p := ociproxy.New(client, newCache(), &ociproxy.Options{TagTTL: -1, FillStallTimeout: 300 * time.Millisecond})
+	srv := httptest.NewServer(ociserver.New(p, nil))
+	defer srv.Close()
+	get := func(method, path string) (int, string) {
+		req, err := http.NewRequest(method, srv.URL+path, nil)
+		qt.Assert(t, qt.IsNil(err))
+		resp, err := srv.Client().Do(req)
+		qt.Assert(t, qt.IsNil(err))
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(body)
+	}
+	// Pull the image and list its tags while upstream is well.
+	status, _ := get("GET", "/v2/a/b/manifests/latest")
+	qt.Assert(t, qt.Equals(status, http.StatusOK))
+	status, _ = get("GET", "/v2/a/b/tags/list")
+	qt.Assert(t, qt.Equals(status, http.StatusOK))
+
+	for _, m := range []string{"hung", "500", "401"} {
+		t.Run(m, func(t *testing.T) {
+			mode.Store(m)
+			status, body := get("GET", "/v2/a/b/manifests/latest")
+			qt.Check(t, qt.Equals(status, http.StatusOK), qt.Commentf("cached tag: %s", body))
+			qt.Check(t, qt.Equals(body, string(img.Content)))
+			status, body = get("HEAD", "/v2/a/b/manifests/latest")
+			qt.Check(t, qt.Equals(status, http.StatusOK), qt.Commentf("cached tag, HEAD: %s", body))
+			status, body = get("GET", "/v2/a/b/tags/list")
+			qt.Check(t, qt.Equals(status, http.StatusOK), qt.Commentf("cached tags: %s", body))
+			qt.Check(t, qt.StringContains(body, `"latest"`))
+			for _, path := range []string{
+				"/v2/c/d/manifests/v1",
+				"/v2/c/d/tags/list",
+				"/v2/a/b/referrers/" + string(img.Manifest.Digest),
+				"/v2/a/b/manifests/" + string(ocitest.Digest([]byte("never pulled"))),
+				"/v2/a/b/blobs/" + string(ocitest.Digest([]byte("never pulled"))),
+			} {
+				status, body := get("GET", path)
+				qt.Check(t, qt.Equals(status, http.StatusBadGateway), qt.Commentf("%s: %s", path, body))
+			}
+		})
+	}
+}
+
 func TestTagTTL(t *testing.T) {
 	mem := ocimem.New()
 	img1 := ocitest.PushRandomImage(t, mem, "a/b", "latest")

@@ -56,7 +56,10 @@ func (p *proxy) ResolveTag(ctx context.Context, repo string, tag string) (ocireg
 // lookupTag resolves the tag upstream, as ResolveTag describes.
 func (p *proxy) lookupTag(ctx context.Context, repo, tag, key string) (ociregistry.Descriptor, error) {
 	at := p.now()
-	desc, err := p.up.ResolveTag(ctx, repo, tag)
+	upctx, cancel := p.upstreamContext(ctx)
+	desc, err := p.up.ResolveTag(upctx, repo, tag)
+	cancel()
+	err = stalled(ctx, upctx, err)
 	switch {
 	case err == nil:
 		m, err := p.manifest(ctx, repo, desc.Digest)

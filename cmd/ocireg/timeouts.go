@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"syscall"
 	"time"
 )
 
@@ -155,10 +156,12 @@ func (d *deadlineWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// ReadFrom copies src to the response in steps of writeStep, each under
-// a fresh deadline. Each step goes to the underlying writer's ReadFrom as
-// an *io.LimitedReader of src, which a TCP connection still turns into
-// sendfile when src is a file.
+// ReadFrom copies src to the response. A file goes in steps of
+// writeStep, each under a fresh deadline, to the underlying writer's
+// ReadFrom as an *io.LimitedReader of src, which a TCP connection still
+// turns into sendfile. Anything else is read here and each write gets a
+// fresh deadline, so that the time spent waiting for src (a proxy's
+// upstream, say) is not taken for the client's.
 func (d *deadlineWriter) ReadFrom(src io.Reader) (int64, error) {
 	// A limited reader's limit is taken over, rather than limited
 	// again, because sendfile sees through only one *io.LimitedReader.
@@ -168,6 +171,11 @@ func (d *deadlineWriter) ReadFrom(src io.Reader) (int64, error) {
 		// must not read as "none".
 		src, limit = lr.R, max(lr.N, 0)
 		defer func() { lr.N = limit }()
+	}
+	// What sendfile takes: a file (os.File's WriteTo hands this a
+	// wrapper of it), or a connection.
+	if _, ok := src.(syscall.Conn); !ok {
+		return d.copyFrom(src, &limit)
 	}
 	var total int64
 	for limit != 0 {
@@ -187,6 +195,37 @@ func (d *deadlineWriter) ReadFrom(src io.Reader) (int64, error) {
 		if err != nil || n < step {
 			// n < step without an error: src is at its end.
 			return total, err
+		}
+	}
+	return total, nil
+}
+
+// copyFrom copies at most *limit bytes (all, when it is negative) of
+// src through Write, and takes what it copies off *limit.
+func (d *deadlineWriter) copyFrom(src io.Reader, limit *int64) (int64, error) {
+	buf := make([]byte, 64<<10)
+	var total int64
+	for *limit != 0 {
+		p := buf
+		if *limit > 0 && int64(len(p)) > *limit {
+			p = p[:*limit]
+		}
+		n, rerr := src.Read(p)
+		if n > 0 {
+			m, werr := d.Write(p[:n])
+			total += int64(m)
+			if *limit > 0 {
+				*limit -= int64(m)
+			}
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
 		}
 	}
 	return total, nil

@@ -154,3 +154,49 @@ func TestDeadlineWriterSteps(t *testing.T) {
 	qt.Check(t, qt.IsTrue(bytes.Equal(cw.Body.Bytes(), content)))
 	qt.Check(t, qt.IsTrue(cw.deadlines >= 1))
 }
+
+// slowReader yields its chunks, waiting pause before each.
+type slowReader struct {
+	chunks [][]byte
+	pause  time.Duration
+}
+
+func (r *slowReader) Read(p []byte) (int, error) {
+	if len(r.chunks) == 0 {
+		return 0, io.EOF
+	}
+	time.Sleep(r.pause)
+	n := copy(p, r.chunks[0])
+	r.chunks[0] = r.chunks[0][n:]
+	if len(r.chunks[0]) == 0 {
+		r.chunks = r.chunks[1:]
+	}
+	return n, nil
+}
+
+// TestIdleWriteTimeoutSlowSource serves a response whose source (as a
+// proxy's upstream) is slow but steady, taking several write timeouts in
+// all, to a client that reads at once: the time spent waiting for the
+// source is not the client's idleness, so the whole response arrives.
+func TestIdleWriteTimeoutSlowSource(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	var want []byte
+	src := &slowReader{pause: timeout / 3}
+	for i := range 12 {
+		chunk := bytes.Repeat([]byte{byte('a' + i)}, 1000)
+		src.chunks = append(src.chunks, chunk)
+		want = append(want, chunk...)
+	}
+	srv := httptest.NewServer(idleWriteTimeout(timeout, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		// io.Copy hands the source to the writer's ReadFrom, as
+		// ociserver does with a blob reader without WriteTo.
+		io.Copy(w, src)
+	})))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	qt.Assert(t, qt.IsNil(err))
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.IsTrue(bytes.Equal(got, want)), qt.Commentf("got %d bytes of %d", len(got), len(want)))
+}
