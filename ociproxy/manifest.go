@@ -41,21 +41,12 @@ func (p *proxy) manifest(ctx context.Context, repo string, dg ociregistry.Digest
 	return p.manifests.do(ctx, repo+"@"+string(dg), func() (manifestData, error) {
 		upctx, cancel := p.upstreamContext(ctx)
 		defer cancel()
-		rd, err := p.up.GetManifest(upctx, repo, dg)
-		if err != nil {
-			return manifestData{}, p.upstreamError(stalled(ctx, upctx, err), what)
-		}
-		m, err := readManifest(rd, nil)
+		m, err := readManifest(p.up.GetManifest(upctx, repo, dg))
 		if err == nil && dg.Algorithm().FromBytes(m.data) != dg {
 			err = fmt.Errorf("manifest with digest %s for %s: %w", dg.Algorithm().FromBytes(m.data), dg, ociregistry.ErrDigestInvalid)
 		}
 		if err != nil {
-			if err = stalled(ctx, upctx, err); !errors.Is(err, errUpstreamStalled) {
-				// What upstream sent is broken: not the client's
-				// doing.
-				err = fmt.Errorf("%w: %w", errUpstreamBroken, err)
-			}
-			return manifestData{}, p.upstreamError(err, what)
+			return manifestData{}, p.upstreamError(upstreamAnswer(ctx, upctx, err), what)
 		}
 		m.desc.Digest = dg
 		if _, err := p.cache.PushManifest(ctx, repo, "", m.data, m.desc.MediaType); err != nil {
@@ -63,6 +54,21 @@ func (p *proxy) manifest(ctx context.Context, repo string, dg ociregistry.Digest
 		}
 		return m, nil
 	})
+}
+
+// upstreamAnswer returns err, from a request upstream for a tag or a
+// manifest under upctx (from upstreamContext), marked as upstream's
+// failure when upctx ended while ctx goes on (errUpstreamStalled), or
+// when it says that what upstream sent is broken, whether upstream's
+// client or the proxy found it so (errUpstreamBroken): names and digests
+// the client gave were checked before, so that is not the client's
+// doing.
+func upstreamAnswer(ctx, upctx context.Context, err error) error {
+	err = stalled(ctx, upctx, err)
+	if errors.Is(err, ociregistry.ErrManifestInvalid) || errors.Is(err, ociregistry.ErrSizeInvalid) || errors.Is(err, ociregistry.ErrDigestInvalid) {
+		return fmt.Errorf("%w: %w", errUpstreamBroken, err)
+	}
+	return err
 }
 
 // readManifest reads the whole of a manifest that a Get method returned,

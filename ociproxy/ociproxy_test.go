@@ -561,8 +561,8 @@ func TestUpstreamDown(t *testing.T) {
 // upstream again, and that a negative TTL resolves every time.
 // TestUpstreamMisbehaves serves, through a proxy over HTTP, after a
 // pull while upstream was well: an upstream that takes connections and
-// never answers, one that answers 500, and one that refuses the proxy's
-// credentials (401). Each time, what was pulled is served from the cache
+// never answers, one that answers 500, one that refuses the proxy's
+// credentials (401), and one that cuts manifests short. Each time, what was pulled is served from the cache
 // within the stall timeout, and what was not is 502 Bad Gateway (a
 // listing the cache has nothing of too), never a hang, a 404 or an empty
 // list that hides the failure.
@@ -586,6 +586,18 @@ func TestUpstreamMisbehaves(t *testing.T) {
 			}
 		case "500":
 			http.Error(w, "storage on fire", http.StatusInternalServerError)
+		case "cut":
+			// Manifests cut short; the rest fails.
+			if !strings.Contains(req.URL.Path, "/manifests/") {
+				http.Error(w, "storage on fire", http.StatusInternalServerError)
+				return
+			}
+			w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+			w.Header().Set("Content-Length", "1000")
+			w.WriteHeader(http.StatusOK)
+			if req.Method == "GET" {
+				io.WriteString(w, `{"schemaVersion":2,`)
+			}
 		case "401":
 			w.Header().Set("WWW-Authenticate", `Basic realm="up"`)
 			w.Header().Set("Content-Type", "application/json")
@@ -613,7 +625,7 @@ func TestUpstreamMisbehaves(t *testing.T) {
 	status, _ = get("GET", "/v2/a/b/tags/list")
 	qt.Assert(t, qt.Equals(status, http.StatusOK))
 
-	for _, m := range []string{"hung", "500", "401"} {
+	for _, m := range []string{"hung", "500", "401", "cut"} {
 		t.Run(m, func(t *testing.T) {
 			mode.Store(m)
 			status, body := get("GET", "/v2/a/b/manifests/latest")

@@ -59,7 +59,9 @@ func (p *proxy) lookupTag(ctx context.Context, repo, tag, key string) (ociregist
 	upctx, cancel := p.upstreamContext(ctx)
 	desc, err := p.up.ResolveTag(upctx, repo, tag)
 	cancel()
-	err = stalled(ctx, upctx, err)
+	if err != nil {
+		err = upstreamAnswer(ctx, upctx, err)
+	}
 	switch {
 	case err == nil:
 		m, err := p.manifest(ctx, repo, desc.Digest)
