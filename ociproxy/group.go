@@ -47,7 +47,9 @@ func (g *group[T]) do(ctx context.Context, key string, fn func() (T, error)) (T,
 			var zero T
 			return zero, ctx.Err()
 		}
-		if c.err != nil && isContextErr(c.err) && ctx.Err() == nil {
+		// The call's own client went away: try again. (A call whose
+		// upstream did not answer in time failed for everyone.)
+		if c.err != nil && isContextErr(c.err) && !isUpstreamFailure(c.err) && ctx.Err() == nil {
 			continue
 		}
 		return c.val, c.err

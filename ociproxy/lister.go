@@ -63,8 +63,9 @@ func (p *proxy) Referrers(ctx context.Context, repo string, dg ociregistry.Diges
 
 // fallback yields the values of primary, listed under a context from
 // upstreamContext, or, when primary fails before yielding anything with
-// an error that upstreamError takes for upstream's failure, those of
-// secondary; when secondary has none, that failure.
+// an error that upstreamError takes for upstream's failure (or a 401:
+// upstream refused the proxy's credentials), those of secondary; when
+// secondary has none, that error as upstreamError gives it.
 func (p *proxy) fallback(ctx context.Context, primary func(context.Context) iter.Seq2[string, error], secondary func() iter.Seq2[string, error], what string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
 		upctx, cancel := p.upstreamContext(ctx)
@@ -73,7 +74,7 @@ func (p *proxy) fallback(ctx context.Context, primary func(context.Context) iter
 		for x, err := range primary(upctx) {
 			if err != nil {
 				err = stalled(ctx, upctx, err)
-				if yielded || !isUpstreamFailure(err) {
+				if yielded || !isUpstreamFailure(err) && !isUnauthorized(err) {
 					yield("", p.upstreamError(err, what))
 					return
 				}

@@ -65,6 +65,10 @@ func (p *proxy) manifest(ctx context.Context, repo string, dg ociregistry.Digest
 // doing.
 func upstreamAnswer(ctx, upctx context.Context, err error) error {
 	err = stalled(ctx, upctx, err)
+	if herr := (*ociregistry.HTTPError)(nil); errors.As(err, &herr) && herr.StatusCode != 0 {
+		// Upstream's error response is an answer, of its own words.
+		return err
+	}
 	if errors.Is(err, ociregistry.ErrManifestInvalid) || errors.Is(err, ociregistry.ErrSizeInvalid) || errors.Is(err, ociregistry.ErrDigestInvalid) {
 		return fmt.Errorf("%w: %w", errUpstreamBroken, err)
 	}

@@ -30,13 +30,14 @@
 // callers read the blob from upstream, verified but not cached.
 //
 // A request upstream for a tag, a manifest, a blob's descriptor or a
-// listing that gets no answer within Options.FillStallTimeout fails too.
-// When upstream fails (cannot be reached, does not answer in time,
-// answers with a 5xx status or refuses the proxy's credentials with 401,
-// or sends a broken manifest) and the cache does not hold what is asked
-// for, the error is an *ociregistry.HTTPError with status 502 Bad Gateway
-// that says so, which ociserver sends with the specification's error
-// body.
+// listing (but for the merged listings of Options.WritesToCache) that
+// gets no answer within Options.FillStallTimeout fails too. When
+// upstream fails (cannot be reached, does not answer in time, answers
+// with a 5xx status, or sends a broken manifest) and the cache does not
+// hold what is asked for, the error is an *ociregistry.HTTPError with
+// status 502 Bad Gateway that says so, which ociserver sends with the
+// specification's error body. A 401 from upstream, which refused the
+// proxy's credentials, is answered as a 403 with the code DENIED.
 //
 // Tags move, so they are resolved upstream, and the answer is kept for
 // Options.TagTTL. The manifest a tag points to is stored in the cache
@@ -191,6 +192,15 @@ type proxy struct {
 // "unknown" or "denied", it is an *ociregistry.HTTPError with status 502
 // Bad Gateway that says so; otherwise it is err.
 func (p *proxy) upstreamError(err error, what string) error {
+	if isUnauthorized(err) {
+		// Upstream refused the proxy's own credentials: a 401
+		// would ask the client for credentials it cannot mend
+		// this with.
+		return &ociregistry.HTTPError{
+			StatusCode: http.StatusForbidden,
+			Err:        fmt.Errorf("%w: %w", ociregistry.NewError("ociproxy: upstream registry refused the proxy's credentials for "+what, "DENIED", nil), err),
+		}
+	}
 	if !isUpstreamFailure(err) {
 		return err
 	}
@@ -204,8 +214,7 @@ func (p *proxy) upstreamError(err error, what string) error {
 
 // isUpstreamFailure reports whether err says that upstream gave no
 // answer, as upstreamError describes: no answer in time, none at all, a
-// 5xx status, or a 401 (upstream refused the proxy's own credentials,
-// which is not the client's to mend).
+// 5xx status, or broken content.
 func isUpstreamFailure(err error) bool {
 	if errors.Is(err, errUpstreamStalled) || errors.Is(err, errUpstreamBroken) {
 		return true
@@ -215,10 +224,16 @@ func isUpstreamFailure(err error) bool {
 	}
 	var herr *ociregistry.HTTPError
 	if errors.As(err, &herr) && herr.StatusCode != 0 {
-		return herr.StatusCode >= 500 || herr.StatusCode == http.StatusUnauthorized
+		return herr.StatusCode >= 500
 	}
 	var rerr ociregistry.Error
 	return !errors.As(err, &rerr)
+}
+
+// isUnauthorized reports whether err is upstream's 401.
+func isUnauthorized(err error) bool {
+	var herr *ociregistry.HTTPError
+	return errors.As(err, &herr) && herr.StatusCode == http.StatusUnauthorized
 }
 
 var (
@@ -245,7 +260,7 @@ func (p *proxy) upstreamContext(ctx context.Context) (context.Context, context.C
 // stalled returns err, marked as errUpstreamStalled when it came of upctx
 // (from upstreamContext) ending while the caller's ctx goes on.
 func stalled(ctx, upctx context.Context, err error) error {
-	if err != nil && ctx.Err() == nil && context.Cause(upctx) == errUpstreamStalled {
+	if err != nil && ctx.Err() == nil && context.Cause(upctx) == errUpstreamStalled && errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%w: %w", errUpstreamStalled, err)
 	}
 	return err

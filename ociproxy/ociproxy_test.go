@@ -562,10 +562,12 @@ func TestUpstreamDown(t *testing.T) {
 // TestUpstreamMisbehaves serves, through a proxy over HTTP, after a
 // pull while upstream was well: an upstream that takes connections and
 // never answers, one that answers 500, one that refuses the proxy's
-// credentials (401), and one that cuts manifests short. Each time, what was pulled is served from the cache
-// within the stall timeout, and what was not is 502 Bad Gateway (a
-// listing the cache has nothing of too), never a hang, a 404 or an empty
-// list that hides the failure.
+// credentials (401), one that cuts manifests short, one that refuses
+// every request (400), and one that moves a tag but fails to send its
+// manifest. Each time, what was pulled is served from the cache within
+// the stall timeout, and what was not is 502 Bad Gateway (a listing the
+// cache has nothing of too; 403 for the 401; upstream's own answer for
+// the 400), never a hang, a 404 or an empty list that hides the failure.
 func TestUpstreamMisbehaves(t *testing.T) {
 	mem := ocimem.New()
 	img := ocitest.PushRandomImage(t, mem, "a/b", "latest")
@@ -575,7 +577,17 @@ func TestUpstreamMisbehaves(t *testing.T) {
 	mode.Store("well")
 	hung := make(chan struct{})
 	defer close(hung)
+	var askedMu sync.Mutex
+	askedPaths := map[string]int{}
+	asked := func(path string) int {
+		askedMu.Lock()
+		defer askedMu.Unlock()
+		return askedPaths[path]
+	}
 	upSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		askedMu.Lock()
+		askedPaths[req.URL.Path]++
+		askedMu.Unlock()
 		switch mode.Load() {
 		case "well":
 			good.ServeHTTP(w, req)
@@ -586,6 +598,16 @@ func TestUpstreamMisbehaves(t *testing.T) {
 			}
 		case "500":
 			http.Error(w, "storage on fire", http.StatusInternalServerError)
+		case "400":
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"errors":[{"code":"NAME_INVALID","message":"names here are shorter"}]}`)
+		case "getfails":
+			if req.Method == "GET" && strings.Contains(req.URL.Path, "/manifests/") {
+				http.Error(w, "storage on fire", http.StatusInternalServerError)
+				return
+			}
+			good.ServeHTTP(w, req)
 		case "cut":
 			// Manifests cut short; the rest fails.
 			if !strings.Contains(req.URL.Path, "/manifests/") {
@@ -625,17 +647,50 @@ func TestUpstreamMisbehaves(t *testing.T) {
 	status, _ = get("GET", "/v2/a/b/tags/list")
 	qt.Assert(t, qt.Equals(status, http.StatusOK))
 
-	for _, m := range []string{"hung", "500", "401", "cut"} {
+	// Clients asking at once for a manifest a hung upstream holds up
+	// share one request upstream, and its failure.
+	mode.Store("hung")
+	never := "/v2/a/b/manifests/" + string(ocitest.Digest([]byte("asked at once")))
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			status, body := get("GET", never)
+			qt.Check(t, qt.Equals(status, http.StatusBadGateway), qt.Commentf("%s", body))
+		})
+	}
+	wg.Wait()
+	qt.Check(t, qt.Equals(asked(never), 1))
+
+	for _, m := range []string{"hung", "500", "401", "cut", "400", "getfails"} {
 		t.Run(m, func(t *testing.T) {
 			mode.Store(m)
+			if m == "getfails" {
+				// The tag moves upstream to a manifest the
+				// cache does not hold.
+				ocitest.PushRandomImage(t, mem, "a/b", "latest")
+			}
 			status, body := get("GET", "/v2/a/b/manifests/latest")
 			qt.Check(t, qt.Equals(status, http.StatusOK), qt.Commentf("cached tag: %s", body))
 			qt.Check(t, qt.Equals(body, string(img.Content)))
 			status, body = get("HEAD", "/v2/a/b/manifests/latest")
 			qt.Check(t, qt.Equals(status, http.StatusOK), qt.Commentf("cached tag, HEAD: %s", body))
 			status, body = get("GET", "/v2/a/b/tags/list")
-			qt.Check(t, qt.Equals(status, http.StatusOK), qt.Commentf("cached tags: %s", body))
-			qt.Check(t, qt.StringContains(body, `"latest"`))
+			if m == "400" {
+				// Upstream answered the listing: no stand-in.
+				qt.Check(t, qt.Equals(status, http.StatusBadRequest), qt.Commentf("tags: %s", body))
+			} else {
+				qt.Check(t, qt.Equals(status, http.StatusOK), qt.Commentf("cached tags: %s", body))
+				qt.Check(t, qt.StringContains(body, `"latest"`))
+			}
+			// A 401 refuses the proxy's credentials, which is
+			// not the client's to mend, nor upstream's failure.
+			want := map[string]int{"401": http.StatusForbidden, "400": http.StatusBadRequest}[m]
+			if want == 0 {
+				want = http.StatusBadGateway
+			}
+			if m == "getfails" {
+				return
+			}
 			for _, path := range []string{
 				"/v2/c/d/manifests/v1",
 				"/v2/c/d/tags/list",
@@ -644,7 +699,7 @@ func TestUpstreamMisbehaves(t *testing.T) {
 				"/v2/a/b/blobs/" + string(ocitest.Digest([]byte("never pulled"))),
 			} {
 				status, body := get("GET", path)
-				qt.Check(t, qt.Equals(status, http.StatusBadGateway), qt.Commentf("%s: %s", path, body))
+				qt.Check(t, qt.Equals(status, want), qt.Commentf("%s: %s", path, body))
 			}
 		})
 	}

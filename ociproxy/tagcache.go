@@ -30,8 +30,9 @@ type tagEntry struct {
 // ResolveTag returns the descriptor that the tag points to upstream,
 // remembered for Options.TagTTL. Resolving a tag fetches its manifest
 // into the cache and points the cache's tag at it. When upstream fails
-// with anything but "not found", the cache's tag is answered and a
-// warning logged; otherwise upstream's error is returned. With
+// to resolve it with anything but "not found", or names a manifest it
+// then fails to send, the cache's tag is answered and a warning logged;
+// otherwise upstream's error is returned. With
 // Options.WritesToCache, a tag that upstream does not know is looked up
 // in the cache.
 func (p *proxy) ResolveTag(ctx context.Context, repo string, tag string) (ociregistry.Descriptor, error) {
@@ -66,6 +67,11 @@ func (p *proxy) lookupTag(ctx context.Context, repo, tag, key string) (ociregist
 	case err == nil:
 		m, err := p.manifest(ctx, repo, desc.Digest)
 		if err != nil {
+			// Upstream named the manifest but failed to send it.
+			if cd, cerr := p.cache.ResolveTag(ctx, repo, tag); cerr == nil && isUpstreamFailure(err) {
+				p.logger.Warn("ociproxy: upstream failed; serving cached tag", "repo", repo, "tag", tag, "digest", cd.Digest, "err", err)
+				return cd, nil
+			}
 			return ociregistry.Descriptor{}, err
 		}
 		// Point the cache's tag at the manifest, for when upstream
