@@ -18,16 +18,18 @@ import (
 // To see the overlap, a delete holds a marker object of its own under
 // the manifest's deletion prefix for as long as it removes objects, and
 // before letting it go it writes the manifest's deletion record afresh
-// (a new ETag). A marker is let go by writing it again with one byte
-// rather than by deleting it: versitygw's posix backend removes a
-// directory once its last object goes, and a write into the directory
-// at that moment may fail, or (seen in tests) never end. The garbage
-// collector removes old markers. A push reads the record before it writes, and after: the
-// record and then the markers. A delete that removed anything while the
-// push wrote either wrote the record in between or still held its
+// (a new ETag). A push reads the record before it writes, and after:
+// the record and then the markers. A delete that removed anything while
+// the push wrote either wrote the record in between or still held its
 // marker when the push looked (it writes the record after its last
 // removal and lets go after that), and a delete that removed nothing
 // meanwhile came wholly before the push's writes or after them.
+//
+// A marker is let go by writing it again with one byte rather than by
+// deleting it: versitygw's posix backend removes a directory once its
+// last object goes, and a write into the directory at that moment may
+// fail, or (seen in tests) never end. The garbage collector removes old
+// markers.
 
 // deletionLease is how long a marker holds after its last write; one
 // older than that was left by a replica that died deleting (or whose
