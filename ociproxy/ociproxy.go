@@ -190,7 +190,9 @@ type proxy struct {
 // cache does not hold it. When err is a failure to get an answer (no
 // connection, a broken one, a 5xx status) rather than an answer such as
 // "unknown" or "denied", it is an *ociregistry.HTTPError with status 502
-// Bad Gateway that says so; otherwise it is err.
+// Bad Gateway that says so; when upstream refused the proxy's
+// credentials (401), one with status 403 and the code DENIED; otherwise
+// it is err.
 func (p *proxy) upstreamError(err error, what string) error {
 	if isUnauthorized(err) {
 		// Upstream refused the proxy's own credentials: a 401
