@@ -163,6 +163,15 @@ func (d *deadlineWriter) Write(p []byte) (int, error) {
 // fresh deadline, so that the time spent waiting for src (a proxy's
 // upstream, say) is not taken for the client's.
 func (d *deadlineWriter) ReadFrom(src io.Reader) (int64, error) {
+	inner := src
+	if lr, ok := src.(*io.LimitedReader); ok {
+		inner = lr.R
+	}
+	// What sendfile takes: a file (os.File's WriteTo hands this a
+	// wrapper of it), or a connection.
+	if _, ok := inner.(syscall.Conn); !ok {
+		return io.CopyBuffer(writerOnly{d}, src, make([]byte, 64<<10))
+	}
 	// A limited reader's limit is taken over, rather than limited
 	// again, because sendfile sees through only one *io.LimitedReader.
 	limit := int64(-1) // no limit
@@ -171,11 +180,6 @@ func (d *deadlineWriter) ReadFrom(src io.Reader) (int64, error) {
 		// must not read as "none".
 		src, limit = lr.R, max(lr.N, 0)
 		defer func() { lr.N = limit }()
-	}
-	// What sendfile takes: a file (os.File's WriteTo hands this a
-	// wrapper of it), or a connection.
-	if _, ok := src.(syscall.Conn); !ok {
-		return d.copyFrom(src, &limit)
 	}
 	var total int64
 	for limit != 0 {
@@ -195,37 +199,6 @@ func (d *deadlineWriter) ReadFrom(src io.Reader) (int64, error) {
 		if err != nil || n < step {
 			// n < step without an error: src is at its end.
 			return total, err
-		}
-	}
-	return total, nil
-}
-
-// copyFrom copies at most *limit bytes (all, when it is negative) of
-// src through Write, and takes what it copies off *limit.
-func (d *deadlineWriter) copyFrom(src io.Reader, limit *int64) (int64, error) {
-	buf := make([]byte, 64<<10)
-	var total int64
-	for *limit != 0 {
-		p := buf
-		if *limit > 0 && int64(len(p)) > *limit {
-			p = p[:*limit]
-		}
-		n, rerr := src.Read(p)
-		if n > 0 {
-			m, werr := d.Write(p[:n])
-			total += int64(m)
-			if *limit > 0 {
-				*limit -= int64(m)
-			}
-			if werr != nil {
-				return total, werr
-			}
-		}
-		if rerr == io.EOF {
-			return total, nil
-		}
-		if rerr != nil {
-			return total, rerr
 		}
 	}
 	return total, nil
