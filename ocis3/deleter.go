@@ -71,16 +71,32 @@ func (r *Registry) DeleteManifest(ctx context.Context, repo string, d ociregistr
 			return fmt.Errorf("ocis3: deleting manifest %s: %w", d, err)
 		}
 	}
-	if pm, err := ocimanifest.Parse(data, obj.meta[metaMediaType]); err == nil && pm.Subject != nil && ociregistry.CheckDigest(pm.Subject.Digest) == nil {
+	for _, k := range r.referrerKeys(repo, data, obj.meta[metaMediaType], d256, d512) {
+		if err := mark.remove(ctx, func(ctx context.Context) error { return r.del(ctx, k, "") }); err != nil {
+			return fmt.Errorf("ocis3: deleting manifest %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// referrerKeys returns the keys of the referrer entries that pushes of
+// the manifest data, stored as mediaType, may have made: the one its
+// type gives, or, when that type has no subject but the content names
+// one (content pushed as an index after an opaque type, which it kept),
+// one for each digest.
+func (r *Registry) referrerKeys(repo string, data []byte, mediaType string, d256, d512 ociregistry.Digest) []string {
+	if pm, err := ocimanifest.Parse(data, mediaType); err == nil && pm.Subject != nil {
+		if ociregistry.CheckDigest(pm.Subject.Digest) != nil {
+			return nil
+		}
 		primary := d256
 		if pm.Algorithm == digest.SHA512 {
 			primary = d512
 		}
-		if err := mark.remove(ctx, func(ctx context.Context) error {
-			return r.del(ctx, r.referrerKey(repo, pm.Subject.Digest, primary), "")
-		}); err != nil {
-			return fmt.Errorf("ocis3: deleting manifest %s: %w", d, err)
-		}
+		return []string{r.referrerKey(repo, pm.Subject.Digest, primary)}
+	}
+	if s := ocimanifest.AnySubject(data); s != nil {
+		return []string{r.referrerKey(repo, s.Digest, d256), r.referrerKey(repo, s.Digest, d512)}
 	}
 	return nil
 }

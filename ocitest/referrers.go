@@ -18,6 +18,7 @@ var referrersTests = []test{
 	{"None", testReferrersNone},
 	{"BreakEarly", testReferrersBreakEarly},
 	{"Deleted", testReferrersDeleted},
+	{"DeletedAfterTwoTypes", testReferrersDeletedAfterTwoTypes},
 	{"SHA512Subject", testReferrersSHA512Subject},
 }
 
@@ -195,4 +196,33 @@ func testReferrersDeleted(t *testing.T, s Suite) {
 	qt.Assert(t, qt.IsNil(r.DeleteManifest(t.Context(), "test/referrers", gone.Manifest.Digest)))
 	got := referrers(t, r, "test/referrers", image.Manifest.Digest, "")
 	qt.Assert(t, qt.DeepEquals(got, []ociregistry.Descriptor{referrerDesc(kept)}))
+}
+
+// testReferrersDeletedAfterTwoTypes pushes content with a subject and
+// no mediaType field first as an opaque type, which has no subject to
+// a registry, then as an index, which has. Once the manifest is deleted
+// and pushed again as the opaque type only, its subject's referrers are
+// as for content that was only ever pushed as that type.
+func testReferrersDeletedAfterTwoTypes(t *testing.T, s Suite) {
+	if s.NoReferrers {
+		t.Skip("Suite.NoReferrers")
+	}
+	if s.NoDelete {
+		t.Skip("Suite.NoDelete")
+	}
+	const opaque = "application/vnd.example.thing+json"
+	r := s.newRegistry(t)
+	image := PushRandomImage(t, r, "test/referrers", "v1")
+	content := mustMarshal(t, map[string]any{"schemaVersion": 2, "subject": image.Manifest})
+	first := pushManifest(t, r, "test/referrers", "opaque", content, opaque)
+	_, err := r.PushManifest(t.Context(), "test/referrers", "index", content, ocispec.MediaTypeImageIndex)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.IsNil(r.DeleteManifest(t.Context(), "test/referrers", first.Digest)))
+	qt.Assert(t, qt.HasLen(referrers(t, r, "test/referrers", image.Manifest.Digest, ""), 0))
+	pushManifest(t, r, "test/referrers", "opaque", content, opaque)
+
+	control := PushRandomImage(t, r, "test/control", "v1")
+	pushManifest(t, r, "test/control", "opaque", mustMarshal(t, map[string]any{"schemaVersion": 2, "subject": control.Manifest}), opaque)
+	want := len(referrers(t, r, "test/control", control.Manifest.Digest, ""))
+	qt.Assert(t, qt.HasLen(referrers(t, r, "test/referrers", image.Manifest.Digest, ""), want))
 }

@@ -178,6 +178,22 @@ func Parse(data []byte, mediaType string) (*Parsed, error) {
 	return pm, nil
 }
 
+// AnySubject returns the subject that data's subject field names,
+// whatever media type it was pushed as, or nil when it names none with
+// a valid digest. Content without a mediaType field of its own may be
+// pushed as more than one type, a referrer under one and opaque under
+// another: what a push of either may have listed among a subject's
+// referrers, a deletion must find.
+func AnySubject(data []byte) *ociregistry.Descriptor {
+	var m struct {
+		Subject *ociregistry.Descriptor `json:"subject"`
+	}
+	if json.Unmarshal(data, &m) != nil || m.Subject == nil || ociregistry.CheckDigest(m.Subject.Digest) != nil {
+		return nil
+	}
+	return m.Subject
+}
+
 // opaqueJSON holds the fields that say what a JSON document pushed as
 // an opaque media type really is.
 type opaqueJSON struct {
