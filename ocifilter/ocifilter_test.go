@@ -365,3 +365,29 @@ func TestAccessChecker(t *testing.T) {
 	_, err = mem.ResolveTag(ctx, "team/app", "v1")
 	qt.Assert(t, qt.IsNil(err))
 }
+
+// TestAccessCheckerContext checks that the check is given the context
+// of the operation it guards, so that what a request may do can come
+// from the request.
+func TestAccessCheckerContext(t *testing.T) {
+	type grantKey struct{}
+	mem := ocimem.New()
+	ocitest.PushRandomImage(t, mem, "team/app", "v1")
+	r := ocifilter.AccessCheckerContext(mem, func(ctx context.Context, repo string, a ocifilter.Access) error {
+		if ctx.Value(grantKey{}) == repo {
+			return nil
+		}
+		return ociregistry.ErrDenied
+	})
+	granted := context.WithValue(t.Context(), grantKey{}, "team/app")
+	_, err := r.ResolveTag(granted, "team/app", "v1")
+	qt.Assert(t, qt.IsNil(err))
+	_, err = r.ResolveTag(t.Context(), "team/app", "v1")
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrDenied))
+	repos, err := ociregistry.All(r.Repositories(granted, ""))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.DeepEquals(repos, []string{"team/app"}))
+	repos, err = ociregistry.All(r.Repositories(t.Context(), ""))
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.HasLen(repos, 0))
+}

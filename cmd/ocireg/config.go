@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v4"
@@ -38,6 +39,12 @@ import (
 //	  - users: [alice]            # "*" is every user in the htpasswd file
 //	    repositories: ["**"]      # see matchRepo
 //	    allow: [pull, push, delete]
+//	token:                        # bearer tokens (docker's token protocol); needs htpasswd
+//	  key: FILE                   # PEM private key (EC, Ed25519, RSA); default: made at start
+//	  issuer: ocireg              # the tokens' iss
+//	  service: ocireg             # the tokens' aud, and the challenge's service
+//	  realm: URL                  # default: /token on the address the client used
+//	  expiry: 5m
 //	anonymousMount: false         # --no-anonymous-mount
 //	limits:                       # each also a flag, which overrides it
 //	  headerBytes: 64KiB          # --max-header-bytes
@@ -420,6 +427,12 @@ func (p *configParser) parseServer(n *yaml.Node, cfg *serveConfig, set map[strin
 			p.errorf(v, "access rules need htpasswd (or --htpasswd)")
 		}
 	}
+	if v := m.field("token", false); v != nil {
+		cfg.token = p.parseToken(v)
+		if cfg.htpasswd == "" {
+			p.errorf(v, "token needs htpasswd (or --htpasswd): tokens are given to its users")
+		}
+	}
 	if v := m.field("limits", false); v != nil {
 		p.parseLimits(v, cfg, set)
 	}
@@ -438,6 +451,54 @@ func (p *configParser) parseServer(n *yaml.Node, cfg *serveConfig, set map[strin
 	}
 	m.done()
 	return build
+}
+
+// parseToken returns the token service's settings from the config
+// file's token section, n.
+func (p *configParser) parseToken(n *yaml.Node) *tokenConfig {
+	tc := &tokenConfig{issuer: defaultTokenIssuer, service: defaultTokenService, expiry: defaultTokenExpiry}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		// "token:" alone, all defaults.
+		return tc
+	}
+	m := p.mapping(n, "token")
+	if m == nil {
+		return tc
+	}
+	if s, v := m.str("key", false); v != nil {
+		tc.keyFile = p.path(s)
+		if k, err := loadTokenKey(tc.keyFile); err != nil {
+			p.errorf(v, "%v", err)
+		} else if _, err := signingMethod(k); err != nil {
+			p.errorf(v, "token key %s: %v", tc.keyFile, err)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		to   *string
+	}{{"issuer", &tc.issuer}, {"service", &tc.service}} {
+		if s, v := m.str(f.name, false); v != nil {
+			if s == "" || strings.ContainsAny(s, "\"\\") || strings.IndexFunc(s, unicode.IsControl) >= 0 {
+				p.errorf(v, "%s must be a non-empty string without quotes, backslashes or control characters", f.name)
+			}
+			*f.to = s
+		}
+	}
+	if s, v := m.str("realm", false); v != nil {
+		if u, err := url.Parse(s); err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || strings.ContainsAny(s, "\"\\") {
+			p.errorf(v, "realm must be an http or https URL, such as https://registry.example.com/token")
+		}
+		tc.realm = s
+	}
+	if s, v := m.str("expiry", false); v != nil {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < time.Second || d > maxTokenExpiry {
+			p.errorf(v, "expiry must be a duration between 1s and %v", maxTokenExpiry)
+		}
+		tc.expiry = d
+	}
+	m.done()
+	return tc
 }
 
 // parseLimits sets cfg from the limits of the config file, n, for those

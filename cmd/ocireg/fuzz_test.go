@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -92,6 +93,8 @@ func FuzzConfig(f *testing.F) {
 		"registry: {kind: fs, dir: users}\nhtpasswd: \"no\\nsuch\"\n",
 		"--- \n...\n",
 		"registry: !!binary aGVsbG8=\n",
+		"htpasswd: users\ntoken: {issuer: me, service: reg, realm: \"https://reg.example/token\", expiry: 10m}\nregistry: {kind: mem}\n",
+		"token:\nregistry: {kind: mem}\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -123,6 +126,9 @@ func FuzzConfig(f *testing.F) {
 			}
 			if cfg.rules != nil && cfg.htpasswd == "" {
 				t.Fatalf("config %q accepted with access rules and no htpasswd", data)
+			}
+			if tc := cfg.token; tc != nil && (cfg.htpasswd == "" || tc.issuer == "" || tc.service == "" || tc.expiry < time.Second || tc.expiry > maxTokenExpiry) {
+				t.Fatalf("config %q accepted with token settings %+v and htpasswd %q", data, *tc, cfg.htpasswd)
 			}
 			return
 		}

@@ -11,14 +11,16 @@ import (
 )
 
 // newHandler returns the server's whole handler: /healthz, /metrics, and
-// the registry API, behind Basic authentication when users is not nil.
-// /healthz and /metrics ask for no credentials, so that probes and
-// scrapers need none; the metrics name no repository, user or digest.
+// the registry API, behind Basic authentication when users is not nil,
+// and with tokens not nil, also bearer tokens from tokens, which answers
+// at /token. /healthz and /metrics ask for no credentials, so that
+// probes and scrapers need none; the metrics name no repository, user or
+// digest.
 // It also returns sweep, which cancels the upload sessions that every
 // registry server in the handler has seen idle for longer than
 // limits.uploadTimeout (see ociserver.UploadSweeper). With noAnonMount, a
 // mount without from= starts an upload session.
-func newHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, logger *slog.Logger, m *metrics, limits serverLimits, noAnonMount bool) (_ http.Handler, sweep func(context.Context)) {
+func newHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, tokens *tokenService, logger *slog.Logger, m *metrics, limits serverLimits, noAnonMount bool) (_ http.Handler, sweep func(context.Context)) {
 	opts := &ociserver.Options{Logger: logger, MaxUploads: limits.maxUploads, UploadIdleTimeout: limits.uploadTimeout, DisableAnonymousMount: noAnonMount}
 	var (
 		api     http.Handler
@@ -28,7 +30,7 @@ func newHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, 
 		api = ociserver.New(reg, opts)
 		servers = []http.Handler{api}
 	} else {
-		ah := newAuthHandler(reg, users, rules, opts)
+		ah := newAuthHandler(reg, users, rules, tokens, opts)
 		api = ah
 		servers = ah.servers
 	}
@@ -44,6 +46,12 @@ func newHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, 
 			fmt.Fprintln(w, "ok")
 		case "/metrics":
 			m.handlerFor.ServeHTTP(w, req)
+		case tokenPath:
+			if tokens == nil {
+				api.ServeHTTP(w, req)
+				return
+			}
+			tokens.ServeHTTP(w, req)
 		default:
 			api.ServeHTTP(w, req)
 		}

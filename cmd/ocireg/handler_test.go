@@ -39,7 +39,7 @@ func BenchmarkHandlerManifest(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		h, _ := newHandler(store.reg, nil, nil, logger, newMetrics(), serverLimits{readTimeout: time.Minute, writeTimeout: time.Minute, maxUploads: -1}, false)
+		h, _ := newHandler(store.reg, nil, nil, nil, logger, newMetrics(), serverLimits{readTimeout: time.Minute, writeTimeout: time.Minute, maxUploads: -1}, false)
 		for _, method := range []string{http.MethodHead, http.MethodGet} {
 			b.Run(store.name+"/"+method, func(b *testing.B) {
 				b.ReportAllocs()

@@ -72,9 +72,9 @@ const configHelp = `ocireg serve --config FILE: the config file
 
 The file is YAML. Every field is optional but registry; a flag given on
 the command line wins over the field it names. Relative paths (dir,
-htpasswd, tls cert and key) are relative to the file's directory. Mistakes
-are reported as FILE:LINE:COLUMN: message, all at once, before anything is
-created or listened on (exit 2).
+htpasswd, tls cert and key, token key) are relative to the file's
+directory. Mistakes are reported as FILE:LINE:COLUMN: message, all at
+once, before anything is created or listened on (exit 2).
 
   addr: 127.0.0.1:5000         # --addr: host:port to listen on
   logFormat: json              # --log-format: text or json
@@ -84,6 +84,15 @@ created or listened on (exit 2).
     - users: [alice]           #   access is allowed when any rule names
       repositories: ["**"]     #   the user ("*": every user), the
       allow: [pull, push, delete] # repository and the access; else 403
+  token:                       # bearer tokens at /token (needs htpasswd):
+    key: FILE                  #   PEM private key (EC, Ed25519, RSA of
+                               #   2048 bits or more); replicas share it;
+                               #   default: a key made at start
+    issuer: ocireg             #   the tokens' iss claim
+    service: ocireg            #   their aud claim and the challenge's service
+    realm: URL                 #   the token URL in challenges; default:
+                               #   /token on the address the client used
+    expiry: 5m                 #   a token's life (1s to 24h)
   anonymousMount: false        # --no-anonymous-mount: a mount without
                                #   from= starts an upload (default true:
                                #   the blob is mounted from any repository)

@@ -179,7 +179,7 @@ func statusOf(status int) string {
 // routeNames are the values of the route label: a small fixed set, so
 // that repository names and digests do not make label values without
 // end.
-var routeNames = [...]string{"base", "catalog", "metrics", "healthz", "uploads", "blobs", "manifests", "tags", "referrers", "other"}
+var routeNames = [...]string{"base", "catalog", "metrics", "healthz", "uploads", "blobs", "manifests", "tags", "referrers", "token", "other"}
 
 const (
 	routeBase = iota
@@ -191,6 +191,7 @@ const (
 	routeManifests
 	routeTags
 	routeReferrers
+	routeToken
 	routeOther
 )
 
@@ -205,6 +206,8 @@ func routeOf(path string) int {
 		return routeMetrics
 	case path == "/healthz":
 		return routeHealthz
+	case path == tokenPath:
+		return routeToken
 	case !strings.HasPrefix(path, "/v2/"):
 		return routeOther
 	case strings.Contains(path, "/blobs/uploads"):

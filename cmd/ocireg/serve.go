@@ -54,7 +54,9 @@ serving fails.
 
 With --htpasswd, every request under /v2/ needs Basic credentials of a user
 in the file (bcrypt hashes only, as made by "htpasswd -B"); without access
-rules in the config file, every such user may pull, push and delete.
+rules in the config file, every such user may pull, push and delete. A
+config file's token section also gives them bearer tokens (docker's token
+protocol) at /token ("ocireg help config").
 
 Flags:
 `
@@ -92,6 +94,7 @@ type serveConfig struct {
 	registry      ociregistry.Interface // set by buildRegistry's result
 	backend       string                // the registry's name in the logs
 	rules         []accessRule
+	token         *tokenConfig // nil: no token service
 
 	metrics *metrics
 }
@@ -299,11 +302,20 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 			return usageError{err}
 		}
 	}
+	var tokens *tokenService
+	if cfg.token != nil {
+		if tokens, err = newTokenService(*cfg.token, users, cfg.rules); err != nil {
+			return usageError{err}
+		}
+		if cfg.token.keyFile == "" {
+			logger.Warn("token: no key file; tokens are signed with a key made at start, which other replicas do not know and a restart forgets")
+		}
+	}
 	reg, backend, err := openRegistry(cfg, logger, m)
 	if err != nil {
 		return err
 	}
-	handler, sweep := newHandler(reg, users, cfg.rules, logger, m, cfg.serverLimits(), cfg.noAnonMount)
+	handler, sweep := newHandler(reg, users, cfg.rules, tokens, logger, m, cfg.serverLimits(), cfg.noAnonMount)
 
 	scheme := "http"
 	if tlsConfig != nil {

@@ -41,29 +41,48 @@ type tlsServer struct {
 }
 
 // TestTLSAuth drives crane, oras, regctl and skopeo against "ocireg
-// serve" with HTTPS and Basic authentication: each logs in with its own
-// login command, given the server's certificate as a CA, pushes and
-// pulls, and the bytes are checked.
+// serve" with HTTPS and Basic authentication, and with its token service
+// (the bearer-token protocol): each logs in with its own login command,
+// given the server's certificate as a CA, pushes and pulls, and the
+// bytes are checked.
 func TestTLSAuth(t *testing.T) {
 	t.Parallel()
 	tools := map[string]string{}
 	for _, name := range []string{"crane", "oras", "regctl", "skopeo"} {
 		tools[name] = toolstest.Require(t, name)
 	}
-	srv := startTLSOcireg(t)
+	for _, token := range []bool{false, true} {
+		name := "Basic"
+		if token {
+			name = "Token"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testTLSAuth(t, tools, token)
+		})
+	}
+}
+
+func testTLSAuth(t *testing.T, tools map[string]string, token bool) {
+	srv := startTLSOcireg(t, token)
 
 	// Without credentials nothing is served.
 	resp, err := srv.client.Get("https://" + srv.host + "/v2/")
 	qt.Assert(t, qt.IsNil(err))
 	resp.Body.Close()
 	qt.Assert(t, qt.Equals(resp.StatusCode, http.StatusUnauthorized))
-	qt.Assert(t, qt.Equals(resp.Header.Get("WWW-Authenticate"), `Basic realm="ocireg"`))
+	challenge := `Basic realm="ocireg"`
+	if token {
+		challenge = `Bearer realm="https://` + srv.host + `/token",service="ocireg"`
+	}
+	qt.Assert(t, qt.Equals(resp.Header.Get("WWW-Authenticate"), challenge))
 
 	src := randomImage(t, "linux/amd64")
 	srv.pushImage(t, "smoke/src", "v1", src)
 	ref := func(s string) string { return srv.host + "/" + s }
 
 	t.Run("crane", func(t *testing.T) {
+		defer srv.assertTokensIssued(t, token)()
 		crane := newTool(t, tools["crane"])
 		crane.env = append(crane.env, "SSL_CERT_FILE="+srv.caFile)
 		// Before logging in, crane is refused.
@@ -81,6 +100,7 @@ func TestTLSAuth(t *testing.T) {
 		assertLayoutBlobs(t, pulled, img)
 	})
 	t.Run("oras", func(t *testing.T) {
+		defer srv.assertTokensIssued(t, token)()
 		oras := newTool(t, tools["oras"])
 		ca := "--ca-file=" + srv.caFile
 		stdout, stderr, err := oras.exec([]byte(tlsPassword+"\n"), "login", ca, "-u", tlsUser, "--password-stdin", srv.host)
@@ -101,6 +121,7 @@ func TestTLSAuth(t *testing.T) {
 		qt.Assert(t, qt.DeepEquals(oras.readFile("out/artifact.bin"), content))
 	})
 	t.Run("regctl", func(t *testing.T) {
+		defer srv.assertTokensIssued(t, token)()
 		regctl := newTool(t, tools["regctl"])
 		ca, err := os.ReadFile(srv.caFile)
 		qt.Assert(t, qt.IsNil(err))
@@ -115,6 +136,7 @@ func TestTLSAuth(t *testing.T) {
 		qt.Assert(t, qt.DeepEquals(regctl.run("blob", "get", ref("regctl/copy"), digest.FromBytes(src.layer).String()), src.layer))
 	})
 	t.Run("skopeo", func(t *testing.T) {
+		defer srv.assertTokensIssued(t, token)()
 		skopeo := newTool(t, tools["skopeo"])
 		authFile := filepath.Join(skopeo.dir, "auth.json")
 		skopeo.env = append(skopeo.env, "REGISTRY_AUTH_FILE="+authFile)
@@ -142,9 +164,9 @@ func TestTLSAuth(t *testing.T) {
 }
 
 // startTLSOcireg starts "ocireg serve" in memory with a fresh
-// self-signed certificate and an htpasswd file holding tlsUser, and
-// stops it when the test ends.
-func startTLSOcireg(t *testing.T) *tlsServer {
+// self-signed certificate and an htpasswd file holding tlsUser, with the
+// token service when token is set, and stops it when the test ends.
+func startTLSOcireg(t *testing.T, token bool) *tlsServer {
 	t.Helper()
 	dir := t.TempDir()
 	certPEM, keyPEM, err := toolstest.SelfSignedCert()
@@ -155,8 +177,14 @@ func startTLSOcireg(t *testing.T) *tlsServer {
 	htpasswd := filepath.Join(dir, "htpasswd")
 	qt.Assert(t, qt.IsNil(os.WriteFile(htpasswd, fmt.Appendf(nil, "%s:%s\n", tlsUser, tlsPasswordHash), 0o666)))
 
-	cmd := exec.Command(toolstest.BuildOcireg(t), "serve", "--mem", "--addr", "127.0.0.1:0",
-		"--tls-cert", certFile, "--tls-key", keyFile, "--htpasswd", htpasswd)
+	args := []string{"serve", "--mem"}
+	if token {
+		config := filepath.Join(dir, "config.yaml")
+		qt.Assert(t, qt.IsNil(os.WriteFile(config, []byte("token: {expiry: 1m}\nregistry: {kind: mem}\n"), 0o666)))
+		args = []string{"serve", "--config", config}
+	}
+	args = append(args, "--addr", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile, "--htpasswd", htpasswd)
+	cmd := exec.Command(toolstest.BuildOcireg(t), args...)
 	var logBuf toolstest.Buffer
 	cmd.Stderr = &logBuf
 	stdout, err := cmd.StdoutPipe()
@@ -200,6 +228,41 @@ func startTLSOcireg(t *testing.T) *tlsServer {
 	qt.Assert(t, qt.IsTrue(pool.AppendCertsFromPEM(certPEM)))
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	return &tlsServer{host: host, caFile: certFile, client: client}
+}
+
+// assertTokensIssued returns a func that, when token is set, checks
+// that the token endpoint issued tokens since assertTokensIssued was
+// called: the client took the bearer-token route rather than sending
+// its password with every request.
+func (s *tlsServer) assertTokensIssued(t *testing.T, token bool) func() {
+	if !token {
+		return func() {}
+	}
+	before := s.tokensIssued(t)
+	return func() {
+		qt.Check(t, qt.IsTrue(s.tokensIssued(t) > before), qt.Commentf("no token issued"))
+	}
+}
+
+// tokensIssued returns the count of token requests answered 200, from
+// the server's metrics.
+func (s *tlsServer) tokensIssued(t *testing.T) int {
+	t.Helper()
+	resp, err := s.client.Get("https://" + s.host + "/metrics")
+	qt.Assert(t, qt.IsNil(err))
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	qt.Assert(t, qt.IsNil(err))
+	n := 0
+	for line := range strings.Lines(string(data)) {
+		if strings.HasPrefix(line, "ocireg_http_requests_total{") && strings.Contains(line, `route="token"`) && strings.Contains(line, `status="200"`) {
+			var v float64
+			_, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v)
+			qt.Assert(t, qt.IsNil(err))
+			n += int(v)
+		}
+	}
+	return n
 }
 
 // do sends a request with the test user's credentials.
