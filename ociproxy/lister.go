@@ -15,7 +15,7 @@ import (
 // repositories of both, merged.
 func (p *proxy) Repositories(ctx context.Context, startAfter string) iter.Seq2[string, error] {
 	if p.opts.WritesToCache {
-		return ociunify.New(p.up, p.cache, nil).Repositories(ctx, startAfter)
+		return ociunify.New(boundedUpstream{p.up, p}, p.cache, nil).Repositories(ctx, startAfter)
 	}
 	return p.fallback(ctx, func(ctx context.Context) iter.Seq2[string, error] {
 		return p.up.Repositories(ctx, startAfter)
@@ -29,7 +29,7 @@ func (p *proxy) Repositories(ctx context.Context, startAfter string) iter.Seq2[s
 // both, merged.
 func (p *proxy) Tags(ctx context.Context, repo string, startAfter string) iter.Seq2[string, error] {
 	if p.opts.WritesToCache {
-		return ociunify.New(p.up, p.cache, nil).Tags(ctx, repo, startAfter)
+		return ociunify.New(boundedUpstream{p.up, p}, p.cache, nil).Tags(ctx, repo, startAfter)
 	}
 	return p.fallback(ctx, func(ctx context.Context) iter.Seq2[string, error] {
 		return p.up.Tags(ctx, repo, startAfter)
@@ -43,18 +43,53 @@ func (p *proxy) Tags(ctx context.Context, repo string, startAfter string) iter.S
 // failure of upstream's is answered as upstreamError says. With
 // Options.WritesToCache it yields the referrers in both, merged.
 func (p *proxy) Referrers(ctx context.Context, repo string, dg ociregistry.Digest, artifactType string) iter.Seq2[ociregistry.Descriptor, error] {
+	up := boundedUpstream{p.up, p}
 	if p.opts.WritesToCache {
-		return ociunify.New(p.up, p.cache, nil).Referrers(ctx, repo, dg, artifactType)
+		return ociunify.New(up, p.cache, nil).Referrers(ctx, repo, dg, artifactType)
 	}
-	return func(yield func(ociregistry.Descriptor, error) bool) {
+	return up.Referrers(ctx, repo, dg, artifactType)
+}
+
+// boundedUpstream is upstream with each listing made under a context
+// from upstreamContext and its failure answered as upstreamError says,
+// for the listings that have no stand-in in the cache: the referrers,
+// and with Options.WritesToCache the merged listings, which an upstream
+// that never answers must not hold.
+type boundedUpstream struct {
+	ociregistry.Interface
+	p *proxy
+}
+
+func (u boundedUpstream) Repositories(ctx context.Context, startAfter string) iter.Seq2[string, error] {
+	return boundedList(u.p, ctx, "repositories", func(ctx context.Context) iter.Seq2[string, error] {
+		return u.Interface.Repositories(ctx, startAfter)
+	})
+}
+
+func (u boundedUpstream) Tags(ctx context.Context, repo string, startAfter string) iter.Seq2[string, error] {
+	return boundedList(u.p, ctx, "tags of "+repo, func(ctx context.Context) iter.Seq2[string, error] {
+		return u.Interface.Tags(ctx, repo, startAfter)
+	})
+}
+
+func (u boundedUpstream) Referrers(ctx context.Context, repo string, dg ociregistry.Digest, artifactType string) iter.Seq2[ociregistry.Descriptor, error] {
+	return boundedList(u.p, ctx, "referrers of "+repo+"@"+string(dg), func(ctx context.Context) iter.Seq2[ociregistry.Descriptor, error] {
+		return u.Interface.Referrers(ctx, repo, dg, artifactType)
+	})
+}
+
+// boundedList yields what list yields under a context from
+// upstreamContext, with its error as upstreamError gives it.
+func boundedList[T any](p *proxy, ctx context.Context, what string, list func(context.Context) iter.Seq2[T, error]) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
 		upctx, cancel := p.upstreamContext(ctx)
 		defer cancel()
-		for d, err := range p.up.Referrers(upctx, repo, dg, artifactType) {
+		for x, err := range list(upctx) {
 			if err != nil {
-				yield(d, p.upstreamError(stalled(ctx, upctx, err), "referrers of "+repo+"@"+string(dg)))
+				yield(x, p.upstreamError(stalled(ctx, upctx, err), what))
 				return
 			}
-			if !yield(d, nil) {
+			if !yield(x, nil) {
 				return
 			}
 		}

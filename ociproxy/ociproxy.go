@@ -30,8 +30,7 @@
 // callers read the blob from upstream, verified but not cached.
 //
 // A request upstream for a tag, a manifest, a blob's descriptor or a
-// listing (but for the merged listings of Options.WritesToCache) that
-// gets no answer within Options.FillStallTimeout fails too. When
+// listing that gets no answer within Options.FillStallTimeout fails too. When
 // upstream fails (cannot be reached, does not answer in time, answers
 // with a 5xx status, or sends a broken manifest) and the cache does not
 // hold what is asked for, the error is an *ociregistry.HTTPError with

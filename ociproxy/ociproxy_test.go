@@ -928,3 +928,34 @@ func TestTagsBounded(t *testing.T) {
 	}
 	qt.Assert(t, qt.IsTrue(remembered() <= 4))
 }
+
+// TestWritesToCacheUpstreamStalls checks that the merged listings of a
+// proxy that writes to its cache do not wait for an upstream that never
+// answers: they fail with 502 once FillStallTimeout has passed.
+func TestWritesToCacheUpstreamStalls(t *testing.T) {
+	hung := make(chan struct{})
+	upSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		select {
+		case <-hung:
+		case <-req.Context().Done():
+		}
+	}))
+	defer upSrv.Close()
+	defer close(hung)
+	cache := newCache()
+	img := ocitest.PushRandomImage(t, cache, "a/b", "mine")
+	p := ociproxy.New(newClient(t, strings.TrimPrefix(upSrv.URL, "http://")), cache, &ociproxy.Options{WritesToCache: true, FillStallTimeout: 200 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	for name, list := range map[string]func() error{
+		"Repositories": func() error { _, err := ociregistry.All(p.Repositories(ctx, "")); return err },
+		"Tags":         func() error { _, err := ociregistry.All(p.Tags(ctx, "a/b", "")); return err },
+		"Referrers":    func() error { _, err := ociregistry.All(p.Referrers(ctx, "a/b", img.Manifest.Digest, "")); return err },
+	} {
+		err := list()
+		var herr *ociregistry.HTTPError
+		qt.Assert(t, qt.ErrorAs(err, &herr), qt.Commentf("%s: %v", name, err))
+		qt.Check(t, qt.Equals(herr.StatusCode, http.StatusBadGateway), qt.Commentf("%s", name))
+		qt.Check(t, qt.IsNil(ctx.Err()), qt.Commentf("%s waited for the caller's deadline", name))
+	}
+}
