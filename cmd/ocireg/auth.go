@@ -14,44 +14,35 @@ import (
 )
 
 // authHandler asks for credentials, Basic or (with a token service) a
-// bearer token, and serves each user with a registry that enforces that
-// user's access rules and what the request's token grants.
+// bearer token, and serves the registry to the users they name, each
+// allowed what the access rules give that user and, for a request with a
+// token, what the token grants of that.
 type authHandler struct {
 	users  *htpasswd
 	tokens *tokenService // nil: Basic only
-	byUser map[string]http.Handler
-	// servers holds each distinct handler of byUser once.
-	servers []http.Handler
+	server http.Handler
 }
+
+// authUserKey is the context key of the user a request is served to.
+type authUserKey struct{}
 
 // newAuthHandler returns a handler serving reg to the users in users,
 // each allowed what rules say, or everything when rules is nil, and with
-// tokens not nil, what the request's token grants of that.
+// tokens not nil, what the request's token grants of that. One server
+// serves every user, so that the limits of opts bound the uploads of all
+// of them together.
 func newAuthHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, tokens *tokenService, opts *ociserver.Options) *authHandler {
-	h := &authHandler{users: users, tokens: tokens, byUser: map[string]http.Handler{}}
-	if tokens != nil {
-		reg = ocifilter.AccessCheckerContext(reg, checkToken)
-	}
-	// ocifilter.AccessChecker's check has no request context, so each
-	// user gets a server of their own, made once here.
-	if rules == nil {
-		all := ociserver.New(reg, opts)
-		h.servers = append(h.servers, all)
-		for user := range users.hashes {
-			h.byUser[user] = all
-		}
-		return h
-	}
-	for user := range users.hashes {
-		check := func(repo string, access ocifilter.Access) error {
-			if allows(rules, user, repo, access) {
-				return nil
+	h := &authHandler{users: users, tokens: tokens}
+	if rules != nil || tokens != nil {
+		reg = ocifilter.AccessCheckerContext(reg, func(ctx context.Context, repo string, access ocifilter.Access) error {
+			user, _ := ctx.Value(authUserKey{}).(string)
+			if rules != nil && !allows(rules, user, repo, access) {
+				return fmt.Errorf("user %q may not %s repository %q: %w", user, verbOf(access), repo, ociregistry.ErrDenied)
 			}
-			return fmt.Errorf("user %q may not %s repository %q: %w", user, verbOf(access), repo, ociregistry.ErrDenied)
-		}
-		h.byUser[user] = ociserver.New(ocifilter.AccessChecker(reg, check), opts)
-		h.servers = append(h.servers, h.byUser[user])
+			return checkToken(ctx, repo, access)
+		})
 	}
+	h.server = ociserver.New(reg, opts)
 	return h
 }
 
@@ -71,7 +62,7 @@ func (h *authHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	setRequestUser(req.Context(), user)
-	h.byUser[user].ServeHTTP(w, req)
+	h.server.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), authUserKey{}, user)))
 }
 
 // serveBearer serves a request that bears token.
@@ -93,8 +84,8 @@ func (h *authHandler) serveBearer(w http.ResponseWriter, req *http.Request, toke
 		}
 		g.catalog = true
 	}
-	ctx := context.WithValue(req.Context(), tokenGrantKey{}, g)
-	h.byUser[claims.Subject].ServeHTTP(&challengeWriter{ResponseWriter: w, h: h, req: req, grant: g}, req.WithContext(ctx))
+	ctx := context.WithValue(context.WithValue(req.Context(), authUserKey{}, claims.Subject), tokenGrantKey{}, g)
+	h.server.ServeHTTP(&challengeWriter{ResponseWriter: w, h: h, req: req, grant: g}, req.WithContext(ctx))
 }
 
 // unauthorized answers 401 with err's body and the challenge for the

@@ -9,10 +9,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/go-quicktest/qt"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/ocireg/ociregistry/ocifilter"
 	"github.com/ocireg/ociregistry/ocimem"
 )
 
@@ -55,4 +57,27 @@ func TestAuthUnauthorizedHead(t *testing.T) {
 		qt.Check(t, qt.Equals(getResp.Header.Get("Content-Type"), "application/json"))
 		qt.Check(t, qt.Equals(headResp.Header.Get("Content-Length"), strconv.Itoa(len(body))), qt.Commentf("user %q", user))
 	}
+}
+
+// TestAuthUploadsBoundedTogether checks that --max-uploads bounds the
+// uploads of all users together, not those of each user: a server whose
+// clients may each name another user holds no more uploads than that.
+func TestAuthUploadsBoundedTogether(t *testing.T) {
+	users := tokenUsers(t, "alice", "bob")
+	rules := []accessRule{{users: []string{"*"}, patterns: []string{"**"}, access: []ocifilter.Access{ocifilter.AccessRead, ocifilter.AccessWrite}}}
+	h, _ := newHandler(ocimem.New(), users, rules, nil, slog.New(slog.DiscardHandler), newMetrics(), serverLimits{maxUploads: 2, uploadTimeout: time.Hour}, false)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	start := func(user string) int {
+		req, err := http.NewRequest("POST", srv.URL+"/v2/"+user+"/app/blobs/uploads/", nil)
+		qt.Assert(t, qt.IsNil(err))
+		req.SetBasicAuth(user, "pw-"+user)
+		resp, err := http.DefaultClient.Do(req)
+		qt.Assert(t, qt.IsNil(err))
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	qt.Assert(t, qt.Equals(start("alice"), http.StatusAccepted))
+	qt.Assert(t, qt.Equals(start("alice"), http.StatusAccepted))
+	qt.Assert(t, qt.Equals(start("bob"), http.StatusTooManyRequests))
 }

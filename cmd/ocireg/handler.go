@@ -32,7 +32,7 @@ func newHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, 
 	} else {
 		ah := newAuthHandler(reg, users, rules, tokens, opts)
 		api = ah
-		servers = ah.servers
+		servers = []http.Handler{ah.server}
 	}
 	sweep = func(ctx context.Context) {
 		for _, s := range servers {
