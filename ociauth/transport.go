@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ocireg/ociregistry"
 )
 
 // defaultTokenLifetime is how long a token without expires_in lasts, as
@@ -388,7 +390,16 @@ func readToken(resp *http.Response, host string, start time.Time, scopes scopeSe
 		if len(msg) > 200 {
 			msg = msg[:200]
 		}
-		return nil, fmt.Errorf("ociauth: token server %s answered %s: %s", host, resp.Status, msg)
+		err := fmt.Errorf("ociauth: token server %s answered %s: %s", host, resp.Status, msg)
+		switch resp.StatusCode {
+		case http.StatusUnauthorized:
+			// The credentials were refused, as a registry's 401
+			// says.
+			err = fmt.Errorf("%w: %w", err, ociregistry.ErrUnauthorized)
+		case http.StatusForbidden:
+			err = fmt.Errorf("%w: %w", err, ociregistry.ErrDenied)
+		}
+		return nil, err
 	}
 	var body struct {
 		Token       string `json:"token"`

@@ -192,7 +192,8 @@ func TestBearerWrongCredentials(t *testing.T) {
 	c, host := newAuthClient(t, bearerRegistry(ts, ociserver.New(ocimem.New(), nil)), creds)
 	creds[host] = ociauth.Credentials{Username: "user", Password: "wrong"}
 	_, err := c.ResolveTag(context.Background(), "a/b", "latest")
-	qt.Assert(t, qt.ErrorMatches(err, `.*token server 127.0.0.1:\d+ answered 401 Unauthorized: bad credentials`))
+	qt.Assert(t, qt.ErrorMatches(err, `.*token server 127.0.0.1:\d+ answered 401 Unauthorized: bad credentials: authentication required`))
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrUnauthorized))
 }
 
 func TestBearerTokenExpiry(t *testing.T) {

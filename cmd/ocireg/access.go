@@ -11,7 +11,7 @@ import (
 // accessRule grants users an access to the repositories that match
 // patterns.
 type accessRule struct {
-	users    []string // "*" is every user
+	users    []string // "*" is every user of the htpasswd file (see containsUser)
 	patterns []string // see matchRepo
 	access   []ocifilter.Access
 }
@@ -58,9 +58,12 @@ func allows(rules []accessRule, user, repo string, access ocifilter.Access) bool
 	return false
 }
 
+// containsUser reports whether users names user; "*" names every user
+// of the htpasswd file, never an identity that an issuer vouches for
+// (anyone can get an ID token from a public CI's issuer).
 func containsUser(users []string, user string) bool {
 	for _, u := range users {
-		if u == user || u == "*" {
+		if u == user || u == "*" && !isIssuerIdentity(user) {
 			return true
 		}
 	}

@@ -18,7 +18,7 @@ import (
 // allowed what the access rules give that user and, for a request with a
 // token, what the token grants of that.
 type authHandler struct {
-	users  *htpasswd
+	auth   *authenticator
 	tokens *tokenService // nil: Basic only
 	server http.Handler
 }
@@ -31,8 +31,8 @@ type authUserKey struct{}
 // tokens not nil, what the request's token grants of that. One server
 // serves every user, so that the limits of opts bound the uploads of all
 // of them together.
-func newAuthHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, tokens *tokenService, opts *ociserver.Options) *authHandler {
-	h := &authHandler{users: users, tokens: tokens}
+func newAuthHandler(reg ociregistry.Interface, auth *authenticator, rules []accessRule, tokens *tokenService, opts *ociserver.Options) *authHandler {
+	h := &authHandler{auth: auth, tokens: tokens}
 	if rules != nil || tokens != nil {
 		reg = ocifilter.AccessCheckerContext(reg, func(ctx context.Context, repo string, access ocifilter.Access) error {
 			user, _ := ctx.Value(authUserKey{}).(string)
@@ -53,9 +53,12 @@ func (h *authHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	user, password, ok := req.BasicAuth()
-	if !ok || !h.users.verify(user, password) {
+	if ok {
+		user, ok = h.auth.identify(req.Context(), user, password)
+	}
+	if !ok {
 		var err error = ociregistry.ErrUnauthorized
-		if ok {
+		if req.Header.Get("Authorization") != "" {
 			err = fmt.Errorf("wrong user name or password: %w", ociregistry.ErrUnauthorized)
 		}
 		h.unauthorized(w, req, err, "", repoScope(req))

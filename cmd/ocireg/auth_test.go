@@ -29,7 +29,7 @@ func TestAuthUnauthorizedHead(t *testing.T) {
 	qt.Assert(t, qt.IsNil(os.WriteFile(file, []byte("alice:"+string(hash)+"\n"), 0o666)))
 	users, err := loadHtpasswd(file)
 	qt.Assert(t, qt.IsNil(err))
-	h, _ := newHandler(ocimem.New(), users, nil, nil, slog.New(slog.DiscardHandler), newMetrics(), serverLimits{maxUploads: -1}, false)
+	h, _ := newHandler(ocimem.New(), &authenticator{users: users}, nil, nil, slog.New(slog.DiscardHandler), newMetrics(), serverLimits{maxUploads: -1}, false)
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 

@@ -421,16 +421,23 @@ func (p *configParser) parseServer(n *yaml.Node, cfg *serveConfig, set map[strin
 			cfg.tlsCert, cfg.tlsKey = cert, key
 		}
 	}
-	if v := m.field("access", false); v != nil {
-		cfg.rules = p.parseRules(v)
-		if cfg.htpasswd == "" {
-			p.errorf(v, "access rules need htpasswd (or --htpasswd)")
+	access := m.field("access", false)
+	if access != nil {
+		cfg.rules = p.parseRules(access)
+	}
+	if v := m.field("issuers", false); v != nil {
+		cfg.issuers = p.parseIssuers(v)
+		if cfg.rules == nil {
+			p.errorf(v, "issuers need access rules: without them, every identity an issuer vouches for could do everything")
 		}
+	}
+	if access != nil && cfg.htpasswd == "" && cfg.issuers == nil {
+		p.errorf(access, "access rules need htpasswd (or --htpasswd) or issuers")
 	}
 	if v := m.field("token", false); v != nil {
 		cfg.token = p.parseToken(v)
-		if cfg.htpasswd == "" {
-			p.errorf(v, "token needs htpasswd (or --htpasswd): tokens are given to its users")
+		if cfg.htpasswd == "" && cfg.issuers == nil {
+			p.errorf(v, "token needs htpasswd (or --htpasswd) or issuers: tokens are given to their users")
 		}
 	}
 	if v := m.field("limits", false); v != nil {
@@ -451,6 +458,54 @@ func (p *configParser) parseServer(n *yaml.Node, cfg *serveConfig, set map[strin
 	}
 	m.done()
 	return build
+}
+
+// parseIssuers returns the trusted issuers of the config file's issuers
+// list, n.
+func (p *configParser) parseIssuers(n *yaml.Node) []issuerConfig {
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+		p.errorf(n, "issuers must be a list of {url, audience, claim, prefix}")
+		return nil
+	}
+	var issuers []issuerConfig
+	for _, e := range n.Content {
+		m := p.mapping(e, "an issuer")
+		if m == nil {
+			continue
+		}
+		ic := issuerConfig{claim: "sub"}
+		var un *yaml.Node
+		ic.url, un = m.str("url", true)
+		if un != nil {
+			u, err := url.Parse(ic.url)
+			if err != nil || u.Scheme != "https" && u.Scheme != "http" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+				p.errorf(un, "url must be the issuer's http or https URL, as its tokens' iss claim says it")
+			} else {
+				ic.prefix = u.Host + ":"
+			}
+		}
+		ic.audience, _ = m.str("audience", true)
+		if s, v := m.str("claim", false); v != nil {
+			if s == "" {
+				p.errorf(v, "claim must not be empty")
+			}
+			ic.claim = s
+		}
+		if s, v := m.str("prefix", false); v != nil {
+			if !strings.HasSuffix(s, ":") {
+				p.errorf(v, "prefix must end with a colon, which keeps issuers' identities apart from htpasswd users")
+			}
+			ic.prefix = s
+		}
+		for _, other := range issuers {
+			if un != nil && other.url == ic.url {
+				p.errorf(un, "issuer %s is listed twice", ic.url)
+			}
+		}
+		m.done()
+		issuers = append(issuers, ic)
+	}
+	return issuers
 }
 
 // parseToken returns the token service's settings from the config

@@ -95,6 +95,7 @@ func FuzzConfig(f *testing.F) {
 		"registry: !!binary aGVsbG8=\n",
 		"htpasswd: users\ntoken: {issuer: me, service: reg, realm: \"https://reg.example/token\", expiry: 10m}\nregistry: {kind: mem}\n",
 		"token:\nregistry: {kind: mem}\n",
+		"issuers: [{url: \"https://ci.example\", audience: reg, prefix: \"ci:\"}]\naccess: [{users: [\"ci:x\"], repositories: [\"**\"], allow: [pull]}]\ntoken: {}\nregistry: {kind: mem}\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -124,10 +125,13 @@ func FuzzConfig(f *testing.F) {
 			if cfg.buildRegistry == nil || cfg.backend == "" {
 				t.Fatalf("config %q accepted with nothing to build", data)
 			}
-			if cfg.rules != nil && cfg.htpasswd == "" {
-				t.Fatalf("config %q accepted with access rules and no htpasswd", data)
+			if cfg.rules != nil && cfg.htpasswd == "" && cfg.issuers == nil {
+				t.Fatalf("config %q accepted with access rules and neither htpasswd nor issuers", data)
 			}
-			if tc := cfg.token; tc != nil && (cfg.htpasswd == "" || tc.issuer == "" || tc.service == "" || tc.expiry < time.Second || tc.expiry > maxTokenExpiry) {
+			if cfg.issuers != nil && cfg.rules == nil {
+				t.Fatalf("config %q accepted with issuers and no access rules", data)
+			}
+			if tc := cfg.token; tc != nil && (cfg.htpasswd == "" && cfg.issuers == nil || tc.issuer == "" || tc.service == "" || tc.expiry < time.Second || tc.expiry > maxTokenExpiry) {
 				t.Fatalf("config %q accepted with token settings %+v and htpasswd %q", data, *tc, cfg.htpasswd)
 			}
 			return

@@ -11,7 +11,7 @@ import (
 )
 
 // newHandler returns the server's whole handler: /healthz, /metrics, and
-// the registry API, behind Basic authentication when users is not nil,
+// the registry API, behind Basic authentication when auth is not nil,
 // and with tokens not nil, also bearer tokens from tokens, which answers
 // at /token. /healthz and /metrics ask for no credentials, so that
 // probes and scrapers need none; the metrics name no repository, user or
@@ -20,17 +20,17 @@ import (
 // registry server in the handler has seen idle for longer than
 // limits.uploadTimeout (see ociserver.UploadSweeper). With noAnonMount, a
 // mount without from= starts an upload session.
-func newHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, tokens *tokenService, logger *slog.Logger, m *metrics, limits serverLimits, noAnonMount bool) (_ http.Handler, sweep func(context.Context)) {
+func newHandler(reg ociregistry.Interface, auth *authenticator, rules []accessRule, tokens *tokenService, logger *slog.Logger, m *metrics, limits serverLimits, noAnonMount bool) (_ http.Handler, sweep func(context.Context)) {
 	opts := &ociserver.Options{Logger: logger, MaxUploads: limits.maxUploads, UploadIdleTimeout: limits.uploadTimeout, DisableAnonymousMount: noAnonMount}
 	var (
 		api     http.Handler
 		servers []http.Handler
 	)
-	if users == nil {
+	if auth == nil {
 		api = ociserver.New(reg, opts)
 		servers = []http.Handler{api}
 	} else {
-		ah := newAuthHandler(reg, users, rules, tokens, opts)
+		ah := newAuthHandler(reg, auth, rules, tokens, opts)
 		api = ah
 		servers = []http.Handler{ah.server}
 	}
@@ -56,5 +56,5 @@ func newHandler(reg ociregistry.Interface, users *htpasswd, rules []accessRule, 
 			api.ServeHTTP(w, req)
 		}
 	})
-	return logRequests(logger, m, users != nil, idleReadTimeout(limits.readTimeout, idleWriteTimeout(limits.writeTimeout, h))), sweep
+	return logRequests(logger, m, auth != nil, idleReadTimeout(limits.readTimeout, idleWriteTimeout(limits.writeTimeout, h))), sweep
 }

@@ -84,7 +84,16 @@ once, before anything is created or listened on (exit 2).
     - users: [alice]           #   access is allowed when any rule names
       repositories: ["**"]     #   the user ("*": every user), the
       allow: [pull, push, delete] # repository and the access; else 403
-  token:                       # bearer tokens at /token (needs htpasswd):
+  issuers:                     # OpenID Connect issuers whose ID tokens are
+    - url: https://token.actions.githubusercontent.com # taken as passwords
+      audience: ocireg         #   required: the aud the tokens must hold
+      claim: sub               #   the claim naming the identity
+      prefix: "github:"        #   before it (default: the url's host and
+                               #   ":"); access rules name PREFIX+CLAIM,
+                               #   and "*" never matches such identities;
+                               #   issuers need access rules
+  token:                       # bearer tokens at /token (needs htpasswd
+                               #   or issuers):
     key: FILE                  #   PEM private key (EC, Ed25519, RSA of
                                #   2048 bits or more); replicas share it;
                                #   default: a key made at start

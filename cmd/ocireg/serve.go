@@ -95,6 +95,7 @@ type serveConfig struct {
 	backend       string                // the registry's name in the logs
 	rules         []accessRule
 	token         *tokenConfig // nil: no token service
+	issuers       []issuerConfig
 
 	metrics *metrics
 }
@@ -271,12 +272,17 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 	if m == nil {
 		m = newMetrics()
 	}
-	var users *htpasswd
-	if cfg.htpasswd != "" {
-		var err error
-		users, err = loadHtpasswd(cfg.htpasswd)
-		if err != nil {
-			return usageError{err}
+	var auth *authenticator
+	if cfg.htpasswd != "" || len(cfg.issuers) > 0 {
+		auth = &authenticator{users: &htpasswd{hashes: map[string][]byte{}, verified: map[string][32]byte{}}}
+		if cfg.htpasswd != "" {
+			var err error
+			if auth.users, err = loadHtpasswd(cfg.htpasswd); err != nil {
+				return usageError{err}
+			}
+		}
+		if len(cfg.issuers) > 0 {
+			auth.oidc = newOIDCAuth(cfg.issuers, &http.Client{Transport: http.DefaultTransport})
 		}
 	}
 	var tlsConfig *tls.Config
@@ -304,7 +310,7 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 	}
 	var tokens *tokenService
 	if cfg.token != nil {
-		if tokens, err = newTokenService(*cfg.token, users, cfg.rules); err != nil {
+		if tokens, err = newTokenService(*cfg.token, auth, cfg.rules); err != nil {
 			return usageError{err}
 		}
 		if cfg.token.keyFile == "" {
@@ -315,7 +321,7 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 	if err != nil {
 		return err
 	}
-	handler, sweep := newHandler(reg, users, cfg.rules, tokens, logger, m, cfg.serverLimits(), cfg.noAnonMount)
+	handler, sweep := newHandler(reg, auth, cfg.rules, tokens, logger, m, cfg.serverLimits(), cfg.noAnonMount)
 
 	scheme := "http"
 	if tlsConfig != nil {

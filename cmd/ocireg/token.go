@@ -88,7 +88,7 @@ func (c *tokenClaims) allows(typ, name, action string) bool {
 // checks the tokens that requests bear.
 type tokenService struct {
 	cfg    tokenConfig
-	users  *htpasswd
+	auth   *authenticator
 	rules  []accessRule // nil: every user may do everything
 	key    crypto.Signer
 	method jwt.SigningMethod
@@ -104,7 +104,7 @@ type tokenService struct {
 // newTokenService returns the token service that cfg describes for the
 // users of users, granting what rules allow. It returns an error when the
 // key file cannot be read or holds no key it can sign with.
-func newTokenService(cfg tokenConfig, users *htpasswd, rules []accessRule) (*tokenService, error) {
+func newTokenService(cfg tokenConfig, auth *authenticator, rules []accessRule) (*tokenService, error) {
 	var key crypto.Signer
 	if cfg.keyFile == "" {
 		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -129,7 +129,7 @@ func newTokenService(cfg tokenConfig, users *htpasswd, rules []accessRule) (*tok
 	}
 	return &tokenService{
 		cfg:     cfg,
-		users:   users,
+		auth:    auth,
 		rules:   rules,
 		key:     key,
 		method:  method,
@@ -357,7 +357,7 @@ func (ts *tokenService) check(raw string) (*tokenClaims, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errBadToken, err)
 	}
-	if _, ok := ts.users.hashes[c.Subject]; !ok {
+	if !ts.auth.known(c.Subject) {
 		return nil, fmt.Errorf("%w: no user %q", errBadToken, c.Subject)
 	}
 	ts.mu.Lock()

@@ -33,8 +33,8 @@ import (
 )
 
 // tokenUsers writes an htpasswd file of the given users, each with the
-// password "pw-" + name, and loads it.
-func tokenUsers(t *testing.T, names ...string) *htpasswd {
+// password "pw-" + name, and returns an authenticator of its users.
+func tokenUsers(t *testing.T, names ...string) *authenticator {
 	t.Helper()
 	var b strings.Builder
 	for _, n := range names {
@@ -46,7 +46,7 @@ func tokenUsers(t *testing.T, names ...string) *htpasswd {
 	qt.Assert(t, qt.IsNil(os.WriteFile(file, []byte(b.String()), 0o666)))
 	users, err := loadHtpasswd(file)
 	qt.Assert(t, qt.IsNil(err))
-	return users
+	return &authenticator{users: users}
 }
 
 // tokenRules lets alice do everything under alice/, and every user pull

@@ -70,10 +70,14 @@ func (ts *tokenService) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeTokenError(w, req, http.StatusBadRequest, "invalid_scope", fmt.Sprintf("%d scopes asked for; at most %d", len(scopes), maxScopes))
 		return
 	}
-	if !ok || !ts.users.verify(user, password) {
+	given := ok
+	if ok {
+		user, ok = ts.auth.identify(req.Context(), user, password)
+	}
+	if !ok {
 		w.Header().Set("WWW-Authenticate", `Basic realm="ocireg"`)
 		msg := "credentials required"
-		if ok {
+		if given {
 			msg = "wrong user name or password"
 		}
 		if oauth {

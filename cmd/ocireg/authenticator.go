@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+	"strings"
+)
+
+// authenticator checks the credentials a request or a token request
+// comes with: a user of the htpasswd file and its password or, with
+// trusted issuers, an ID token of one of them in place of the password
+// (the user name is then not looked at), which names an identity of the
+// form PREFIX:NAME. htpasswd user names cannot hold a colon, so the two
+// never meet.
+type authenticator struct {
+	users *htpasswd // may hold no users
+	oidc  *oidcAuth // nil: no trusted issuers
+}
+
+// identify returns the identity that user and password prove, if they
+// do.
+func (a *authenticator) identify(ctx context.Context, user, password string) (string, bool) {
+	if a.oidc != nil && looksLikeJWT(password) {
+		if id, err := a.oidc.identify(ctx, password); err == nil {
+			return id, true
+		}
+	}
+	if a.users.verify(user, password) {
+		return user, true
+	}
+	return "", false
+}
+
+// known reports whether identity is one that credentials can still
+// prove: a user of the htpasswd file, or, with trusted issuers, an
+// identity of theirs.
+func (a *authenticator) known(identity string) bool {
+	if isIssuerIdentity(identity) {
+		return a.oidc != nil
+	}
+	_, ok := a.users.hashes[identity]
+	return ok
+}
+
+// isIssuerIdentity reports whether identity is one that a trusted
+// issuer's ID token names rather than a user of the htpasswd file.
+func isIssuerIdentity(identity string) bool {
+	return strings.Contains(identity, ":")
+}
