@@ -40,6 +40,9 @@ func (r *Registry) HoldRepoGCState(ctx context.Context, repo string) (func() err
 // BlobKey returns the key of a blob's content.
 var BlobKey = (*Registry).blobKey
 
+// BlobLinkKey returns the key of a repository's link to a blob.
+var BlobLinkKey = (*Registry).blobLinkKey
+
 // CatalogName and RepoFromCatalogName expose the catalog's key code.
 var (
 	CatalogName         = catalogName

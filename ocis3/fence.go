@@ -2,6 +2,7 @@ package ocis3
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -25,6 +26,7 @@ type gcState struct {
 	etag    string // empty when the object does not exist
 	running bool
 	expires time.Time
+	run     string // the ID of the collection that holds or last held it
 }
 
 // live reports whether a collection holds the fence now.
@@ -41,21 +43,23 @@ func (r *Registry) readGCState(ctx context.Context, key string) (gcState, error)
 		}
 		return gcState{}, fmt.Errorf("ocis3: reading %s: %w", key, err)
 	}
-	g := gcState{etag: obj.etag, running: obj.meta["running"] == "true"}
+	g := gcState{etag: obj.etag, running: obj.meta["running"] == "true", run: obj.meta["run"]}
 	if sec, err := strconv.ParseInt(obj.meta["expires"], 10, 64); err == nil {
 		g.expires = time.Unix(sec, 0)
 	}
 	return g, nil
 }
 
-// writeGCState writes a fence object, on the condition that it still has
-// the ETag prev (or does not exist, when prev is empty), and returns its
-// new ETag. The body changes on every write, so that the ETag does.
-func (r *Registry) writeGCState(ctx context.Context, key, prev string, running bool, expires time.Time) (string, error) {
-	body, _ := json.Marshal(map[string]any{"running": running, "expires": expires.UTC(), "written": time.Now().UTC().Format(time.RFC3339Nano)})
+// writeGCState writes a fence object for the collection run, on the
+// condition that it still has the ETag prev (or does not exist, when
+// prev is empty), and returns its new ETag. The body changes on every
+// write, so that the ETag does.
+func (r *Registry) writeGCState(ctx context.Context, key, prev, run string, running bool, expires time.Time) (string, error) {
+	body, _ := json.Marshal(map[string]any{"running": running, "expires": expires.UTC(), "run": run, "written": time.Now().UTC().Format(time.RFC3339Nano)})
 	po := putOptions{meta: map[string]string{
 		"running": strconv.FormatBool(running),
 		"expires": strconv.FormatInt(expires.Unix(), 10),
+		"run":     run,
 	}}
 	if prev == "" {
 		po.ifNoneMatch = true
@@ -72,9 +76,13 @@ const fenceWaitPoll = 250 * time.Millisecond
 // fence ends an operation that relied on objects older than itself,
 // with before the fence object key as read when it began. When no
 // collection overlapped the operation, nothing it relied on can have
-// gone; else it waits for the collection to let go of the fence and
-// calls verify, which checks that what the operation relied on is still
-// there. It returns verify's error, or the context's.
+// gone; else it waits for the collection that held the fence as the
+// operation ended to let go of it and calls verify, which checks that
+// what the operation relied on is still there. A collection that takes
+// the fence after that one started after the operation's own writes,
+// and keeps what they made: waiting for it too would make an operation
+// wait through collections run back to back. It returns verify's error,
+// or the context's.
 func (r *Registry) fence(ctx context.Context, key string, before gcState, verify func() error) error {
 	after, err := r.readGCState(ctx, key)
 	if err != nil {
@@ -83,7 +91,7 @@ func (r *Registry) fence(ctx context.Context, key string, before gcState, verify
 	if after.etag == before.etag && !after.live(time.Now()) {
 		return nil
 	}
-	for after.live(time.Now()) {
+	for run := after.run; after.live(time.Now()) && after.run == run; {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -101,6 +109,7 @@ func (r *Registry) fence(ctx context.Context, key string, before gcState, verify
 type lease struct {
 	r    *Registry
 	key  string
+	run  string // the collection's ID, the same in every write
 	etag string // owned by the renewer until it halts
 	rn   *renewer
 }
@@ -115,16 +124,17 @@ func (r *Registry) acquire(ctx context.Context, key string) (*lease, error) {
 	if st.live(time.Now()) {
 		return nil, fmt.Errorf("ocis3: gc: another collection holds %s until %v", key, st.expires)
 	}
-	etag, err := r.writeGCState(ctx, key, st.etag, true, time.Now().Add(gcLease))
+	run := rand.Text()
+	etag, err := r.writeGCState(ctx, key, st.etag, run, true, time.Now().Add(gcLease))
 	if err != nil {
 		if isConflict(err) {
 			return nil, fmt.Errorf("ocis3: gc: another collection took %s at the same time", key)
 		}
 		return nil, fmt.Errorf("ocis3: gc: %w", err)
 	}
-	l := &lease{r: r, key: key, etag: etag}
+	l := &lease{r: r, key: key, run: run, etag: etag}
 	l.rn = startRenewer(ctx, gcLease/3, func(ctx context.Context) error {
-		etag, err := r.writeGCState(ctx, key, l.etag, true, time.Now().Add(gcLease))
+		etag, err := r.writeGCState(ctx, key, l.etag, run, true, time.Now().Add(gcLease))
 		if err == nil {
 			l.etag = etag
 		}
@@ -148,7 +158,7 @@ func (l *lease) release(ctx context.Context) error {
 	l.rn.halt()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	_, err := l.r.writeGCState(ctx, l.key, l.etag, false, time.Now())
+	_, err := l.r.writeGCState(ctx, l.key, l.etag, l.run, false, time.Now())
 	return err
 }
 

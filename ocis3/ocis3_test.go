@@ -812,6 +812,99 @@ func TestFence(t *testing.T) {
 	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUnknown))
 }
 
+// TestCommitCancelled checks that completing an upload that another
+// replica cancels meanwhile answers that the upload is unknown, as it
+// would be a moment later, rather than fail as the server's own error.
+func TestCommitCancelled(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	for _, alg := range []digest.Algorithm{digest.SHA256, digest.SHA512} {
+		t.Run(string(alg), func(t *testing.T) {
+			rs := replicas(t, g, 2, nil)
+			ctx := context.Background()
+			data := randomBytes(12 << 20)
+			w, err := rs[0].PushBlobChunked(ctx, "a/b", 0)
+			qt.Assert(t, qt.IsNil(err))
+			id := w.ID()
+			_, err = w.Write(data)
+			qt.Assert(t, qt.IsNil(err))
+			qt.Assert(t, qt.IsNil(w.Close()))
+			final, err := rs[0].PushBlobChunkedResume(ctx, "a/b", id, -1, 0)
+			qt.Assert(t, qt.IsNil(err))
+			other, err := rs[1].PushBlobChunkedResume(ctx, "a/b", id, -1, 0)
+			qt.Assert(t, qt.IsNil(err))
+			qt.Assert(t, qt.IsNil(other.Cancel()))
+			_, err = final.Commit(alg.FromBytes(data))
+			qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrBlobUploadUnknown))
+		})
+	}
+}
+
+// TestFenceLinkCollected checks that a push of content already in the
+// bucket that a collection overlapped answers only once its link is
+// there: a collection that outlasted the grace period may have taken the
+// link for an old one that nothing uses, and the push links it again.
+func TestFenceLinkCollected(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	r := g.newRegistry(t, nil)
+	ctx := context.Background()
+	desc := ocitest.PushBlob(t, r, "from", randomBytes(100))
+	release, err := r.HoldGCState(ctx)
+	qt.Assert(t, qt.IsNil(err))
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.MountBlob(ctx, "from", "to", desc.Digest)
+		done <- err
+	}()
+	// The mount has linked the blob and waits for the collection,
+	// which removes the link.
+	linkKey := ocis3.BlobLinkKey(r, "to", desc.Digest)
+	for {
+		_, err := r.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(testBucket), Key: aws.String(linkKey)})
+		if err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, err = r.Client().DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(testBucket), Key: aws.String(linkKey)})
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.IsNil(release()))
+	qt.Assert(t, qt.IsNil(<-done))
+	_, err = r.ResolveBlob(ctx, "to", desc.Digest)
+	qt.Assert(t, qt.IsNil(err))
+}
+
+// TestFenceBackToBack checks that a push waits only for the collection
+// that overlapped it, not for the ones that start after it, run back to
+// back.
+func TestFenceBackToBack(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	r := g.newRegistry(t, nil)
+	ctx := context.Background()
+	desc := ocitest.PushBlob(t, r, "from", randomBytes(100))
+	release, err := r.HoldGCState(ctx)
+	qt.Assert(t, qt.IsNil(err))
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.MountBlob(ctx, "from", "to", desc.Digest)
+		done <- err
+	}()
+	time.Sleep(500 * time.Millisecond)
+	qt.Assert(t, qt.IsNil(release()))
+	// The next collection starts at once, before the mount looks.
+	next, err := r.HoldGCState(ctx)
+	qt.Assert(t, qt.IsNil(err))
+	defer next()
+	select {
+	case err := <-done:
+		qt.Assert(t, qt.IsNil(err))
+	case <-time.After(10 * time.Second):
+		t.Fatal("the mount waited for a collection that started after it")
+	}
+}
+
 // TestCatalogName checks that the catalog's key code keeps the order of
 // repository names and decodes back.
 func TestCatalogName(t *testing.T) {

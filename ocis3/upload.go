@@ -316,7 +316,7 @@ func (w *blobWriter) Commit(d ociregistry.Digest) (ociregistry.Descriptor, error
 		// every upload twice.
 		h := d.Algorithm().Hash()
 		if err := w.each(ctx, func(data []byte) error { h.Write(data); return nil }); err != nil {
-			return ociregistry.Descriptor{}, fmt.Errorf("ocis3: reading upload: %w", err)
+			return ociregistry.Descriptor{}, w.partsError(err)
 		}
 		got = digest.NewDigest(d.Algorithm(), h)
 	}
@@ -335,7 +335,7 @@ func (w *blobWriter) Commit(d ociregistry.Digest) (ociregistry.Descriptor, error
 	existed := herr == nil
 	if !existed {
 		if err := w.compose(ctx, key); err != nil {
-			return ociregistry.Descriptor{}, fmt.Errorf("ocis3: storing blob %s: %w", d, err)
+			return ociregistry.Descriptor{}, w.partsError(fmt.Errorf("storing blob %s: %w", d, err))
 		}
 	}
 	desc, err := w.r.finishBlob(ctx, w.st.Repo, d, octetStream, w.st.Size, existed, g0)
@@ -346,6 +346,17 @@ func (w *blobWriter) Commit(d ociregistry.Digest) (ociregistry.Descriptor, error
 	w.release()
 	w.r.removeUpload(context.WithoutCancel(ctx), w.id, w.st)
 	return desc, nil
+}
+
+// partsError returns the error for a failure to read the upload's
+// parts: a part that is gone means that the upload was cancelled (on
+// this replica or another) while it was being completed, and the upload
+// is unknown, as it would be a moment later.
+func (w *blobWriter) partsError(err error) error {
+	if isNotFound(err) {
+		return fmt.Errorf("upload %s was cancelled or abandoned as it was being completed: %w", w.id, ociregistry.ErrBlobUploadUnknown)
+	}
+	return fmt.Errorf("ocis3: upload %s: %w", w.id, err)
 }
 
 // each calls f with the upload's data in order, part by part, ending

@@ -102,20 +102,47 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, desc ociregistry.D
 // content was there before the push (existed), it checks that a
 // collection did not remove it meanwhile.
 func (r *Registry) finishBlob(ctx context.Context, repo string, d ociregistry.Digest, mediaType string, size int64, existed bool, g0 gcState) (ociregistry.Descriptor, error) {
-	l, err := r.linkBlob(ctx, repo, d, mediaType, size)
-	if err != nil {
-		return ociregistry.Descriptor{}, fmt.Errorf("ocis3: linking blob %s: %w", d, err)
-	}
-	if err := r.ensureCatalog(ctx, repo); err != nil {
-		return ociregistry.Descriptor{}, fmt.Errorf("ocis3: storing blob %s: %w", d, err)
-	}
-	if existed {
-		err := r.fence(ctx, r.gcStateKey(), g0, func() error { return r.verifyContent(ctx, repo, d) })
+	for attempt := 1; ; attempt++ {
+		l, err := r.linkBlob(ctx, repo, d, mediaType, size)
+		if err != nil {
+			return ociregistry.Descriptor{}, fmt.Errorf("ocis3: linking blob %s: %w", d, err)
+		}
+		if err := r.ensureCatalog(ctx, repo); err != nil {
+			return ociregistry.Descriptor{}, fmt.Errorf("ocis3: storing blob %s: %w", d, err)
+		}
+		desc := ociregistry.Descriptor{MediaType: l.MediaType, Digest: d, Size: l.Size}
+		if !existed {
+			return desc, nil
+		}
+		linked := true
+		err = r.fence(ctx, r.gcStateKey(), g0, func() error {
+			if err := r.verifyContent(ctx, repo, d); err != nil {
+				return err
+			}
+			// A collection that overlapped for longer than the
+			// grace period took the link for an old one that
+			// nothing uses.
+			_, _, err := r.readLink(ctx, repo, d)
+			if errors.Is(err, ociregistry.ErrBlobUnknown) {
+				linked = false
+				return nil
+			}
+			return err
+		})
 		if err != nil {
 			return ociregistry.Descriptor{}, err
 		}
+		if linked {
+			return desc, nil
+		}
+		if attempt == 3 {
+			return ociregistry.Descriptor{}, errCollected("the link to blob "+string(d), ociregistry.ErrBlobUnknown)
+		}
+		// Link again, fenced anew.
+		if g0, err = r.readGCState(ctx, r.gcStateKey()); err != nil {
+			return ociregistry.Descriptor{}, err
+		}
 	}
-	return ociregistry.Descriptor{MediaType: l.MediaType, Digest: d, Size: l.Size}, nil
 }
 
 // verifyContent checks that a blob's content is in the bucket, and

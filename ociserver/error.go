@@ -3,6 +3,7 @@ package ociserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -24,6 +25,14 @@ func (s *server) writeError(w http.ResponseWriter, req *http.Request, err error)
 		// the server's fault.
 		s.logger.Debug("request canceled", "method", req.Method, "path", req.URL.Path, "err", err)
 		return
+	}
+	if herr := (*ociregistry.HTTPError)(nil); errors.As(err, &herr) && herr.StatusCode == http.StatusUnauthorized {
+		// Another registry's 401, passed on by the backend (a
+		// remote registry, or one in a unify), refused the server's
+		// own credentials: a 401 would ask the client for
+		// credentials, which cannot mend that, and without the
+		// challenge it must carry.
+		err = &ociregistry.HTTPError{StatusCode: http.StatusForbidden, Err: fmt.Errorf("%w: %w", errBackendCredentials, err)}
 	}
 	status := ociregistry.HTTPStatus(err)
 	level := slog.LevelDebug
@@ -53,6 +62,10 @@ func (s *server) writeError(w http.ResponseWriter, req *http.Request, err error)
 		w.Write(body)
 	}
 }
+
+// errBackendCredentials is what a client is told when a registry behind
+// the server refused the server's credentials.
+var errBackendCredentials = ociregistry.NewError("a registry this server relies on refused the server's credentials", "DENIED", nil)
 
 // errInternal is what a client is told of a failure inside the server.
 var errInternal = errors.New("the server failed to handle the request; its log says why")

@@ -123,6 +123,9 @@ func TestBackendErrors(t *testing.T) {
 		{"wrapped", ociregistry.ErrBlobUnknown, 404, "BLOB_UNKNOWN"},
 		{"plain error", errors.New("disk on fire"), 500, "UNKNOWN"},
 		{"http error", ociregistry.NewHTTPError(ociregistry.ErrNameUnknown, 410), 410, "NAME_UNKNOWN"},
+		// Another registry refused the server's credentials: the
+		// client cannot mend that with its own.
+		{"backend's 401", ociregistry.NewHTTPError(ociregistry.ErrUnauthorized, 401), 403, "DENIED"},
 	}
 	for _, test := range tests {
 		t.Run(test.name, func(t *testing.T) {

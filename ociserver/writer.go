@@ -557,11 +557,22 @@ func (s *server) putManifest(w http.ResponseWriter, req *http.Request, rt route)
 			return err
 		}
 	}
+	var accepted []string
 	for _, t := range tags {
-		desc, err = s.backend.PushManifest(ctx, rt.repo, t, contents, mediaType)
+		d, err := s.backend.PushManifest(ctx, rt.repo, t, contents, mediaType)
 		if err != nil {
-			return err
+			if len(accepted) == 0 {
+				return err
+			}
+			// The tags before it are set, and cannot be taken
+			// back (a tag may have named another manifest): the
+			// push succeeded for them, and the OCI-Tag header
+			// says which they are, as the specification has it.
+			s.logger.Info("manifest pushed with some of its tags", "repo", rt.repo, "tags", accepted, "refused", t, "err", err)
+			break
 		}
+		desc = d
+		accepted = append(accepted, t)
 	}
 	if d != "" {
 		// The specification wants the client's digest back, which
@@ -574,7 +585,7 @@ func (s *server) putManifest(w http.ResponseWriter, req *http.Request, rt route)
 	if len(qtags) > 0 {
 		// Every tag the manifest got, each once (the one in the
 		// path too, for a push by tag with more).
-		h.Set("OCI-Tag", strings.Join(tags, ", "))
+		h.Set("OCI-Tag", strings.Join(accepted, ", "))
 	}
 	if !s.opts.DisableReferrersAPI {
 		if subject := subjectOf(contents); subject != "" {

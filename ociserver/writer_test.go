@@ -396,6 +396,20 @@ func TestPutManifest(t *testing.T) {
 	qt.Assert(t, qt.Equals(resp.status, 201), qt.Commentf("body %s", resp.body))
 	qt.Check(t, qt.Equals(resp.header.Get("OCI-Tag"), "v2, d"))
 
+	// A tag refused after others were set: the push stands for
+	// those, which OCI-Tag names; one refused first fails the push.
+	other := imageManifest(t, r, "foo", "other", nil, "")
+	_, err = r.PushManifest(context.Background(), "foo", "taken", other, ocispec.MediaTypeImageManifest)
+	qt.Assert(t, qt.IsNil(err))
+	immutable := newServer(t, ocifilter.Immutable(r), nil)
+	resp = do(t, immutable, request{method: "PUT", path: "/v2/foo/manifests/" + string(d) + "?tag=e&tag=f&tag=taken&tag=g", header: ct, body: string(data)})
+	qt.Assert(t, qt.Equals(resp.status, 201), qt.Commentf("body %s", resp.body))
+	qt.Check(t, qt.Equals(resp.header.Get("OCI-Tag"), "e, f"))
+	resp = do(t, immutable, request{method: "PUT", path: "/v2/foo/manifests/" + string(d) + "?tag=taken&tag=h", header: ct, body: string(data)})
+	checkError(t, resp, 403, "DENIED")
+	_, err = r.ResolveTag(context.Background(), "foo", "h")
+	qt.Check(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
+
 	// A manifest that refers to blobs the repository lacks.
 	resp = do(t, base, request{method: "PUT", path: "/v2/other/manifests/v1", header: ct, body: string(data)})
 	checkError(t, resp, 400, "MANIFEST_BLOB_UNKNOWN")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -62,7 +63,7 @@ import (
 //	{kind: mem, laxReferences: BOOL}
 //	{kind: fs, dir: DIR, laxReferences: BOOL}
 //	{kind: s3, bucket: B, prefix: P, endpoint: URL, region: R, pathStyle: BOOL, redirect: BOOL}
-//	{kind: remote, url: URL, insecure: BOOL, username: U, password: P}
+//	{kind: remote, url: URL, insecure: BOOL, username: U, password: P, responseTimeout: DURATION}
 //	{kind: proxy, upstream: REGISTRY, cache: REGISTRY, tagTTL: DURATION, stallTimeout: DURATION}
 //	{kind: unify, registries: [REGISTRY, REGISTRY]}
 //	{kind: readonly, registry: REGISTRY}
@@ -765,12 +766,22 @@ func (p *configParser) parseS3(m *mapping, lax bool) (registryBuilder, string) {
 	}, desc
 }
 
+// defaultRemoteResponseTimeout is how long a remote registry may take
+// to answer a request, once it is sent, by default.
+const defaultRemoteResponseTimeout = time.Minute
+
 // parseRemote parses a registry of kind remote (another registry over HTTP); see parseRegistry.
 func (p *configParser) parseRemote(n *yaml.Node, m *mapping) (registryBuilder, string) {
 	url, un := m.str("url", true)
 	insecure := m.boolean("insecure")
 	user, userN := m.str("username", false)
 	password, pn := m.str("password", false)
+	timeout := defaultRemoteResponseTimeout
+	if _, v := m.str("responseTimeout", false); v != nil {
+		if timeout = m.duration("responseTimeout"); timeout <= 0 {
+			p.errorf(v, "responseTimeout must be a positive duration")
+		}
+	}
 	if un == nil {
 		return nil, ""
 	}
@@ -790,7 +801,12 @@ func (p *configParser) parseRemote(n *yaml.Node, m *mapping) (registryBuilder, s
 		}
 		auth = cfg
 	}
-	opts := &ociclient.Options{Insecure: insecure, Auth: auth}
+	// A registry that takes connections and never answers must not
+	// hold the requests that ask it (nor, in a unify, those that
+	// ask the other registry too).
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.ResponseHeaderTimeout = timeout
+	opts := &ociclient.Options{Insecure: insecure, Auth: auth, Transport: transport}
 	// Making a client only checks the URL, so it is done here
 	// to report a bad one as a mistake; the builder makes the
 	// client again, with the server's logger.

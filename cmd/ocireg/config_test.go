@@ -3,13 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-quicktest/qt"
+	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/internal/toolstest"
 	"github.com/ocireg/ociregistry/ocimem"
 	"github.com/ocireg/ociregistry/ociserver"
@@ -153,4 +157,40 @@ func TestConfigSyntaxErrors(t *testing.T) {
 			qt.Check(t, qt.Equals(stderr.String(), config+":"+test.want+"\n"))
 		})
 	}
+}
+
+// TestConfigRemoteResponseTimeout checks that a remote registry that
+// takes connections and never answers fails a request after its
+// responseTimeout, also inside a unify, rather than hold it.
+func TestConfigRemoteResponseTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	qt.Assert(t, qt.IsNil(err))
+	defer ln.Close()
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	dir := t.TempDir()
+	cfg := &serveConfig{configFile: filepath.Join(dir, "unify.yaml")}
+	config := fmt.Sprintf("registry: {kind: unify, registries: [{kind: mem}, {kind: remote, url: \"http://%s\", username: u, password: p, responseTimeout: 500ms}]}\n", ln.Addr())
+	qt.Assert(t, qt.IsNil(os.WriteFile(cfg.configFile, []byte(config), 0o666)))
+	qt.Assert(t, qt.IsNil(loadConfigFile(cfg, nil)))
+	reg, err := cfg.buildRegistry(slog.New(slog.DiscardHandler))
+	qt.Assert(t, qt.IsNil(err))
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	_, err = ociregistry.All(reg.Tags(ctx, "a/b", ""))
+	qt.Assert(t, qt.IsNotNil(err))
+	qt.Assert(t, qt.IsNil(ctx.Err()), qt.Commentf("the listing waited for the caller's deadline: %v", err))
 }

@@ -149,6 +149,8 @@ A REGISTRY is a mapping with a kind and that kind's fields:
     insecure: BOOL             #   talk plain HTTP to it
     username: USER             #   with password: Basic or token auth;
     password: PASSWORD         #   without, the docker config's
+    responseTimeout: DURATION  #   how long it may take to answer a
+                               #   request once sent (default 1m)
 
   kind: proxy                  # pull-through cache; refuses pushes
     upstream: REGISTRY         #   required: where content comes from
