@@ -2,18 +2,25 @@ package ocifilter
 
 import (
 	"context"
+	"fmt"
+	"io"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/internal/ocimanifest"
 )
 
 // Immutable returns a registry over r in which a tag, once pushed,
 // cannot be moved to another manifest or deleted: PushManifest with a
 // tag that points elsewhere answers an error that Is
-// [ociregistry.ErrDenied]; DeleteTag, and DeleteManifest of a tagged
-// manifest, answer one that Is [ociregistry.ErrUnsupported] (405, as the
-// distribution spec asks of a registry that does not do the delete).
+// [ociregistry.ErrDenied]; DeleteTag, and DeleteManifest or DeleteBlob
+// of what a tag relies on (its manifest, the manifests an index lists,
+// their config and layers), answer one that Is
+// [ociregistry.ErrUnsupported] (405, as the distribution spec asks of a
+// registry that does not do the delete): what a tag pulls never changes.
+// Such a delete reads the repository's tagged manifests to know, up to
+// 10000 of them (beyond that it is refused too).
 // Pushing the same manifest again under its tag succeeds. Everything
 // else passes through.
 //
@@ -65,6 +72,74 @@ func (r *immutable) DeleteManifest(ctx context.Context, repo string, dg ociregis
 		return err
 	}
 	defer unlock()
+	if err := r.checkUnused(ctx, repo, dg, "manifest"); err != nil {
+		return err
+	}
+	return r.r.DeleteManifest(ctx, repo, dg)
+}
+
+func (r *immutable) DeleteBlob(ctx context.Context, repo string, dg ociregistry.Digest) error {
+	unlock, err := r.locks.lock(ctx, repo)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := r.checkUnused(ctx, repo, dg, "blob"); err != nil {
+		return err
+	}
+	return r.r.DeleteBlob(ctx, repo, dg)
+}
+
+// maxImmutableScan bounds the manifests that a delete reads to know
+// whether a tag relies on what it deletes.
+const maxImmutableScan = 10000
+
+// checkUnused returns an error that Is ociregistry.ErrUnsupported when
+// a tag of repo names dg, or a manifest that refers to it, directly
+// or through the manifests of an index: deleting it would change what
+// the tag pulls.
+func (r *immutable) checkUnused(ctx context.Context, repo string, dg ociregistry.Digest, what string) error {
+	seen := map[ociregistry.Digest]bool{}
+	var uses func(desc ociregistry.Descriptor) (bool, error)
+	uses = func(desc ociregistry.Descriptor) (bool, error) {
+		if desc.Digest == dg {
+			return true, nil
+		}
+		if seen[desc.Digest] {
+			return false, nil
+		}
+		seen[desc.Digest] = true
+		if len(seen) > maxImmutableScan {
+			return false, deleteRefused("delete "+what+" in", repo, fmt.Sprintf("more than %d manifests to check for tags that rely on it", maxImmutableScan))
+		}
+		rd, err := r.r.GetManifest(ctx, repo, desc.Digest)
+		if err != nil {
+			if ociregistry.IsNotFound(err) {
+				return false, nil
+			}
+			return false, err
+		}
+		data, err := io.ReadAll(io.LimitReader(rd, maxManifestRead))
+		rd.Close()
+		if err != nil {
+			return false, err
+		}
+		pm, err := ocimanifest.Parse(data, desc.MediaType)
+		if err != nil {
+			return false, nil
+		}
+		for _, b := range pm.Blobs {
+			if b.Digest == dg {
+				return true, nil
+			}
+		}
+		for _, c := range pm.Children {
+			if u, err := uses(c); u || err != nil {
+				return u, err
+			}
+		}
+		return false, nil
+	}
 	for tag, err := range r.r.Tags(ctx, repo, "") {
 		if err != nil {
 			if ociregistry.IsNotFound(err) {
@@ -79,9 +154,16 @@ func (r *immutable) DeleteManifest(ctx context.Context, repo string, dg ociregis
 			}
 			return err
 		}
-		if desc.Digest == dg {
-			return deleteRefused("delete manifest in", repo, "it is tagged "+tag+" and tags are immutable")
+		u, err := uses(desc)
+		if err != nil {
+			return err
+		}
+		if u {
+			return deleteRefused("delete "+what+" in", repo, "tag "+tag+" relies on it and tags are immutable")
 		}
 	}
-	return r.r.DeleteManifest(ctx, repo, dg)
+	return nil
 }
+
+// maxManifestRead bounds what is read of a manifest.
+const maxManifestRead = 4 << 20

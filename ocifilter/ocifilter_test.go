@@ -189,6 +189,22 @@ func TestImmutable(t *testing.T) {
 	qt.Assert(t, qt.IsNil(r.DeleteBlob(ctx, "a/b", p2.Blobs[1].Digest)))
 	_, err = r.PushManifest(ctx, "a/b", "v2", p1.Content, p1.Manifest.MediaType)
 	qt.Assert(t, qt.IsNil(err))
+
+	// What a tag pulls cannot go: its blobs, nor the manifests its
+	// index lists, nor theirs.
+	for _, b := range p1.Blobs {
+		qt.Assert(t, qt.ErrorIs(r.DeleteBlob(ctx, "a/b", b.Digest), ociregistry.ErrUnsupported))
+	}
+	idx := ocitest.PushRandomIndex(t, r, "a/b", "i1")
+	for _, child := range idx.Children {
+		qt.Assert(t, qt.ErrorIs(r.DeleteManifest(ctx, "a/b", child.Manifest.Digest), ociregistry.ErrUnsupported))
+		for _, b := range child.Blobs {
+			qt.Assert(t, qt.ErrorIs(r.DeleteBlob(ctx, "a/b", b.Digest), ociregistry.ErrUnsupported))
+		}
+	}
+	rd, err := r.GetTag(ctx, "a/b", "i1")
+	qt.Assert(t, qt.IsNil(err))
+	rd.Close()
 }
 
 // TestImmutableLocksPerRepository checks that a tagged push that waits
