@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"strings"
 
+	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/ocifilter"
 )
 
@@ -18,29 +20,82 @@ type accessRule struct {
 
 // matchRepo reports whether repo matches pattern, a path.Match pattern
 // (where * does not match a slash) or a pattern ending in "**", which
-// matches any repository starting with what comes before it ("**" alone
-// matches every repository).
+// matches any repository that starts with what matches the part before
+// it ("team/**" matches team/a and team/a/b, "*/app/**" matches
+// org/app/x; "**" alone matches every repository).
 func matchRepo(pattern, repo string) bool {
-	if prefix, ok := strings.CutSuffix(pattern, "**"); ok {
+	prefix, ok := strings.CutSuffix(pattern, "**")
+	if !ok {
+		ok, _ := path.Match(pattern, repo)
+		return ok
+	}
+	if !strings.ContainsAny(prefix, `*?[\`) {
 		return strings.HasPrefix(repo, prefix)
 	}
-	ok, _ := path.Match(pattern, repo)
-	return ok
+	for i := 0; i <= len(repo); i++ {
+		if ok, _ := path.Match(prefix, repo[:i]); ok {
+			return true
+		}
+	}
+	return false
 }
 
-// checkRepoPattern returns an error when pattern is malformed.
+// checkRepoPattern returns an error when pattern is malformed, or when
+// what it names literally could never be part of a repository name (a
+// capital letter, a leading or doubled slash), which would make a rule
+// that silently matches nothing.
 func checkRepoPattern(pattern string) error {
 	if pattern == "" {
 		return fmt.Errorf("empty repository pattern")
 	}
-	p, _ := strings.CutSuffix(pattern, "**")
+	p, prefixOnly := strings.CutSuffix(pattern, "**")
 	if strings.Contains(p, "**") {
 		return fmt.Errorf("bad repository pattern %q: ** only at the end", pattern)
 	}
 	if _, err := path.Match(p, ""); err != nil {
 		return fmt.Errorf("bad repository pattern %q: %v", pattern, err)
 	}
+	// What the pattern matches, with each wildcard standing for an "a".
+	name := sampleOf(p)
+	if prefixOnly {
+		// Any name that starts with p: check one.
+		name += "a"
+	}
+	if err := ociregistry.CheckRepository(name); err != nil {
+		return fmt.Errorf("repository pattern %q matches no repository: %v", pattern, errors.Unwrap(err))
+	}
 	return nil
+}
+
+// sampleOf returns a name that the path.Match pattern p matches, with
+// "a" for each wildcard, character class and escaped character, which
+// keeps whatever is literal in p.
+func sampleOf(p string) string {
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '*', '?':
+			b.WriteByte('a')
+		case '\\':
+			i++
+			b.WriteByte('a')
+		case '[':
+			// A class ends at the first "]" after its first
+			// character (path.Match has checked its syntax).
+			j := i + 2
+			for j < len(p) && p[j] != ']' {
+				if p[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			i = j
+			b.WriteByte('a')
+		default:
+			b.WriteByte(p[i])
+		}
+	}
+	return b.String()
 }
 
 // allows reports whether the rules let user have access to repo.

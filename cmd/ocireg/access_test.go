@@ -23,6 +23,13 @@ func TestMatchRepo(t *testing.T) {
 		{"a/[bc]", "a/c", true},
 		{"exact", "exact", true},
 		{"exact", "exactly", false},
+		{"*/app/**", "org/app/one", true},
+		{"*/app/**", "org/app", false},
+		{"*/app/**", "org/other/app/x", false},
+		{"team-*/**", "team-a/svc", true},
+		{"team-*/**", "team/svc", false},
+		{"t?am/**", "team/x", true},
+		{"[ab]/**", "b/x/y", true},
 	}
 	for _, test := range tests {
 		qt.Check(t, qt.Equals(matchRepo(test.pattern, test.repo), test.want), qt.Commentf("%q %q", test.pattern, test.repo))
@@ -30,10 +37,10 @@ func TestMatchRepo(t *testing.T) {
 }
 
 func TestCheckRepoPattern(t *testing.T) {
-	for _, good := range []string{"**", "a/**", "a/*", "a/[bc]"} {
+	for _, good := range []string{"**", "a/**", "a/*", "a/[bc]", "team-*/**", "*/app/**", "a/[^/]x", "*"} {
 		qt.Check(t, qt.IsNil(checkRepoPattern(good)), qt.Commentf("%q", good))
 	}
-	for _, bad := range []string{"", "a/**/b", "a/[b", `a\`} {
+	for _, bad := range []string{"", "a/**/b", "a/[b", `a\`, "Team/**", "team/", "/team/*x", "/team", "team//x", "team//**", "a..b"} {
 		qt.Check(t, qt.IsNotNil(checkRepoPattern(bad)), qt.Commentf("%q", bad))
 	}
 }

@@ -166,8 +166,10 @@ A REGISTRY is a mapping with a kind and that kind's fields:
   kind: readonly               # refuses every push and delete (403)
     registry: REGISTRY
 
-  kind: immutable              # a tag, once pushed, never moves
-    registry: REGISTRY
+  kind: immutable              # a tag, once pushed, never moves, and
+    registry: REGISTRY         #   what it pulls is never deleted; the
+                               #   check is this process's: replicas
+                               #   sharing a store can race on a new tag
 
   kind: select                 # only the repositories matching
     registry: REGISTRY         #   one of the patterns
