@@ -3,7 +3,6 @@ package ociserver
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -26,15 +25,16 @@ func (s *server) writeError(w http.ResponseWriter, req *http.Request, err error)
 		s.logger.Debug("request canceled", "method", req.Method, "path", req.URL.Path, "err", err)
 		return
 	}
+	// public is what the client is told; the log has err.
+	status, public := ociregistry.HTTPStatus(err), publicError(err)
 	if herr := (*ociregistry.HTTPError)(nil); errors.As(err, &herr) && herr.StatusCode == http.StatusUnauthorized {
 		// Another registry's 401, passed on by the backend (a
 		// remote registry, or one in a unify), refused the server's
 		// own credentials: a 401 would ask the client for
 		// credentials, which cannot mend that, and without the
 		// challenge it must carry.
-		err = &ociregistry.HTTPError{StatusCode: http.StatusForbidden, Err: fmt.Errorf("%w: %w", errBackendCredentials, err)}
+		status, public = http.StatusForbidden, errBackendCredentials
 	}
-	status := ociregistry.HTTPStatus(err)
 	level := slog.LevelDebug
 	if status >= 500 {
 		level = slog.LevelError
@@ -42,7 +42,7 @@ func (s *server) writeError(w http.ResponseWriter, req *http.Request, err error)
 	s.logger.Log(req.Context(), level, "request failed", "method", req.Method, "path", req.URL.Path, "status", status, "err", err)
 	// The log has the whole error; the client learns nothing of the
 	// server's files, storage or network.
-	body, _ := ociregistry.MarshalError(publicError(err))
+	body, _ := ociregistry.MarshalError(public)
 	h := w.Header()
 	if status == http.StatusTooManyRequests && h.Get("Retry-After") == "" {
 		h.Set("Retry-After", retryAfter(err))
