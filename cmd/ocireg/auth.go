@@ -97,6 +97,7 @@ func (h *authHandler) serveBearer(w http.ResponseWriter, req *http.Request, toke
 // and, when a token was sent, why it was not enough (tokenErr).
 func (h *authHandler) unauthorized(w http.ResponseWriter, req *http.Request, err error, tokenErr, scope string) {
 	w.Header().Set("WWW-Authenticate", h.challenge(req, tokenErr, scope))
+	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	body, status := ociregistry.MarshalError(err)
 	// A HEAD gets the headers of the GET's answer, as ociserver's
 	// error answers do.

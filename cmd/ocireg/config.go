@@ -548,8 +548,8 @@ func (p *configParser) parseToken(n *yaml.Node) *tokenConfig {
 	}
 	if s, v := m.str("expiry", false); v != nil {
 		d, err := time.ParseDuration(s)
-		if err != nil || d < time.Second || d > maxTokenExpiry {
-			p.errorf(v, "expiry must be a duration between 1s and %v", maxTokenExpiry)
+		if err != nil || d < minTokenExpiry || d > maxTokenExpiry {
+			p.errorf(v, "expiry must be a duration between %v and %v", minTokenExpiry, maxTokenExpiry)
 		}
 		tc.expiry = d
 	}

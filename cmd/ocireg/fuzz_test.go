@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -131,7 +130,7 @@ func FuzzConfig(f *testing.F) {
 			if cfg.issuers != nil && cfg.rules == nil {
 				t.Fatalf("config %q accepted with issuers and no access rules", data)
 			}
-			if tc := cfg.token; tc != nil && (cfg.htpasswd == "" && cfg.issuers == nil || tc.issuer == "" || tc.service == "" || tc.expiry < time.Second || tc.expiry > maxTokenExpiry) {
+			if tc := cfg.token; tc != nil && (cfg.htpasswd == "" && cfg.issuers == nil || tc.issuer == "" || tc.service == "" || tc.expiry < minTokenExpiry || tc.expiry > maxTokenExpiry) {
 				t.Fatalf("config %q accepted with token settings %+v and htpasswd %q", data, *tc, cfg.htpasswd)
 			}
 			return

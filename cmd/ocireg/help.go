@@ -101,7 +101,7 @@ once, before anything is created or listened on (exit 2).
     service: ocireg            #   their aud claim and the challenge's service
     realm: URL                 #   the token URL in challenges; default:
                                #   /token on the address the client used
-    expiry: 5m                 #   a token's life (1s to 24h)
+    expiry: 5m                 #   a token's life (1m to 24h)
   anonymousMount: false        # --no-anonymous-mount: a mount without
                                #   from= starts an upload (default true:
                                #   the blob is mounted from any repository)

@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"encoding/base32"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -51,13 +52,23 @@ const (
 	// tokenLeeway is the clock difference between replicas that a
 	// token's times allow for.
 	tokenLeeway = 30 * time.Second
-	// maxScopes bounds the scopes one token request may ask for, and
-	// so the size of a token.
+	// minTokenExpiry is the shortest life a token may have: docker's
+	// token protocol says that a token lives at least 60 seconds, and
+	// clients (regclient, containers/image) keep one that long.
+	minTokenExpiry = time.Minute
+	// maxScopes bounds the scopes of one token request that are looked
+	// at: clients that add a scope for every repository they touch
+	// (regclient does) get a token for the last ones.
 	maxScopes = 64
+	// maxAccessBytes bounds the JSON of a token's access claim, so that
+	// a token stays well under maxTokenBytes: the oldest scopes asked
+	// for are left out past it.
+	maxAccessBytes = 8 << 10
 	// maxTokenBytes bounds the bearer tokens that are parsed at all.
 	maxTokenBytes = 16 << 10
-	// maxCheckedTokens bounds the tokens whose check is remembered.
-	maxCheckedTokens = 4096
+	// maxCheckedTokens bounds the tokens whose check is remembered
+	// (each at most maxAccessBytes of claims).
+	maxCheckedTokens = 1024
 )
 
 // tokenAccess is an entry of a token's access claim.
@@ -95,10 +106,11 @@ type tokenService struct {
 	kid    string
 	now    func() time.Time
 
-	// checked remembers the claims of the tokens checked good, so that
-	// a signature is verified once per token rather than per request.
+	// checked remembers the claims of the tokens checked good, by the
+	// SHA-256 of the token, so that a signature is verified once per
+	// token rather than per request.
 	mu      sync.Mutex
-	checked map[string]*tokenClaims
+	checked map[[32]byte]*tokenClaims
 }
 
 // newTokenService returns the token service that cfg describes for the
@@ -135,7 +147,7 @@ func newTokenService(cfg tokenConfig, auth *authenticator, rules []accessRule) (
 		method:  method,
 		kid:     kid,
 		now:     time.Now,
-		checked: map[string]*tokenClaims{},
+		checked: map[[32]byte]*tokenClaims{},
 	}, nil
 }
 
@@ -263,8 +275,11 @@ var tokenActions = []struct {
 // of each repository scope, the actions the access rules allow the user
 // ("*" asks for all of them), and the catalog to any user. Scopes of
 // other types, malformed scopes and invalid repository names get
-// nothing.
+// nothing. Of many scopes, the last maxScopes are looked at, and the
+// claim keeps the last of what they grant that fits in maxAccessBytes:
+// a client asks for what it needs now last.
 func (ts *tokenService) grant(user string, scopes []string) []tokenAccess {
+	scopes = scopes[max(0, len(scopes)-maxScopes):]
 	var granted []tokenAccess
 	add := func(typ, name, action string) {
 		for i := range granted {
@@ -295,6 +310,13 @@ func (ts *tokenService) grant(user string, scopes []string) []tokenAccess {
 				}
 			}
 		}
+	}
+	for len(granted) > 0 {
+		data, _ := json.Marshal(granted)
+		if len(data) <= maxAccessBytes {
+			break
+		}
+		granted = granted[1:]
 	}
 	return granted
 }
@@ -336,8 +358,9 @@ func (ts *tokenService) check(raw string) (*tokenClaims, error) {
 		return nil, errBadToken
 	}
 	now := ts.now()
+	sum := sha256.Sum256([]byte(raw))
 	ts.mu.Lock()
-	c, ok := ts.checked[raw]
+	c, ok := ts.checked[sum]
 	ts.mu.Unlock()
 	if ok {
 		if now.After(c.ExpiresAt.Add(tokenLeeway)) {
@@ -364,13 +387,13 @@ func (ts *tokenService) check(raw string) (*tokenClaims, error) {
 	if len(ts.checked) >= maxCheckedTokens {
 		clear(ts.checked)
 	}
-	ts.checked[raw] = c
+	ts.checked[sum] = c
 	ts.mu.Unlock()
 	return c, nil
 }
 
 // tokenGrant is what a request's bearer token grants, kept in its
-// context for checkToken, with the scope of the first check it failed.
+// context for checkToken, with the scope of the last check it failed.
 type tokenGrant struct {
 	claims  *tokenClaims
 	catalog bool // the request lists the catalog, which the token allows
@@ -394,11 +417,12 @@ func checkToken(ctx context.Context, repo string, access ocifilter.Access) error
 	if g.claims.allows("repository", repo, action) {
 		return nil
 	}
+	// The last check that failed names the scope: one that failed
+	// before it was given up on (a mount from a repository the token
+	// does not name falls back to an upload).
 	scope := tokenScope{typ: "repository", name: repo, actions: []string{action}}.String()
 	g.mu.Lock()
-	if g.wanted == "" {
-		g.wanted = scope
-	}
+	g.wanted = scope
 	g.mu.Unlock()
 	return fmt.Errorf("token does not grant %s on repository %q: %w", action, repo, ociregistry.ErrUnauthorized)
 }

@@ -66,10 +66,6 @@ func (ts *tokenService) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeTokenError(w, req, http.StatusBadRequest, "invalid_request", fmt.Sprintf("unknown service %q; this is %q", s, ts.cfg.service))
 		return
 	}
-	if len(scopes) > maxScopes {
-		writeTokenError(w, req, http.StatusBadRequest, "invalid_scope", fmt.Sprintf("%d scopes asked for; at most %d", len(scopes), maxScopes))
-		return
-	}
 	given := ok
 	if ok {
 		user, ok = ts.auth.identify(req.Context(), user, password)
