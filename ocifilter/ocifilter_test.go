@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -406,4 +407,31 @@ func TestAccessCheckerContext(t *testing.T) {
 	repos, err = ociregistry.All(r.Repositories(t.Context(), ""))
 	qt.Assert(t, qt.IsNil(err))
 	qt.Assert(t, qt.HasLen(repos, 0))
+}
+
+// TestSubErrorsHidePrefix checks that the errors of a Sub view name its
+// repositories as the view does, without the prefix it hides, over HTTP
+// too, and keep what they are.
+func TestSubErrorsHidePrefix(t *testing.T) {
+	mem := ocimem.New()
+	ocitest.PushRandomImage(t, mem, "tenant/app", "v1")
+	r := ocifilter.Sub(mem, "tenant")
+	_, err := r.ResolveTag(t.Context(), "app", "nope")
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
+	qt.Assert(t, qt.Not(qt.StringContains(err.Error(), "tenant")))
+	_, err = ociregistry.All(r.Tags(t.Context(), "other", ""))
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrNameUnknown))
+	qt.Assert(t, qt.Not(qt.StringContains(err.Error(), "tenant")))
+
+	srv := httptest.NewServer(ociserver.New(r, nil))
+	defer srv.Close()
+	for _, path := range []string{"/v2/app/manifests/nope", "/v2/other/tags/list", "/v2/app/blobs/" + string(ocitest.Digest([]byte("x")))} {
+		resp, err := http.Get(srv.URL + path)
+		qt.Assert(t, qt.IsNil(err))
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		qt.Assert(t, qt.IsNil(err))
+		qt.Check(t, qt.Equals(resp.StatusCode, http.StatusNotFound))
+		qt.Check(t, qt.Not(qt.StringContains(string(body), "tenant")), qt.Commentf("%s: %s", path, body))
+	}
 }
