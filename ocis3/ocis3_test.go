@@ -786,25 +786,34 @@ func TestDeletionOfDeadReplica(t *testing.T) {
 // TestFence holds gc/state as a collection does, removes a blob's
 // content behind a mount's back while the mount waits, and checks that
 // the mount then fails rather than leave a link to nothing.
-func TestFence(t *testing.T) {
-	t.Parallel()
+// mountWhileCollecting pushes a blob to repository "from" of a new
+// registry, takes gc/state as a collection would and starts mounting the
+// blob into "to", whose outcome done receives; release lets gc/state go.
+func mountWhileCollecting(t *testing.T) (r *ocis3.Registry, desc ociregistry.Descriptor, release func() error, done chan error) {
 	g := startGateway(t)
-	r := g.newRegistry(t, nil)
+	r = g.newRegistry(t, nil)
 	ctx := context.Background()
-	desc := ocitest.PushBlob(t, r, "from", randomBytes(100))
+	desc = ocitest.PushBlob(t, r, "from", randomBytes(100))
 	release, err := r.HoldGCState(ctx)
 	qt.Assert(t, qt.IsNil(err))
-	done := make(chan error, 1)
+	done = make(chan error, 1)
 	go func() {
 		_, err := r.MountBlob(ctx, "from", "to", desc.Digest)
 		done <- err
 	}()
+	return r, desc, release, done
+}
+
+func TestFence(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r, desc, release, done := mountWhileCollecting(t)
 	select {
 	case err := <-done:
 		t.Fatalf("mount finished while a collection held gc/state: %v", err)
 	case <-time.After(time.Second):
 	}
-	_, err = r.Client().DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(testBucket), Key: aws.String(ocis3.BlobKey(r, desc.Digest))})
+	_, err := r.Client().DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(testBucket), Key: aws.String(ocis3.BlobKey(r, desc.Digest))})
 	qt.Assert(t, qt.IsNil(err))
 	qt.Assert(t, qt.IsNil(release()))
 	qt.Assert(t, qt.ErrorIs(<-done, ociregistry.ErrBlobUnknown))
@@ -846,17 +855,8 @@ func TestCommitCancelled(t *testing.T) {
 // link for an old one that nothing uses, and the push links it again.
 func TestFenceLinkCollected(t *testing.T) {
 	t.Parallel()
-	g := startGateway(t)
-	r := g.newRegistry(t, nil)
 	ctx := context.Background()
-	desc := ocitest.PushBlob(t, r, "from", randomBytes(100))
-	release, err := r.HoldGCState(ctx)
-	qt.Assert(t, qt.IsNil(err))
-	done := make(chan error, 1)
-	go func() {
-		_, err := r.MountBlob(ctx, "from", "to", desc.Digest)
-		done <- err
-	}()
+	r, desc, release, done := mountWhileCollecting(t)
 	// The mount has linked the blob and waits for the collection,
 	// which removes the link.
 	linkKey := ocis3.BlobLinkKey(r, "to", desc.Digest)
@@ -867,7 +867,7 @@ func TestFenceLinkCollected(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	_, err = r.Client().DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(testBucket), Key: aws.String(linkKey)})
+	_, err := r.Client().DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(testBucket), Key: aws.String(linkKey)})
 	qt.Assert(t, qt.IsNil(err))
 	qt.Assert(t, qt.IsNil(release()))
 	qt.Assert(t, qt.IsNil(<-done))
@@ -880,17 +880,8 @@ func TestFenceLinkCollected(t *testing.T) {
 // back.
 func TestFenceBackToBack(t *testing.T) {
 	t.Parallel()
-	g := startGateway(t)
-	r := g.newRegistry(t, nil)
 	ctx := context.Background()
-	desc := ocitest.PushBlob(t, r, "from", randomBytes(100))
-	release, err := r.HoldGCState(ctx)
-	qt.Assert(t, qt.IsNil(err))
-	done := make(chan error, 1)
-	go func() {
-		_, err := r.MountBlob(ctx, "from", "to", desc.Digest)
-		done <- err
-	}()
+	r, _, release, done := mountWhileCollecting(t)
 	time.Sleep(500 * time.Millisecond)
 	qt.Assert(t, qt.IsNil(release()))
 	// The next collection starts at once, before the mount looks.
