@@ -26,8 +26,8 @@ type authHandler struct {
 // authUserKey is the context key of the user a request is served to.
 type authUserKey struct{}
 
-// newAuthHandler returns a handler serving reg to the users in users,
-// each allowed what rules say, or everything when rules is nil, and with
+// newAuthHandler returns a handler serving reg to the users that auth
+// identifies, each allowed what rules say, or everything when rules is nil, and with
 // tokens not nil, what the request's token grants of that. One server
 // serves every user, so that the limits of opts bound the uploads of all
 // of them together.
@@ -47,9 +47,9 @@ func newAuthHandler(reg ociregistry.Interface, auth *authenticator, rules []acce
 }
 
 func (h *authHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	auth := req.Header.Get("Authorization")
-	if h.tokens != nil && len(auth) > 7 && strings.EqualFold(auth[:7], "Bearer ") {
-		h.serveBearer(w, req, strings.TrimSpace(auth[7:]))
+	authz := req.Header.Get("Authorization")
+	if h.tokens != nil && len(authz) > 7 && strings.EqualFold(authz[:7], "Bearer ") {
+		h.serveBearer(w, req, strings.TrimSpace(authz[7:]))
 		return
 	}
 	user, password, ok := req.BasicAuth()
@@ -58,7 +58,7 @@ func (h *authHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	if !ok {
 		var err error = ociregistry.ErrUnauthorized
-		if req.Header.Get("Authorization") != "" {
+		if authz != "" {
 			err = fmt.Errorf("wrong user name or password: %w", ociregistry.ErrUnauthorized)
 		}
 		h.unauthorized(w, req, err, "", repoScope(req))
