@@ -46,6 +46,10 @@ import (
 //	  service: ocireg             # the tokens' aud, and the challenge's service
 //	  realm: URL                  # default: /token on the address the client used
 //	  expiry: 5m
+//	events:                       # changes told to endpoints (see outbox.go)
+//	  dir: DIR
+//	  maxPending: 100000
+//	  endpoints: [{name: N, url: URL, format: distribution|cloudevents, headers: {K: V}, timeout: 10s}]
 //	anonymousMount: false         # --no-anonymous-mount
 //	limits:                       # each also a flag, which overrides it
 //	  headerBytes: 64KiB          # --max-header-bytes
@@ -441,6 +445,9 @@ func (p *configParser) parseServer(n *yaml.Node, cfg *serveConfig, set map[strin
 			p.errorf(v, "token needs htpasswd (or --htpasswd) or issuers: tokens are given to their users")
 		}
 	}
+	if v := m.field("events", false); v != nil {
+		cfg.events = p.parseEvents(v)
+	}
 	if v := m.field("limits", false); v != nil {
 		p.parseLimits(v, cfg, set)
 	}
@@ -459,6 +466,93 @@ func (p *configParser) parseServer(n *yaml.Node, cfg *serveConfig, set map[strin
 	}
 	m.done()
 	return build
+}
+
+// endpointName is what an events endpoint's name may be: it names a
+// folder of the outbox.
+var endpointName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+
+// parseEvents returns the settings of the config file's events section,
+// n.
+func (p *configParser) parseEvents(n *yaml.Node) *eventsConfig {
+	m := p.mapping(n, "events")
+	if m == nil {
+		return nil
+	}
+	ec := &eventsConfig{maxPending: defaultMaxPendingEvents}
+	if s, v := m.str("dir", true); v != nil {
+		ec.dir = p.path(s)
+	}
+	if v := m.field("maxPending", false); v != nil {
+		if v.Kind != yaml.ScalarNode || v.Decode(&ec.maxPending) != nil || ec.maxPending < 1 {
+			p.errorf(v, "maxPending must be a whole number of at least 1")
+		}
+	}
+	eps := m.field("endpoints", true)
+	if eps != nil && (eps.Kind != yaml.SequenceNode || len(eps.Content) == 0) {
+		p.errorf(eps, "endpoints must be a list of {name, url, format, headers, timeout}")
+		eps = nil
+	}
+	for _, en := range func() []*yaml.Node {
+		if eps == nil {
+			return nil
+		}
+		return eps.Content
+	}() {
+		em := p.mapping(en, "an endpoint")
+		if em == nil {
+			continue
+		}
+		ep := endpointConfig{format: formatDistribution, timeout: defaultEventTimeout, headers: http.Header{}}
+		var nn *yaml.Node
+		if ep.name, nn = em.str("name", true); nn != nil {
+			if !endpointName.MatchString(ep.name) {
+				p.errorf(nn, "name must be lower-case letters, digits, '.', '_' or '-' (it names a folder of the outbox)")
+			}
+			for _, other := range ec.endpoints {
+				if other.name == ep.name {
+					p.errorf(nn, "endpoint %s is listed twice", ep.name)
+				}
+			}
+		}
+		if s, v := em.str("url", true); v != nil {
+			if u, err := url.Parse(s); err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+				p.errorf(v, "url must be an http or https URL")
+			}
+			ep.url = s
+		}
+		if s, v := em.str("format", false); v != nil {
+			if s != formatDistribution && s != formatCloudEvents {
+				p.errorf(v, "format must be %s or %s", formatDistribution, formatCloudEvents)
+			}
+			ep.format = s
+		}
+		if hv := em.field("headers", false); hv != nil {
+			hm := p.mapping(hv, "headers")
+			if hm != nil {
+				for i := 0; i+1 < len(hv.Content); i += 2 {
+					k := hv.Content[i].Value
+					s, v := hm.str(k, false)
+					if v != nil {
+						if k == "" || strings.ContainsAny(k, " :\r\n\x00") || strings.ContainsAny(s, "\r\n\x00") {
+							p.errorf(hv.Content[i], "header %q: a name without spaces or colons and a value on one line", k)
+						}
+						ep.headers.Add(k, s)
+					}
+				}
+				hm.done()
+			}
+		}
+		if _, v := em.str("timeout", false); v != nil {
+			if ep.timeout = em.duration("timeout"); ep.timeout <= 0 {
+				p.errorf(v, "timeout must be a positive duration")
+			}
+		}
+		em.done()
+		ec.endpoints = append(ec.endpoints, ep)
+	}
+	m.done()
+	return ec
 }
 
 // parseIssuers returns the trusted issuers of the config file's issuers

@@ -94,6 +94,7 @@ func FuzzConfig(f *testing.F) {
 		"registry: !!binary aGVsbG8=\n",
 		"htpasswd: users\ntoken: {issuer: me, service: reg, realm: \"https://reg.example/token\", expiry: 10m}\nregistry: {kind: mem}\n",
 		"token:\nregistry: {kind: mem}\n",
+		"events: {dir: ev, maxPending: 10, endpoints: [{name: a, url: \"http://h/x\", format: cloudevents, headers: {X-T: v}, timeout: 5s}]}\nregistry: {kind: mem}\n",
 		"issuers: [{url: \"https://ci.example\", audience: reg, prefix: \"ci:\"}]\naccess: [{users: [\"ci:x\"], repositories: [\"**\"], allow: [pull]}]\ntoken: {}\nregistry: {kind: mem}\n",
 	} {
 		f.Add([]byte(s))

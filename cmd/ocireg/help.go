@@ -102,6 +102,17 @@ once, before anything is created or listened on (exit 2).
     realm: URL                 #   the token URL in challenges; default:
                                #   /token on the address the client used
     expiry: 5m                 #   a token's life (1m to 24h)
+  events:                      # tell endpoints of every change (push,
+    dir: DIR                   #   mount, delete), through a durable
+    maxPending: 100000         #   outbox in DIR (one per replica): an
+    endpoints:                 #   event is on disk before the change
+      - name: hook             #   is answered, and delivered at least
+        url: URL               #   once, in order, with a stable id;
+        format: distribution   #   or cloudevents
+        headers: {Authorization: "Bearer ..."}
+        timeout: 10s           #   of one delivery; failed ones are
+                               #   tried again, waiting up to 5m; past
+                               #   maxPending waiting, changes get 429
   anonymousMount: false        # --no-anonymous-mount: a mount without
                                #   from= starts an upload (default true:
                                #   the blob is mounted from any repository)

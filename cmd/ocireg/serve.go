@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/ocireg/ociregistry"
@@ -94,7 +95,8 @@ type serveConfig struct {
 	registry      ociregistry.Interface // set by buildRegistry's result
 	backend       string                // the registry's name in the logs
 	rules         []accessRule
-	token         *tokenConfig // nil: no token service
+	token         *tokenConfig  // nil: no token service
+	events        *eventsConfig // nil: no events
 	issuers       []issuerConfig
 
 	metrics *metrics
@@ -321,12 +323,36 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 	if err != nil {
 		return err
 	}
-	handler, sweep := newHandler(reg, auth, cfg.rules, tokens, logger, m, cfg.serverLimits(), cfg.noAnonMount)
-
 	scheme := "http"
 	if tlsConfig != nil {
-		ln = tls.NewListener(ln, tlsConfig)
 		scheme = "https"
+	}
+	var events *outbox
+	if cfg.events != nil {
+		if events, err = openOutbox(*cfg.events); err != nil {
+			return err
+		}
+		reg = withEvents(reg, events, eventSource{Addr: ln.Addr().String(), InstanceID: newEventID()}, scheme)
+	}
+	handler, sweep := newHandler(reg, auth, cfg.rules, tokens, logger, m, cfg.serverLimits(), cfg.noAnonMount)
+	if events != nil {
+		handler = withEventRequest(handler)
+		// Deliveries go on while requests finish at shutdown, and
+		// end with serve: what is left waits in the outbox for the
+		// next start.
+		dctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		var deliveries sync.WaitGroup
+		defer func() {
+			stop()
+			deliveries.Wait()
+		}()
+		client := &http.Client{Transport: http.DefaultTransport}
+		for i := range cfg.events.endpoints {
+			deliveries.Go(func() { events.deliver(dctx, i, client, logger) })
+		}
+	}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
 	}
 	srv := &http.Server{
 		Handler: handler,

@@ -1,0 +1,285 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ocireg/ociregistry"
+)
+
+// eventsConfig is the config file's events section: what the registry's
+// changes are told to, through a durable outbox.
+type eventsConfig struct {
+	dir        string // the outbox, one per replica
+	maxPending int    // events waiting for an endpoint; past it, changes are refused
+	endpoints  []endpointConfig
+}
+
+// endpointConfig is an endpoint that events are delivered to.
+type endpointConfig struct {
+	name    string // names its folder in the outbox
+	url     string
+	format  string // formatDistribution or formatCloudEvents
+	headers http.Header
+	timeout time.Duration // of one delivery
+}
+
+// The formats events are delivered in.
+const (
+	formatDistribution = "distribution" // CNCF Distribution's notification envelope
+	formatCloudEvents  = "cloudevents"  // CloudEvents 1.0, structured mode
+)
+
+// Defaults of the events section.
+const (
+	defaultMaxPendingEvents = 100000
+	defaultEventTimeout     = 10 * time.Second
+)
+
+// event is a change of the registry, as the outbox keeps it and as
+// Distribution's envelope holds it.
+type event struct {
+	ID        string       `json:"id"`
+	Timestamp time.Time    `json:"timestamp"`
+	Action    string       `json:"action"` // push, mount or delete
+	Target    eventTarget  `json:"target"`
+	Request   eventRequest `json:"request"`
+	Actor     eventActor   `json:"actor"`
+	Source    eventSource  `json:"source"`
+}
+
+type eventTarget struct {
+	MediaType  string             `json:"mediaType,omitempty"`
+	Digest     ociregistry.Digest `json:"digest,omitempty"`
+	Size       int64              `json:"size,omitempty"`
+	Length     int64              `json:"length,omitempty"`
+	Repository string             `json:"repository"`
+	FromRepo   string             `json:"fromRepository,omitempty"`
+	URL        string             `json:"url,omitempty"`
+	Tag        string             `json:"tag,omitempty"`
+}
+
+type eventRequest struct {
+	ID        string `json:"id,omitempty"`
+	Addr      string `json:"addr,omitempty"`
+	Host      string `json:"host,omitempty"`
+	Method    string `json:"method,omitempty"`
+	UserAgent string `json:"useragent,omitempty"`
+}
+
+type eventActor struct {
+	Name string `json:"name,omitempty"`
+}
+
+type eventSource struct {
+	Addr       string `json:"addr,omitempty"`
+	InstanceID string `json:"instanceID,omitempty"`
+}
+
+// errOutboxFull says that an endpoint has as many events waiting as the
+// outbox may hold: changes wait until it takes some.
+var errOutboxFull = ociregistry.NewHTTPError(
+	fmt.Errorf("events are waiting for an endpoint that does not take them; try again later: %w", ociregistry.ErrTooManyRequests),
+	http.StatusTooManyRequests)
+
+// outbox holds the events not yet delivered, a file each in a folder per
+// endpoint, written and synced before the change they tell of is
+// answered, and removed once the endpoint took them.
+type outbox struct {
+	cfg eventsConfig
+
+	mu       sync.Mutex
+	seq      uint64
+	reserved int      // slots taken by changes in progress
+	queues   []*queue // one per endpoint, as cfg.endpoints
+	notify   []chan struct{}
+}
+
+// queue is an endpoint's waiting events, by sequence number.
+type queue struct {
+	dir     string
+	pending []uint64
+}
+
+// openOutbox makes or opens the outbox that cfg describes, with the
+// events a previous run left in it.
+func openOutbox(cfg eventsConfig) (*outbox, error) {
+	o := &outbox{cfg: cfg}
+	for _, ep := range cfg.endpoints {
+		dir := filepath.Join(cfg.dir, ep.name)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("events: %w", err)
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("events: %w", err)
+		}
+		q := &queue{dir: dir}
+		for _, e := range entries {
+			name, ok := strings.CutSuffix(e.Name(), ".json")
+			if !ok {
+				// A temporary file that a crash left.
+				os.Remove(filepath.Join(dir, e.Name()))
+				continue
+			}
+			n, err := strconv.ParseUint(name, 10, 64)
+			if err != nil {
+				continue
+			}
+			q.pending = append(q.pending, n)
+			o.seq = max(o.seq, n)
+		}
+		slices.Sort(q.pending)
+		o.queues = append(o.queues, q)
+		o.notify = append(o.notify, make(chan struct{}, 1))
+	}
+	return o, nil
+}
+
+// reserve takes a place for one event in every endpoint's queue, for a
+// change about to be made, and returns errOutboxFull when one is full.
+// Each reserve is followed by add or release.
+func (o *outbox) reserve() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, q := range o.queues {
+		if len(q.pending)+o.reserved >= o.cfg.maxPending {
+			return errOutboxFull
+		}
+	}
+	o.reserved++
+	return nil
+}
+
+// release gives back a place reserve took, for a change that failed.
+func (o *outbox) release() {
+	o.mu.Lock()
+	o.reserved--
+	o.mu.Unlock()
+}
+
+// add writes ev to every endpoint's queue, each file synced with its
+// folder, in the place reserve took.
+func (o *outbox) add(ev *event) error {
+	o.mu.Lock()
+	o.seq++
+	n := o.seq
+	o.mu.Unlock()
+	data, err := json.Marshal(ev)
+	if err == nil {
+		for _, q := range o.queues {
+			if err = writeSynced(q.dir, eventFile(n), data); err != nil {
+				break
+			}
+		}
+	}
+	o.mu.Lock()
+	o.reserved--
+	if err == nil {
+		for i, q := range o.queues {
+			// Sequence numbers are taken in order but files may be
+			// written out of it: keep the queue sorted.
+			at, _ := slices.BinarySearch(q.pending, n)
+			q.pending = slices.Insert(q.pending, at, n)
+			select {
+			case o.notify[i] <- struct{}{}:
+			default:
+			}
+		}
+	}
+	o.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("events: recording the change: %w", err)
+	}
+	return nil
+}
+
+// eventFile is the name of event n's file.
+func eventFile(n uint64) string {
+	return fmt.Sprintf("%020d.json", n)
+}
+
+// writeSynced writes data to dir/name through a temporary file, synced
+// before it is renamed into place and the folder synced after, so that
+// the event is on disk whole or not at all.
+func writeSynced(dir, name string, data []byte) error {
+	f, err := os.CreateTemp(dir, ".tmp-")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), filepath.Join(dir, name))
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// next returns up to max of endpoint i's waiting events, oldest first.
+func (o *outbox) next(i, max int) ([]uint64, [][]byte, error) {
+	o.mu.Lock()
+	q := o.queues[i]
+	ns := slices.Clone(q.pending[:min(max, len(q.pending))])
+	o.mu.Unlock()
+	var evs [][]byte
+	for _, n := range ns {
+		data, err := os.ReadFile(filepath.Join(q.dir, eventFile(n)))
+		if err != nil {
+			return nil, nil, fmt.Errorf("events: %w", err)
+		}
+		evs = append(evs, data)
+	}
+	return ns, evs, nil
+}
+
+// done removes events ns, delivered, from endpoint i's queue.
+func (o *outbox) done(i int, ns []uint64) {
+	q := o.queues[i]
+	for _, n := range ns {
+		// A file that stays (the process dies first) is delivered
+		// again: at least once.
+		os.Remove(filepath.Join(q.dir, eventFile(n)))
+	}
+	o.mu.Lock()
+	q.pending = slices.DeleteFunc(q.pending, func(n uint64) bool { _, found := slices.BinarySearch(ns, n); return found })
+	o.mu.Unlock()
+}
+
+// pending returns how many events wait for endpoint i.
+func (o *outbox) pending(i int) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.queues[i].pending)
+}
+
+// newEventID returns a random (version 4) UUID.
+func newEventID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
