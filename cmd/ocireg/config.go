@@ -130,6 +130,9 @@ type configParser struct {
 	logger *slog.Logger
 	// s3Stores are the s3 registries built, for ocireg gc.
 	s3Stores []*ocis3.Registry
+	// ruleUsers are the user names of the access rules, with their
+	// places, to check against the htpasswd file.
+	ruleUsers []*yaml.Node
 }
 
 // registryBuilder makes a registry that parsing found described without
@@ -439,6 +442,15 @@ func (p *configParser) parseServer(n *yaml.Node, cfg *serveConfig, set map[strin
 	if access != nil && cfg.htpasswd == "" && cfg.issuers == nil {
 		p.errorf(access, "access rules need htpasswd (or --htpasswd) or issuers")
 	}
+	if users, err := loadHtpasswd(cfg.htpasswd); cfg.htpasswd != "" && err == nil {
+		// A rule for a user the file does not have (a typo) would
+		// quietly give nobody anything.
+		for _, un := range p.ruleUsers {
+			if _, ok := users.hashes[un.Value]; !ok && un.Value != "*" && !isIssuerIdentity(un.Value) {
+				p.errorf(un, "user %q is not in the htpasswd file %s", un.Value, cfg.htpasswd)
+			}
+		}
+	}
 	if v := m.field("token", false); v != nil {
 		cfg.token = p.parseToken(v)
 		if cfg.htpasswd == "" && cfg.issuers == nil {
@@ -713,7 +725,9 @@ func (p *configParser) parseRules(n *yaml.Node) []accessRule {
 			continue
 		}
 		var r accessRule
-		r.users, _ = m.strings("users", true)
+		var uns []*yaml.Node
+		r.users, uns = m.strings("users", true)
+		p.ruleUsers = append(p.ruleUsers, uns...)
 		var pns []*yaml.Node
 		r.patterns, pns = m.strings("repositories", true)
 		for i, pat := range r.patterns {
