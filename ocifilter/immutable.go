@@ -99,10 +99,24 @@ const maxImmutableScan = 10000
 // or through the manifests of an index: deleting it would change what
 // the tag pulls.
 func (r *immutable) checkUnused(ctx context.Context, repo string, dg ociregistry.Digest, what string) error {
+	// A manifest is known by the digest of each algorithm of its
+	// content: a tag or index may name it by another than dg.
+	targets := map[ociregistry.Digest]bool{dg: true}
+	if what == "manifest" {
+		if rd, err := r.r.GetManifest(ctx, repo, dg); err == nil {
+			data, err := io.ReadAll(io.LimitReader(rd, maxManifestRead))
+			rd.Close()
+			if err != nil {
+				return err
+			}
+			targets[digest.SHA256.FromBytes(data)] = true
+			targets[digest.SHA512.FromBytes(data)] = true
+		}
+	}
 	seen := map[ociregistry.Digest]bool{}
 	var uses func(desc ociregistry.Descriptor) (bool, error)
 	uses = func(desc ociregistry.Descriptor) (bool, error) {
-		if desc.Digest == dg {
+		if targets[desc.Digest] {
 			return true, nil
 		}
 		if seen[desc.Digest] {
@@ -120,16 +134,20 @@ func (r *immutable) checkUnused(ctx context.Context, repo string, dg ociregistry
 			return false, err
 		}
 		data, err := io.ReadAll(io.LimitReader(rd, maxManifestRead))
+		stored := rd.Descriptor().MediaType
 		rd.Close()
 		if err != nil {
 			return false, err
 		}
-		pm, err := ocimanifest.Parse(data, desc.MediaType)
+		// The type it is stored as, not the one that the index
+		// that lists it says.
+		pm, err := ocimanifest.Parse(data, stored)
 		if err != nil {
-			return false, nil
+			// What it refers to cannot be known: it may be dg.
+			return false, deleteRefused("delete "+what+" in", repo, fmt.Sprintf("manifest %s, which a tag relies on, does not parse as %s", desc.Digest, stored))
 		}
 		for _, b := range pm.Blobs {
-			if b.Digest == dg {
+			if targets[b.Digest] {
 				return true, nil
 			}
 		}

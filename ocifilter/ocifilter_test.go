@@ -3,6 +3,7 @@ package ocifilter_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-quicktest/qt"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/internal/conformance"
@@ -206,6 +208,26 @@ func TestImmutable(t *testing.T) {
 	rd, err := r.GetTag(ctx, "a/b", "i1")
 	qt.Assert(t, qt.IsNil(err))
 	rd.Close()
+
+	// A manifest is the same whichever digest names it, and an index
+	// may list it under a media type that is not the one it has.
+	p3 := ocitest.PushRandomImage(t, r, "a/b", "")
+	index, err := json.Marshal(map[string]any{
+		"schemaVersion": 2,
+		"mediaType":     "application/vnd.oci.image.index.v1+json",
+		"manifests": []any{map[string]any{
+			"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+			"digest":    digest.SHA512.FromBytes(p3.Content),
+			"size":      len(p3.Content),
+		}},
+	})
+	qt.Assert(t, qt.IsNil(err))
+	_, err = r.PushManifest(ctx, "a/b", "s512", index, "application/vnd.oci.image.index.v1+json")
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.ErrorIs(r.DeleteManifest(ctx, "a/b", p3.Manifest.Digest), ociregistry.ErrUnsupported))
+	for _, b := range p3.Blobs {
+		qt.Assert(t, qt.ErrorIs(r.DeleteBlob(ctx, "a/b", b.Digest), ociregistry.ErrUnsupported))
+	}
 }
 
 // TestImmutableLocksPerRepository checks that a tagged push that waits
@@ -422,6 +444,12 @@ func TestSubErrorsHidePrefix(t *testing.T) {
 	_, err = ociregistry.All(r.Tags(t.Context(), "other", ""))
 	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrNameUnknown))
 	qt.Assert(t, qt.Not(qt.StringContains(err.Error(), "tenant")))
+
+	// Names that hold the prefix other than at their start keep it.
+	_, err = ociregistry.All(r.Tags(t.Context(), "mytenant/x", ""))
+	qt.Assert(t, qt.StringContains(err.Error(), "mytenant/x"))
+	_, err = ociregistry.All(r.Tags(t.Context(), "a/tenant/b", ""))
+	qt.Assert(t, qt.StringContains(err.Error(), "a/tenant/b"))
 
 	srv := httptest.NewServer(ociserver.New(r, nil))
 	defer srv.Close()

@@ -152,5 +152,28 @@ type subError struct {
 	prefix string // with its trailing slash
 }
 
-func (e *subError) Error() string { return strings.ReplaceAll(e.err.Error(), e.prefix, "") }
+// Error returns the text of the error with the prefix taken off each
+// name that starts with it: where it begins the text or follows a
+// character that no repository name holds.
+func (e *subError) Error() string {
+	text := e.err.Error()
+	var b strings.Builder
+	for {
+		i := strings.Index(text, e.prefix)
+		if i < 0 {
+			b.WriteString(text)
+			return b.String()
+		}
+		b.WriteString(text[:i])
+		if i > 0 && isNameByte(text[i-1]) {
+			b.WriteString(e.prefix)
+		}
+		text = text[i+len(e.prefix):]
+	}
+}
+
+// isNameByte reports whether c may be part of a repository name.
+func isNameByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-' || c == '/'
+}
 func (e *subError) Unwrap() error { return e.err }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -62,7 +61,7 @@ func checkRepoPattern(pattern string) error {
 		name += "a"
 	}
 	if err := ociregistry.CheckRepository(name); err != nil {
-		return fmt.Errorf("repository pattern %q matches no repository: %v", pattern, errors.Unwrap(err))
+		return fmt.Errorf("repository pattern %q matches no repository: %v", pattern, err)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -875,8 +876,22 @@ func (p *configParser) parseS3(m *mapping, lax bool) (registryBuilder, string) {
 }
 
 // defaultRemoteResponseTimeout is how long a remote registry may take
-// to answer a request, once it is sent, by default.
+// to answer a request, once it is sent, or go quiet while it sends the
+// answer, by default.
 const defaultRemoteResponseTimeout = time.Minute
+
+// idleReadConn is a connection on which a read that gets nothing for
+// timeout fails, so that an answer that stops coming does not hold its
+// reader: the deadline moves forward with every read.
+type idleReadConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *idleReadConn) Read(p []byte) (int, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Read(p)
+}
 
 // parseRemote parses a registry of kind remote (another registry over HTTP); see parseRegistry.
 func (p *configParser) parseRemote(n *yaml.Node, m *mapping) (registryBuilder, string) {
@@ -885,8 +900,9 @@ func (p *configParser) parseRemote(n *yaml.Node, m *mapping) (registryBuilder, s
 	user, userN := m.str("username", false)
 	password, pn := m.str("password", false)
 	timeout := defaultRemoteResponseTimeout
-	if _, v := m.str("responseTimeout", false); v != nil {
-		if timeout = m.duration("responseTimeout"); timeout <= 0 {
+	if s, v := m.str("responseTimeout", false); v != nil {
+		var err error
+		if timeout, err = time.ParseDuration(s); err != nil || timeout <= 0 {
 			p.errorf(v, "responseTimeout must be a positive duration")
 		}
 	}
@@ -909,11 +925,19 @@ func (p *configParser) parseRemote(n *yaml.Node, m *mapping) (registryBuilder, s
 		}
 		auth = cfg
 	}
-	// A registry that takes connections and never answers must not
-	// hold the requests that ask it (nor, in a unify, those that
-	// ask the other registry too).
+	// A registry that takes connections and never answers, or stops
+	// sending an answer, must not hold the requests that ask it (nor,
+	// in a unify, those that ask the other registry too).
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.ResponseHeaderTimeout = timeout
+	dial := transport.DialContext
+	transport.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &idleReadConn{Conn: c, timeout: timeout}, nil
+	}
 	opts := &ociclient.Options{Insecure: insecure, Auth: auth, Transport: transport}
 	// Making a client only checks the URL, so it is done here
 	// to report a bad one as a mistake; the builder makes the

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -160,8 +162,9 @@ func TestConfigSyntaxErrors(t *testing.T) {
 }
 
 // TestConfigRemoteResponseTimeout checks that a remote registry that
-// takes connections and never answers fails a request after its
-// responseTimeout, also inside a unify, rather than hold it.
+// takes connections and never answers, or stops in the middle of an
+// answer, fails a request after its responseTimeout, also inside a
+// unify, rather than hold it.
 func TestConfigRemoteResponseTimeout(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	qt.Assert(t, qt.IsNil(err))
@@ -181,16 +184,37 @@ func TestConfigRemoteResponseTimeout(t *testing.T) {
 			held = append(held, c)
 		}
 	}()
-	dir := t.TempDir()
-	cfg := &serveConfig{configFile: filepath.Join(dir, "unify.yaml")}
-	config := fmt.Sprintf("registry: {kind: unify, registries: [{kind: mem}, {kind: remote, url: \"http://%s\", username: u, password: p, responseTimeout: 500ms}]}\n", ln.Addr())
-	qt.Assert(t, qt.IsNil(os.WriteFile(cfg.configFile, []byte(config), 0o666)))
-	qt.Assert(t, qt.IsNil(loadConfigFile(cfg, nil)))
-	reg, err := cfg.buildRegistry(slog.New(slog.DiscardHandler))
-	qt.Assert(t, qt.IsNil(err))
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	_, err = ociregistry.All(reg.Tags(ctx, "a/b", ""))
-	qt.Assert(t, qt.IsNotNil(err))
-	qt.Assert(t, qt.IsNil(ctx.Err()), qt.Commentf("the listing waited for the caller's deadline: %v", err))
+	done := make(chan struct{})
+	stalled := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/v2/" {
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(http.StatusOK)
+		w.Write([]byte(`{"name":`))
+		w.(http.Flusher).Flush()
+		select {
+		case <-done:
+		case <-req.Context().Done():
+		}
+	}))
+	defer stalled.Close()
+	defer close(done)
+	for name, addr := range map[string]string{"Silent": ln.Addr().String(), "Stalled": stalled.Listener.Addr().String()} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := &serveConfig{configFile: filepath.Join(dir, "unify.yaml")}
+			config := fmt.Sprintf("registry: {kind: unify, registries: [{kind: mem}, {kind: remote, url: \"http://%s\", username: u, password: p, responseTimeout: 500ms}]}\n", addr)
+			qt.Assert(t, qt.IsNil(os.WriteFile(cfg.configFile, []byte(config), 0o666)))
+			qt.Assert(t, qt.IsNil(loadConfigFile(cfg, nil)))
+			reg, err := cfg.buildRegistry(slog.New(slog.DiscardHandler))
+			qt.Assert(t, qt.IsNil(err))
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			_, err = ociregistry.All(reg.Tags(ctx, "a/b", ""))
+			qt.Assert(t, qt.IsNotNil(err))
+			qt.Assert(t, qt.IsNil(ctx.Err()), qt.Commentf("the listing waited for the caller's deadline: %v", err))
+		})
+	}
 }

@@ -131,8 +131,10 @@ once, before anything is created or listened on (exit 2).
 
 Repository patterns are path.Match patterns, where "*" does not match a
 slash; a pattern ending in "**" matches every repository starting with
-what comes before it, so "team/**" matches team/app and team/a/b, and
-"**" alone matches every repository. Sizes are bytes or a number with
+what matches the part before it, so "team/**" matches team/app and
+team/a/b, "*/app/**" matches org/app/x, and "**" alone matches every
+repository. A pattern whose literal part no repository name can hold,
+or a rule for a user the htpasswd file lacks, is a mistake. Sizes are bytes or a number with
 KiB, MiB or GiB; a limit of 0 is none (for headerBytes: 1MiB).
 
 A REGISTRY is a mapping with a kind and that kind's fields:
