@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 )
 
@@ -12,17 +13,24 @@ import (
 // form PREFIX:NAME. htpasswd user names cannot hold a colon, so the two
 // never meet.
 type authenticator struct {
-	users *htpasswd // may hold no users
-	oidc  *oidcAuth // nil: no trusted issuers
+	users  *htpasswd    // may hold no users
+	oidc   *oidcAuth    // nil: no trusted issuers
+	logger *slog.Logger // says why an ID token was refused; nil: nothing
 }
 
 // identify returns the identity that user and password prove, if they
-// do.
+// do. A password that has the shape of a JWT, with trusted issuers, is
+// taken for an ID token and nothing else.
 func (a *authenticator) identify(ctx context.Context, user, password string) (string, bool) {
 	if a.oidc != nil && looksLikeJWT(password) {
-		if id, err := a.oidc.identify(ctx, password); err == nil {
-			return id, true
+		id, err := a.oidc.identify(ctx, password)
+		if err != nil {
+			if a.logger != nil {
+				a.logger.Info("ID token refused", "err", err)
+			}
+			return "", false
 		}
+		return id, true
 	}
 	if a.users.verify(user, password) {
 		return user, true
@@ -35,7 +43,7 @@ func (a *authenticator) identify(ctx context.Context, user, password string) (st
 // identity of theirs.
 func (a *authenticator) known(identity string) bool {
 	if isIssuerIdentity(identity) {
-		return a.oidc != nil
+		return a.oidc != nil && a.oidc.hasIdentity(identity)
 	}
 	_, ok := a.users.hashes[identity]
 	return ok

@@ -589,7 +589,9 @@ func (p *configParser) parseIssuers(n *yaml.Node) []issuerConfig {
 			if err != nil || u.Scheme != "https" && u.Scheme != "http" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 				p.errorf(un, "url must be the issuer's http or https URL, as its tokens' iss claim says it")
 			} else {
-				ic.prefix = u.Host + ":"
+				// Issuers of one host (a cloud's clusters, a
+				// server's realms) differ by their path.
+				ic.prefix = u.Host + strings.TrimSuffix(u.Path, "/") + ":"
 			}
 		}
 		ic.audience, _ = m.str("audience", true)
@@ -599,15 +601,20 @@ func (p *configParser) parseIssuers(n *yaml.Node) []issuerConfig {
 			}
 			ic.claim = s
 		}
+		pn := un
 		if s, v := m.str("prefix", false); v != nil {
 			if !strings.HasSuffix(s, ":") {
 				p.errorf(v, "prefix must end with a colon, which keeps issuers' identities apart from htpasswd users")
 			}
-			ic.prefix = s
+			ic.prefix, pn = s, v
 		}
 		for _, other := range issuers {
-			if un != nil && other.url == ic.url {
+			switch {
+			case un != nil && other.url == ic.url:
 				p.errorf(un, "issuer %s is listed twice", ic.url)
+			case pn != nil && ic.prefix != "" && other.prefix != "" && (strings.HasPrefix(ic.prefix, other.prefix) || strings.HasPrefix(other.prefix, ic.prefix)):
+				// One issuer could name an identity of the other.
+				p.errorf(pn, "prefix %q overlaps issuer %s's %q: each issuer needs a prefix that does not start another's", ic.prefix, other.url, other.prefix)
 			}
 		}
 		m.done()

@@ -89,9 +89,10 @@ once, before anything is created or listened on (exit 2).
       audience: ocireg         #   required: the aud the tokens must hold
       claim: sub               #   the claim naming the identity
       prefix: "github:"        #   before it (default: the url's host and
-                               #   ":"); access rules name PREFIX+CLAIM,
-                               #   and "*" never matches such identities;
-                               #   issuers need access rules
+                               #   path and ":"; no prefix may start
+                               #   another); access rules name
+                               #   PREFIX+CLAIM, and "*" never matches
+                               #   such identities; issuers need rules
   token:                       # bearer tokens at /token (needs htpasswd
                                #   or issuers):
     key: FILE                  #   PEM private key (EC, Ed25519, RSA of

@@ -23,6 +23,9 @@ type htpasswd struct {
 	// bcrypt is slow on purpose.
 	mu       sync.Mutex
 	verified map[string][32]byte
+
+	dummyOnce sync.Once
+	dummyHash []byte
 }
 
 // loadHtpasswd reads an htpasswd file of "user:hash" lines whose hashes
@@ -71,9 +74,13 @@ func loadHtpasswd(name string) (*htpasswd, error) {
 func (h *htpasswd) verify(user, password string) bool {
 	hash, ok := h.hashes[user]
 	if !ok {
-		// Spend the time a real check takes, so that timing does not
-		// tell which users exist.
-		bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
+		if len(h.hashes) == 0 {
+			return false
+		}
+		// Spend the time a real check takes, with a hash of the
+		// cost of the file's, so that timing does not tell which
+		// users exist.
+		bcrypt.CompareHashAndPassword(h.dummy(), []byte(password))
 		return false
 	}
 	sum := sha256.Sum256([]byte(password))
@@ -92,9 +99,19 @@ func (h *htpasswd) verify(user, password string) bool {
 	return true
 }
 
-// dummyHash is made on first use: making it takes as long as checking
-// a password, which "ocireg" commands other than serve should not pay.
-var dummyHash = sync.OnceValue(func() []byte {
-	h, _ := bcrypt.GenerateFromPassword([]byte("dummy"), bcrypt.DefaultCost)
-	return h
-})
+// dummy returns a hash of the cost of the file's first, made on first
+// use: making it takes as long as checking a password, which "ocireg"
+// commands other than serve should not pay.
+func (h *htpasswd) dummy() []byte {
+	h.dummyOnce.Do(func() {
+		cost := bcrypt.DefaultCost
+		for _, hash := range h.hashes {
+			if c, err := bcrypt.Cost(hash); err == nil {
+				cost = c
+			}
+			break
+		}
+		h.dummyHash, _ = bcrypt.GenerateFromPassword([]byte("dummy"), cost)
+	})
+	return h.dummyHash
+}

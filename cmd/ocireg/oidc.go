@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -39,6 +40,9 @@ const (
 	maxOIDCDocument = 1 << 20
 	// maxCheckedIDTokens bounds the ID tokens whose check is remembered.
 	maxCheckedIDTokens = 4096
+	// maxIdentityBytes bounds the claim that names an identity, so that
+	// a token of ours that carries it stays within maxTokenBytes.
+	maxIdentityBytes = 1024
 )
 
 // errBadIDToken says that a password that looks like a JWT is not an
@@ -50,8 +54,9 @@ type oidcAuth struct {
 	issuers []*oidcIssuer
 	now     func() time.Time
 
+	// checked remembers the tokens checked good, by their SHA-256.
 	mu      sync.Mutex
-	checked map[string]checkedIDToken
+	checked map[[32]byte]checkedIDToken
 }
 
 type checkedIDToken struct {
@@ -62,11 +67,76 @@ type checkedIDToken struct {
 // newOIDCAuth returns what checks the ID tokens of the issuers in cfgs,
 // fetching their discovery documents and keys with client.
 func newOIDCAuth(cfgs []issuerConfig, client *http.Client) *oidcAuth {
-	a := &oidcAuth{now: time.Now, checked: map[string]checkedIDToken{}}
+	// Discovery documents and key sets come through a transport that
+	// cuts them off past maxOIDCDocument.
+	base := client.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	client = &http.Client{Transport: limitedBodies{base}, Timeout: client.Timeout}
+	a := &oidcAuth{now: time.Now, checked: map[[32]byte]checkedIDToken{}}
 	for _, c := range cfgs {
 		a.issuers = append(a.issuers, &oidcIssuer{cfg: c, client: client, now: a.now})
 	}
 	return a
+}
+
+// limitedBodies is a transport whose answers fail to read past
+// maxOIDCDocument bytes.
+type limitedBodies struct{ base http.RoundTripper }
+
+func (t limitedBodies) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &limitedBody{ReadCloser: resp.Body, left: maxOIDCDocument}
+	return resp, nil
+}
+
+// limitedBody is a body that fails once more than left bytes are read.
+type limitedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+var errOIDCDocumentTooBig = fmt.Errorf("issuer's answer is over %d bytes", maxOIDCDocument)
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, errOIDCDocumentTooBig
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+// hasIdentity reports whether identity is one that a configured issuer
+// may vouch for: one with its prefix.
+func (a *oidcAuth) hasIdentity(identity string) bool {
+	for _, is := range a.issuers {
+		if strings.HasPrefix(identity, is.cfg.prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// discoverAll looks up every issuer's discovery document, so that one
+// that cannot be reached is reported when the server starts rather than
+// when a token of its first comes; it returns the errors, an issuer a
+// line.
+func (a *oidcAuth) discoverAll(ctx context.Context) error {
+	var errs []error
+	for _, is := range a.issuers {
+		if _, err := is.verifier(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // looksLikeJWT reports whether s has the shape of a JWS in compact form,
@@ -84,8 +154,9 @@ func (a *oidcAuth) identify(ctx context.Context, raw string) (string, error) {
 		return "", errBadIDToken
 	}
 	now := a.now()
+	sum := sha256.Sum256([]byte(raw))
 	a.mu.Lock()
-	c, ok := a.checked[raw]
+	c, ok := a.checked[sum]
 	a.mu.Unlock()
 	if ok {
 		if now.After(c.expiry) {
@@ -122,12 +193,15 @@ func (a *oidcAuth) identify(ctx context.Context, raw string) (string, error) {
 	if name == "" {
 		return "", fmt.Errorf("%w: no claim %q naming the identity", errBadIDToken, is.cfg.claim)
 	}
+	if len(name) > maxIdentityBytes {
+		return "", fmt.Errorf("%w: claim %q is over %d bytes", errBadIDToken, is.cfg.claim, maxIdentityBytes)
+	}
 	identity := is.cfg.prefix + name
 	a.mu.Lock()
 	if len(a.checked) >= maxCheckedIDTokens {
 		clear(a.checked)
 	}
-	a.checked[raw] = checkedIDToken{identity: identity, expiry: tok.Expiry}
+	a.checked[sum] = checkedIDToken{identity: identity, expiry: tok.Expiry}
 	a.mu.Unlock()
 	return identity, nil
 }
@@ -179,17 +253,17 @@ func (is *oidcIssuer) verifier(ctx context.Context) (*oidc.IDTokenVerifier, erro
 			defer is.mu.Unlock()
 			return is.v, nil
 		}
-		if now := is.now(); !is.lastTried.IsZero() && now.Sub(is.lastTried) < oidcRetry {
+		if !is.lastTried.IsZero() && is.now().Sub(is.lastTried) < oidcRetry {
 			defer is.mu.Unlock()
 			return nil, is.lastErr
-		} else {
-			is.lastTried = now
 		}
 		is.mu.Unlock()
 		v, err := is.discover()
 		is.mu.Lock()
 		defer is.mu.Unlock()
-		is.v, is.lastErr = v, err
+		// The wait runs from the end of a try: one that took the
+		// whole timeout must not let the next start at once.
+		is.v, is.lastErr, is.lastTried = v, err, is.now()
 		return v, err
 	})
 	if err != nil {
@@ -267,19 +341,18 @@ func (k *limitedKeySet) VerifySignature(ctx context.Context, raw string) ([]byte
 	}
 	r, err := shared(ctx, &k.fetch, func() (any, error) {
 		k.mu.Lock()
-		if now := k.now(); !k.lastFetch.IsZero() && now.Sub(k.lastFetch) < oidcRetry {
+		if !k.lastFetch.IsZero() && k.now().Sub(k.lastFetch) < oidcRetry {
 			defer k.mu.Unlock()
 			return k.keys, nil
-		} else {
-			k.lastFetch = now
 		}
 		k.mu.Unlock()
 		keys, err := k.get()
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		k.lastFetch = k.now()
 		if err != nil {
 			return nil, err
 		}
-		k.mu.Lock()
-		defer k.mu.Unlock()
 		k.keys = keys
 		return keys, nil
 	})

@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +20,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/coreos/go-oidc/v3/oidc/oidctest"
 	"github.com/go-quicktest/qt"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/internal/toolstest"
@@ -177,4 +179,44 @@ func TestOIDCCrane(t *testing.T) {
 	dg := strings.TrimSpace(run("digest", "--insecure", host+"/org/app:v1"))
 	qt.Assert(t, qt.IsTrue(strings.HasPrefix(dg, "sha256:")))
 	qt.Assert(t, qt.Equals(strings.TrimSpace(run("ls", "--insecure", host+"/org/app")), "v1"))
+}
+
+// TestOIDCBounds checks what an issuer or a client cannot make the
+// server do: read a discovery document of any size, take an identity
+// of an issuer that is no longer trusted, or spend a password check's
+// time when there are no users to check.
+func TestOIDCBounds(t *testing.T) {
+	big := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"issuer": "x", "pad": "`)
+		for range 3 << 10 {
+			w.Write(make([]byte, 1024))
+		}
+		io.WriteString(w, `"}`)
+	}))
+	defer big.Close()
+	a := newOIDCAuth([]issuerConfig{{url: big.URL, audience: "a", claim: "sub", prefix: "big:"}}, http.DefaultClient)
+	err := a.discoverAll(t.Context())
+	qt.Assert(t, qt.ErrorMatches(err, ".*"+errOIDCDocumentTooBig.Error()))
+
+	auth := tokenUsers(t, "alice")
+	auth.oidc = newOIDCAuth([]issuerConfig{{url: "https://ci.example", audience: "a", claim: "sub", prefix: "ci:"}}, http.DefaultClient)
+	qt.Check(t, qt.IsTrue(auth.known("ci:repo:x")))
+	qt.Check(t, qt.IsFalse(auth.known("gone:repo:x")))
+	qt.Check(t, qt.IsTrue(auth.known("alice")))
+	qt.Check(t, qt.IsFalse(auth.known("bob")))
+
+	// The time-hiding check of an unknown user costs what the file's
+	// own checks cost, and nothing without users.
+	hash, ok := auth.users.hashes["alice"]
+	qt.Assert(t, qt.IsTrue(ok))
+	fileCost, err := bcrypt.Cost(hash)
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.IsFalse(auth.users.verify("bob", "x")))
+	dummyCost, err := bcrypt.Cost(auth.users.dummy())
+	qt.Assert(t, qt.IsNil(err))
+	qt.Check(t, qt.Equals(dummyCost, fileCost))
+	empty := &htpasswd{hashes: map[string][]byte{}, verified: map[string][32]byte{}}
+	qt.Check(t, qt.IsFalse(empty.verify("bob", "x")))
+	qt.Check(t, qt.IsNil(empty.dummyHash))
 }

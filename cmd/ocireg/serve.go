@@ -285,6 +285,7 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 		}
 		if len(cfg.issuers) > 0 {
 			auth.oidc = newOIDCAuth(cfg.issuers, &http.Client{Transport: http.DefaultTransport})
+			auth.logger = logger
 		}
 	}
 	var tlsConfig *tls.Config
@@ -335,21 +336,32 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 		reg = withEvents(reg, events, eventSource{Addr: ln.Addr().String(), InstanceID: newEventID()}, scheme)
 	}
 	handler, sweep := newHandler(reg, auth, cfg.rules, tokens, logger, m, cfg.serverLimits(), cfg.noAnonMount)
+	// Work in the background (event deliveries, the issuers' first
+	// discovery) goes on while requests finish at shutdown, and ends
+	// with serve.
+	bctx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var background sync.WaitGroup
+	defer func() {
+		stopBackground()
+		background.Wait()
+	}()
 	if events != nil {
 		handler = withEventRequest(handler)
-		// Deliveries go on while requests finish at shutdown, and
-		// end with serve: what is left waits in the outbox for the
-		// next start.
-		dctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-		var deliveries sync.WaitGroup
-		defer func() {
-			stop()
-			deliveries.Wait()
-		}()
+		// What is not delivered waits in the outbox for the next
+		// start.
 		client := &http.Client{Transport: http.DefaultTransport}
 		for i := range cfg.events.endpoints {
-			deliveries.Go(func() { events.deliver(dctx, i, client, logger) })
+			background.Go(func() { events.deliver(bctx, i, client, logger) })
 		}
+	}
+	if auth != nil && auth.oidc != nil {
+		// An issuer that cannot be reached is said at start, not
+		// only when the first token of its is refused.
+		background.Go(func() {
+			if err := auth.oidc.discoverAll(bctx); err != nil && bctx.Err() == nil {
+				logger.Warn("issuers: cannot be reached yet (asked again when a token of theirs comes)", "err", err)
+			}
+		})
 	}
 	if tlsConfig != nil {
 		ln = tls.NewListener(ln, tlsConfig)

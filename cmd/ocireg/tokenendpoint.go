@@ -55,7 +55,7 @@ func (ts *tokenService) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		user, password = params.Get("username"), params.Get("password")
-		ok = user != ""
+		ok = user != "" || password != ""
 		scopes = strings.Fields(params.Get("scope"))
 	default:
 		w.Header().Set("Allow", "GET, HEAD, POST")
