@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -887,17 +886,52 @@ func (p *configParser) parseS3(m *mapping, lax bool) (registryBuilder, string) {
 // answer, by default.
 const defaultRemoteResponseTimeout = time.Minute
 
-// idleReadConn is a connection on which a read that gets nothing for
-// timeout fails, so that an answer that stops coming does not hold its
-// reader: the deadline moves forward with every read.
-type idleReadConn struct {
-	net.Conn
+// remoteTransport returns the transport of a remote registry: an answer
+// must start within timeout of the request being sent, and its body may
+// not go quiet for longer.
+func remoteTransport(timeout time.Duration) http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ResponseHeaderTimeout = timeout
+	return &idleBodyTransport{base: t, timeout: timeout}
+}
+
+// idleBodyTransport cancels a request whose answer's body gets no read
+// through for timeout. The bound is the request's own: a deadline on
+// the connection would also run while it waits in the pool.
+type idleBodyTransport struct {
+	base    http.RoundTripper
 	timeout time.Duration
 }
 
-func (c *idleReadConn) Read(p []byte) (int, error) {
-	c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
-	return c.Conn.Read(p)
+func (t *idleBodyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancel(req.Context())
+	resp, err := t.base.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &idleBody{ReadCloser: resp.Body, cancel: cancel, timer: time.AfterFunc(t.timeout, cancel), timeout: t.timeout}
+	return resp, nil
+}
+
+// idleBody is a body whose request is cancelled when no read gets
+// through it for timeout.
+type idleBody struct {
+	io.ReadCloser
+	cancel  context.CancelFunc
+	timer   *time.Timer
+	timeout time.Duration
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	b.timer.Reset(b.timeout)
+	return b.ReadCloser.Read(p)
+}
+
+func (b *idleBody) Close() error {
+	b.timer.Stop()
+	b.cancel()
+	return b.ReadCloser.Close()
 }
 
 // parseRemote parses a registry of kind remote (another registry over HTTP); see parseRegistry.
@@ -935,17 +969,7 @@ func (p *configParser) parseRemote(n *yaml.Node, m *mapping) (registryBuilder, s
 	// A registry that takes connections and never answers, or stops
 	// sending an answer, must not hold the requests that ask it (nor,
 	// in a unify, those that ask the other registry too).
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.ResponseHeaderTimeout = timeout
-	dial := transport.DialContext
-	transport.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dial(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return &idleReadConn{Conn: c, timeout: timeout}, nil
-	}
-	opts := &ociclient.Options{Insecure: insecure, Auth: auth, Transport: transport}
+	opts := &ociclient.Options{Insecure: insecure, Auth: auth, Transport: remoteTransport(timeout)}
 	// Making a client only checks the URL, so it is done here
 	// to report a bad one as a mistake; the builder makes the
 	// client again, with the server's logger.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -216,5 +217,31 @@ func TestConfigRemoteResponseTimeout(t *testing.T) {
 			qt.Assert(t, qt.IsNotNil(err))
 			qt.Assert(t, qt.IsNil(ctx.Err()), qt.Commentf("the listing waited for the caller's deadline: %v", err))
 		})
+	}
+}
+
+// TestRemoteTransportReusedConnection checks that a remote's timeout
+// bounds each answer, not a connection: a request sent on a connection
+// that waited in the pool for longer than the timeout, answered within
+// it, succeeds.
+func TestRemoteTransportReusedConnection(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		io.Copy(io.Discard, req.Body)
+		time.Sleep(timeout / 2)
+		w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	client := &http.Client{Transport: remoteTransport(timeout)}
+	for i := range 2 {
+		if i > 0 {
+			time.Sleep(2 * timeout)
+		}
+		resp, err := client.Post(srv.URL, "text/plain", strings.NewReader("data"))
+		qt.Assert(t, qt.IsNil(err), qt.Commentf("request %d", i))
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		qt.Assert(t, qt.IsNil(err), qt.Commentf("request %d", i))
+		qt.Assert(t, qt.Equals(string(body), "ok"))
 	}
 }
