@@ -394,10 +394,11 @@ func readToken(resp *http.Response, host string, start time.Time, scopes scopeSe
 		switch resp.StatusCode {
 		case http.StatusUnauthorized:
 			// The credentials were refused, as a registry's 401
-			// says.
-			err = fmt.Errorf("%w: %w", err, ociregistry.ErrUnauthorized)
+			// says; an HTTPError, as a registry's answer, so that
+			// a server passing it on knows it is not its own.
+			return nil, ociregistry.NewHTTPError(fmt.Errorf("%w: %w", err, ociregistry.ErrUnauthorized), resp.StatusCode)
 		case http.StatusForbidden:
-			err = fmt.Errorf("%w: %w", err, ociregistry.ErrDenied)
+			return nil, ociregistry.NewHTTPError(fmt.Errorf("%w: %w", err, ociregistry.ErrDenied), resp.StatusCode)
 		}
 		return nil, err
 	}

@@ -192,8 +192,13 @@ func TestBearerWrongCredentials(t *testing.T) {
 	c, host := newAuthClient(t, bearerRegistry(ts, ociserver.New(ocimem.New(), nil)), creds)
 	creds[host] = ociauth.Credentials{Username: "user", Password: "wrong"}
 	_, err := c.ResolveTag(context.Background(), "a/b", "latest")
-	qt.Assert(t, qt.ErrorMatches(err, `.*token server 127.0.0.1:\d+ answered 401 Unauthorized: bad credentials: authentication required`))
+	qt.Assert(t, qt.ErrorMatches(err, `.*token server 127.0.0.1:\d+ answered 401 Unauthorized: bad credentials: authentication required \(401 Unauthorized\)`))
 	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrUnauthorized))
+	// It is the token server's answer: a server passing it on knows
+	// that it is not its own.
+	var herr *ociregistry.HTTPError
+	qt.Assert(t, qt.ErrorAs(err, &herr))
+	qt.Assert(t, qt.Equals(herr.StatusCode, http.StatusUnauthorized))
 }
 
 func TestBearerTokenExpiry(t *testing.T) {

@@ -561,7 +561,9 @@ func (s *server) putManifest(w http.ResponseWriter, req *http.Request, rt route)
 	for _, t := range tags {
 		d, err := s.backend.PushManifest(ctx, rt.repo, t, contents, mediaType)
 		if err != nil {
-			if len(accepted) == 0 {
+			if len(accepted) == 0 || !errors.Is(err, ociregistry.ErrDenied) && !errors.Is(err, ociregistry.ErrUnsupported) {
+				// A failure, rather than a refusal of the tag,
+				// fails the push: trying it again is harmless.
 				return err
 			}
 			// The tags before it are set, and cannot be taken

@@ -2,6 +2,7 @@ package ociserver_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -409,6 +410,16 @@ func TestPutManifest(t *testing.T) {
 	checkError(t, resp, 403, "DENIED")
 	_, err = r.ResolveTag(context.Background(), "foo", "h")
 	qt.Check(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
+	// A failure rather than a refusal fails the push, to be tried
+	// again.
+	failing := newServer(t, &ociregistry.Funcs{PushManifest_: func(ctx context.Context, repo, tag string, contents []byte, mediaType string) (ociregistry.Descriptor, error) {
+		if tag == "broken" {
+			return ociregistry.Descriptor{}, errors.New("disk on fire")
+		}
+		return r.PushManifest(ctx, repo, tag, contents, mediaType)
+	}}, nil)
+	resp = do(t, failing, request{method: "PUT", path: "/v2/foo/manifests/" + string(d) + "?tag=k&tag=broken", header: ct, body: string(data)})
+	checkError(t, resp, 500, "UNKNOWN")
 
 	// A manifest that refers to blobs the repository lacks.
 	resp = do(t, base, request{method: "PUT", path: "/v2/other/manifests/v1", header: ct, body: string(data)})
