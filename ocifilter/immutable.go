@@ -19,8 +19,8 @@ import (
 // their config and layers), answer one that Is
 // [ociregistry.ErrUnsupported] (405, as the distribution spec asks of a
 // registry that does not do the delete): what a tag pulls never changes.
-// Such a delete reads the repository's tagged manifests to know, up to
-// 10000 of them (beyond that it is refused too).
+// Such a delete reads the repository's tags and tagged manifests to
+// know, up to 10000 of each (beyond that it is refused too).
 // Pushing the same manifest again under its tag succeeds. Everything
 // else passes through.
 //
@@ -90,8 +90,8 @@ func (r *immutable) DeleteBlob(ctx context.Context, repo string, dg ociregistry.
 	return r.r.DeleteBlob(ctx, repo, dg)
 }
 
-// maxImmutableScan bounds the manifests that a delete reads to know
-// whether a tag relies on what it deletes.
+// maxImmutableScan bounds the tags, and the manifests, that a delete
+// reads to know whether a tag relies on what it deletes.
 const maxImmutableScan = 10000
 
 // checkUnused returns an error that Is ociregistry.ErrUnsupported when
@@ -158,12 +158,16 @@ func (r *immutable) checkUnused(ctx context.Context, repo string, dg ociregistry
 		}
 		return false, nil
 	}
+	tags := 0
 	for tag, err := range r.r.Tags(ctx, repo, "") {
 		if err != nil {
 			if ociregistry.IsNotFound(err) {
 				break
 			}
 			return err
+		}
+		if tags++; tags > maxImmutableScan {
+			return deleteRefused("delete "+what+" in", repo, fmt.Sprintf("more than %d tags to check for one that relies on it", maxImmutableScan))
 		}
 		desc, err := r.r.ResolveTag(ctx, repo, tag)
 		if err != nil {

@@ -463,3 +463,20 @@ func TestSubErrorsHidePrefix(t *testing.T) {
 		qt.Check(t, qt.Not(qt.StringContains(string(body), "tenant")), qt.Commentf("%s: %s", path, body))
 	}
 }
+
+// TestImmutableDeleteBounded checks that a delete in a repository with
+// more tags than a delete may read is refused, not made to read them
+// all.
+func TestImmutableDeleteBounded(t *testing.T) {
+	mem := ocimem.New()
+	p := ocitest.PushRandomImage(t, mem, "a/b", "")
+	for i := range 10001 {
+		_, err := mem.PushManifest(t.Context(), "a/b", fmt.Sprintf("t%d", i), p.Content, p.Manifest.MediaType)
+		qt.Assert(t, qt.IsNil(err))
+	}
+	orphan := ocitest.PushBlob(t, mem, "a/b", []byte("nobody's"))
+	r := ocifilter.Immutable(mem)
+	err := r.DeleteBlob(t.Context(), "a/b", orphan.Digest)
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrUnsupported))
+	qt.Assert(t, qt.ErrorMatches(err, ".*more than 10000 tags.*"))
+}

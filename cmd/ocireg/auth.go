@@ -54,7 +54,7 @@ func (h *authHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	user, password, ok := req.BasicAuth()
 	if ok {
-		user, ok = h.auth.identify(req.Context(), user, password)
+		user, _, ok = h.auth.identify(req.Context(), user, password)
 	}
 	if !ok {
 		var err error = ociregistry.ErrUnauthorized
@@ -184,10 +184,7 @@ func (w *challengeWriter) WriteHeader(status int) {
 // ReadFrom passes src to the underlying writer's ReadFrom, so that blobs
 // still go out with sendfile.
 func (w *challengeWriter) ReadFrom(src io.Reader) (int64, error) {
-	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
-		return rf.ReadFrom(src)
-	}
-	return io.Copy(writerOnly{w.ResponseWriter}, src)
+	return readFromVia(w.ResponseWriter, src)
 }
 
 // Unwrap gives http.ResponseController the underlying writer.

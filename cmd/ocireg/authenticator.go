@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"time"
 )
 
 // authenticator checks the credentials a request or a token request
@@ -19,23 +20,24 @@ type authenticator struct {
 }
 
 // identify returns the identity that user and password prove, if they
-// do. A password that has the shape of a JWT, with trusted issuers, is
-// taken for an ID token and nothing else.
-func (a *authenticator) identify(ctx context.Context, user, password string) (string, bool) {
+// do, and, for an ID token's, when the proof expires (else zero). A
+// password that has the shape of a JWT, with trusted issuers, is taken
+// for an ID token and nothing else.
+func (a *authenticator) identify(ctx context.Context, user, password string) (string, time.Time, bool) {
 	if a.oidc != nil && looksLikeJWT(password) {
-		id, err := a.oidc.identify(ctx, password)
+		id, expires, err := a.oidc.identify(ctx, password)
 		if err != nil {
 			if a.logger != nil {
 				a.logger.Info("ID token refused", "err", err)
 			}
-			return "", false
+			return "", time.Time{}, false
 		}
-		return id, true
+		return id, expires, true
 	}
 	if a.users.verify(user, password) {
-		return user, true
+		return user, time.Time{}, true
 	}
-	return "", false
+	return "", time.Time{}, false
 }
 
 // known reports whether identity is one that credentials can still

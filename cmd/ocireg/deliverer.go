@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,17 +24,20 @@ const (
 // deliver sends endpoint i's events, oldest first, as they come, until
 // ctx ends: a delivery that fails is tried again, with the same events
 // and ids, after a wait that doubles up to maxEventBackoff, and the
-// events behind it wait, so that an endpoint sees them in order.
+// events behind it wait, so that an endpoint sees them in order. A batch
+// that the endpoint refuses (4xx) is sent again an event at a time, and
+// an event it refuses alone is dropped and logged.
 func (o *outbox) deliver(ctx context.Context, i int, client *http.Client, logger *slog.Logger) {
 	ep := o.cfg.endpoints[i]
-	batch := eventBatch
+	maxBatch := eventBatch
 	if ep.format == formatCloudEvents {
-		batch = 1
+		maxBatch = 1
 	}
+	batch := maxBatch
 	backoff := time.Second
 	for {
-		ns, evs, err := o.next(i, batch)
-		if err == nil && len(ns) == 0 {
+		ns, evs := o.next(i, batch)
+		if len(ns) == 0 {
 			select {
 			case <-ctx.Done():
 				return
@@ -41,16 +45,28 @@ func (o *outbox) deliver(ctx context.Context, i int, client *http.Client, logger
 			}
 			continue
 		}
-		if err == nil {
-			err = send(ctx, client, ep, evs)
-		}
+		err := send(ctx, client, ep, evs)
 		if err == nil {
 			o.done(i, ns)
-			backoff = time.Second
+			backoff, batch = time.Second, maxBatch
 			continue
 		}
 		if ctx.Err() != nil {
 			return
+		}
+		var refused *refusedError
+		if errors.As(err, &refused) {
+			if len(ns) > 1 {
+				// One of them, or their number, may be what the
+				// endpoint refuses: send them one by one.
+				batch = 1
+				continue
+			}
+			// The endpoint will never take it: sending it again
+			// would hold back every event after it.
+			logger.Error("events: endpoint refused an event for good; dropped", "endpoint", ep.name, "event", string(evs[0]), "err", err)
+			o.done(i, ns)
+			continue
 		}
 		logger.Warn("events: delivery failed; trying again", "endpoint", ep.name, "events", len(ns), "pending", o.pending(i), "in", backoff, "err", err)
 		select {
@@ -94,11 +110,18 @@ func send(ctx context.Context, client *http.Client, ep endpointConfig, evs [][]b
 	// Reading some of the answer lets the connection be used again.
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s answered %s", ep.url, resp.Status)
+	switch {
+	case resp.StatusCode/100 == 2:
+		return nil
+	case resp.StatusCode/100 == 4 && resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests:
+		return &refusedError{fmt.Errorf("%s answered %s", ep.url, resp.Status)}
 	}
-	return nil
+	return fmt.Errorf("%s answered %s", ep.url, resp.Status)
 }
+
+// refusedError is an endpoint's refusal of a delivery (a 4xx other than
+// 408 and 429), which sending it again would not change.
+type refusedError struct{ error }
 
 // cloudEvent returns the CloudEvents 1.0 structured form of data, an
 // event as the outbox holds it.

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -17,9 +19,18 @@ type eventRequestKey struct{}
 // event says of the request.
 func withEventRequest(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		er := &eventRequest{ID: newEventID(), Addr: req.RemoteAddr, Host: req.Host, Method: req.Method, UserAgent: req.UserAgent()}
+		er := &eventRequest{ID: newEventID(), Addr: req.RemoteAddr, Host: truncate(req.Host), Method: truncate(req.Method), UserAgent: truncate(req.UserAgent())}
 		h.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), eventRequestKey{}, er)))
 	})
+}
+
+// maxEventField bounds what an event keeps of a request's headers, so
+// that each event, kept on disk until delivered, is small.
+const maxEventField = 256
+
+// truncate returns s cut to maxEventField bytes.
+func truncate(s string) string {
+	return s[:min(len(s), maxEventField)]
 }
 
 // withEvents returns reg with each change it makes (a blob or manifest
@@ -27,8 +38,8 @@ func withEventRequest(h http.Handler) http.Handler {
 // before it returns: a change for which o has no room is not made, and
 // one whose event cannot be recorded fails, so that the client tries it
 // again (a change made twice is the same change).
-func withEvents(reg ociregistry.Interface, o *outbox, source eventSource, scheme string) ociregistry.Interface {
-	e := &eventer{r: reg, o: o, source: source, scheme: scheme}
+func withEvents(reg ociregistry.Interface, o *outbox, source eventSource, scheme string, logger *slog.Logger) ociregistry.Interface {
+	e := &eventer{r: reg, o: o, source: source, scheme: scheme, logger: logger}
 	return &ociregistry.Funcs{
 		GetBlob_:         reg.GetBlob,
 		GetBlobRange_:    reg.GetBlobRange,
@@ -86,6 +97,7 @@ type eventer struct {
 	o      *outbox
 	source eventSource
 	scheme string // of the URLs in targets
+	logger *slog.Logger
 }
 
 // change makes a change with do, in a place of the outbox taken first,
@@ -127,6 +139,10 @@ func (e *eventer) change(ctx context.Context, action, repo, kind, ref string, do
 	}
 	ev.Actor.Name, _ = ctx.Value(authUserKey{}).(string)
 	if err := e.o.add(ev); err != nil {
+		// A push tried again is recorded then; a delete tried
+		// again finds nothing to delete: the log keeps the event.
+		data, _ := json.Marshal(ev)
+		e.logger.Error("events: a change was made but its event could not be recorded", "event", string(data), "err", err)
 		return ociregistry.Descriptor{}, err
 	}
 	return desc, nil
@@ -151,10 +167,7 @@ type eventWriter struct {
 // ReadFrom passes src to the writer's ReadFrom when it has one: the
 // stores read request bodies straight into their buffers or files.
 func (w *eventWriter) ReadFrom(src io.Reader) (int64, error) {
-	if rf, ok := w.BlobWriter.(io.ReaderFrom); ok {
-		return rf.ReadFrom(src)
-	}
-	return io.Copy(writerOnly{w.BlobWriter}, src)
+	return readFromVia(w.BlobWriter, src)
 }
 
 func (w *eventWriter) Commit(dg ociregistry.Digest) (ociregistry.Descriptor, error) {

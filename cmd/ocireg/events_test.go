@@ -223,3 +223,79 @@ func TestEvents(t *testing.T) {
 	recv.setDown(false)
 	recv.waitEvents(t, "/d", pushes+4)
 }
+
+// TestEventsRefused checks that an event that an endpoint refuses for
+// good (400) is dropped rather than hold back the events after it, and
+// that the events around it, sent in one batch at first, still arrive.
+func TestEventsRefused(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		data, _ := io.ReadAll(req.Body)
+		if strings.Contains(string(data), "poison") {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		var env struct {
+			Events []struct {
+				Target struct{ Repository string }
+			}
+		}
+		json.Unmarshal(data, &env)
+		mu.Lock()
+		for _, ev := range env.Events {
+			got = append(got, ev.Target.Repository)
+		}
+		mu.Unlock()
+	}))
+	defer recv.Close()
+	dir := t.TempDir()
+	cfg := fmt.Sprintf("events: {dir: outbox, endpoints: [{name: d, url: %q}]}\nregistry: {kind: mem}\n", recv.URL)
+	config := filepath.Join(dir, "config.yaml")
+	qt.Assert(t, qt.IsNil(os.WriteFile(config, []byte(cfg), 0o666)))
+	s := startServe(t, "--config", config)
+	c, err := ociclient.New(s.addr, nil)
+	qt.Assert(t, qt.IsNil(err))
+	for _, repo := range []string{"a/one", "poison/x", "a/two"} {
+		ocitest.PushBlob(t, c, repo, []byte(repo))
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	qt.Assert(t, qt.DeepEquals(got, []string{"a/one", "a/two"}))
+}
+
+// TestOutboxOrder checks that an event is not handed out for delivery
+// while one numbered before it is still being written.
+func TestOutboxOrder(t *testing.T) {
+	o, err := openOutbox(eventsConfig{dir: t.TempDir(), maxPending: 10, endpoints: []endpointConfig{{name: "d"}}})
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.IsNil(o.reserve()))
+	qt.Assert(t, qt.IsNil(o.add(&event{ID: "1"})))
+	qt.Assert(t, qt.IsNil(o.reserve()))
+	qt.Assert(t, qt.IsNil(o.add(&event{ID: "2"})))
+	// As if event 2 were still being written while 3 is done.
+	o.mu.Lock()
+	o.writing[2] = struct{}{}
+	o.queues[0].pending = []uint64{1, 3}
+	o.mu.Unlock()
+	ns, _ := o.next(0, 10)
+	qt.Assert(t, qt.DeepEquals(ns, []uint64{1}))
+	o.mu.Lock()
+	delete(o.writing, 2)
+	o.mu.Unlock()
+	// 3's file is not there (it was never written): it is dropped,
+	// not handed out, and does not stop the rest.
+	ns, _ = o.next(0, 10)
+	qt.Assert(t, qt.DeepEquals(ns, []uint64{1}))
+	qt.Assert(t, qt.Equals(o.pending(0), 1))
+}

@@ -99,17 +99,16 @@ func (h *htpasswd) verify(user, password string) bool {
 	return true
 }
 
-// dummy returns a hash of the cost of the file's first, made on first
+// dummy returns a hash of the highest cost of the file's, made on first
 // use: making it takes as long as checking a password, which "ocireg"
 // commands other than serve should not pay.
 func (h *htpasswd) dummy() []byte {
 	h.dummyOnce.Do(func() {
-		cost := bcrypt.DefaultCost
+		cost := bcrypt.MinCost
 		for _, hash := range h.hashes {
 			if c, err := bcrypt.Cost(hash); err == nil {
-				cost = c
+				cost = max(cost, c)
 			}
-			break
 		}
 		h.dummyHash, _ = bcrypt.GenerateFromPassword([]byte("dummy"), cost)
 	})

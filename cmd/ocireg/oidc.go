@@ -148,10 +148,11 @@ func looksLikeJWT(s string) bool {
 
 // identify returns the identity that raw, an ID token, names when a
 // trusted issuer signed it for its configured audience and it has not
-// expired. It returns an error that Is errBadIDToken otherwise.
-func (a *oidcAuth) identify(ctx context.Context, raw string) (string, error) {
+// expired, and when it expires. It returns an error that Is
+// errBadIDToken otherwise.
+func (a *oidcAuth) identify(ctx context.Context, raw string) (string, time.Time, error) {
 	if !looksLikeJWT(raw) {
-		return "", errBadIDToken
+		return "", time.Time{}, errBadIDToken
 	}
 	now := a.now()
 	sum := sha256.Sum256([]byte(raw))
@@ -160,13 +161,13 @@ func (a *oidcAuth) identify(ctx context.Context, raw string) (string, error) {
 	a.mu.Unlock()
 	if ok {
 		if now.After(c.expiry) {
-			return "", fmt.Errorf("%w: expired", errBadIDToken)
+			return "", time.Time{}, fmt.Errorf("%w: expired", errBadIDToken)
 		}
-		return c.identity, nil
+		return c.identity, c.expiry, nil
 	}
 	iss, err := unverifiedIssuer(raw)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", errBadIDToken, err)
+		return "", time.Time{}, fmt.Errorf("%w: %v", errBadIDToken, err)
 	}
 	var is *oidcIssuer
 	for _, x := range a.issuers {
@@ -175,26 +176,26 @@ func (a *oidcAuth) identify(ctx context.Context, raw string) (string, error) {
 		}
 	}
 	if is == nil {
-		return "", fmt.Errorf("%w: issuer %q is not trusted", errBadIDToken, iss)
+		return "", time.Time{}, fmt.Errorf("%w: issuer %q is not trusted", errBadIDToken, iss)
 	}
 	v, err := is.verifier(ctx)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", errBadIDToken, err)
+		return "", time.Time{}, fmt.Errorf("%w: %v", errBadIDToken, err)
 	}
 	tok, err := v.Verify(ctx, raw)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", errBadIDToken, err)
+		return "", time.Time{}, fmt.Errorf("%w: %v", errBadIDToken, err)
 	}
 	var claims map[string]any
 	if err := tok.Claims(&claims); err != nil {
-		return "", fmt.Errorf("%w: %v", errBadIDToken, err)
+		return "", time.Time{}, fmt.Errorf("%w: %v", errBadIDToken, err)
 	}
 	name, _ := claims[is.cfg.claim].(string)
 	if name == "" {
-		return "", fmt.Errorf("%w: no claim %q naming the identity", errBadIDToken, is.cfg.claim)
+		return "", time.Time{}, fmt.Errorf("%w: no claim %q naming the identity", errBadIDToken, is.cfg.claim)
 	}
 	if len(name) > maxIdentityBytes {
-		return "", fmt.Errorf("%w: claim %q is over %d bytes", errBadIDToken, is.cfg.claim, maxIdentityBytes)
+		return "", time.Time{}, fmt.Errorf("%w: claim %q is over %d bytes", errBadIDToken, is.cfg.claim, maxIdentityBytes)
 	}
 	identity := is.cfg.prefix + name
 	a.mu.Lock()
@@ -203,7 +204,7 @@ func (a *oidcAuth) identify(ctx context.Context, raw string) (string, error) {
 	}
 	a.checked[sum] = checkedIDToken{identity: identity, expiry: tok.Expiry}
 	a.mu.Unlock()
-	return identity, nil
+	return identity, tok.Expiry, nil
 }
 
 // unverifiedIssuer returns the iss claim of a JWT without checking its

@@ -118,6 +118,14 @@ func TestOIDC(t *testing.T) {
 			ctx := t.Context()
 			start := time.Now()
 			ci := client(is.token(t, nil))
+			if withTokens {
+				// A token given for an ID token lives no longer
+				// than it.
+				short := is.token(t, map[string]any{"exp": time.Now().Add(90 * time.Second).Unix()})
+				status, body := getToken(t, srv, "ci", short, "repository:org/app:pull")
+				qt.Assert(t, qt.Equals(status, http.StatusOK))
+				qt.Assert(t, qt.IsTrue(body["expires_in"].(float64) <= 90), qt.Commentf("expires_in %v", body["expires_in"]))
+			}
 			p := ocitest.PushRandomImage(t, ci, "org/app", "v1")
 			desc, err := ci.ResolveTag(ctx, "org/app", "v1")
 			qt.Assert(t, qt.IsNil(err))

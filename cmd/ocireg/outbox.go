@@ -99,8 +99,9 @@ type outbox struct {
 
 	mu       sync.Mutex
 	seq      uint64
-	reserved int      // slots taken by changes in progress
-	queues   []*queue // one per endpoint, as cfg.endpoints
+	reserved int                 // slots taken by changes in progress
+	writing  map[uint64]struct{} // events being written
+	queues   []*queue            // one per endpoint, as cfg.endpoints
 	notify   []chan struct{}
 }
 
@@ -113,7 +114,7 @@ type queue struct {
 // openOutbox makes or opens the outbox that cfg describes, with the
 // events a previous run left in it.
 func openOutbox(cfg eventsConfig) (*outbox, error) {
-	o := &outbox{cfg: cfg}
+	o := &outbox{cfg: cfg, writing: map[uint64]struct{}{}}
 	for _, ep := range cfg.endpoints {
 		dir := filepath.Join(cfg.dir, ep.name)
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -125,10 +126,13 @@ func openOutbox(cfg eventsConfig) (*outbox, error) {
 		}
 		q := &queue{dir: dir}
 		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), tempPrefix) {
+				// A file that a crash left half written.
+				os.Remove(filepath.Join(dir, e.Name()))
+				continue
+			}
 			name, ok := strings.CutSuffix(e.Name(), ".json")
 			if !ok {
-				// A temporary file that a crash left.
-				os.Remove(filepath.Join(dir, e.Name()))
 				continue
 			}
 			n, err := strconv.ParseUint(name, 10, 64)
@@ -173,27 +177,35 @@ func (o *outbox) add(ev *event) error {
 	o.mu.Lock()
 	o.seq++
 	n := o.seq
+	o.writing[n] = struct{}{}
 	o.mu.Unlock()
 	data, err := json.Marshal(ev)
 	if err == nil {
-		for _, q := range o.queues {
+		for i, q := range o.queues {
 			if err = writeSynced(q.dir, eventFile(n), data); err != nil {
+				// The change is answered as failed: no endpoint
+				// is to hear of it, even after a restart.
+				for _, q := range o.queues[:i] {
+					os.Remove(filepath.Join(q.dir, eventFile(n)))
+				}
 				break
 			}
 		}
 	}
 	o.mu.Lock()
 	o.reserved--
-	if err == nil {
-		for i, q := range o.queues {
-			// Sequence numbers are taken in order but files may be
-			// written out of it: keep the queue sorted.
+	delete(o.writing, n)
+	for i, q := range o.queues {
+		if err == nil {
+			// Sequence numbers are taken in order but files may
+			// be written out of it: keep the queue sorted.
 			at, _ := slices.BinarySearch(q.pending, n)
 			q.pending = slices.Insert(q.pending, at, n)
-			select {
-			case o.notify[i] <- struct{}{}:
-			default:
-			}
+		}
+		// Either way, the events after it may go now.
+		select {
+		case o.notify[i] <- struct{}{}:
+		default:
 		}
 	}
 	o.mu.Unlock()
@@ -202,6 +214,9 @@ func (o *outbox) add(ev *event) error {
 	}
 	return nil
 }
+
+// tempPrefix starts the names of the files being written.
+const tempPrefix = ".tmp-"
 
 // eventFile is the name of event n's file.
 func eventFile(n uint64) string {
@@ -212,7 +227,7 @@ func eventFile(n uint64) string {
 // before it is renamed into place and the folder synced after, so that
 // the event is on disk whole or not at all.
 func writeSynced(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, ".tmp-")
+	f, err := os.CreateTemp(dir, tempPrefix)
 	if err != nil {
 		return err
 	}
@@ -238,21 +253,46 @@ func writeSynced(dir, name string, data []byte) error {
 	return d.Sync()
 }
 
-// next returns up to max of endpoint i's waiting events, oldest first.
-func (o *outbox) next(i, max int) ([]uint64, [][]byte, error) {
+// next returns up to max of endpoint i's waiting events, oldest first,
+// and none that comes after an event still being written: events are
+// written at once, but delivered in the order they were numbered.
+func (o *outbox) next(i, max int) ([]uint64, [][]byte) {
 	o.mu.Lock()
 	q := o.queues[i]
-	ns := slices.Clone(q.pending[:min(max, len(q.pending))])
+	var ns []uint64
+	for _, n := range q.pending {
+		if len(ns) == max || o.writtenBefore(n) {
+			break
+		}
+		ns = append(ns, n)
+	}
 	o.mu.Unlock()
-	var evs [][]byte
+	var (
+		evs  [][]byte
+		kept []uint64
+	)
 	for _, n := range ns {
 		data, err := os.ReadFile(filepath.Join(q.dir, eventFile(n)))
 		if err != nil {
-			return nil, nil, fmt.Errorf("events: %w", err)
+			// Removed or unreadable by something else than the
+			// server: it cannot be delivered, nor stop the rest.
+			o.done(i, []uint64{n})
+			continue
 		}
-		evs = append(evs, data)
+		evs, kept = append(evs, data), append(kept, n)
 	}
-	return ns, evs, nil
+	return kept, evs
+}
+
+// writtenBefore reports whether an event numbered before n is still
+// being written. o.mu is held.
+func (o *outbox) writtenBefore(n uint64) bool {
+	for w := range o.writing {
+		if w < n {
+			return true
+		}
+	}
+	return false
 }
 
 // done removes events ns, delivered, from endpoint i's queue.

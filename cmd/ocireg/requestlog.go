@@ -145,15 +145,19 @@ func (w *statusWriter) ReadFrom(src io.Reader) (int64, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	var n int64
-	var err error
-	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
-		n, err = rf.ReadFrom(src)
-	} else {
-		n, err = io.Copy(writerOnly{w.ResponseWriter}, src)
-	}
+	n, err := readFromVia(w.ResponseWriter, src)
 	w.bytes += n
 	return n, err
+}
+
+// readFromVia copies src to w with w's ReadFrom when it has one, for the
+// ReadFrom of a wrapper of w: a blob held in a file still goes out with
+// sendfile, and a store still reads a request body straight in.
+func readFromVia(w io.Writer, src io.Reader) (int64, error) {
+	if rf, ok := w.(io.ReaderFrom); ok {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(writerOnly{w}, src)
 }
 
 // writerOnly hides every method but Write, so that io.Copy does not loop

@@ -333,7 +333,7 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 		if events, err = openOutbox(*cfg.events); err != nil {
 			return err
 		}
-		reg = withEvents(reg, events, eventSource{Addr: ln.Addr().String(), InstanceID: newEventID()}, scheme)
+		reg = withEvents(reg, events, eventSource{Addr: ln.Addr().String(), InstanceID: newEventID()}, scheme, logger)
 	}
 	handler, sweep := newHandler(reg, auth, cfg.rules, tokens, logger, m, cfg.serverLimits(), cfg.noAnonMount)
 	// Work in the background (event deliveries, the issuers' first

@@ -321,9 +321,16 @@ func (ts *tokenService) grant(user string, scopes []string) []tokenAccess {
 	return granted
 }
 
-// issue returns a signed token for user with the access claim access.
-func (ts *tokenService) issue(user string, access []tokenAccess) (string, time.Time, error) {
+// issue returns a signed token for user with the access claim access,
+// when it was issued and when it expires: after the configured expiry,
+// or at notAfter when that is earlier (a token given for an ID token
+// lives no longer than it).
+func (ts *tokenService) issue(user string, access []tokenAccess, notAfter time.Time) (string, time.Time, time.Time, error) {
 	now := ts.now()
+	expires := now.Add(ts.cfg.expiry)
+	if !notAfter.IsZero() && notAfter.Before(expires) {
+		expires = notAfter
+	}
 	var jti [16]byte
 	rand.Read(jti[:])
 	claims := &tokenClaims{
@@ -331,7 +338,7 @@ func (ts *tokenService) issue(user string, access []tokenAccess) (string, time.T
 			Issuer:    ts.cfg.issuer,
 			Subject:   user,
 			Audience:  jwt.ClaimStrings{ts.cfg.service},
-			ExpiresAt: jwt.NewNumericDate(now.Add(ts.cfg.expiry)),
+			ExpiresAt: jwt.NewNumericDate(expires),
 			NotBefore: jwt.NewNumericDate(now),
 			IssuedAt:  jwt.NewNumericDate(now),
 			ID:        hex.EncodeToString(jti[:]),
@@ -344,7 +351,7 @@ func (ts *tokenService) issue(user string, access []tokenAccess) (string, time.T
 	tok := jwt.NewWithClaims(ts.method, claims)
 	tok.Header["kid"] = ts.kid
 	s, err := tok.SignedString(ts.key)
-	return s, now, err
+	return s, now, expires, err
 }
 
 // errBadToken says that a bearer token is not one of ours, or no

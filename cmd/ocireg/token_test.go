@@ -291,23 +291,23 @@ func TestTokenCheck(t *testing.T) {
 	cfg := tokenConfig{issuer: "ocireg", service: "ocireg", expiry: time.Minute}
 	ts, err := newTokenService(cfg, users, nil)
 	qt.Assert(t, qt.IsNil(err))
-	good, _, err := ts.issue("alice", nil)
+	good, _, _, err := ts.issue("alice", nil, time.Time{})
 	qt.Assert(t, qt.IsNil(err))
 	_, err = ts.check(good)
 	qt.Assert(t, qt.IsNil(err))
 
 	other, err := newTokenService(cfg, users, nil)
 	qt.Assert(t, qt.IsNil(err))
-	otherKey, _, err := other.issue("alice", nil)
+	otherKey, _, _, err := other.issue("alice", nil, time.Time{})
 	qt.Assert(t, qt.IsNil(err))
 	otherCfg := cfg
 	otherCfg.service = "elsewhere"
 	elsewhere, err := newTokenService(otherCfg, users, nil)
 	qt.Assert(t, qt.IsNil(err))
 	elsewhere.key, elsewhere.method = ts.key, ts.method
-	otherAud, _, err := elsewhere.issue("alice", nil)
+	otherAud, _, _, err := elsewhere.issue("alice", nil, time.Time{})
 	qt.Assert(t, qt.IsNil(err))
-	ghost, _, err := ts.issue("mallory", nil)
+	ghost, _, _, err := ts.issue("mallory", nil, time.Time{})
 	qt.Assert(t, qt.IsNil(err))
 	unsigned, err := jwt.NewWithClaims(jwt.SigningMethodNone, &tokenClaims{RegisteredClaims: jwt.RegisteredClaims{
 		Issuer: "ocireg", Subject: "alice", Audience: jwt.ClaimStrings{"ocireg"}, ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Minute)),
@@ -381,7 +381,7 @@ func TestTokenKeys(t *testing.T) {
 			}
 			qt.Assert(t, qt.IsNil(err))
 			qt.Assert(t, qt.Equals(ts.method.Alg(), tc.alg))
-			tok, _, err := ts.issue("alice", nil)
+			tok, _, _, err := ts.issue("alice", nil, time.Time{})
 			qt.Assert(t, qt.IsNil(err))
 			// Another replica with the same key file takes it.
 			replica, err := newTokenService(ts.cfg, users, nil)
@@ -407,7 +407,7 @@ func TestTokenSize(t *testing.T) {
 	granted := ts.grant("alice", scopes)
 	qt.Assert(t, qt.IsTrue(len(granted) > 0))
 	qt.Assert(t, qt.Equals(granted[len(granted)-1].Name, fmt.Sprintf("%03d/%s", 2*maxScopes-1, strings.Repeat("a", 251))))
-	tok, _, err := ts.issue("alice", granted)
+	tok, _, _, err := ts.issue("alice", granted, time.Time{})
 	qt.Assert(t, qt.IsNil(err))
 	qt.Assert(t, qt.IsTrue(len(tok) <= maxTokenBytes), qt.Commentf("token of %d bytes", len(tok)))
 	c, err := ts.check(tok)

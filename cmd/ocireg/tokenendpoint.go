@@ -67,8 +67,9 @@ func (ts *tokenService) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	given := ok
+	var notAfter time.Time
 	if ok {
-		user, ok = ts.auth.identify(req.Context(), user, password)
+		user, notAfter, ok = ts.auth.identify(req.Context(), user, password)
 	}
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Basic realm="ocireg"`)
@@ -85,7 +86,7 @@ func (ts *tokenService) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	setRequestUser(req.Context(), user)
 	granted := ts.grant(user, scopes)
-	token, issued, err := ts.issue(user, granted)
+	token, issued, expires, err := ts.issue(user, granted, notAfter)
 	if err != nil {
 		writeTokenError(w, req, http.StatusInternalServerError, "server_error", "cannot sign the token")
 		return
@@ -98,7 +99,7 @@ func (ts *tokenService) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		IssuedAt    string `json:"issued_at"`
 	}{
 		AccessToken: token,
-		ExpiresIn:   int(ts.cfg.expiry / time.Second),
+		ExpiresIn:   int(expires.Sub(issued) / time.Second),
 		IssuedAt:    issued.UTC().Format(time.RFC3339),
 	}
 	if oauth {
