@@ -65,8 +65,10 @@ type checkedIDToken struct {
 }
 
 // newOIDCAuth returns what checks the ID tokens of the issuers in cfgs,
-// fetching their discovery documents and keys with client.
-func newOIDCAuth(cfgs []issuerConfig, client *http.Client) *oidcAuth {
+// fetching their discovery documents and keys with client, under ctx,
+// the life of their owner: a fetch serves every caller that waits for
+// it, so it is not under any one caller's context.
+func newOIDCAuth(ctx context.Context, cfgs []issuerConfig, client *http.Client) *oidcAuth {
 	// Discovery documents and key sets come through a transport that
 	// cuts them off past maxOIDCDocument.
 	base := client.Transport
@@ -76,7 +78,7 @@ func newOIDCAuth(cfgs []issuerConfig, client *http.Client) *oidcAuth {
 	client = &http.Client{Transport: limitedBodies{base}, Timeout: client.Timeout}
 	a := &oidcAuth{now: time.Now, checked: map[[32]byte]checkedIDToken{}}
 	for _, c := range cfgs {
-		a.issuers = append(a.issuers, &oidcIssuer{cfg: c, client: client, now: a.now})
+		a.issuers = append(a.issuers, &oidcIssuer{cfg: c, client: client, now: a.now, ctx: ctx})
 	}
 	return a
 }
@@ -230,6 +232,7 @@ type oidcIssuer struct {
 	cfg    issuerConfig
 	client *http.Client
 	now    func() time.Time
+	ctx    context.Context // of requests to the issuer
 	fetch  singleflight.Group // callers share one discovery
 
 	mu        sync.Mutex
@@ -276,7 +279,7 @@ func (is *oidcIssuer) verifier(ctx context.Context) (*oidc.IDTokenVerifier, erro
 // discover fetches the issuer's discovery document and returns its
 // verifier.
 func (is *oidcIssuer) discover() (*oidc.IDTokenVerifier, error) {
-	ctx, cancel := context.WithTimeout(oidc.ClientContext(context.Background(), is.client), oidcTimeout)
+	ctx, cancel := context.WithTimeout(oidc.ClientContext(is.ctx, is.client), oidcTimeout)
 	defer cancel()
 	p, err := oidc.NewProvider(ctx, is.cfg.url)
 	if err != nil {
@@ -289,7 +292,7 @@ func (is *oidcIssuer) discover() (*oidc.IDTokenVerifier, error) {
 	if err := p.Claims(&doc); err != nil || doc.JWKSURL == "" {
 		return nil, fmt.Errorf("issuer %s: discovery document names no jwks_uri", is.cfg.url)
 	}
-	keys := &limitedKeySet{url: doc.JWKSURL, client: is.client, now: is.now}
+	keys := &limitedKeySet{url: doc.JWKSURL, client: is.client, now: is.now, ctx: is.ctx}
 	return oidc.NewVerifier(is.cfg.url, keys, &oidc.Config{ClientID: is.cfg.audience, SupportedSigningAlgs: doc.Algs, Now: is.now}), nil
 }
 
@@ -311,6 +314,7 @@ type limitedKeySet struct {
 	url    string
 	client *http.Client
 	now    func() time.Time
+	ctx    context.Context // of requests for the keys
 	fetch  singleflight.Group
 
 	mu        sync.Mutex
@@ -382,7 +386,7 @@ func verifyWith(jws *jose.JSONWebSignature, keys []jose.JSONWebKey, kid string) 
 
 // get fetches the key set.
 func (k *limitedKeySet) get() ([]jose.JSONWebKey, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), oidcTimeout)
+	ctx, cancel := context.WithTimeout(k.ctx, oidcTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, "GET", k.url, nil)
 	if err != nil {

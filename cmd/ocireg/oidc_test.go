@@ -86,7 +86,7 @@ var oidcRules = []accessRule{
 func startOIDCServer(t *testing.T, is *testIssuer, withTokens bool) *httptest.Server {
 	t.Helper()
 	auth := tokenUsers(t, "alice")
-	auth.oidc = newOIDCAuth([]issuerConfig{{url: is.url, audience: "registry.example", claim: "sub", prefix: "ci:"}}, http.DefaultClient)
+	auth.oidc = newOIDCAuth(t.Context(), []issuerConfig{{url: is.url, audience: "registry.example", claim: "sub", prefix: "ci:"}}, http.DefaultClient)
 	var ts *tokenService
 	if withTokens {
 		var err error
@@ -203,12 +203,12 @@ func TestOIDCBounds(t *testing.T) {
 		io.WriteString(w, `"}`)
 	}))
 	defer big.Close()
-	a := newOIDCAuth([]issuerConfig{{url: big.URL, audience: "a", claim: "sub", prefix: "big:"}}, http.DefaultClient)
+	a := newOIDCAuth(t.Context(), []issuerConfig{{url: big.URL, audience: "a", claim: "sub", prefix: "big:"}}, http.DefaultClient)
 	err := a.discoverAll(t.Context())
 	qt.Assert(t, qt.ErrorMatches(err, ".*"+errOIDCDocumentTooBig.Error()))
 
 	auth := tokenUsers(t, "alice")
-	auth.oidc = newOIDCAuth([]issuerConfig{{url: "https://ci.example", audience: "a", claim: "sub", prefix: "ci:"}}, http.DefaultClient)
+	auth.oidc = newOIDCAuth(t.Context(), []issuerConfig{{url: "https://ci.example", audience: "a", claim: "sub", prefix: "ci:"}}, http.DefaultClient)
 	qt.Check(t, qt.IsTrue(auth.known("ci:repo:x")))
 	qt.Check(t, qt.IsFalse(auth.known("gone:repo:x")))
 	qt.Check(t, qt.IsTrue(auth.known("alice")))

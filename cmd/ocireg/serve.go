@@ -274,6 +274,14 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 	if m == nil {
 		m = newMetrics()
 	}
+	// Work in the background (event deliveries, requests to issuers)
+	// goes on while requests finish at shutdown, and ends with serve.
+	bctx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var background sync.WaitGroup
+	defer func() {
+		stopBackground()
+		background.Wait()
+	}()
 	var auth *authenticator
 	if cfg.htpasswd != "" || len(cfg.issuers) > 0 {
 		auth = &authenticator{users: &htpasswd{hashes: map[string][]byte{}, verified: map[string][32]byte{}}}
@@ -284,7 +292,7 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 			}
 		}
 		if len(cfg.issuers) > 0 {
-			auth.oidc = newOIDCAuth(cfg.issuers, &http.Client{Transport: http.DefaultTransport})
+			auth.oidc = newOIDCAuth(bctx, cfg.issuers, &http.Client{Transport: http.DefaultTransport})
 			auth.logger = logger
 		}
 	}
@@ -336,15 +344,6 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 		reg = withEvents(reg, events, eventSource{Addr: ln.Addr().String(), InstanceID: newEventID()}, scheme, logger)
 	}
 	handler, sweep := newHandler(reg, auth, cfg.rules, tokens, logger, m, cfg.serverLimits(), cfg.noAnonMount)
-	// Work in the background (event deliveries, the issuers' first
-	// discovery) goes on while requests finish at shutdown, and ends
-	// with serve.
-	bctx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
-	var background sync.WaitGroup
-	defer func() {
-		stopBackground()
-		background.Wait()
-	}()
 	if events != nil {
 		handler = withEventRequest(handler)
 		// What is not delivered waits in the outbox for the next
