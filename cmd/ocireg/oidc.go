@@ -232,7 +232,7 @@ type oidcIssuer struct {
 	cfg    issuerConfig
 	client *http.Client
 	now    func() time.Time
-	ctx    context.Context // of requests to the issuer
+	ctx    context.Context    // of requests to the issuer
 	fetch  singleflight.Group // callers share one discovery
 
 	mu        sync.Mutex
