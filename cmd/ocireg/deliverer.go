@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -140,7 +141,7 @@ func cloudEvent(data []byte) ([]byte, error) {
 	return json.Marshal(map[string]any{
 		"specversion":     "1.0",
 		"id":              ev.ID,
-		"source":          "/ocireg/" + ev.Source.Addr,
+		"source":          "/ocireg/" + url.PathEscape(ev.Source.Addr),
 		"type":            "io.ocireg.registry." + ev.Action,
 		"subject":         subject,
 		"time":            ev.Timestamp.Format(time.RFC3339Nano),

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/ocireg/ociregistry"
@@ -68,22 +69,13 @@ func withEvents(reg ociregistry.Interface, o *outbox, source eventSource, scheme
 			})
 		},
 		DeleteBlob_: func(ctx context.Context, repo string, dg ociregistry.Digest) error {
-			_, err := e.change(ctx, "delete", repo, "blobs", "", func() (ociregistry.Descriptor, error) {
-				return ociregistry.Descriptor{Digest: dg}, reg.DeleteBlob(ctx, repo, dg)
-			})
-			return err
+			return e.deletion(ctx, repo, "blobs", "", dg, func() error { return reg.DeleteBlob(ctx, repo, dg) })
 		},
 		DeleteManifest_: func(ctx context.Context, repo string, dg ociregistry.Digest) error {
-			_, err := e.change(ctx, "delete", repo, "manifests", "", func() (ociregistry.Descriptor, error) {
-				return ociregistry.Descriptor{Digest: dg}, reg.DeleteManifest(ctx, repo, dg)
-			})
-			return err
+			return e.deletion(ctx, repo, "manifests", "", dg, func() error { return reg.DeleteManifest(ctx, repo, dg) })
 		},
 		DeleteTag_: func(ctx context.Context, repo, tag string) error {
-			_, err := e.change(ctx, "delete", repo, "manifests", tag, func() (ociregistry.Descriptor, error) {
-				return ociregistry.Descriptor{}, reg.DeleteTag(ctx, repo, tag)
-			})
-			return err
+			return e.deletion(ctx, repo, "manifests", tag, "", func() error { return reg.DeleteTag(ctx, repo, tag) })
 		},
 		Repositories_: reg.Repositories,
 		Tags_:         reg.Tags,
@@ -98,21 +90,78 @@ type eventer struct {
 	source eventSource
 	scheme string // of the URLs in targets
 	logger *slog.Logger
+	repos  repoLocks
 }
 
 // change makes a change with do, in a place of the outbox taken first,
 // and records it as action on what do returns in repo: kind is "blobs"
 // or "manifests"; ref is the tag of a manifest or the repository a blob
-// is mounted from.
+// is mounted from. The changes of a repository's manifests and tags are
+// numbered in the order they are made, so that an endpoint hears of a
+// tag's moves in order.
 func (e *eventer) change(ctx context.Context, action, repo, kind, ref string, do func() (ociregistry.Descriptor, error)) (ociregistry.Descriptor, error) {
 	if err := e.o.reserve(); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
+	unlock := func() {}
+	if kind == "manifests" {
+		var err error
+		if unlock, err = e.repos.lock(ctx, repo); err != nil {
+			e.o.release()
+			return ociregistry.Descriptor{}, err
+		}
+	}
 	desc, err := do()
 	if err != nil {
+		unlock()
 		e.o.release()
 		return desc, err
 	}
+	n := e.o.number()
+	unlock()
+	ev := e.newEvent(ctx, action, repo, kind, ref, desc)
+	if err := e.o.writeFiles(n, ev); err != nil {
+		e.o.abort(n)
+		// A push tried again is recorded then: the log keeps the
+		// event meanwhile.
+		data, _ := json.Marshal(ev)
+		e.logger.Error("events: a change was made but its event could not be recorded", "event", string(data), "err", err)
+		return ociregistry.Descriptor{}, err
+	}
+	e.o.commit(n)
+	return desc, nil
+}
+
+// deletion makes a delete of dg, or of tag, in repo with del, its event
+// written first (and let go if the delete fails), so that a delete made
+// is never untold: one tried again would find nothing to delete.
+func (e *eventer) deletion(ctx context.Context, repo, kind, tag string, dg ociregistry.Digest, del func() error) error {
+	if err := e.o.reserve(); err != nil {
+		return err
+	}
+	unlock, err := e.repos.lock(ctx, repo)
+	if err != nil {
+		e.o.release()
+		return err
+	}
+	defer unlock()
+	n := e.o.number()
+	if err := e.o.writeFiles(n, e.newEvent(ctx, "delete", repo, kind, tag, ociregistry.Descriptor{Digest: dg})); err != nil {
+		e.o.abort(n)
+		return err
+	}
+	if err := del(); err != nil {
+		e.o.abort(n)
+		return err
+	}
+	e.o.commit(n)
+	return nil
+}
+
+// newEvent returns the event of a change: action on desc in repo, of
+// kind "blobs" or "manifests", with ref the tag of a manifest or the
+// repository a blob is mounted from.
+func (e *eventer) newEvent(ctx context.Context, action, repo, kind, ref string, desc ociregistry.Descriptor) *event {
 	ev := &event{
 		ID:        newEventID(),
 		Timestamp: time.Now().UTC(),
@@ -138,14 +187,49 @@ func (e *eventer) change(ctx context.Context, action, repo, kind, ref string, do
 		}
 	}
 	ev.Actor.Name, _ = ctx.Value(authUserKey{}).(string)
-	if err := e.o.add(ev); err != nil {
-		// A push tried again is recorded then; a delete tried
-		// again finds nothing to delete: the log keeps the event.
-		data, _ := json.Marshal(ev)
-		e.logger.Error("events: a change was made but its event could not be recorded", "event", string(data), "err", err)
-		return ociregistry.Descriptor{}, err
+	return ev
+}
+
+// repoLocks serialize the changes of a repository's manifests and tags
+// with the numbering of their events; a change waiting for one gives up
+// when its context ends.
+type repoLocks struct {
+	mu    sync.Mutex
+	locks map[string]*repoLock
+}
+
+type repoLock struct {
+	held chan struct{} // holds a value while the lock is held
+	refs int           // holders and waiters
+}
+
+// lock takes repo's lock and returns the func that lets it go.
+func (l *repoLocks) lock(ctx context.Context, repo string) (func(), error) {
+	l.mu.Lock()
+	if l.locks == nil {
+		l.locks = map[string]*repoLock{}
 	}
-	return desc, nil
+	rl := l.locks[repo]
+	if rl == nil {
+		rl = &repoLock{held: make(chan struct{}, 1)}
+		l.locks[repo] = rl
+	}
+	rl.refs++
+	l.mu.Unlock()
+	leave := func() {
+		l.mu.Lock()
+		if rl.refs--; rl.refs == 0 {
+			delete(l.locks, repo)
+		}
+		l.mu.Unlock()
+	}
+	select {
+	case rl.held <- struct{}{}:
+		return func() { <-rl.held; leave() }, nil
+	case <-ctx.Done():
+		leave()
+		return nil, ctx.Err()
+	}
 }
 
 // writer returns w, whose Commit records a push.

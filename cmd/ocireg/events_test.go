@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/ociclient"
+	"github.com/ocireg/ociregistry/ocimem"
 	"github.com/ocireg/ociregistry/ocitest"
 )
 
@@ -298,4 +300,49 @@ func TestOutboxOrder(t *testing.T) {
 	ns, _ = o.next(0, 10)
 	qt.Assert(t, qt.DeepEquals(ns, []uint64{1}))
 	qt.Assert(t, qt.Equals(o.pending(0), 1))
+}
+
+// TestOutboxFiles checks what the outbox makes of the files it finds: a
+// second server is kept off it, files not of its naming are left alone,
+// and a damaged event is dropped rather than hold back the others.
+func TestOutboxFiles(t *testing.T) {
+	dir := t.TempDir()
+	cfg := eventsConfig{dir: dir, maxPending: 10, endpoints: []endpointConfig{{name: "d"}}}
+	qt.Assert(t, qt.IsNil(os.MkdirAll(filepath.Join(dir, "d"), 0o700)))
+	for name, data := range map[string]string{"7.json": "{}", eventFile(5): "{damaged", eventFile(6): `{"id":"6"}`, "README": "mine"} {
+		qt.Assert(t, qt.IsNil(os.WriteFile(filepath.Join(dir, "d", name), []byte(data), 0o600)))
+	}
+	o, err := openOutbox(cfg)
+	qt.Assert(t, qt.IsNil(err))
+	defer o.close()
+	_, err = openOutbox(cfg)
+	qt.Assert(t, qt.ErrorMatches(err, ".*used by another process.*"))
+
+	ns, evs := o.next(0, 10)
+	qt.Assert(t, qt.DeepEquals(ns, []uint64{6}))
+	qt.Assert(t, qt.Equals(string(evs[0]), `{"id":"6"}`))
+	for _, name := range []string{"7.json", "README"} {
+		_, err := os.Stat(filepath.Join(dir, "d", name))
+		qt.Check(t, qt.IsNil(err), qt.Commentf("%s", name))
+	}
+}
+
+// TestEventsDeleteUnrecorded checks that a delete whose event cannot be
+// written is not made, since one made would go untold.
+func TestEventsDeleteUnrecorded(t *testing.T) {
+	dir := t.TempDir()
+	o, err := openOutbox(eventsConfig{dir: dir, maxPending: 10, endpoints: []endpointConfig{{name: "d"}}})
+	qt.Assert(t, qt.IsNil(err))
+	defer o.close()
+	mem := ocimem.New()
+	reg := withEvents(mem, o, eventSource{}, "http", slog.New(slog.DiscardHandler))
+	p := ocitest.PushRandomImage(t, reg, "a/b", "v1")
+	// The endpoint's folder can no longer be written.
+	qt.Assert(t, qt.IsNil(os.RemoveAll(filepath.Join(dir, "d"))))
+	qt.Assert(t, qt.IsNil(os.WriteFile(filepath.Join(dir, "d"), nil, 0o600)))
+	qt.Assert(t, qt.IsNotNil(reg.DeleteTag(t.Context(), "a/b", "v1")))
+	qt.Assert(t, qt.IsNotNil(reg.DeleteManifest(t.Context(), "a/b", p.Manifest.Digest)))
+	desc, err := mem.ResolveTag(t.Context(), "a/b", "v1")
+	qt.Assert(t, qt.IsNil(err))
+	qt.Assert(t, qt.Equals(desc.Digest, p.Manifest.Digest))
 }

@@ -95,7 +95,8 @@ var errOutboxFull = ociregistry.NewHTTPError(
 // endpoint, written and synced before the change they tell of is
 // answered, and removed once the endpoint took them.
 type outbox struct {
-	cfg eventsConfig
+	cfg  eventsConfig
+	lock *os.File // holds the outbox for this process
 
 	mu       sync.Mutex
 	seq      uint64
@@ -115,13 +116,29 @@ type queue struct {
 // events a previous run left in it.
 func openOutbox(cfg eventsConfig) (*outbox, error) {
 	o := &outbox{cfg: cfg, writing: map[uint64]struct{}{}}
+	if err := os.MkdirAll(cfg.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
+	lock, err := lockOutbox(cfg.dir)
+	if err != nil {
+		return nil, err
+	}
+	o.lock = lock
 	for _, ep := range cfg.endpoints {
 		dir := filepath.Join(cfg.dir, ep.name)
 		if err := os.MkdirAll(dir, 0o700); err != nil {
+			o.close()
 			return nil, fmt.Errorf("events: %w", err)
 		}
+		// A change must not be made that cannot be told.
+		if err := writeSynced(dir, ".probe", nil); err != nil {
+			o.close()
+			return nil, fmt.Errorf("events: outbox %s cannot be written: %w", dir, err)
+		}
+		os.Remove(filepath.Join(dir, ".probe"))
 		entries, err := os.ReadDir(dir)
 		if err != nil {
+			o.close()
 			return nil, fmt.Errorf("events: %w", err)
 		}
 		q := &queue{dir: dir}
@@ -136,7 +153,8 @@ func openOutbox(cfg eventsConfig) (*outbox, error) {
 				continue
 			}
 			n, err := strconv.ParseUint(name, 10, 64)
-			if err != nil {
+			if err != nil || eventFile(n) != e.Name() {
+				// Not one of ours.
 				continue
 			}
 			q.pending = append(q.pending, n)
@@ -147,6 +165,11 @@ func openOutbox(cfg eventsConfig) (*outbox, error) {
 		o.notify = append(o.notify, make(chan struct{}, 1))
 	}
 	return o, nil
+}
+
+// close lets the outbox go.
+func (o *outbox) close() {
+	o.lock.Close()
 }
 
 // reserve takes a place for one event in every endpoint's queue, for a
@@ -171,46 +194,78 @@ func (o *outbox) release() {
 	o.mu.Unlock()
 }
 
-// add writes ev to every endpoint's queue, each file synced with its
-// folder, in the place reserve took.
+// add numbers ev and writes it, in the place reserve took.
 func (o *outbox) add(ev *event) error {
+	n := o.number()
+	if err := o.writeFiles(n, ev); err != nil {
+		o.abort(n)
+		return err
+	}
+	o.commit(n)
+	return nil
+}
+
+// number takes the next number for an event, which holds back the events
+// numbered after it until write or drop.
+func (o *outbox) number() uint64 {
 	o.mu.Lock()
+	defer o.mu.Unlock()
 	o.seq++
-	n := o.seq
-	o.writing[n] = struct{}{}
+	o.writing[o.seq] = struct{}{}
+	return o.seq
+}
+
+// commit hands event n, written, to the deliverers, in the place
+// reserve took.
+func (o *outbox) commit(n uint64) {
+	o.mu.Lock()
+	o.reserved--
+	delete(o.writing, n)
+	for _, q := range o.queues {
+		// Numbers are taken in order but events may be committed
+		// out of it: keep the queue sorted.
+		at, _ := slices.BinarySearch(q.pending, n)
+		q.pending = slices.Insert(q.pending, at, n)
+	}
 	o.mu.Unlock()
-	data, err := json.Marshal(ev)
-	if err == nil {
-		for i, q := range o.queues {
-			if err = writeSynced(q.dir, eventFile(n), data); err != nil {
-				// The change is answered as failed: no endpoint
-				// is to hear of it, even after a restart.
-				for _, q := range o.queues[:i] {
-					os.Remove(filepath.Join(q.dir, eventFile(n)))
-				}
-				break
-			}
-		}
+	o.wake()
+}
+
+// abort gives up event n, numbered and perhaps written, and the place
+// reserve took for it.
+func (o *outbox) abort(n uint64) {
+	for _, q := range o.queues {
+		os.Remove(filepath.Join(q.dir, eventFile(n)))
 	}
 	o.mu.Lock()
 	o.reserved--
 	delete(o.writing, n)
-	for i, q := range o.queues {
-		if err == nil {
-			// Sequence numbers are taken in order but files may
-			// be written out of it: keep the queue sorted.
-			at, _ := slices.BinarySearch(q.pending, n)
-			q.pending = slices.Insert(q.pending, at, n)
-		}
-		// Either way, the events after it may go now.
+	o.mu.Unlock()
+	// The events after it may go now.
+	o.wake()
+}
+
+// wake tells every endpoint's deliverer to look again.
+func (o *outbox) wake() {
+	for _, c := range o.notify {
 		select {
-		case o.notify[i] <- struct{}{}:
+		case c <- struct{}{}:
 		default:
 		}
 	}
-	o.mu.Unlock()
+}
+
+// writeFiles writes ev as event n to every endpoint's folder, each file
+// synced with its folder; commit or abort follows.
+func (o *outbox) writeFiles(n uint64, ev *event) error {
+	data, err := json.Marshal(ev)
 	if err != nil {
-		return fmt.Errorf("events: recording the change: %w", err)
+		return fmt.Errorf("events: %w", err)
+	}
+	for _, q := range o.queues {
+		if err := writeSynced(q.dir, eventFile(n), data); err != nil {
+			return fmt.Errorf("events: recording the change: %w", err)
+		}
 	}
 	return nil
 }
@@ -273,9 +328,13 @@ func (o *outbox) next(i, max int) ([]uint64, [][]byte) {
 	)
 	for _, n := range ns {
 		data, err := os.ReadFile(filepath.Join(q.dir, eventFile(n)))
+		if err == nil && !json.Valid(data) {
+			err = fmt.Errorf("not JSON")
+		}
 		if err != nil {
-			// Removed or unreadable by something else than the
-			// server: it cannot be delivered, nor stop the rest.
+			// Removed, unreadable or damaged by something else
+			// than the server: it cannot be delivered, nor stop
+			// the rest.
 			o.done(i, []uint64{n})
 			continue
 		}

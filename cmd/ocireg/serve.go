@@ -312,6 +312,15 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 		return usageError{err}
 	}
 	defer ln.Close()
+	var events *outbox
+	if cfg.events != nil {
+		// Before the registry, which may make directories: an
+		// outbox that cannot be had makes nothing.
+		if events, err = openOutbox(*cfg.events); err != nil {
+			return usageError{err}
+		}
+		defer events.close()
+	}
 	if cfg.buildRegistry != nil {
 		// Only now, with the whole file known good, are directories
 		// made, and with the logger the proxies and clients need.
@@ -336,11 +345,7 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 	if tlsConfig != nil {
 		scheme = "https"
 	}
-	var events *outbox
-	if cfg.events != nil {
-		if events, err = openOutbox(*cfg.events); err != nil {
-			return err
-		}
+	if events != nil {
 		reg = withEvents(reg, events, eventSource{Addr: ln.Addr().String(), InstanceID: newEventID()}, scheme, logger)
 	}
 	handler, sweep := newHandler(reg, auth, cfg.rules, tokens, logger, m, cfg.serverLimits(), cfg.noAnonMount)
@@ -348,7 +353,17 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 		handler = withEventRequest(handler)
 		// What is not delivered waits in the outbox for the next
 		// start.
-		client := &http.Client{Transport: http.DefaultTransport}
+		client := &http.Client{
+			Transport: http.DefaultTransport,
+			// A redirect that turns the POST into a GET would
+			// be taken for a delivery: only 307 and 308 keep it.
+			CheckRedirect: func(req *http.Request, via []*http.Request) error {
+				if req.Response.StatusCode != http.StatusTemporaryRedirect && req.Response.StatusCode != http.StatusPermanentRedirect || len(via) >= 10 {
+					return http.ErrUseLastResponse
+				}
+				return nil
+			},
+		}
 		for i := range cfg.events.endpoints {
 			background.Go(func() { events.deliver(bctx, i, client, logger) })
 		}
