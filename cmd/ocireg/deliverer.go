@@ -22,12 +22,16 @@ const (
 	maxEventBackoff = 5 * time.Minute
 )
 
+// refusedFor is how long an endpoint refuses an event (a 4xx other than
+// 408 and 429) before the event is dropped; a variable for the tests.
+var refusedFor = 10 * time.Minute
+
 // deliver sends endpoint i's events, oldest first, as they come, until
 // ctx ends: a delivery that fails is tried again, with the same events
 // and ids, after a wait that doubles up to maxEventBackoff, and the
 // events behind it wait, so that an endpoint sees them in order. A batch
 // that the endpoint refuses (4xx) is sent again an event at a time, and
-// an event it refuses alone is dropped and logged.
+// an event it refuses alone for refusedFor is dropped and logged.
 func (o *outbox) deliver(ctx context.Context, i int, client *http.Client, logger *slog.Logger) {
 	ep := o.cfg.endpoints[i]
 	maxBatch := eventBatch
@@ -36,6 +40,7 @@ func (o *outbox) deliver(ctx context.Context, i int, client *http.Client, logger
 	}
 	batch := maxBatch
 	backoff := time.Second
+	var refusedSince time.Time // of the event at the head, refused alone
 	for {
 		ns, evs := o.next(i, batch)
 		if len(ns) == 0 {
@@ -49,7 +54,7 @@ func (o *outbox) deliver(ctx context.Context, i int, client *http.Client, logger
 		err := send(ctx, client, ep, evs)
 		if err == nil {
 			o.done(i, ns)
-			backoff, batch = time.Second, maxBatch
+			backoff, batch, refusedSince = time.Second, maxBatch, time.Time{}
 			continue
 		}
 		if ctx.Err() != nil {
@@ -63,11 +68,17 @@ func (o *outbox) deliver(ctx context.Context, i int, client *http.Client, logger
 				batch = 1
 				continue
 			}
-			// The endpoint will never take it: sending it again
-			// would hold back every event after it.
-			logger.Error("events: endpoint refused an event for good; dropped", "endpoint", ep.name, "event", string(evs[0]), "err", err)
-			o.done(i, ns)
-			continue
+			// A refusal may pass (a route being deployed, keys
+			// being rotated): only one that lasts is taken for
+			// good, lest the event hold back every event after it.
+			if refusedSince.IsZero() {
+				refusedSince = time.Now()
+			} else if time.Since(refusedSince) >= refusedFor {
+				logger.Error("events: endpoint refused an event for good; dropped", "endpoint", ep.name, "event", string(evs[0]), "err", err)
+				o.done(i, ns)
+				refusedSince = time.Time{}
+				continue
+			}
 		}
 		logger.Warn("events: delivery failed; trying again", "endpoint", ep.name, "events", len(ns), "pending", o.pending(i), "in", backoff, "err", err)
 		select {

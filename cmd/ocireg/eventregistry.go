@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/opencontainers/go-digest"
 
 	"github.com/ocireg/ociregistry"
 )
@@ -50,7 +51,8 @@ func withEvents(reg ociregistry.Interface, o *outbox, source eventSource, scheme
 		ResolveManifest_: reg.ResolveManifest,
 		ResolveTag_:      reg.ResolveTag,
 		PushBlob_: func(ctx context.Context, repo string, desc ociregistry.Descriptor, r io.Reader) (ociregistry.Descriptor, error) {
-			return e.change(ctx, "push", repo, "blobs", "", func() (ociregistry.Descriptor, error) { return reg.PushBlob(ctx, repo, desc, r) })
+			expect := ociregistry.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}
+			return e.change(ctx, "push", repo, "blobs", "", expect, func() (ociregistry.Descriptor, error) { return reg.PushBlob(ctx, repo, desc, r) })
 		},
 		PushBlobChunked_: func(ctx context.Context, repo string, chunkSize int) (ociregistry.BlobWriter, error) {
 			w, err := reg.PushBlobChunked(ctx, repo, chunkSize)
@@ -61,10 +63,11 @@ func withEvents(reg ociregistry.Interface, o *outbox, source eventSource, scheme
 			return e.writer(ctx, repo, w), err
 		},
 		MountBlob_: func(ctx context.Context, fromRepo, toRepo string, dg ociregistry.Digest) (ociregistry.Descriptor, error) {
-			return e.change(ctx, "mount", toRepo, "blobs", fromRepo, func() (ociregistry.Descriptor, error) { return reg.MountBlob(ctx, fromRepo, toRepo, dg) })
+			return e.change(ctx, "mount", toRepo, "blobs", fromRepo, ociregistry.Descriptor{Digest: dg}, func() (ociregistry.Descriptor, error) { return reg.MountBlob(ctx, fromRepo, toRepo, dg) })
 		},
 		PushManifest_: func(ctx context.Context, repo, tag string, contents []byte, mediaType string) (ociregistry.Descriptor, error) {
-			return e.change(ctx, "push", repo, "manifests", tag, func() (ociregistry.Descriptor, error) {
+			expect := ociregistry.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(contents), Size: int64(len(contents))}
+			return e.change(ctx, "push", repo, "manifests", tag, expect, func() (ociregistry.Descriptor, error) {
 				return reg.PushManifest(ctx, repo, tag, contents, mediaType)
 			})
 		},
@@ -93,69 +96,55 @@ type eventer struct {
 	repos  repoLocks
 }
 
-// change makes a change with do, in a place of the outbox taken first,
-// and records it as action on what do returns in repo: kind is "blobs"
-// or "manifests"; ref is the tag of a manifest or the repository a blob
-// is mounted from. The changes of a repository's manifests and tags are
-// numbered in the order they are made, so that an endpoint hears of a
-// tag's moves in order.
-func (e *eventer) change(ctx context.Context, action, repo, kind, ref string, do func() (ociregistry.Descriptor, error)) (ociregistry.Descriptor, error) {
+// change makes a change with do and records it as action on what do
+// returns in repo: kind is "blobs" or "manifests"; ref is the tag of a
+// manifest or the repository a blob is mounted from. The event is
+// written first, with expect for the target, so that a change whose
+// event cannot be written is not made, and one made is never untold
+// (whereas a client trying it again may find it made and not make it
+// again); it is let go if the change fails, and written again when the
+// target turns out other than expected (a mount's size). The changes of
+// a repository's manifests and tags are numbered in the order they are
+// made, so that an endpoint hears of a tag's moves in order.
+func (e *eventer) change(ctx context.Context, action, repo, kind, ref string, expect ociregistry.Descriptor, do func() (ociregistry.Descriptor, error)) (ociregistry.Descriptor, error) {
 	if err := e.o.reserve(); err != nil {
 		return ociregistry.Descriptor{}, err
 	}
-	unlock := func() {}
 	if kind == "manifests" {
-		var err error
-		if unlock, err = e.repos.lock(ctx, repo); err != nil {
+		unlock, err := e.repos.lock(ctx, repo)
+		if err != nil {
 			e.o.release()
 			return ociregistry.Descriptor{}, err
 		}
+		defer unlock()
+	}
+	n := e.o.number()
+	if err := e.o.writeFiles(n, e.newEvent(ctx, action, repo, kind, ref, expect)); err != nil {
+		e.o.abort(n)
+		return ociregistry.Descriptor{}, err
 	}
 	desc, err := do()
 	if err != nil {
-		unlock()
-		e.o.release()
+		e.o.abort(n)
 		return desc, err
 	}
-	n := e.o.number()
-	unlock()
-	ev := e.newEvent(ctx, action, repo, kind, ref, desc)
-	if err := e.o.writeFiles(n, ev); err != nil {
-		e.o.abort(n)
-		// A push tried again is recorded then: the log keeps the
-		// event meanwhile.
-		data, _ := json.Marshal(ev)
-		e.logger.Error("events: a change was made but its event could not be recorded", "event", string(data), "err", err)
-		return ociregistry.Descriptor{}, err
+	if desc.Digest != "" && (desc.Digest != expect.Digest || desc.Size != expect.Size || desc.MediaType != expect.MediaType) {
+		if err := e.o.writeFiles(n, e.newEvent(ctx, action, repo, kind, ref, desc)); err != nil {
+			// The event first written stands, less exact.
+			e.logger.Warn("events: could not write an event again with its final target", "err", err)
+		}
 	}
 	e.o.commit(n)
 	return desc, nil
 }
 
-// deletion makes a delete of dg, or of tag, in repo with del, its event
-// written first (and let go if the delete fails), so that a delete made
-// is never untold: one tried again would find nothing to delete.
+// deletion makes a delete of dg, or of tag, in repo with del, as change
+// does.
 func (e *eventer) deletion(ctx context.Context, repo, kind, tag string, dg ociregistry.Digest, del func() error) error {
-	if err := e.o.reserve(); err != nil {
-		return err
-	}
-	unlock, err := e.repos.lock(ctx, repo)
-	if err != nil {
-		e.o.release()
-		return err
-	}
-	defer unlock()
-	n := e.o.number()
-	if err := e.o.writeFiles(n, e.newEvent(ctx, "delete", repo, kind, tag, ociregistry.Descriptor{Digest: dg})); err != nil {
-		e.o.abort(n)
-		return err
-	}
-	if err := del(); err != nil {
-		e.o.abort(n)
-		return err
-	}
-	e.o.commit(n)
-	return nil
+	_, err := e.change(ctx, "delete", repo, kind, tag, ociregistry.Descriptor{Digest: dg}, func() (ociregistry.Descriptor, error) {
+		return ociregistry.Descriptor{}, del()
+	})
+	return err
 }
 
 // newEvent returns the event of a change: action on desc in repo, of
@@ -255,5 +244,6 @@ func (w *eventWriter) ReadFrom(src io.Reader) (int64, error) {
 }
 
 func (w *eventWriter) Commit(dg ociregistry.Digest) (ociregistry.Descriptor, error) {
-	return w.e.change(w.ctx, "push", w.repo, "blobs", "", func() (ociregistry.Descriptor, error) { return w.BlobWriter.Commit(dg) })
+	expect := ociregistry.Descriptor{MediaType: "application/octet-stream", Digest: dg, Size: w.Size()}
+	return w.e.change(w.ctx, "push", w.repo, "blobs", "", expect, func() (ociregistry.Descriptor, error) { return w.BlobWriter.Commit(dg) })
 }

@@ -227,9 +227,14 @@ func TestEvents(t *testing.T) {
 }
 
 // TestEventsRefused checks that an event that an endpoint refuses for
-// good (400) is dropped rather than hold back the events after it, and
-// that the events around it, sent in one batch at first, still arrive.
+// good (400, for refusedFor) is dropped rather than hold back the events
+// after it, and that the events around it, sent in one batch at first,
+// still arrive.
 func TestEventsRefused(t *testing.T) {
+	// Cleanups run last first: this one after the server has stopped.
+	was := refusedFor
+	t.Cleanup(func() { refusedFor = was })
+	refusedFor = 2 * time.Second
 	var mu sync.Mutex
 	var got []string
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -327,8 +332,9 @@ func TestOutboxFiles(t *testing.T) {
 	}
 }
 
-// TestEventsDeleteUnrecorded checks that a delete whose event cannot be
-// written is not made, since one made would go untold.
+// TestEventsDeleteUnrecorded checks that a change whose event cannot be
+// written is not made, since one made would go untold (and a client
+// trying it again may find it made).
 func TestEventsDeleteUnrecorded(t *testing.T) {
 	dir := t.TempDir()
 	o, err := openOutbox(eventsConfig{dir: dir, maxPending: 10, endpoints: []endpointConfig{{name: "d"}}})
@@ -340,6 +346,10 @@ func TestEventsDeleteUnrecorded(t *testing.T) {
 	// The endpoint's folder can no longer be written.
 	qt.Assert(t, qt.IsNil(os.RemoveAll(filepath.Join(dir, "d"))))
 	qt.Assert(t, qt.IsNil(os.WriteFile(filepath.Join(dir, "d"), nil, 0o600)))
+	_, err = reg.PushManifest(t.Context(), "a/b", "v2", p.Content, p.Manifest.MediaType)
+	qt.Assert(t, qt.IsNotNil(err))
+	_, err = mem.ResolveTag(t.Context(), "a/b", "v2")
+	qt.Assert(t, qt.ErrorIs(err, ociregistry.ErrManifestUnknown))
 	qt.Assert(t, qt.IsNotNil(reg.DeleteTag(t.Context(), "a/b", "v1")))
 	qt.Assert(t, qt.IsNotNil(reg.DeleteManifest(t.Context(), "a/b", p.Manifest.Digest)))
 	desc, err := mem.ResolveTag(t.Context(), "a/b", "v1")

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -95,8 +96,9 @@ var errOutboxFull = ociregistry.NewHTTPError(
 // endpoint, written and synced before the change they tell of is
 // answered, and removed once the endpoint took them.
 type outbox struct {
-	cfg  eventsConfig
-	lock *os.File // holds the outbox for this process
+	cfg    eventsConfig
+	lock   *os.File     // holds the outbox for this process
+	logger *slog.Logger // nil: none
 
 	mu       sync.Mutex
 	seq      uint64
@@ -328,13 +330,17 @@ func (o *outbox) next(i, max int) ([]uint64, [][]byte) {
 	)
 	for _, n := range ns {
 		data, err := os.ReadFile(filepath.Join(q.dir, eventFile(n)))
-		if err == nil && !json.Valid(data) {
-			err = fmt.Errorf("not JSON")
+		if err == nil {
+			var ev event
+			err = json.Unmarshal(data, &ev)
 		}
 		if err != nil {
 			// Removed, unreadable or damaged by something else
 			// than the server: it cannot be delivered, nor stop
 			// the rest.
+			if o.logger != nil {
+				o.logger.Error("events: an event in the outbox cannot be read; dropped", "file", filepath.Join(q.dir, eventFile(n)), "err", err)
+			}
 			o.done(i, []uint64{n})
 			continue
 		}

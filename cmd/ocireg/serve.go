@@ -319,6 +319,7 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 		if events, err = openOutbox(*cfg.events); err != nil {
 			return usageError{err}
 		}
+		events.logger = logger
 		defer events.close()
 	}
 	if cfg.buildRegistry != nil {
