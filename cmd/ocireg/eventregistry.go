@@ -138,13 +138,73 @@ func (e *eventer) change(ctx context.Context, action, repo, kind, ref string, ex
 	return desc, nil
 }
 
-// deletion makes a delete of dg, or of tag, in repo with del, as change
-// does.
+// deletion makes a delete of dg, or of tag, in repo with del, its
+// events written first, as change does. A manifest deleted by digest
+// takes its tags with it: each gets a delete event of its own, as
+// Distribution sends, so that an endpoint that follows tags learns that
+// they are gone.
 func (e *eventer) deletion(ctx context.Context, repo, kind, tag string, dg ociregistry.Digest, del func() error) error {
-	_, err := e.change(ctx, "delete", repo, kind, tag, ociregistry.Descriptor{Digest: dg}, func() (ociregistry.Descriptor, error) {
-		return ociregistry.Descriptor{}, del()
-	})
-	return err
+	unlock, err := e.repos.lock(ctx, repo)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	evs := []*event{e.newEvent(ctx, "delete", repo, kind, tag, ociregistry.Descriptor{Digest: dg})}
+	if kind == "manifests" && tag == "" {
+		for _, t := range e.tagsNaming(ctx, repo, dg) {
+			evs = append(evs, e.newEvent(ctx, "delete", repo, kind, t, ociregistry.Descriptor{Digest: dg}))
+		}
+	}
+	if err := e.o.reserveN(len(evs)); err != nil {
+		return err
+	}
+	ns := make([]uint64, len(evs))
+	for i := range evs {
+		ns[i] = e.o.number()
+	}
+	abort := func() {
+		for _, n := range ns {
+			e.o.abort(n)
+		}
+	}
+	for i, ev := range evs {
+		if err := e.o.writeFiles(ns[i], ev); err != nil {
+			abort()
+			return err
+		}
+	}
+	if err := del(); err != nil {
+		abort()
+		return err
+	}
+	for _, n := range ns {
+		e.o.commit(n)
+	}
+	return nil
+}
+
+// maxTagsTold bounds the tags a manifest delete looks through for those
+// that name the manifest.
+const maxTagsTold = 10000
+
+// tagsNaming returns the tags of repo that name the manifest dg, of the
+// first maxTagsTold tags.
+func (e *eventer) tagsNaming(ctx context.Context, repo string, dg ociregistry.Digest) []string {
+	var tags []string
+	looked := 0
+	for t, err := range e.r.Tags(ctx, repo, "") {
+		if err != nil {
+			break
+		}
+		if looked++; looked > maxTagsTold {
+			e.logger.Warn("events: a manifest delete tells of the tags it removes among the first ones only", "repo", repo, "tags", maxTagsTold)
+			break
+		}
+		if desc, err := e.r.ResolveTag(ctx, repo, t); err == nil && desc.Digest == dg {
+			tags = append(tags, t)
+		}
+	}
+	return tags
 }
 
 // newEvent returns the event of a change: action on desc in repo, of

@@ -356,3 +356,29 @@ func TestEventsDeleteUnrecorded(t *testing.T) {
 	qt.Assert(t, qt.IsNil(err))
 	qt.Assert(t, qt.Equals(desc.Digest, p.Manifest.Digest))
 }
+
+// TestEventsManifestDeleteTags checks that deleting a manifest by digest
+// tells of the tags it took with it, as Distribution does.
+func TestEventsManifestDeleteTags(t *testing.T) {
+	o, err := openOutbox(eventsConfig{dir: t.TempDir(), maxPending: 100, endpoints: []endpointConfig{{name: "d"}}})
+	qt.Assert(t, qt.IsNil(err))
+	defer o.close()
+	reg := withEvents(ocimem.New(), o, eventSource{}, "http", slog.New(slog.DiscardHandler))
+	p := ocitest.PushRandomImage(t, reg, "a/b", "one")
+	_, err = reg.PushManifest(t.Context(), "a/b", "two", p.Content, p.Manifest.MediaType)
+	qt.Assert(t, qt.IsNil(err))
+	ocitest.PushRandomImage(t, reg, "a/b", "other")
+	before := o.pending(0)
+	qt.Assert(t, qt.IsNil(reg.DeleteManifest(t.Context(), "a/b", p.Manifest.Digest)))
+	ns, evs := o.next(0, 100)
+	qt.Assert(t, qt.HasLen(ns, before+3))
+	var told []string
+	for _, data := range evs[before:] {
+		var ev event
+		qt.Assert(t, qt.IsNil(json.Unmarshal(data, &ev)))
+		qt.Check(t, qt.Equals(ev.Action, "delete"))
+		qt.Check(t, qt.Equals(ev.Target.Digest, p.Manifest.Digest))
+		told = append(told, ev.Target.Tag)
+	}
+	qt.Assert(t, qt.DeepEquals(told, []string{"", "one", "two"}))
+}

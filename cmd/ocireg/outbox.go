@@ -178,14 +178,20 @@ func (o *outbox) close() {
 // change about to be made, and returns errOutboxFull when one is full.
 // Each reserve is followed by add or release.
 func (o *outbox) reserve() error {
+	return o.reserveN(1)
+}
+
+// reserveN takes places for k events, as reserve does for one; each is
+// followed by add, commit or abort, or release.
+func (o *outbox) reserveN(k int) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, q := range o.queues {
-		if len(q.pending)+o.reserved >= o.cfg.maxPending {
+		if len(q.pending)+o.reserved+k > o.cfg.maxPending {
 			return errOutboxFull
 		}
 	}
-	o.reserved++
+	o.reserved += k
 	return nil
 }
 
