@@ -209,7 +209,18 @@ func TestEvents(t *testing.T) {
 	qt.Check(t, qt.HasLen(ids, pushes+2))
 
 	// With the endpoints down and the outbox full, changes are
-	// refused (429) and not made.
+	// refused (429) and not made. (The outbox is empty first: both
+	// endpoints have taken every event.)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		left, err := filepath.Glob(filepath.Join(outboxDir, "*", "*.json"))
+		qt.Assert(t, qt.IsNil(err))
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("events still waiting: %v", left)
+		}
+	}
 	s.stop()
 	<-s.done
 	recv.setDown(true)
