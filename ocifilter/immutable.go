@@ -9,6 +9,7 @@ import (
 
 	"github.com/ocireg/ociregistry"
 	"github.com/ocireg/ociregistry/internal/ocimanifest"
+	"github.com/ocireg/ociregistry/internal/repolock"
 )
 
 // Immutable returns a registry over r in which a tag, once pushed,
@@ -38,14 +39,14 @@ type immutable struct {
 
 	// locks serialize the tag checks of a repository with the
 	// writes they guard.
-	locks repoLocks
+	locks repolock.Locks
 }
 
 func (r *immutable) PushManifest(ctx context.Context, repo string, tag string, contents []byte, mediaType string) (ociregistry.Descriptor, error) {
 	if tag == "" {
 		return r.r.PushManifest(ctx, repo, tag, contents, mediaType)
 	}
-	unlock, err := r.locks.lock(ctx, repo)
+	unlock, err := r.locks.Lock(ctx, repo)
 	if err != nil {
 		return ociregistry.Descriptor{}, err
 	}
@@ -67,7 +68,7 @@ func (r *immutable) DeleteTag(ctx context.Context, repo string, name string) err
 }
 
 func (r *immutable) DeleteManifest(ctx context.Context, repo string, dg ociregistry.Digest) error {
-	unlock, err := r.locks.lock(ctx, repo)
+	unlock, err := r.locks.Lock(ctx, repo)
 	if err != nil {
 		return err
 	}
@@ -79,7 +80,7 @@ func (r *immutable) DeleteManifest(ctx context.Context, repo string, dg ociregis
 }
 
 func (r *immutable) DeleteBlob(ctx context.Context, repo string, dg ociregistry.Digest) error {
-	unlock, err := r.locks.lock(ctx, repo)
+	unlock, err := r.locks.Lock(ctx, repo)
 	if err != nil {
 		return err
 	}

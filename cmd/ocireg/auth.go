@@ -99,14 +99,7 @@ func (h *authHandler) unauthorized(w http.ResponseWriter, req *http.Request, err
 	w.Header().Set("WWW-Authenticate", h.challenge(req, tokenErr, scope))
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	body, status := ociregistry.MarshalError(err)
-	// A HEAD gets the headers of the GET's answer, as ociserver's
-	// error answers do.
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	if req.Method != http.MethodHead {
-		w.Write(body)
-	}
+	writeJSONBody(w, req, status, body)
 }
 
 // challenge returns the WWW-Authenticate value of a 401 to req.

@@ -5,12 +5,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/ocireg/ociregistry"
+	"github.com/ocireg/ociregistry/internal/repolock"
 )
 
 // eventRequestKey is the context key of the eventRequest of the request
@@ -93,7 +93,7 @@ type eventer struct {
 	source eventSource
 	scheme string // of the URLs in targets
 	logger *slog.Logger
-	repos  repoLocks
+	repos  repolock.Locks // serialize a repository's manifest changes with their numbering
 }
 
 // change makes a change with do and records it as action on what do
@@ -111,7 +111,7 @@ func (e *eventer) change(ctx context.Context, action, repo, kind, ref string, ex
 		return ociregistry.Descriptor{}, err
 	}
 	if kind == "manifests" {
-		unlock, err := e.repos.lock(ctx, repo)
+		unlock, err := e.repos.Lock(ctx, repo)
 		if err != nil {
 			e.o.release()
 			return ociregistry.Descriptor{}, err
@@ -144,7 +144,7 @@ func (e *eventer) change(ctx context.Context, action, repo, kind, ref string, ex
 // Distribution sends, so that an endpoint that follows tags learns that
 // they are gone.
 func (e *eventer) deletion(ctx context.Context, repo, kind, tag string, dg ociregistry.Digest, del func() error) error {
-	unlock, err := e.repos.lock(ctx, repo)
+	unlock, err := e.repos.Lock(ctx, repo)
 	if err != nil {
 		return err
 	}
@@ -237,48 +237,6 @@ func (e *eventer) newEvent(ctx context.Context, action, repo, kind, ref string, 
 	}
 	ev.Actor.Name, _ = ctx.Value(authUserKey{}).(string)
 	return ev
-}
-
-// repoLocks serialize the changes of a repository's manifests and tags
-// with the numbering of their events; a change waiting for one gives up
-// when its context ends.
-type repoLocks struct {
-	mu    sync.Mutex
-	locks map[string]*repoLock
-}
-
-type repoLock struct {
-	held chan struct{} // holds a value while the lock is held
-	refs int           // holders and waiters
-}
-
-// lock takes repo's lock and returns the func that lets it go.
-func (l *repoLocks) lock(ctx context.Context, repo string) (func(), error) {
-	l.mu.Lock()
-	if l.locks == nil {
-		l.locks = map[string]*repoLock{}
-	}
-	rl := l.locks[repo]
-	if rl == nil {
-		rl = &repoLock{held: make(chan struct{}, 1)}
-		l.locks[repo] = rl
-	}
-	rl.refs++
-	l.mu.Unlock()
-	leave := func() {
-		l.mu.Lock()
-		if rl.refs--; rl.refs == 0 {
-			delete(l.locks, repo)
-		}
-		l.mu.Unlock()
-	}
-	select {
-	case rl.held <- struct{}{}:
-		return func() { <-rl.held; leave() }, nil
-	case <-ctx.Done():
-		leave()
-		return nil, ctx.Err()
-	}
 }
 
 // writer returns w, whose Commit records a push.

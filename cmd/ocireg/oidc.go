@@ -400,9 +400,10 @@ func (k *limitedKeySet) get() ([]jose.JSONWebKey, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("fetching the issuer's keys: %s", resp.Status)
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxOIDCDocument+1))
-	if err != nil || len(data) > maxOIDCDocument {
-		return nil, fmt.Errorf("fetching the issuer's keys: body too big or cut short")
+	// The client's transport bounds the body (limitedBodies).
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("fetching the issuer's keys: %w", err)
 	}
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(data, &set); err != nil {

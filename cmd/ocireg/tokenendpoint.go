@@ -119,7 +119,7 @@ func (ts *tokenService) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 func writeTokenError(w http.ResponseWriter, req *http.Request, status int, code, msg string) {
 	if code == "" {
 		body, _ := ociregistry.MarshalError(fmt.Errorf("%s: %w", msg, ociregistry.ErrUnauthorized))
-		writeTokenBody(w, req, status, body)
+		writeJSONBody(w, req, status, body)
 		return
 	}
 	writeTokenJSON(w, req, status, struct {
@@ -130,10 +130,13 @@ func writeTokenError(w http.ResponseWriter, req *http.Request, status int, code,
 
 func writeTokenJSON(w http.ResponseWriter, req *http.Request, status int, v any) {
 	body, _ := json.Marshal(v)
-	writeTokenBody(w, req, status, body)
+	writeJSONBody(w, req, status, body)
 }
 
-func writeTokenBody(w http.ResponseWriter, req *http.Request, status int, body []byte) {
+// writeJSONBody answers with status and body, JSON; a HEAD gets the
+// headers of the GET's answer without the body, as ociserver's error
+// answers do.
+func writeJSONBody(w http.ResponseWriter, req *http.Request, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)

@@ -1,15 +1,17 @@
-package ocifilter
+// Package repolock holds locks by repository name, whose waiting ends
+// with the waiter's context.
+package repolock
 
 import (
 	"context"
 	"sync"
 )
 
-// repoLocks holds one lock per repository, each made when first wanted
-// and dropped once nobody holds or waits for it, so that the map holds
-// only the repositories in use. Waiting for a lock ends with the
-// caller's context, unlike waiting for a sync.Mutex.
-type repoLocks struct {
+// Locks holds one lock per repository, each made when first wanted and
+// dropped once nobody holds or waits for it, so that the map holds only
+// the repositories in use. Waiting for a lock ends with the caller's
+// context, unlike waiting for a sync.Mutex. The zero value is ready.
+type Locks struct {
 	mu sync.Mutex
 	m  map[string]*repoLock
 }
@@ -23,10 +25,10 @@ type repoLock struct {
 	users int
 }
 
-// lock takes the lock of repo, waiting for it no longer than ctx lasts.
+// Lock takes the lock of repo, waiting for it no longer than ctx lasts.
 // It returns ctx's error when ctx ends first; otherwise the caller
 // calls the returned function to release the lock.
-func (l *repoLocks) lock(ctx context.Context, repo string) (unlock func(), err error) {
+func (l *Locks) Lock(ctx context.Context, repo string) (unlock func(), err error) {
 	l.mu.Lock()
 	if l.m == nil {
 		l.m = make(map[string]*repoLock)
@@ -53,7 +55,7 @@ func (l *repoLocks) lock(ctx context.Context, repo string) (unlock func(), err e
 
 // release records that one user of rl is done with it, and drops rl
 // once it has none.
-func (l *repoLocks) release(repo string, rl *repoLock) {
+func (l *Locks) release(repo string, rl *repoLock) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	rl.users--
@@ -62,9 +64,9 @@ func (l *repoLocks) release(repo string, rl *repoLock) {
 	}
 }
 
-// size returns how many repositories have a lock; tests check that
+// Size returns how many repositories have a lock; tests check that
 // locks do not pile up.
-func (l *repoLocks) size() int {
+func (l *Locks) Size() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.m)
